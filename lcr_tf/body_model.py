@@ -1,0 +1,656 @@
+"""The embedded pose source: a parametric human body that samples plausible, varied 3D poses.
+
+The package cannot ship MoCap recordings, so this model stands in for them wherever a 3D pose corpus is
+needed without external data (the demo, the synthetic image renderer, tests). :func:`sample_poses`
+returns a :class:`lcr_tf.pose_corpus.PoseCorpus` in the ``poses.npz`` format: LCR-13 joints, metres,
+camera axes, body-centred.
+
+Frames
+------
+Forward kinematics runs in a body-attached **anatomical frame**: X to the person's left, Y up, Z forward
+(right-handed). Output points go to **camera axes** (x right, y down, z away from the camera) through
+:data:`ANATOMICAL_TO_CAMERA` = diag(1, -1, -1), a proper rotation. With zero yaw the person faces the
+camera (looks along -z), so their left side is at +x (image right) and the head is at negative y.
+Finally every pose is centred with :func:`lcr_tf.skeleton.body_centre` (mean of hips and shoulders).
+
+Kinematic tree
+--------------
+::
+
+    pelvis (root: mid-point of the hip joints)
+    +-- right_hip / left_hip  (pelvis +- hip_width/2 along X)
+    |     +-- knee (thigh)  +-- ankle (shin)
+    +-- spine (lumbar segment, up the Y axis)
+          +-- thorax (thoracic segment; the mid-point of the shoulder joints)
+                +-- right_shoulder / left_shoulder (thorax +- shoulder_width/2 along X)
+                |     +-- elbow (upper arm) +-- wrist (forearm)
+                +-- head (centre of the head, neck_head above the thorax)
+
+``pelvis``, ``spine`` and ``thorax`` are internal points; the public output is the 13 joints of
+:data:`lcr_tf.skeleton.LCR13`. :data:`POINT_NAMES` and :data:`SEGMENTS` expose the whole tree (e.g. for
+drawing capsules), and :func:`forward_kinematics` can return every point.
+
+Body dimensions
+---------------
+Segment lengths are fixed fractions of stature H, taken from the classic anthropometric table of segment
+lengths relative to body height (Drillis and Contini, 1966, as reproduced in Winter's *Biomechanics and
+Motor Control of Human Movement*): hip joint at 0.530 H above the floor, knee 0.285 H, ankle 0.039 H,
+shoulder 0.818 H, elbow 0.630 H, wrist 0.485 H, chin 0.870 H, eyes 0.936 H. Hence thigh 0.245 H, shin
+0.246 H, upper arm 0.188 H, forearm 0.145 H, hip-to-shoulder torso 0.288 H (split lumbar 0.40 /
+thoracic 0.60) and shoulder line to head centre 0.112 H (the head centre is taken at about eye level,
+half-way between skull base and crown). The table gives the bi-acromial breadth (0.259 H) at the outer
+edge of the shoulders; the shoulder *joint centres* are narrower, taken 0.200 H apart, and the hip joint
+centres 0.110 H apart (about 0.19 m for a 1.75 m adult).
+
+Each sampled person has a stature uniform in ``stature_range`` (1.50-1.95 m by default), each segment
+length multiplied by its own factor uniform in 1 +- :data:`LENGTH_VARIATION` (4 %) and each width by
+1 +- :data:`WIDTH_VARIATION` (8 %). Left and right lengths of one person are always equal. For the
+default statures the thigh is 0.353-0.497 m, the shin 0.354-0.499 m, the upper arm 0.271-0.381 m and the
+forearm 0.209-0.294 m.
+
+Joint angles
+------------
+A pose is a vector of :data:`ANGLE_NAMES` in degrees; :data:`JOINT_LIMITS_DEG` holds the allowed range of
+each, and every sampled pose is clipped into it (:func:`clip_to_limits`). Meanings (positive direction):
+
+* ``root_yaw``: the facing azimuth, turning the person to their left about the vertical; any value
+  (wrapped to [-180, 180)).
+* ``root_pitch``: forward tilt of the pelvis (and everything above it) about the left-right axis;
+  ``root_roll``: sideways lean towards the person's left. Together with the yaw these orient the pelvis.
+* ``spine_flexion`` (forward bend), ``spine_lateral`` (bend towards the left), ``spine_twist`` (chest
+  turns towards the left): the total trunk motion between pelvis and thorax, shared equally between the
+  lumbar and thoracic joints.
+* ``neck_flexion`` (chin down), ``neck_lateral`` (tilt towards the left), ``neck_twist`` (face turns
+  towards the left): the head relative to the thorax, pivoting at the thorax point. The head centre lies
+  on the neck axis, so ``neck_twist`` moves no output joint; it orients the head for a renderer.
+* ``{side}_hip_flexion`` (thigh forward; negative is extension), ``{side}_hip_abduction`` (thigh away
+  from the midline), ``{side}_hip_rotation`` (internal rotation: the knee turns towards the midline),
+  relative to the pelvis; applied in that order (flexion, then abduction, then axial rotation).
+* ``{side}_knee_flexion``: 0 is a straight leg; the shin swings backwards. No hyper-extension.
+* ``{side}_shoulder_flexion`` (arm forward and up; 180 is straight up in front; negative is
+  extension behind the back), ``{side}_shoulder_abduction`` (arm sideways away from the body; 180 is
+  straight up at the side), ``{side}_shoulder_rotation`` (internal rotation: a bent forearm turns towards
+  the belly), relative to the thorax, same order as the hip.
+* ``{side}_elbow_flexion``: 0 is a straight arm; the forearm swings towards the front of the upper arm.
+
+The ranges follow the usual clinical ranges of motion for healthy adults (e.g. the AAOS tables: hip
+flexion 120-130 / extension 30, abduction 45 / adduction 30, rotation 40-45; knee 0-150; shoulder
+flexion 180 / extension 50, abduction 180, internal 70 / external 90 rotation; elbow 0-150;
+thoraco-lumbar flexion ~75 / extension 25, lateral bend 35, rotation 45; neck flexion/extension 50,
+lateral bend 40, rotation 70).
+
+Motion families
+---------------
+:data:`FAMILIES`: ``standing``, ``walking``, ``running`` (gait cycles at a random phase, opposite arm/leg
+swing, a knee-flexion profile with a stance and a swing peak), ``sitting`` (hips and knees near 90
+degrees), ``crouching`` (deep knee and hip flexion), ``reaching`` (one or both arms forward, sideways or
+up), ``arms_raised`` (both hands above the head), ``bending`` (trunk forward over nearly straight legs).
+Each draws the angles from its own distribution; every pose then gets a small random jitter on all
+joints, a slight random lean and a facing azimuth uniform all round, so the corpus looks like MoCap with
+arbitrary facing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, Mapping, Sequence, Tuple, Union
+
+import numpy as np
+
+from lcr_tf import geometry
+from lcr_tf import pose_corpus
+from lcr_tf import skeleton as skeleton_lib
+
+SOURCE = "lcr_tf.body_model"
+SIDES = ("right", "left")
+
+# --- Body dimensions (fractions of stature; see the module docstring for the source). -------------
+SEGMENT_RATIOS: Mapping[str, float] = {
+    "thigh": 0.530 - 0.285,
+    "shin": 0.285 - 0.039,
+    "upper_arm": 0.818 - 0.630,
+    "forearm": 0.630 - 0.485,
+    "lumbar": 0.40 * (0.818 - 0.530),
+    "thoracic": 0.60 * (0.818 - 0.530),
+    "neck_head": 0.930 - 0.818,
+}
+WIDTH_RATIOS: Mapping[str, float] = {"hip_width": 0.110, "shoulder_width": 0.200}
+DEFAULT_STATURE_RANGE_M = (1.50, 1.95)
+LENGTH_VARIATION = 0.04
+WIDTH_VARIATION = 0.08
+
+# --- Points of the kinematic tree. The first 13 are the LCR-13 joints in their order. -------------
+INTERNAL_POINTS = ("pelvis", "spine", "thorax")
+POINT_NAMES: Tuple[str, ...] = tuple(skeleton_lib.LCR13.joint_names) + INTERNAL_POINTS
+# (parent point, child point, length or width field of BodyShape): every rigid segment of the tree.
+SEGMENTS: Tuple[Tuple[str, str, str], ...] = (
+    ("pelvis", "right_hip", "hip_width"), ("pelvis", "left_hip", "hip_width"),
+    ("right_hip", "right_knee", "thigh"), ("left_hip", "left_knee", "thigh"),
+    ("right_knee", "right_ankle", "shin"), ("left_knee", "left_ankle", "shin"),
+    ("pelvis", "spine", "lumbar"), ("spine", "thorax", "thoracic"),
+    ("thorax", "right_shoulder", "shoulder_width"), ("thorax", "left_shoulder", "shoulder_width"),
+    ("right_shoulder", "right_elbow", "upper_arm"), ("left_shoulder", "left_elbow", "upper_arm"),
+    ("right_elbow", "right_wrist", "forearm"), ("left_elbow", "left_wrist", "forearm"),
+    ("thorax", "head", "neck_head"),
+)
+
+# Camera axes from anatomical axes: x = X (left), y = -Y (up -> down), z = -Z (forward -> towards camera).
+ANATOMICAL_TO_CAMERA = np.diag([1.0, -1.0, -1.0])
+
+# --- Joint angles ----------------------------------------------------------------------------------
+_LIMB_ANGLES = ("hip_flexion", "hip_abduction", "hip_rotation", "knee_flexion",
+                "shoulder_flexion", "shoulder_abduction", "shoulder_rotation", "elbow_flexion")
+ANGLE_NAMES: Tuple[str, ...] = (
+    ("root_yaw", "root_pitch", "root_roll", "spine_flexion", "spine_lateral", "spine_twist",
+     "neck_flexion", "neck_lateral", "neck_twist")
+    + tuple(f"{s}_{a}" for s in SIDES for a in _LIMB_ANGLES))
+ANGLE_INDEX: Mapping[str, int] = {n: i for i, n in enumerate(ANGLE_NAMES)}
+
+_LIMB_LIMITS = {
+    "hip_flexion": (-30.0, 130.0), "hip_abduction": (-25.0, 45.0), "hip_rotation": (-45.0, 40.0),
+    "knee_flexion": (0.0, 150.0),
+    "shoulder_flexion": (-50.0, 180.0), "shoulder_abduction": (-20.0, 180.0),
+    "shoulder_rotation": (-90.0, 70.0), "elbow_flexion": (0.0, 150.0),
+}
+JOINT_LIMITS_DEG: Mapping[str, Tuple[float, float]] = {
+    "root_yaw": (-180.0, 180.0), "root_pitch": (-30.0, 90.0), "root_roll": (-30.0, 30.0),
+    "spine_flexion": (-25.0, 75.0), "spine_lateral": (-35.0, 35.0), "spine_twist": (-45.0, 45.0),
+    "neck_flexion": (-50.0, 50.0), "neck_lateral": (-40.0, 40.0), "neck_twist": (-70.0, 70.0),
+    **{f"{s}_{a}": lim for s in SIDES for a, lim in _LIMB_LIMITS.items()},
+}
+_LOWER = np.array([JOINT_LIMITS_DEG[n][0] for n in ANGLE_NAMES])
+_UPPER = np.array([JOINT_LIMITS_DEG[n][1] for n in ANGLE_NAMES])
+
+# Every pose gets this much Gaussian jitter on each joint angle (degrees), a slight lean, and any yaw.
+JITTER_DEG = 3.0
+LEAN_SIGMA_DEG = 3.0
+
+
+@dataclasses.dataclass
+class BodyShape:
+    """Per-person dimensions, each a (N,) float64 array in metres (widths are joint-centre distances)."""
+
+    stature: np.ndarray
+    thigh: np.ndarray
+    shin: np.ndarray
+    upper_arm: np.ndarray
+    forearm: np.ndarray
+    lumbar: np.ndarray
+    thoracic: np.ndarray
+    neck_head: np.ndarray
+    hip_width: np.ndarray
+    shoulder_width: np.ndarray
+
+    def __post_init__(self):
+        n = np.shape(self.stature)
+        for f in dataclasses.fields(self):
+            value = np.asarray(getattr(self, f.name), dtype=np.float64)
+            if value.shape != n or value.ndim != 1:
+                raise ValueError(f"BodyShape.{f.name} has shape {value.shape}, expected (N,) = {n}")
+            if not np.all(np.isfinite(value) & (value > 0)):
+                raise ValueError(f"BodyShape.{f.name} must be finite and positive")
+            setattr(self, f.name, value)
+
+    def __len__(self) -> int:
+        return self.stature.shape[0]
+
+    @classmethod
+    def average(cls, stature) -> "BodyShape":
+        """The table's proportions, no per-person variation; ``stature`` (N,) metres."""
+        stature = np.atleast_1d(np.asarray(stature, dtype=np.float64))
+        ratios = {**SEGMENT_RATIOS, **WIDTH_RATIOS}
+        return cls(stature=stature, **{k: r * stature for k, r in ratios.items()})
+
+
+def sample_body_shapes(num: int, rng: np.random.Generator,
+                       stature_range: Tuple[float, float] = DEFAULT_STATURE_RANGE_M) -> BodyShape:
+    """``num`` random people: stature uniform in ``stature_range`` (metres), lengths varied by
+    +-:data:`LENGTH_VARIATION` and widths by +-:data:`WIDTH_VARIATION` (uniform, independent)."""
+    lo, hi = stature_range
+    if not 0.5 <= lo <= hi <= 2.5:
+        raise ValueError(f"stature_range must satisfy 0.5 <= lo <= hi <= 2.5 metres, got {stature_range}")
+    stature = rng.uniform(lo, hi, size=num)
+    lengths = {k: r * stature * rng.uniform(1 - LENGTH_VARIATION, 1 + LENGTH_VARIATION, size=num)
+               for k, r in SEGMENT_RATIOS.items()}
+    widths = {k: r * stature * rng.uniform(1 - WIDTH_VARIATION, 1 + WIDTH_VARIATION, size=num)
+              for k, r in WIDTH_RATIOS.items()}
+    return BodyShape(stature=stature, **lengths, **widths)
+
+
+def clip_to_limits(angles_deg: np.ndarray) -> np.ndarray:
+    """(N, A) degrees -> (N, A): each angle clipped into :data:`JOINT_LIMITS_DEG`, the yaw wrapped."""
+    angles = np.asarray(angles_deg, dtype=np.float64)
+    if angles.ndim != 2 or angles.shape[1] != len(ANGLE_NAMES):
+        raise ValueError(f"angles must be (N, {len(ANGLE_NAMES)}) in ANGLE_NAMES order, got {angles.shape}")
+    out = np.clip(angles, _LOWER, _UPPER)
+    yaw = ANGLE_INDEX["root_yaw"]
+    out[:, yaw] = np.mod(angles[:, yaw] + 180.0, 360.0) - 180.0
+    return out
+
+
+# --- Forward kinematics ----------------------------------------------------------------------------
+
+def _rot_x(deg):
+    return geometry.rotation_x(np.deg2rad(deg))
+
+
+def _rot_y(deg):
+    return geometry.rotation_y(np.deg2rad(deg))
+
+
+def _rot_z(deg):
+    """(N,) degrees -> (N, 3, 3): rotation about Z; positive turns +X towards +Y."""
+    rad = np.deg2rad(deg)
+    c, s = np.cos(rad), np.sin(rad)
+    o, z = np.ones_like(c), np.zeros_like(c)
+    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
+
+
+def _apply(rotation, vector):
+    """(N, 3, 3) @ (N, 3) -> (N, 3)."""
+    return np.einsum("nij,nj->ni", rotation, vector)
+
+
+def _limb_rotation(flexion, abduction, rotation, side_sign):
+    """Rotation of a down-pointing limb relative to its parent frame.
+
+    Written for the left side (abduction towards +X, internal rotation turning forward towards -X); the
+    right side is its mirror image through the X = 0 plane, which flips the sign of the Z and Y
+    rotations and keeps the X one.
+    """
+    return _rot_x(-flexion) @ _rot_z(side_sign * abduction) @ _rot_y(-side_sign * rotation)
+
+
+def _trunk_rotation(flexion, lateral, twist):
+    """Rotation of an up-pointing segment: forward bend about X, side bend towards +X, twist about Y."""
+    return _rot_x(flexion) @ _rot_z(-lateral) @ _rot_y(twist)
+
+
+def forward_kinematics(angles_deg: np.ndarray, shape: BodyShape, internal: bool = False) -> np.ndarray:
+    """Joint positions of posed bodies.
+
+    Args:
+      angles_deg: (N, A) joint angles in degrees, :data:`ANGLE_NAMES` order (not clipped here).
+      shape: a :class:`BodyShape` of N people.
+      internal: also return the internal points (see :data:`POINT_NAMES`).
+    Returns:
+      (N, 13, 3) float64 LCR-13 joints, or (N, 16, 3) in :data:`POINT_NAMES` order with ``internal``;
+      metres, camera axes (x right, y down, z away), centred on the body centre of the 13 joints.
+    """
+    a = np.asarray(angles_deg, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != len(ANGLE_NAMES):
+        raise ValueError(f"angles must be (N, {len(ANGLE_NAMES)}) in ANGLE_NAMES order, got {a.shape}")
+    n = a.shape[0]
+    if len(shape) != n:
+        raise ValueError(f"angles hold {n} poses but the BodyShape holds {len(shape)} people")
+
+    def ang(name):
+        return a[:, ANGLE_INDEX[name]]
+
+    def along(axis, length):
+        v = np.zeros((n, 3))
+        v[:, axis] = length
+        return v
+
+    pts: Dict[str, np.ndarray] = {}
+    pelvis_r = (_rot_y(ang("root_yaw")) @ _rot_x(ang("root_pitch")) @ _rot_z(-ang("root_roll")))
+    pts["pelvis"] = np.zeros((n, 3))
+    # The trunk bends at two joints (lumbo-sacral and thoraco-lumbar), half the motion each, so a bent
+    # back is curved rather than hinged at one point.
+    half_trunk = _trunk_rotation(0.5 * ang("spine_flexion"), 0.5 * ang("spine_lateral"),
+                                 0.5 * ang("spine_twist"))
+    lumbar_r = pelvis_r @ half_trunk
+    pts["spine"] = _apply(lumbar_r, along(1, shape.lumbar))
+    thorax_r = lumbar_r @ half_trunk
+    pts["thorax"] = pts["spine"] + _apply(thorax_r, along(1, shape.thoracic))
+    head_r = thorax_r @ _trunk_rotation(ang("neck_flexion"), ang("neck_lateral"), ang("neck_twist"))
+    pts["head"] = pts["thorax"] + _apply(head_r, along(1, shape.neck_head))
+
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        def sa(name):
+            return ang(f"{side}_{name}")
+        hip = _apply(pelvis_r, along(0, sign * 0.5 * shape.hip_width))
+        thigh_r = pelvis_r @ _limb_rotation(sa("hip_flexion"), sa("hip_abduction"), sa("hip_rotation"), sign)
+        knee = hip + _apply(thigh_r, along(1, -shape.thigh))
+        shin_r = thigh_r @ _rot_x(sa("knee_flexion"))  # the shin swings backwards
+        pts[f"{side}_hip"], pts[f"{side}_knee"] = hip, knee
+        pts[f"{side}_ankle"] = knee + _apply(shin_r, along(1, -shape.shin))
+
+        shoulder = pts["thorax"] + _apply(thorax_r, along(0, sign * 0.5 * shape.shoulder_width))
+        upper_r = thorax_r @ _limb_rotation(sa("shoulder_flexion"), sa("shoulder_abduction"),
+                                            sa("shoulder_rotation"), sign)
+        elbow = shoulder + _apply(upper_r, along(1, -shape.upper_arm))
+        fore_r = upper_r @ _rot_x(-sa("elbow_flexion"))  # the forearm swings forwards
+        pts[f"{side}_shoulder"], pts[f"{side}_elbow"] = shoulder, elbow
+        pts[f"{side}_wrist"] = elbow + _apply(fore_r, along(1, -shape.forearm))
+
+    points = np.stack([pts[name] for name in POINT_NAMES], axis=1) @ ANATOMICAL_TO_CAMERA.T
+    num_joints = skeleton_lib.LCR13.num_joints
+    points = points - skeleton_lib.body_centre(points[:, :num_joints], skeleton_lib.LCR13)
+    return points if internal else points[:, :num_joints]
+
+
+# --- Motion families -------------------------------------------------------------------------------
+# Each sampler takes (n, rng) and returns {angle name: (n,) degrees} for the angles it sets (the others
+# stay 0). Left/right are drawn independently unless the motion couples them.
+
+def _u(rng, lo, hi, n):
+    return rng.uniform(lo, hi, size=n)
+
+
+def _bump(phase, centre, concentration):
+    """A periodic bump in [0, 1] peaking at ``centre`` (radians), width set by ``concentration``."""
+    return np.exp(concentration * (np.cos(phase - centre) - 1.0))
+
+
+def _standing_legs(n, rng) -> Dict[str, np.ndarray]:
+    out = {}
+    for s in SIDES:
+        out[f"{s}_hip_flexion"] = _u(rng, -5, 10, n)
+        out[f"{s}_hip_abduction"] = _u(rng, -3, 10, n)
+        out[f"{s}_hip_rotation"] = _u(rng, -15, 10, n)
+        out[f"{s}_knee_flexion"] = _u(rng, 0, 15, n)
+    return out
+
+
+def _resting_arms(n, rng) -> Dict[str, np.ndarray]:
+    """Arms hanging by the sides, or (one pose in three) forearms held in front of the body."""
+    out = {}
+    for s in SIDES:
+        folded = rng.random(n) < 1 / 3
+        out[f"{s}_shoulder_flexion"] = np.where(folded, _u(rng, 0, 40, n), _u(rng, -15, 25, n))
+        out[f"{s}_shoulder_abduction"] = np.where(folded, _u(rng, 0, 25, n), _u(rng, 3, 20, n))
+        out[f"{s}_shoulder_rotation"] = np.where(folded, _u(rng, 20, 70, n), _u(rng, -20, 40, n))
+        out[f"{s}_elbow_flexion"] = np.where(folded, _u(rng, 60, 120, n), _u(rng, 0, 35, n))
+    return out
+
+
+def _head_and_trunk(n, rng, flexion=(-5, 10)) -> Dict[str, np.ndarray]:
+    return {"spine_flexion": _u(rng, *flexion, n), "spine_lateral": rng.normal(0, 4, n),
+            "spine_twist": rng.normal(0, 8, n), "neck_flexion": _u(rng, -15, 20, n),
+            "neck_lateral": rng.normal(0, 5, n), "neck_twist": rng.normal(0, 25, n)}
+
+
+def _standing(n, rng):
+    out = {**_standing_legs(n, rng), **_resting_arms(n, rng), **_head_and_trunk(n, rng)}
+    out["root_roll"] = rng.normal(0, 3, n)  # weight shifted onto one leg
+    return out
+
+
+def _gait(n, rng, running: bool):
+    """A gait cycle at a uniform random phase; phase 0 is the left heel strike (left hip most flexed).
+
+    The right leg runs half a cycle behind; each arm swings with the opposite leg. The knee flexion has
+    a small stance peak (loading response) and a large swing peak.
+    """
+    phase = rng.uniform(0, 2 * np.pi, n)
+    amp = rng.uniform(0.8, 1.2, n)
+    if running:
+        hip0, hip_amp, knee0, stance_peak, swing_peak = 20.0, 35.0, 15.0, 30.0, 95.0
+        arm0, arm_amp, twist_amp = 10.0, 40.0, 10.0
+        elbow = _u(rng, 70, 110, n)
+        lean = _u(rng, 5, 15, n)
+    else:
+        hip0, hip_amp, knee0, stance_peak, swing_peak = 10.0, 22.0, 5.0, 15.0, 55.0
+        arm0, arm_amp, twist_amp = 5.0, 18.0, 6.0
+        elbow = None
+        lean = _u(rng, -3, 5, n)
+    out = {"root_pitch": lean}
+    for s, leg_phase in (("left", phase), ("right", phase + np.pi)):
+        arm_phase = leg_phase + np.pi
+        # The whole body leans by ``lean``; hip flexion is relative to the pelvis, so it carries the lean.
+        out[f"{s}_hip_flexion"] = hip0 + hip_amp * amp * np.cos(leg_phase) + lean
+        out[f"{s}_hip_abduction"] = _u(rng, -3, 5, n)
+        out[f"{s}_hip_rotation"] = _u(rng, -10, 5, n)
+        out[f"{s}_knee_flexion"] = (knee0 + amp * (stance_peak * _bump(leg_phase, 0.12 * 2 * np.pi, 8.0)
+                                                   + swing_peak * _bump(leg_phase, 0.72 * 2 * np.pi, 5.0)))
+        out[f"{s}_shoulder_flexion"] = arm0 + arm_amp * amp * np.cos(arm_phase)
+        out[f"{s}_shoulder_abduction"] = _u(rng, 5, 20 if running else 12, n)
+        out[f"{s}_shoulder_rotation"] = _u(rng, 0, 40, n)
+        out[f"{s}_elbow_flexion"] = (elbow if elbow is not None
+                                     else 20 + 10 * np.cos(arm_phase) + rng.normal(0, 5, n))
+    out.update(_head_and_trunk(n, rng, flexion=(0, 15) if running else (-5, 10)))
+    # The chest counter-rotates against the pelvis: left leg forward brings the right shoulder forward.
+    out["spine_twist"] = twist_amp * amp * np.cos(phase) + rng.normal(0, 3, n)
+    out["neck_twist"] = rng.normal(0, 10, n)
+    return out
+
+
+def _walking(n, rng):
+    return _gait(n, rng, running=False)
+
+
+def _running(n, rng):
+    return _gait(n, rng, running=True)
+
+
+def _sitting(n, rng):
+    # Pelvis rocked back a little (slouch); hip flexion is relative to it, so thigh_world + tilt.
+    tilt = _u(rng, -15, 5, n)
+    out = {"root_pitch": tilt, **_head_and_trunk(n, rng, flexion=(-5, 25))}
+    for s in SIDES:
+        out[f"{s}_hip_flexion"] = _u(rng, 78, 102, n) - tilt
+        out[f"{s}_hip_abduction"] = _u(rng, 0, 20, n)
+        out[f"{s}_hip_rotation"] = _u(rng, -15, 15, n)
+        out[f"{s}_knee_flexion"] = _u(rng, 70, 110, n)
+        out[f"{s}_shoulder_flexion"] = _u(rng, 0, 50, n)
+        out[f"{s}_shoulder_abduction"] = _u(rng, 0, 20, n)
+        out[f"{s}_shoulder_rotation"] = _u(rng, 0, 60, n)
+        out[f"{s}_elbow_flexion"] = _u(rng, 30, 100, n)
+    return out
+
+
+def _crouching(n, rng):
+    tilt = _u(rng, 10, 30, n)
+    out = {"root_pitch": tilt, **_head_and_trunk(n, rng, flexion=(0, 30))}
+    out["neck_flexion"] = -_u(rng, 0, 30, n)  # looking ahead, not at the floor
+    for s in SIDES:
+        out[f"{s}_hip_flexion"] = _u(rng, 70, 100, n) + tilt
+        out[f"{s}_hip_abduction"] = _u(rng, 10, 35, n)
+        out[f"{s}_hip_rotation"] = _u(rng, -25, 5, n)
+        out[f"{s}_knee_flexion"] = _u(rng, 110, 150, n)
+        out[f"{s}_shoulder_flexion"] = _u(rng, 0, 80, n)
+        out[f"{s}_shoulder_abduction"] = _u(rng, 0, 30, n)
+        out[f"{s}_shoulder_rotation"] = _u(rng, 0, 40, n)
+        out[f"{s}_elbow_flexion"] = _u(rng, 10, 100, n)
+    return out
+
+
+_REACH_DIRECTIONS = {  # (shoulder flexion range, shoulder abduction range) in degrees
+    "forward": ((60, 110), (-10, 20)),
+    "sideways": ((-10, 30), (60, 110)),
+    "up": ((120, 175), (0, 30)),
+}
+
+
+def _reaching(n, rng):
+    out = {**_standing_legs(n, rng), **_resting_arms(n, rng), **_head_and_trunk(n, rng, flexion=(-5, 20))}
+    # One foot a step forward on some poses.
+    step = rng.random(n) < 0.4
+    out["left_hip_flexion"] = np.where(step, _u(rng, 5, 25, n), out["left_hip_flexion"])
+    arms = rng.integers(0, 3, n)  # 0: right arm, 1: left arm, 2: both
+    direction = rng.integers(0, len(_REACH_DIRECTIONS), n)
+    flex = np.zeros(n)
+    abd = np.zeros(n)
+    for d, (flex_range, abd_range) in enumerate(_REACH_DIRECTIONS.values()):
+        pick = direction == d
+        flex = np.where(pick, _u(rng, *flex_range, n), flex)
+        abd = np.where(pick, _u(rng, *abd_range, n), abd)
+    for s, arm_id in (("right", 0), ("left", 1)):
+        reach = (arms == arm_id) | (arms == 2)
+        out[f"{s}_shoulder_flexion"] = np.where(reach, flex + rng.normal(0, 5, n), out[f"{s}_shoulder_flexion"])
+        out[f"{s}_shoulder_abduction"] = np.where(reach, abd + rng.normal(0, 5, n),
+                                                  out[f"{s}_shoulder_abduction"])
+        out[f"{s}_shoulder_rotation"] = np.where(reach, _u(rng, -30, 30, n), out[f"{s}_shoulder_rotation"])
+        out[f"{s}_elbow_flexion"] = np.where(reach, _u(rng, 0, 30, n), out[f"{s}_elbow_flexion"])
+    # Reaching with one arm turns the chest to bring that shoulder forward.
+    one_arm_sign = np.select([arms == 0, arms == 1], [1.0, -1.0], 0.0)
+    out["spine_twist"] = out["spine_twist"] + one_arm_sign * _u(rng, 0, 25, n)
+    return out
+
+
+def _arms_raised(n, rng):
+    out = {**_standing_legs(n, rng), **_head_and_trunk(n, rng, flexion=(-15, 5))}
+    out["neck_flexion"] = _u(rng, -30, 5, n)
+    for s in SIDES:
+        out[f"{s}_shoulder_flexion"] = _u(rng, 155, 180, n)
+        out[f"{s}_shoulder_abduction"] = _u(rng, 0, 25, n)
+        out[f"{s}_shoulder_rotation"] = _u(rng, -30, 30, n)
+        out[f"{s}_elbow_flexion"] = _u(rng, 0, 30, n)
+    return out
+
+
+def _bending(n, rng):
+    # The bend comes mostly from the pelvis rolling forward over the thighs (hip flexion = tilt + thigh
+    # angle from the vertical), plus some trunk flexion; the arms hang towards the floor.
+    tilt = _u(rng, 40, 85, n)
+    out = {"root_pitch": tilt, **_head_and_trunk(n, rng, flexion=(0, 40))}
+    out["neck_flexion"] = -_u(rng, 0, 40, n)
+    trunk = tilt + out["spine_flexion"]
+    for s in SIDES:
+        out[f"{s}_hip_flexion"] = tilt + _u(rng, -10, 5, n)
+        out[f"{s}_hip_abduction"] = _u(rng, -3, 12, n)
+        out[f"{s}_hip_rotation"] = _u(rng, -15, 10, n)
+        out[f"{s}_knee_flexion"] = _u(rng, 0, 25, n)
+        out[f"{s}_shoulder_flexion"] = trunk + _u(rng, -30, 20, n)
+        out[f"{s}_shoulder_abduction"] = _u(rng, 0, 25, n)
+        out[f"{s}_shoulder_rotation"] = _u(rng, -20, 40, n)
+        out[f"{s}_elbow_flexion"] = _u(rng, 0, 40, n)
+    return out
+
+
+FAMILY_SAMPLERS: Mapping[str, Callable[[int, np.random.Generator], Dict[str, np.ndarray]]] = {
+    "standing": _standing, "walking": _walking, "running": _running, "sitting": _sitting,
+    "crouching": _crouching, "reaching": _reaching, "arms_raised": _arms_raised, "bending": _bending,
+}
+FAMILIES: Tuple[str, ...] = tuple(FAMILY_SAMPLERS)
+
+
+def sample_joint_angles(family: str, num: int, rng: np.random.Generator) -> np.ndarray:
+    """``num`` poses of one motion family: (num, A) degrees in :data:`ANGLE_NAMES` order, within limits.
+
+    Adds the jitter, the slight random lean and a uniform facing azimuth to the family's distribution.
+    """
+    if family not in FAMILY_SAMPLERS:
+        raise ValueError(f"unknown motion family {family!r}; known: {list(FAMILIES)}")
+    angles = np.zeros((num, len(ANGLE_NAMES)))
+    for name, values in FAMILY_SAMPLERS[family](num, rng).items():
+        angles[:, ANGLE_INDEX[name]] = values
+    angles += rng.normal(0.0, JITTER_DEG, size=angles.shape)
+    angles[:, ANGLE_INDEX["root_pitch"]] += rng.normal(0.0, LEAN_SIGMA_DEG, num)
+    angles[:, ANGLE_INDEX["root_roll"]] += rng.normal(0.0, LEAN_SIGMA_DEG, num)
+    angles[:, ANGLE_INDEX["root_yaw"]] = rng.uniform(-180.0, 180.0, num)
+    return clip_to_limits(angles)
+
+
+@dataclasses.dataclass
+class PoseParameters:
+    """What :func:`sample_pose_parameters` drew for N poses.
+
+    Attributes:
+      angles_deg: (N, A) float64 degrees, :data:`ANGLE_NAMES` order, within :data:`JOINT_LIMITS_DEG`.
+      shape: the N people's :class:`BodyShape`.
+      family: (N,) str, the motion family of each pose.
+      frame: (N,) int32, the index of each pose within its family.
+    """
+
+    angles_deg: np.ndarray
+    shape: BodyShape
+    family: np.ndarray
+    frame: np.ndarray
+
+    def __len__(self) -> int:
+        return self.angles_deg.shape[0]
+
+    def angle(self, name: str) -> np.ndarray:
+        """(N,) degrees of one named angle."""
+        if name not in ANGLE_INDEX:
+            raise KeyError(f"unknown joint angle {name!r}; known: {list(ANGLE_NAMES)}")
+        return self.angles_deg[:, ANGLE_INDEX[name]]
+
+
+FamiliesArg = Union[None, str, Sequence[str], Mapping[str, float]]
+
+
+def family_counts(num_poses: int, families: FamiliesArg = None) -> Dict[str, int]:
+    """How many poses each family gets.
+
+    ``families``: None (all of :data:`FAMILIES`), one name, a sequence of names (equal shares), or a
+    mapping name -> non-negative weight (shares proportional to the weights). Counts sum to
+    ``num_poses``; the remainder of the division goes, one each, to the largest fractional parts (ties:
+    first listed).
+    """
+    if isinstance(num_poses, (bool, np.bool_)) or int(num_poses) != num_poses or num_poses < 0:
+        raise ValueError(f"num_poses must be a non-negative integer, got {num_poses!r}")
+    num_poses = int(num_poses)
+    if families is None:
+        families = FAMILIES
+    if isinstance(families, str):
+        families = (families,)
+    if isinstance(families, Mapping):
+        names = list(families)
+        weights = np.array([float(families[f]) for f in names])
+    else:
+        names = list(families)
+        weights = np.ones(len(names))
+    if not names:
+        raise ValueError("families is empty")
+    unknown = [f for f in names if f not in FAMILY_SAMPLERS]
+    if unknown:
+        raise ValueError(f"unknown motion family(ies) {unknown}; known: {list(FAMILIES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"families repeat a name: {names}")
+    if not np.all(np.isfinite(weights) & (weights >= 0)) or weights.sum() <= 0:
+        raise ValueError(f"family weights must be non-negative with a positive sum, got {dict(zip(names, weights))}")
+    exact = num_poses * weights / weights.sum()
+    counts = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[:num_poses - counts.sum()]] += 1
+    return {f: int(c) for f, c in zip(names, counts)}
+
+
+def sample_pose_parameters(num_poses: int, seed: int = 0, families: FamiliesArg = None,
+                           stature_range: Tuple[float, float] = DEFAULT_STATURE_RANGE_M) -> PoseParameters:
+    """Draws joint angles and body shapes for ``num_poses`` poses, grouped by family in the order given.
+
+    Deterministic: each family draws from its own stream seeded by (``seed``, the family's index in
+    :data:`FAMILIES`), so a family's poses depend only on the seed and its count.
+    """
+    if isinstance(seed, (bool, np.bool_)) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    counts = family_counts(num_poses, families)
+    angles, shapes, fam, frame = [], [], [], []
+    for name, count in counts.items():
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), FAMILIES.index(name)]))
+        shapes.append(sample_body_shapes(count, rng, stature_range))
+        angles.append(sample_joint_angles(name, count, rng))
+        fam.append(np.full(count, name))
+        frame.append(np.arange(count, dtype=np.int32))
+    shape = BodyShape(**{f.name: np.concatenate([getattr(s, f.name) for s in shapes])
+                         for f in dataclasses.fields(BodyShape)})
+    return PoseParameters(np.concatenate(angles), shape, np.concatenate(fam).astype(str),
+                          np.concatenate(frame).astype(np.int32))
+
+
+def sample_poses(num_poses: int, seed: int = 0, families: FamiliesArg = None,
+                 stature_range: Tuple[float, float] = DEFAULT_STATURE_RANGE_M) -> pose_corpus.PoseCorpus:
+    """Samples a corpus of plausible 3D poses from the body model.
+
+    Args:
+      num_poses: number of poses N.
+      seed: random seed; the same seed gives byte-identical arrays.
+      families: which motion families and in what shares (see :func:`family_counts`); default all of
+        :data:`FAMILIES` in equal shares.
+      stature_range: (min, max) stature in metres, sampled uniformly.
+    Returns:
+      A :class:`~lcr_tf.pose_corpus.PoseCorpus`: ``poses3d`` (N, 13, 3) float32 LCR-13 joints in metres,
+      camera axes (x right, y down, z away), body-centred, facing any azimuth; ``trial`` the family name;
+      ``frame`` the index within the family.
+    """
+    params = sample_pose_parameters(num_poses, seed, families, stature_range)
+    poses = forward_kinematics(params.angles_deg, params.shape)
+    counts = family_counts(num_poses, families)
+    metadata = {"skeleton": skeleton_lib.LCR13.name, "units": "m", "source": SOURCE,
+                "families": list(counts), "family_counts": counts, "seed": int(seed),
+                "stature_range_m": [float(v) for v in stature_range]}
+    return pose_corpus.PoseCorpus(poses.astype(np.float32), params.family, params.frame, metadata)
