@@ -6,11 +6,16 @@ fixed-width unicode (``<U``), which ``np.load(..., allow_pickle=False)`` reads b
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
+
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def sidecar_path(npz_path: str) -> str:
@@ -20,7 +25,10 @@ def sidecar_path(npz_path: str) -> str:
 
 
 def save(npz_path: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
-    """Writes ``arrays`` to ``npz_path`` (uncompressed) and ``metadata`` to its JSON sidecar."""
+    """Writes ``arrays`` to ``npz_path`` (uncompressed) and ``metadata`` to its JSON sidecar.
+
+    The ``.npz`` is a plain NumPy archive (``np.load`` reads it); equal arrays give identical bytes.
+    """
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise TypeError(f"array {key!r} has dtype object, which would need pickle; use a fixed dtype")
@@ -28,7 +36,13 @@ def save(npz_path: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str,
     os.makedirs(directory, exist_ok=True)
     # Write through a temporary name so a crash never leaves a half-written file under the real name.
     tmp = npz_path + ".tmp.npz"
-    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(arrays[key]), allow_pickle=False)
+            # A fixed timestamp (np.savez stamps the current time) so that the same arrays give the same
+            # bytes: a seeded job is reproducible to the byte.
+            zf.writestr(zipfile.ZipInfo(key + ".npy", date_time=_ZIP_EPOCH), buffer.getvalue())
     os.replace(tmp, npz_path)
     with open(sidecar_path(npz_path), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True, default=_json_default)

@@ -1,0 +1,59 @@
+import hashlib
+import time
+
+import numpy as np
+import pytest
+
+from lcr_tf import npz_io, pose_corpus
+
+
+def _digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_round_trip_without_pickle_and_identical_bytes(tmp_path):
+    arrays = {"poses3d": np.random.default_rng(0).normal(size=(4, 13, 3)).astype(np.float32),
+              "trial": np.array(["01_01.bvh", "walking", "x", "y"]), "frame": np.arange(4, dtype=np.int32)}
+    a, b = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
+    npz_io.save(a, arrays, {"skeleton": "lcr13", "n": np.int64(4)})
+    time.sleep(2.1)  # zip timestamps have a 2 s resolution: a time-stamped writer would differ here
+    npz_io.save(b, arrays, {"skeleton": "lcr13", "n": np.int64(4)})
+    assert _digest(a) == _digest(b)
+    got, meta = npz_io.load(a, required=("poses3d", "trial"))
+    assert meta == {"skeleton": "lcr13", "n": 4}
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(got[k], v)
+        assert got[k].dtype == v.dtype
+    with np.load(a, allow_pickle=False) as plain:  # a standard archive
+        assert sorted(plain.files) == ["frame", "poses3d", "trial"]
+
+
+def test_errors_name_the_file_and_the_field(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        npz_io.load(str(tmp_path / "nope.npz"))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz: not a readable"):
+        npz_io.load(str(bad))
+    path = str(tmp_path / "c.npz")
+    npz_io.save(path, {"poses3d": np.zeros((1, 13, 3))}, {})
+    with pytest.raises(ValueError, match=r"c.npz: missing array\(s\) \['trial', 'frame'\]"):
+        pose_corpus.load(path)
+    with pytest.raises(TypeError, match="'obj' has dtype object"):
+        npz_io.save(path, {"obj": np.array([{}, 1], dtype=object)}, {})
+
+
+def test_pose_corpus_checks(tmp_path):
+    path = str(tmp_path / "p.npz")
+    poses = np.zeros((2, 13, 3))
+    poses[1, 3, 0] = np.nan
+    npz_io.save(path, {"poses3d": poses, "trial": np.array(["a", "b"]), "frame": np.zeros(2)}, {})
+    with pytest.raises(ValueError, match=r"p.npz: poses3d\[1\] holds NaN"):
+        pose_corpus.load(path)
+    with pytest.raises(ValueError, match="skeleton 'coco17' has 17"):
+        pose_corpus.PoseCorpus(np.zeros((2, 13, 3)), ["a", "b"], [0, 1], {"skeleton": "coco17"})
+    corpus = pose_corpus.PoseCorpus(np.zeros((2, 13, 3)), ["a", "b"], [0, 1])
+    corpus.save(path)
+    with pytest.raises(ValueError, match="expected 'h36m17'"):
+        pose_corpus.load(path, skeleton="h36m17")
