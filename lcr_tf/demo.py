@@ -1,0 +1,231 @@
+"""The main job: runs the whole system on the embedded default and reports what it measured.
+
+    python -m lcr_tf.demo [--output_dir=demo_output] [--mocap=DIR_OR_GLOB]
+
+Stages so far (each later part of the system adds its own):
+
+1. **Pose corpus.** By default the embedded body model (:mod:`lcr_tf.body_model`) samples
+   ``--num_poses`` poses; with ``--mocap`` the Beam job :mod:`beam_jobs.mocap_poses` reads real MoCap
+   files (BVH, ASF/AMC) instead. Written to ``poses.npz``.
+2. **Anchor-poses** (Sec 4.1-4.2): :func:`beam_jobs.anchor_poses.run` clusters the corpus seen from
+   ``--views`` random views into K full-body anchors plus K upper-body ones; writes ``anchors.npz`` and
+   the picture ``anchors.png``.
+3. **Pseudo ground-truth 3D** (Sec 3.7, eq 9): held-out poses of the corpus are projected to random
+   views and pixel frames, some joints are hidden, and :class:`lcr_tf.pseudo_gt.PoseDatabase` built on
+   the rest of the corpus recovers their 3D pose and completes their 2D pose. The error against the
+   known truth is reported, with a picture ``pseudo_gt.png``.
+
+Everything is written under ``--output_dir``; ``summary.json`` holds the figures and the time of each
+stage, which are also printed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Dict
+
+from absl import app, flags
+import numpy as np
+
+from lcr_tf import cli, geometry, pose_corpus, pseudo_gt
+from lcr_tf import skeleton as skeleton_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output_dir", "demo_output", "Folder for everything the demo writes.")
+flags.DEFINE_string("mocap", None, "Read the pose corpus from real MoCap files (a folder searched "
+                    "recursively for .bvh/.amc, or a glob) with the Beam job beam_jobs.mocap_poses, "
+                    "instead of sampling the embedded body model.")
+flags.DEFINE_string("asf", None, "With --mocap: fallback ASF skeleton for AMC files whose own "
+                    "<subject>.asf is absent.")
+flags.DEFINE_float("min_distance_mm", 50.0, "With --mocap: drop a frame closer than this (mean per-joint "
+                   "distance, mm) to the last kept frame of its trial.", lower_bound=0.0)
+flags.DEFINE_integer("num_poses", 20000, "Poses sampled from the embedded body model (without --mocap).",
+                     lower_bound=100)
+flags.DEFINE_integer("num_anchors", 50, "K, the number of full-body anchor-poses (2K+1 classes).",
+                     lower_bound=1)
+flags.DEFINE_integer("views", 10, "Random camera views per corpus pose, for K-means and for the "
+                     "pseudo-GT database.", lower_bound=1)
+flags.DEFINE_integer("num_queries", 500, "Held-out poses used to measure the pseudo-GT search.",
+                     lower_bound=10)
+flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed gives the same files.")
+
+# Query poses are placed in pixel frames of this many pixels per metre (a person of 1.7 m is then
+# 120 to 500 px tall), so the search is shown to be independent of the pixel scale.
+_PIXELS_PER_METRE = (70.0, 300.0)
+_MAX_HIDDEN_JOINTS = 5
+
+
+def build_corpus(out_dir: str, seed: int) -> Dict[str, Any]:
+    """Stage 1: writes ``poses.npz`` from the body model or, with --mocap, from MoCap files."""
+    path = os.path.join(out_dir, "poses.npz")
+    if FLAGS.mocap:
+        import apache_beam as beam
+        from beam_jobs import mocap_poses
+        files = mocap_poses.list_inputs(FLAGS.mocap)
+        if not files:
+            raise app.UsageError(f"--mocap={FLAGS.mocap}: no .bvh or .amc file found")
+        with beam.Pipeline() as p:
+            mocap_poses.build_pipeline(p, files, path, min_distance_mm=FLAGS.min_distance_mm,
+                                       asf_fallback=FLAGS.asf, input_description=FLAGS.mocap)
+    else:
+        from lcr_tf import body_model
+        body_model.sample_poses(FLAGS.num_poses, seed=seed).save(path)
+    corpus = pose_corpus.load(path)
+    meta = corpus.metadata
+    info = {"path": path, "num_poses": len(corpus), "source": meta.get("source"),
+            "trials": int(np.unique(corpus.trial).size)}
+    if "counts" in meta:
+        info["files_read"] = meta["counts"]["files_read"]
+        info["files_rejected"] = [f"{r['path']}: {r['reason']}" for r in meta.get("rejected", [])]
+    return info
+
+
+def build_anchors(out_dir: str, poses_path: str, seed: int) -> Dict[str, Any]:
+    """Stage 2: anchor-poses by K-means, and their picture."""
+    from beam_jobs import anchor_poses
+    path = os.path.join(out_dir, "anchors.npz")
+    anchor_set = anchor_poses.run(poses_path, FLAGS.num_anchors, path, views=FLAGS.views, seed=seed,
+                                  verbose=False)
+    km = anchor_set.metadata["kmeans"]
+    sizes = np.asarray(anchor_set.metadata["cluster_sizes"])
+    return {"path": path, "figure": anchor_poses.default_figure_path(path),
+            "num_anchors": anchor_set.num_anchors, "num_classes": anchor_set.num_classes,
+            "oriented_poses": anchor_set.metadata["num_oriented_poses"],
+            "rms_joint_distance_to_anchor_mm": 1000.0 * km["rms_joint_distance_m"],
+            "kmeans_iterations": km["iterations"],
+            "cluster_size_min_max": [int(sizes.min()), int(sizes.max())]}
+
+
+def make_queries(poses3d: np.ndarray, rng: np.random.Generator, skel: skeleton_lib.Skeleton):
+    """Held-out 3D poses -> (true oriented 3D (B, J, 3) m, 2D (B, J, 2) px, visible (B, J) bool).
+
+    Each pose is turned to a random view, projected orthographically, scaled to a random pixel size and
+    placed at a random image position; up to ``_MAX_HIDDEN_JOINTS`` random joints are hidden.
+    """
+    b, j = poses3d.shape[:2]
+    rot = geometry.random_view_rotations(b, rng)
+    oriented = skeleton_lib.centre_poses(geometry.rotate(poses3d.astype(np.float64), rot), skel)
+    scale = rng.uniform(*_PIXELS_PER_METRE, size=(b, 1, 1))
+    offset = rng.uniform(200.0, 800.0, size=(b, 1, 2))
+    pixels = geometry.orthographic_project(oriented) * scale + offset
+    hidden = rng.integers(0, _MAX_HIDDEN_JOINTS + 1, size=b)
+    order = np.argsort(rng.random((b, j)), axis=1)
+    visible = np.ones((b, j), bool)
+    np.put_along_axis(visible, order, np.arange(j)[None, :] >= hidden[:, None], axis=1)
+    return oriented, pixels, visible
+
+
+def check_pseudo_gt(out_dir: str, corpus: pose_corpus.PoseCorpus, seed: int) -> Dict[str, Any]:
+    """Stage 3: pseudo-GT search on held-out poses, against their known 3D and full 2D."""
+    rng = np.random.default_rng(seed)
+    n = len(corpus)
+    num_q = min(FLAGS.num_queries, n // 10)
+    held = np.zeros(n, bool)
+    held[rng.choice(n, size=num_q, replace=False)] = True
+    skel = corpus.skeleton
+    t0 = time.perf_counter()
+    database = pseudo_gt.PoseDatabase(corpus.poses3d[~held], num_views=FLAGS.views, seed=seed, skeleton=skel)
+    t_build = time.perf_counter() - t0
+    oriented, pixels, visible = make_queries(corpus.poses3d[held], rng, skel)
+    t0 = time.perf_counter()
+    result = database.search(pixels, visible)
+    t_search = time.perf_counter() - t0
+    err3d = np.linalg.norm(result.pose3d - oriented, axis=-1)  # (B, J) metres
+    # A missing joint filled from the match, against where it really was, relative to the pose box.
+    box = geometry.pose_box(pixels)
+    diag = np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+    err2d = np.linalg.norm(result.completed2d - pixels, axis=-1) / diag[:, None]
+    hidden = ~visible
+    _plot_pseudo_gt(os.path.join(out_dir, "pseudo_gt.png"), pixels, visible, result, oriented, skel)
+    return {
+        "database_size": len(database), "queries": int(num_q),
+        "hidden_joints": int(hidden.sum()),
+        "build_s": t_build, "search_s": t_search, "queries_per_s": num_q / t_search,
+        "mpjpe_3d_mm_mean": 1000.0 * float(err3d.mean()),
+        "mpjpe_3d_mm_median": 1000.0 * float(np.median(err3d.mean(axis=1))),
+        "completed_joint_error_pct_of_box_diag": 100.0 * float(err2d[hidden].mean()) if hidden.any() else 0.0,
+        "match_distance_median": float(np.median(result.distance)),
+        "figure": os.path.join(out_dir, "pseudo_gt.png"),
+    }
+
+
+def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4) -> None:
+    from lcr_tf import viz
+    fig = viz.new_figure(3.2 * num, 6.4)
+    order = np.argsort(-(~visible).sum(axis=1), kind="stable")[:num]  # most hidden joints first
+    for col, i in enumerate(order):
+        ax = fig.add_subplot(2, num, col + 1)
+        viz.draw_pose_2d(ax, result.completed2d[i], skel, colours={"left": "#9ecae1", "right": "#fdae6b",
+                                                                   "centre": "#bbbbbb"}, linewidth=5)
+        viz.draw_pose_2d(ax, pixels[i], skel, mask=visible[i], invert_y=True)
+        ax.plot(result.completed2d[i, ~visible[i], 0], result.completed2d[i, ~visible[i], 1], "x",
+                color="crimson", markersize=9, markeredgewidth=2)
+        ax.set_aspect("equal")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(f"{int((~visible[i]).sum())} hidden joints (x)", fontsize=9)
+        ax3 = fig.add_subplot(2, num, num + col + 1, projection="3d")
+        viz.draw_pose_3d(ax3, oriented[i], skel, colours={"left": "#888888", "right": "#888888",
+                                                          "centre": "#888888"}, linewidth=4, alpha=0.5)
+        viz.draw_pose_3d(ax3, result.pose3d[i], skel)
+        mm = 1000.0 * np.linalg.norm(result.pose3d[i] - oriented[i], axis=-1).mean()
+        ax3.set_title(f"pseudo-GT 3D vs truth (grey): {mm:.0f} mm", fontsize=9)
+    fig.suptitle("Pseudo ground-truth (eq 9): annotated 2D joints, completed joints (pale), and the 3D match")
+    fig.savefig(path)
+
+
+def run() -> Dict[str, Any]:
+    out_dir = FLAGS.output_dir
+    os.makedirs(out_dir, exist_ok=True)
+    timings: Dict[str, float] = {}
+    summary: Dict[str, Any] = {"flags": {k: FLAGS[k].value for k in
+                                         ("mocap", "num_poses", "num_anchors", "views", "num_queries", "seed")}}
+
+    def stage(name, fn, *args):
+        t0 = time.perf_counter()
+        print(f"[{name}] ...", flush=True)
+        out = fn(*args)
+        timings[name] = time.perf_counter() - t0
+        summary[name] = out
+        print(f"[{name}] done in {timings[name]:.1f} s: " + ", ".join(
+            f"{k}={_fmt(v)}" for k, v in out.items() if k not in ("path", "figure")), flush=True)
+        return out
+
+    corpus_info = stage("corpus", build_corpus, out_dir, FLAGS.seed)
+    corpus = pose_corpus.load(corpus_info["path"])
+    stage("anchors", build_anchors, out_dir, corpus_info["path"], FLAGS.seed)
+    stage("pseudo_gt", check_pseudo_gt, out_dir, corpus, FLAGS.seed)
+    summary["timings_s"] = timings
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2, default=_json_default)
+    print("\nstage        seconds")
+    for name, sec in timings.items():
+        print(f"{name:<12} {sec:8.1f}")
+    print(f"{'total':<12} {sum(timings.values()):8.1f}")
+    print(f"\nwrote {', '.join(sorted(os.listdir(out_dir)))} in {out_dir}")
+    return summary
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list) and len(v) > 3:
+        return f"[{len(v)} items]"
+    return str(v)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    run()
+
+
+if __name__ == "__main__":
+    cli.run(main)
