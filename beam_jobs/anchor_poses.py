@@ -29,6 +29,7 @@ from absl import app
 from absl import flags
 
 from lcr_tf import anchors as anchors_lib
+from lcr_tf import cli
 from lcr_tf import geometry
 from lcr_tf import pose_corpus
 
@@ -153,4 +154,4 @@ def main(argv):
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["poses", "num_anchors", "output"])
-    app.run(main)
+    cli.run(main)

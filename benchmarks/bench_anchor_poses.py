@@ -22,9 +22,9 @@ import platform
 import time
 
 import numpy as np
-from absl import app
 from absl import flags
 
+from lcr_tf import cli
 from lcr_tf import anchors
 from lcr_tf import pose_corpus
 from lcr_tf import skeleton as skeleton_lib
@@ -132,4 +132,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

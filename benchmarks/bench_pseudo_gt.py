@@ -20,9 +20,9 @@ import os
 import time
 
 import numpy as np
-from absl import app
 from absl import flags
 
+from lcr_tf import cli
 from lcr_tf import pose_corpus
 from lcr_tf import pseudo_gt
 from lcr_tf import skeleton as skeleton_lib
@@ -168,4 +168,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)
