@@ -1,0 +1,297 @@
+"""The training and evaluation input pipeline: TFRecord shards -> batches of images and padded people.
+
+:func:`make_dataset` reads the shards written by ``beam_jobs.build_tfrecords`` (schema:
+:mod:`lcr_tf.features`) and yields dicts of batched tensors, B images of S x S pixels, at most
+``max_people`` people each (J = 13, LCR-13 order; keys are the constants of :mod:`lcr_tf.data.decoder`
+plus :data:`PERSON_MASK` and the counters below):
+
+=========================  =====================  ================================================
+key                        shape, dtype           meaning
+=========================  =====================  ================================================
+``image``                  (B, S, S, 3) float32   RGB in [0, 255]; the backbone normalises
+``image_id``, ...source    (B,) string            record id and dataset name
+``source_file``            (B,) string            shard of the record
+``original_size``          (B, 2) int32           [height, width] of the decoded image
+``intrinsics``             (B, 4) float32         fx, fy, cx, cy in output pixels (0: unknown)
+``transform``              (B, 4) float32         [sx, sy, tx, ty]: original (x, y) -> output
+                                                  (sx x + tx, sy y + ty); sx < 0 when flipped
+``person_mask``            (B, maxP) bool         True for real people, False for padding
+``boxes``                  (B, maxP, 4) float32   pose boxes xyxy output pixels (not clipped)
+``pose2d``                 (B, maxP, J, 2)        output pixels, x right, y down
+``pose3d``                 (B, maxP, J, 3)        metres, camera axes, body-centred
+``annotated``, ``visible``,
+``completed``              (B, maxP, J) bool      per-joint flags (visible: also inside the image)
+``anchor_class``           (B, maxP) int32        1..2K; -1 to be assigned (flipped, no anchors)
+``pose3d_source``          (B, maxP) int32        MoCap or pseudo ground truth
+``pseudo_gt_distance``     (B, maxP) float32      eq-9 distance
+``num_people``             (B,) int32             people in the record
+``num_people_outside``     (B,) int32             dropped: no joint left inside the crop
+``num_people_over_max``    (B,) int32             dropped: beyond ``max_people``
+=========================  =====================  ================================================
+
+Padding people have every field zero (``anchor_class`` 0, the background class). The people of an image
+are ordered by decreasing area of their box clipped to the output image; when there are more than
+``max_people`` the largest are kept, the others are counted in ``num_people_over_max``.
+
+Training (``training=True``): file order shuffled, files interleaved, records shuffled, each image
+randomly scaled and cropped around a random person, flipped with ``flip_probability`` and colour
+jittered (:mod:`lcr_tf.data.augment`; the jitter applies to the padding too), incomplete last batch
+dropped. Evaluation: files in sorted order, interleaved, not shuffled (the order is exact with
+``deterministic=True``), a letterbox resize only (:func:`lcr_tf.data.augment.letterbox`), last batch
+kept.
+
+Randomness: every random draw is stateless, from a seed derived from ``seed`` and the element's position
+in the stream (after shuffling and repeating), so each epoch augments differently. With
+``deterministic=True`` (seed 0 when none is given) the order is fixed too (deterministic interleave,
+map and shuffle), and two datasets made with the same arguments yield identical batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob as glob_lib
+import os
+import secrets
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+
+from lcr_tf import features
+from lcr_tf.data import augment
+from lcr_tf.data import decoder as dec
+
+PERSON_MASK = "person_mask"
+NUM_PEOPLE_OVER_MAX = "num_people_over_max"
+
+_STEP_CROP, _STEP_FLIP, _STEP_JITTER = 0, 1, 2
+# Read-ahead per open shard; TFRecordDataset's default is 256 KiB, a few images at most.
+_READ_BUFFER_BYTES = 4 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    """Input pipeline settings.
+
+    Attributes:
+      image_size: S, side of the square output images in pixels.
+      max_people: people slots per image (maxP); more are dropped, smallest first.
+      batch_size: images per batch.
+      scale_range: (lo, hi) zoom range of the training crop (see
+        :func:`lcr_tf.data.augment.random_window`): 1 fits the whole image, 2 zooms in 2x.
+      flip_probability: chance of a horizontal flip in training.
+      brightness: maximum brightness shift, fraction of the [0, 255] range.
+      contrast, saturation: (lo, hi) factor ranges; (1, 1) disables.
+      hue: maximum hue shift, fraction of the colour circle.
+      pad_value: grey level of the padding outside the image content.
+      shuffle_buffer: records in the training shuffle buffer.
+      interleave_cycle: shards read at once.
+      num_epochs: passes over the data; None repeats forever.
+    """
+
+    image_size: int = 256
+    max_people: int = 8
+    batch_size: int = 8
+    scale_range: Tuple[float, float] = (0.75, 1.5)
+    flip_probability: float = 0.5
+    brightness: float = 0.1
+    contrast: Tuple[float, float] = (0.8, 1.2)
+    saturation: Tuple[float, float] = (0.8, 1.2)
+    hue: float = 0.02
+    pad_value: float = 0.0
+    shuffle_buffer: int = 512
+    interleave_cycle: int = 4
+    num_epochs: Optional[int] = 1
+
+    def __post_init__(self):
+        def bad(field, why):
+            raise ValueError(f"InputConfig.{field} {why}, got {getattr(self, field)!r}")
+
+        for field in ("image_size", "max_people", "batch_size", "shuffle_buffer", "interleave_cycle"):
+            if int(getattr(self, field)) < 1:
+                bad(field, "must be >= 1")
+        if self.image_size < 2:
+            bad("image_size", "must be >= 2")
+        if self.num_epochs is not None and self.num_epochs < 1:
+            bad("num_epochs", "must be >= 1 or None")
+        for field in ("scale_range", "contrast", "saturation"):
+            value = getattr(self, field)
+            if len(value) != 2 or not 0.0 < value[0] <= value[1]:
+                bad(field, "must be (lo, hi) with 0 < lo <= hi")
+            object.__setattr__(self, field, (float(value[0]), float(value[1])))
+        if not 0.0 <= self.flip_probability <= 1.0:
+            bad("flip_probability", "must be in [0, 1]")
+        if not 0.0 <= self.brightness <= 1.0:
+            bad("brightness", "must be in [0, 1]")
+        if not 0.0 <= self.hue <= 0.5:
+            bad("hue", "must be in [0, 0.5]")
+
+
+def list_shards(file_pattern: Union[str, Sequence[str]]) -> List[str]:
+    """The sorted files matching a glob (or a comma-separated list of globs, or a list of them).
+
+    Raises FileNotFoundError naming the pattern when nothing matches.
+    """
+    patterns = file_pattern.split(",") if isinstance(file_pattern, str) else list(file_pattern)
+    files = sorted({f for p in patterns if p for f in glob_lib.glob(p) if os.path.isfile(f)})
+    if not files:
+        raise FileNotFoundError(f"no TFRecord shard matches {file_pattern!r}")
+    return files
+
+
+def verify_shards(file_pattern: Union[str, Sequence[str]], max_records: Optional[int] = None) -> int:
+    """Reads the records of the shards (eagerly, slowly; at most ``max_records`` per shard) and checks
+    them; returns the number of records read.
+
+    Catches what the graph pipeline can only report without a file name: a corrupt or truncated record
+    (bad CRC), bytes that are not a ``tf.train.Example``, another schema version.
+
+    Raises:
+      ValueError: naming the file and the record's index (and image id when readable).
+    """
+    from tensorflow.core.example import example_pb2
+    from google.protobuf.message import DecodeError
+
+    total = 0
+    for path in list_shards(file_pattern):
+        index = -1
+        try:
+            records = tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES)
+            if max_records is not None:
+                records = records.take(max_records)
+            for index, record in enumerate(records.as_numpy_iterator()):
+                try:
+                    example = example_pb2.Example.FromString(record)
+                except DecodeError as e:
+                    raise ValueError(f"{path}: record {index} is not a tf.train.Example ({e})") from None
+                fields = example.features.feature
+                version = (fields[features.VERSION].int64_list.value[:1] or [None])[0] \
+                    if features.VERSION in fields else None
+                if version != features.SCHEMA_VERSION:
+                    image_id = (fields[features.IMAGE_ID].bytes_list.value[:1] or [b"?"])[0] \
+                        if features.IMAGE_ID in fields else b"?"
+                    raise ValueError(f"{path}: record {index} (image {image_id.decode('utf-8', 'replace')}) "
+                                     f"has schema version {version}, this reader reads "
+                                     f"{features.SCHEMA_VERSION}")
+                total += 1
+        except tf.errors.DataLossError as e:
+            raise ValueError(f"{path}: record {index + 1} is corrupt or truncated ({e.message.strip()})"
+                             ) from None
+    return total
+
+
+def _base_seed(seed: Optional[int], deterministic: bool) -> int:
+    if seed is not None:
+        return int(seed)
+    return 0 if deterministic else secrets.randbits(62)
+
+
+def limit_and_pad(example: Dict[str, tf.Tensor], max_people: int) -> Dict[str, tf.Tensor]:
+    """Orders the people by decreasing box area (box clipped to the image), keeps the first
+    ``max_people`` and pads every per-person field with zeros to ``max_people``.
+
+    Args:
+      example: element dict with ``image`` (S, S, 3) and P people.
+    Returns:
+      The element with per-person fields of leading size ``max_people``, :data:`PERSON_MASK`
+      (max_people,) bool and :data:`NUM_PEOPLE_OVER_MAX` () int32.
+    """
+    size = tf.cast(tf.shape(example[dec.IMAGE])[:2], tf.float32)
+    box = example[dec.BOXES]
+    limit = tf.stack([size[1], size[0], size[1], size[0]])
+    clipped = tf.clip_by_value(box, 0.0, limit)
+    area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+    order = tf.argsort(area, direction="DESCENDING", stable=True)[:max_people]
+    count = tf.shape(order)[0]
+    out = dict(example)
+    for key in dec.PERSON_KEYS:
+        value = tf.gather(example[key], order)
+        pad = [[0, max_people - count]] + [[0, 0]] * (value.shape.rank - 1)
+        value = tf.pad(value, pad)
+        out[key] = tf.ensure_shape(value, [max_people] + value.shape.as_list()[1:])
+    out[PERSON_MASK] = tf.range(max_people) < count
+    out[NUM_PEOPLE_OVER_MAX] = tf.shape(box)[0] - count
+    return out
+
+
+def make_element_fn(config: InputConfig, training: bool, anchors=None):
+    """The per-record function ``(element_seed, source_file, serialized) -> element`` of the pipeline:
+    decode, augment (training) or letterbox, order and pad the people. ``element_seed`` is the (2,)
+    int64 stateless seed of that element; ``anchors`` an optional :class:`lcr_tf.anchors.AnchorSet`."""
+    anchor_pose3d = None if anchors is None else augment.full_body_anchor_poses(anchors)
+    num_classes = None if anchors is None else 2 * anchors.num_anchors
+
+    def element(element_seed, source_file, serialized):
+        ex = dec.decode(serialized, source_file)
+        if num_classes is not None:
+            cls = ex[dec.ANCHOR_CLASS]
+            ok = tf.debugging.Assert(
+                tf.reduce_all((cls >= 1) & (cls <= num_classes)),
+                [dec.error_message("{}: image {}: anchor classes {} are outside 1..{} of the anchor set "
+                                   "given to the pipeline (K={})",
+                                   source_file, ex[dec.IMAGE_ID], cls, num_classes, num_classes // 2)])
+            with tf.control_dependencies([ok]):
+                ex[dec.ANCHOR_CLASS] = tf.identity(cls)
+        if training:
+            ex = augment.random_scale_crop(ex, augment.substream(element_seed, _STEP_CROP), config.image_size,
+                                           config.scale_range, config.pad_value)
+            ex = augment.random_flip(ex, augment.substream(element_seed, _STEP_FLIP), config.flip_probability,
+                                     anchor_pose3d)
+            ex[dec.IMAGE] = augment.photometric_jitter(
+                ex[dec.IMAGE], augment.substream(element_seed, _STEP_JITTER), config.brightness,
+                config.contrast, config.saturation, config.hue)
+        else:
+            ex = augment.letterbox(ex, config.image_size, config.pad_value)
+        ex[dec.IMAGE] = tf.ensure_shape(ex[dec.IMAGE], [config.image_size, config.image_size, 3])
+        return limit_and_pad(ex, config.max_people)
+
+    return element
+
+
+def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, training: bool,
+                 anchors=None, seed: Optional[int] = None, deterministic: bool = False) -> tf.data.Dataset:
+    """Batched input pipeline over TFRecord shards (see the module docstring for the batch layout).
+
+    Args:
+      file_pattern: glob, comma-separated globs, or a list of them.
+      config: :class:`InputConfig`.
+      training: augment, shuffle and drop the last incomplete batch; else letterbox only, in file order.
+      anchors: optional :class:`lcr_tf.anchors.AnchorSet` (LCR-13): flipped people get their class
+        re-assigned with it (else -1), and record classes outside its 1..2K fail with an error naming
+        the shard and image.
+      seed: seed of the shuffles and augmentations (None: 0 if deterministic, else random).
+      deterministic: fixed element order and seeds, so that the same arguments give the same batches.
+    Returns:
+      A ``tf.data.Dataset`` of dicts of batched tensors.
+    Raises:
+      FileNotFoundError: nothing matches ``file_pattern``.
+    """
+    files = list_shards(file_pattern)
+    base = _base_seed(seed, deterministic)
+    # Derived op-level seeds of tf.data's shuffles (one per use) and the augmentation base seed.
+    seeds = np.random.SeedSequence(base).generate_state(4, dtype=np.uint32).astype(np.int64)
+    aug_seed = tf.constant(seeds[2:], tf.int64)
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=int(seeds[0]), reshuffle_each_iteration=True)
+    cycle = min(config.interleave_cycle, len(files))
+
+    def read(path):
+        return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES).map(lambda r: (path, r))
+
+    ds = ds.interleave(read, cycle_length=cycle, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=deterministic or None)
+    if training:
+        ds = ds.shuffle(config.shuffle_buffer, seed=int(seeds[1]), reshuffle_each_iteration=True)
+    if config.num_epochs != 1:
+        ds = ds.repeat(config.num_epochs)
+    element = make_element_fn(config, training, anchors)
+    ds = ds.enumerate().map(
+        lambda i, fr: element(tf.random.experimental.stateless_fold_in(aug_seed, i), fr[0], fr[1]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
+    ds = ds.batch(config.batch_size, drop_remainder=training)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = bool(deterministic)
+    return ds.with_options(options)
