@@ -1,0 +1,166 @@
+"""Box arithmetic in TensorFlow: IoU, areas, clipping, Faster R-CNN deltas, TF's normalised boxes.
+
+Boxes are ``[x1, y1, x2, y2]`` in pixels (x right, y down, origin at the top-left image corner), with the
+continuous convention: a box's width is ``x2 - x1`` and its area ``(x2 - x1) * (y2 - y1)`` (no "+1").
+A box with ``x2 <= x1`` or ``y2 <= y1`` is empty: its area is 0 and it overlaps nothing.
+
+Every function accepts tensors, NumPy arrays or nested lists, broadcasts leading (batch) dimensions, and
+computes in the floating dtype of its first argument (float32 when that argument is not floating).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import tensorflow as tf
+
+# Largest dw/dh a decoded box may take: a box at most 1000/16 times its anchor's side, which keeps
+# exp() finite for wild early-training regressions (the bound of Faster R-CNN).
+DEFAULT_SCALE_CLIP = math.log(1000.0 / 16.0)
+
+# Sides are floored at this many pixels when encoding, so that an empty box (the zero padding of a
+# batch) encodes to finite deltas: a masked-out -inf target would still turn a loss into NaN.
+_MIN_SIDE = 1e-6
+
+
+def _float(x, dtype=None) -> tf.Tensor:
+    """``x`` as a floating tensor: cast to ``dtype`` when given, else kept floating (float32 otherwise)."""
+    x = tf.convert_to_tensor(x)
+    if dtype is not None:
+        return tf.cast(x, dtype) if x.dtype != dtype else x
+    return x if x.dtype.is_floating else tf.cast(x, tf.float32)
+
+
+def _unstack_image_size(image_size, dtype) -> tuple:
+    """(2,) or (..., 2) ``[height, width]`` -> (height, width), each (...,) in ``dtype``."""
+    size = _float(image_size, dtype)
+    return size[..., 0], size[..., 1]
+
+
+def box_areas(boxes) -> tf.Tensor:
+    """(..., 4) xyxy boxes -> (...,) areas in pixels²; empty (or inverted) boxes have area 0."""
+    boxes = _float(boxes)
+    x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
+    return tf.nn.relu(x2 - x1) * tf.nn.relu(y2 - y1)
+
+
+def iou(boxes_a, boxes_b) -> tf.Tensor:
+    """Pairwise intersection over union.
+
+    Args:
+      boxes_a: (..., N, 4) xyxy boxes.
+      boxes_b: (..., M, 4) xyxy boxes; leading dimensions broadcast against those of ``boxes_a``
+        (e.g. (B, N, 4) against (M, 4) gives (B, N, M)).
+
+    Returns:
+      (..., N, M) IoU in [0, 1]. A pair whose union is empty (two empty boxes) has IoU 0, never NaN.
+    """
+    boxes_a = _float(boxes_a)
+    boxes_b = _float(boxes_b, boxes_a.dtype)
+    a = boxes_a[..., :, None, :]
+    b = boxes_b[..., None, :, :]
+    top_left = tf.maximum(a[..., :2], b[..., :2])
+    bottom_right = tf.minimum(a[..., 2:], b[..., 2:])
+    inter_wh = tf.nn.relu(bottom_right - top_left)
+    inter = inter_wh[..., 0] * inter_wh[..., 1]
+    union = box_areas(boxes_a)[..., :, None] + box_areas(boxes_b)[..., None, :] - inter
+    return tf.math.divide_no_nan(inter, union)
+
+
+def _centres_sizes(boxes: tf.Tensor) -> tuple:
+    """(..., 4) xyxy -> (cx, cy, w, h), each (...,)."""
+    x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
+    return 0.5 * (x1 + x2), 0.5 * (y1 + y2), x2 - x1, y2 - y1
+
+
+def encode_deltas(boxes, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> tf.Tensor:
+    """Faster R-CNN regression targets of ``boxes`` relative to ``anchors``.
+
+    ``dx = wx (cx - cx_a) / w_a``, ``dy = wy (cy - cy_a) / h_a``, ``dw = ww log(w / w_a)``,
+    ``dh = wh log(h / h_a)`` with box centres ``cx, cy`` and sizes ``w, h`` in pixels.
+
+    Args:
+      boxes: (..., 4) xyxy target boxes, pixels.
+      anchors: (..., 4) xyxy reference boxes, pixels, broadcastable against ``boxes``.
+      weights: (wx, wy, ww, wh) multipliers of the four deltas.
+
+    Returns:
+      (..., 4) deltas (dx, dy, dw, dh), unitless. Sides below 1e-6 px are floored there, so empty
+      (padding) boxes give finite values.
+    """
+    boxes = _float(boxes)
+    anchors = _float(anchors, boxes.dtype)
+    cx, cy, w, h = _centres_sizes(boxes)
+    cxa, cya, wa, ha = _centres_sizes(anchors)
+    w, h = tf.maximum(w, _MIN_SIDE), tf.maximum(h, _MIN_SIDE)
+    wa, ha = tf.maximum(wa, _MIN_SIDE), tf.maximum(ha, _MIN_SIDE)
+    wx, wy, ww, wh = (float(v) for v in weights)
+    return tf.stack([wx * (cx - cxa) / wa, wy * (cy - cya) / ha,
+                     ww * tf.math.log(w / wa), wh * tf.math.log(h / ha)], axis=-1)
+
+
+def decode_deltas(deltas, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+                  clip: float = DEFAULT_SCALE_CLIP) -> tf.Tensor:
+    """Inverse of :func:`encode_deltas`: applies (dx, dy, dw, dh) to anchors.
+
+    Args:
+      deltas: (..., 4) (dx, dy, dw, dh) as produced by :func:`encode_deltas` with the same ``weights``.
+      anchors: (..., 4) xyxy reference boxes, pixels, broadcastable against ``deltas``.
+      weights: (wx, wy, ww, wh) the deltas were multiplied by.
+      clip: upper bound on ``dw / ww`` and ``dh / wh`` before ``exp`` (a box grows at most ``exp(clip)``
+        times its anchor side); ``None`` for no bound.
+
+    Returns:
+      (..., 4) xyxy boxes in pixels, in the dtype of ``deltas``.
+    """
+    deltas = _float(deltas)
+    anchors = _float(anchors, deltas.dtype)
+    cxa, cya, wa, ha = _centres_sizes(anchors)
+    wx, wy, ww, wh = (float(v) for v in weights)
+    dx, dy, dw, dh = tf.unstack(deltas, 4, axis=-1)
+    dw, dh = dw / ww, dh / wh
+    if clip is not None:
+        dw, dh = tf.minimum(dw, clip), tf.minimum(dh, clip)
+    cx = cxa + dx / wx * wa
+    cy = cya + dy / wy * ha
+    half_w = 0.5 * tf.exp(dw) * wa
+    half_h = 0.5 * tf.exp(dh) * ha
+    return tf.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=-1)
+
+
+def clip_boxes(boxes, image_size) -> tf.Tensor:
+    """Clips xyxy boxes to the image: x into [0, width], y into [0, height].
+
+    Args:
+      boxes: (..., 4) xyxy boxes, pixels.
+      image_size: ``[height, width]`` in pixels, shape (2,) for one size, or (..., 2) broadcastable
+        to ``boxes.shape[:-1] + (2,)`` for one size per image (e.g. (B, 1, 2) for boxes (B, N, 4)).
+
+    Returns:
+      (..., 4) clipped boxes. A box wholly outside the image becomes empty (zero width or height).
+    """
+    boxes = _float(boxes)
+    height, width = _unstack_image_size(image_size, boxes.dtype)
+    limits = tf.stack([width, height, width, height], axis=-1)
+    return tf.minimum(tf.nn.relu(boxes), limits)
+
+
+def normalized_yxyx(boxes, image_size) -> tf.Tensor:
+    """xyxy pixel boxes -> TensorFlow's normalised ``[y1 / h, x1 / w, y2 / h, x2 / w]``.
+
+    This is the box format of ``tf.image.draw_bounding_boxes`` and of the NMS ops (not the sample
+    grid of ``tf.image.crop_and_resize``, which maps 0 and 1 to pixel centres 0 and size - 1; see
+    :mod:`lcr_tf.ops.roi_align`).
+
+    Args:
+      boxes: (..., 4) xyxy boxes, pixels.
+      image_size: ``[height, width]`` pixels, (2,) or (..., 2) broadcastable as in :func:`clip_boxes`.
+
+    Returns:
+      (..., 4) normalised yxyx boxes (1 is the image's far edge).
+    """
+    boxes = _float(boxes)
+    height, width = _unstack_image_size(image_size, boxes.dtype)
+    x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
+    return tf.stack([y1 / height, x1 / width, y2 / height, x2 / width], axis=-1)

@@ -1,0 +1,166 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lcr_tf.ops.proposals import generate_proposals
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+# Zero deltas decode every anchor to itself, so the anchors are the candidate boxes.
+HAND_ANCHORS = np.array([
+    [10, 10, 50, 50],      # A
+    [12, 12, 52, 52],      # B: IoU(A, B) = 38² / (2 * 40² - 38²) = 0.822
+    [100, 100, 140, 140],  # C: far from both
+    [200, 200, 201, 201],  # D: 1 x 1 px
+], np.float32)
+HAND_LOGITS = np.array([[2.0, 3.0, 1.0, 5.0]], np.float32)
+
+
+def _hand_case(**kwargs):
+    args = dict(image_size=(300, 300), pre_nms_top_n=10, post_nms_top_n=5, nms_iou=0.7, min_size=2.0)
+    args.update(kwargs)
+    boxes, scores, valid = generate_proposals(HAND_LOGITS, np.zeros((1, 4, 4), np.float32), HAND_ANCHORS,
+                                              **args)
+    return boxes.numpy(), scores.numpy(), valid.numpy()
+
+
+@pytest.mark.parametrize("nms_method", ["combined", "padded"])
+def test_overlapping_lower_score_is_suppressed_tiny_box_dropped_rest_padded(nms_method):
+    boxes, scores, valid = _hand_case(nms_method=nms_method)
+    # D (best logit) is narrower than min_size; A overlaps the better B by IoU 0.82 > 0.7.
+    np.testing.assert_array_equal(valid, [[True, True, False, False, False]])
+    np.testing.assert_allclose(boxes[0, :2], HAND_ANCHORS[[1, 2]])
+    np.testing.assert_allclose(scores[0, :2], _sigmoid([3.0, 1.0]), rtol=1e-6)
+    assert np.all(boxes[0, 2:] == 0) and np.all(scores[0, 2:] == 0)
+
+
+def test_iou_threshold_and_min_size_are_honoured():
+    _, scores, valid = _hand_case(nms_iou=0.9)  # 0.82 < 0.9: A survives
+    np.testing.assert_allclose(scores[0, valid[0]], _sigmoid([3.0, 2.0, 1.0]), rtol=1e-6)
+    boxes, _, valid = _hand_case(min_size=0.0)  # D is kept, first
+    np.testing.assert_allclose(boxes[0, valid[0]], HAND_ANCHORS[[3, 1, 2]])
+    _, _, valid = _hand_case(pre_nms_top_n=2)  # only D and B are candidates, D is too small
+    assert valid.sum() == 1
+
+
+def test_deltas_are_decoded_and_boxes_clipped_to_the_image():
+    anchors = np.array([[0, 0, 10, 10], [-10, -10, 30, 30], [400, 400, 450, 450]], np.float32)
+    deltas = np.zeros((1, 3, 4), np.float32)
+    deltas[0, 0] = [0.5, 0.0, math.log(2.0), 0.0]  # centre (10, 5), size 20 x 10
+    boxes, _, valid = generate_proposals(np.array([[3.0, 2.0, 1.0]]), deltas, anchors, (100, 120),
+                                         pre_nms_top_n=3, post_nms_top_n=3, nms_iou=0.99)
+    # The third box lies wholly outside the 100 x 120 image: it is empty once clipped and dropped.
+    np.testing.assert_array_equal(valid, [[True, True, False]])
+    np.testing.assert_allclose(boxes[0, :2].numpy(), [[0, 0, 20, 10], [0, 0, 30, 30]], atol=1e-5)
+
+
+def _greedy_nms_reference(boxes, logits, iou_threshold, max_output):
+    """Sort by logit, keep a box unless it overlaps a kept one by more than the threshold."""
+    kept = []
+    for i in np.argsort(-logits, kind="stable"):
+        b = boxes[i]
+        ok = True
+        for j in kept:
+            k = boxes[j]
+            iw = max(0.0, min(b[2], k[2]) - max(b[0], k[0]))
+            ih = max(0.0, min(b[3], k[3]) - max(b[1], k[1]))
+            inter = iw * ih
+            union = (b[2] - b[0]) * (b[3] - b[1]) + (k[2] - k[0]) * (k[3] - k[1]) - inter
+            if inter / union > iou_threshold:
+                ok = False
+                break
+        if ok:
+            kept.append(i)
+        if len(kept) == max_output:
+            break
+    return np.array(kept, np.int64)
+
+
+def _random_rpn(seed, batch, num_anchors):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 200, (num_anchors, 2))
+    anchors = np.concatenate([xy, xy + rng.uniform(5, 80, (num_anchors, 2))], -1).astype(np.float32)
+    logits = rng.normal(size=(batch, num_anchors)).astype(np.float32)
+    return logits, np.zeros((batch, num_anchors, 4), np.float32), anchors
+
+
+@pytest.mark.parametrize("nms_method", ["combined", "padded"])
+def test_random_boxes_match_a_greedy_reference(nms_method):
+    logits, deltas, anchors = _random_rpn(0, 2, 400)
+    boxes, scores, valid = generate_proposals(logits, deltas, anchors, (300, 300), pre_nms_top_n=300,
+                                              post_nms_top_n=100, nms_iou=0.5, nms_method=nms_method)
+    for b in range(2):
+        top = np.argsort(-logits[b], kind="stable")[:300]
+        clipped = np.clip(anchors[top], 0, 300)
+        keep = _greedy_nms_reference(clipped, logits[b, top], 0.5, 100)
+        assert valid[b].numpy().sum() == len(keep)
+        # float32 centre/size round trip of the zero-delta decode: ~1e-5 px.
+        np.testing.assert_allclose(boxes[b, :len(keep)].numpy(), clipped[keep], atol=1e-4)
+        np.testing.assert_allclose(scores[b, :len(keep)].numpy(), _sigmoid(logits[b, top][keep]), rtol=1e-6)
+
+
+def test_images_of_a_batch_are_independent():
+    logits, deltas, anchors = _random_rpn(1, 3, 200)
+    deltas = np.random.default_rng(2).normal(0, 0.2, deltas.shape).astype(np.float32)
+    sizes = np.array([[240, 260], [150, 300], [280, 120]], np.float32)
+    batch = generate_proposals(logits, deltas, anchors, sizes, 150, 60, nms_iou=0.6, min_size=4.0)
+    order = [2, 0, 1]
+    shuffled = generate_proposals(logits[order], deltas[order], anchors, sizes[order], 150, 60,
+                                  nms_iou=0.6, min_size=4.0)
+    for b in range(3):
+        alone = generate_proposals(logits[b:b + 1], deltas[b:b + 1], anchors, sizes[b], 150, 60,
+                                   nms_iou=0.6, min_size=4.0)
+        # Same selection; values equal up to the last float32 bit of vectorised kernels.
+        np.testing.assert_array_equal(batch[2].numpy()[b], alone[2].numpy()[0])
+        np.testing.assert_array_equal(shuffled[2].numpy()[order.index(b)], alone[2].numpy()[0])
+        for got_batch, got_shuffled, got_alone in zip(batch[:2], shuffled[:2], alone[:2]):
+            np.testing.assert_allclose(got_batch.numpy()[b], got_alone.numpy()[0], rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(got_shuffled.numpy()[order.index(b)], got_alone.numpy()[0],
+                                       rtol=1e-6, atol=1e-6)
+    assert not np.array_equal(batch[0].numpy()[0], batch[0].numpy()[1])
+    # Per-image sizes are honoured.
+    assert np.all(batch[0].numpy()[2, :, 2] <= 120) and np.all(batch[0].numpy()[1, :, 3] <= 150)
+
+
+@pytest.mark.parametrize("nms_method", ["combined", "padded"])
+def test_inside_tf_function_with_static_output_shapes(nms_method):
+    logits, deltas, anchors = _random_rpn(4, 2, 120)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None]), tf.TensorSpec([None, None, 4]),
+                                  tf.TensorSpec([None, 4])])
+    def propose(lg, dl, an):
+        out = generate_proposals(lg, dl, an, (300.0, 300.0), pre_nms_top_n=500, post_nms_top_n=32,
+                                 nms_method=nms_method)
+        assert [t.shape.as_list() for t in out] == [[None, 32, 4], [None, 32], [None, 32]]
+        return out
+
+    in_graph = propose(logits, deltas, anchors)
+    eager = generate_proposals(logits, deltas, anchors, (300, 300), 500, 32, nms_method=nms_method)
+    for g, e in zip(in_graph, eager):
+        np.testing.assert_array_equal(g.numpy(), e.numpy())
+    # pre_nms_top_n above the anchor count keeps them all (eagerly the count is static).
+    assert eager[2].numpy().sum() > 0
+
+
+def test_outputs_carry_no_gradient():
+    logits, deltas, anchors = _random_rpn(5, 1, 50)
+    logits, deltas = tf.Variable(logits), tf.Variable(deltas)
+    with tf.GradientTape(persistent=True) as tape:
+        boxes, scores, _ = generate_proposals(logits, deltas, anchors, (300, 300), 50, 10)
+        total = tf.reduce_sum(boxes) + tf.reduce_sum(scores)
+    assert tape.gradient(total, deltas) is None and tape.gradient(total, logits) is None
+
+
+def test_bad_arguments_are_named():
+    logits, deltas, anchors = _random_rpn(6, 1, 10)
+    with pytest.raises(ValueError, match="nms_method"):
+        generate_proposals(logits, deltas, anchors, (300, 300), 10, 5, nms_method="soft")
+    with pytest.raises(ValueError, match="post_nms_top_n"):
+        generate_proposals(logits, deltas, anchors, (300, 300), 10, 0)
+    with pytest.raises(ValueError, match="pre_nms_top_n"):
+        generate_proposals(logits, deltas, anchors, (300, 300), 2.5, 5)
