@@ -1,0 +1,258 @@
+"""The interface between a dataset's native files and ``beam_jobs.build_tfrecords``.
+
+A reader turns one dataset, in its own format (COCO json, MPII / LSP .mat, Human3.6M .cdf + frames,
+MuPoTS annot.mat, the synthetic renderer), into :class:`ImageRecord` objects, one per image, holding the
+people exactly as the dataset gives them: its own joint order (:attr:`ImageRecord.skeleton`, a
+:mod:`lcr_tf.skeleton` name), its own annotation mask, 3D where it has 3D. Everything that is the same for
+every dataset happens once, in the job: image decoding and checks, validation of joints, conversion to
+LCR-13, pseudo ground-truth 3D, completion of missing 2D joints, anchor classes, pose boxes, encoding.
+A reader therefore stays one small module.
+
+A reader has two halves, because Beam runs them in different places:
+
+* :meth:`DatasetReader.list_items` runs once, on the machine that launches the job. It returns a list of
+  small picklable keys (image ids, file paths, or small tuples/dicts such as one image's annotation rows)
+  that become the elements of ``beam.Create``. It must be cheap in memory: no pixels.
+* :meth:`DatasetReader.read` runs in the workers, once per key, and returns the :class:`ImageRecord`.
+  State that is expensive to build (a parsed annotation file, a pose corpus) is built on first use with
+  :meth:`DatasetReader.cached` and never pickled, so a reader travels to the workers as its options only.
+  :meth:`DatasetReader.setup` is called once per worker before the first ``read`` (Beam's
+  ``DoFn.setup``), for readers that prefer to load eagerly.
+
+A bad record (a key whose annotation cannot be read, a frame missing from a video) raises
+:class:`RecordError`; the job lists it in ``rejected.jsonl`` with the reason and goes on. Problems the job
+can detect itself (a corrupt image file, NaN joints, too few joints) need no code in the reader.
+
+A reader for image files typically sets :attr:`ImageRecord.image_path` and leaves the bytes to the job
+(read through ``apache_beam.io.filesystems``, so local paths and cloud URLs both work); a reader that
+produces pixels itself (the renderer, a video decoder) sets :attr:`ImageRecord.image_bytes`.
+
+Conventions (the package's): 2D in pixels, x right, y down, origin at the image's top-left corner;
+3D in metres, camera axes (x right, y down, z away), centred on the body centre
+(:func:`lcr_tf.skeleton.centre_poses`); boxes ``[x1, y1, x2, y2]`` pixels.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Callable, ClassVar, Dict, Hashable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from lcr_tf import skeleton as skeleton_lib
+
+
+class RecordError(Exception):
+    """One bad record: the job rejects the key with ``reason`` instead of failing.
+
+    Attributes:
+      key: the key given to :meth:`DatasetReader.read` (or its name).
+      reason: one line saying what is wrong, naming the file and field where it can.
+    """
+
+    def __init__(self, key: Any, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+    def __reduce__(self):  # keeps (key, reason) when the exception crosses a process boundary
+        return RecordError, (self.key, self.reason)
+
+
+@dataclasses.dataclass
+class Person:
+    """One annotated person, in the joint order of its image's :attr:`ImageRecord.skeleton`.
+
+    Attributes:
+      pose2d: (J_src, 2) float pixels (x right, y down); NaN (or anything) where not annotated.
+      annotated: (J_src,) bool, True where the dataset gives the joint's 2D position.
+      visible: (J_src,) bool, True where the joint is seen (inside the image and not occluded), or None
+        when the dataset does not say (the job then takes ``annotated``).
+      pose3d: (J_src, 3) float metres, camera axes, body-centred, for all J_src joints, or None when the
+        dataset has no 3D (the job computes pseudo ground truth from the 2D).
+      person_id: the dataset's name for this person (e.g. a COCO annotation id), used in rejection
+        reports; None to use the person's index in the image.
+      extras: anything else the dataset knows (scale, centre, track id, ...); not written to TFRecords.
+    """
+
+    pose2d: np.ndarray
+    annotated: np.ndarray
+    visible: Optional[np.ndarray] = None
+    pose3d: Optional[np.ndarray] = None
+    person_id: Optional[str] = None
+    extras: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_points(cls, pose2d: np.ndarray, **kwargs) -> "Person":
+        """A person whose annotated joints are the finite rows of ``pose2d`` ((J_src, 2) pixels)."""
+        pose2d = np.asarray(pose2d, dtype=np.float32)
+        return cls(pose2d=pose2d, annotated=np.all(np.isfinite(pose2d), axis=-1), **kwargs)
+
+
+@dataclasses.dataclass
+class ImageRecord:
+    """One image and the people annotated in it, as a dataset gives them.
+
+    Attributes:
+      image_id: unique within the dataset (it names the image in the TFRecords and in reports, and
+        orders the records within a shard).
+      dataset: the reader's name (``coco``, ``mpii``, ``synthetic``, ...).
+      skeleton: :mod:`lcr_tf.skeleton` name of the people's joint order (``coco17``, ``lcr13``, ...).
+      people: the annotated people; may be empty (the job then rejects the image).
+      image_bytes: the encoded image (JPEG or PNG file bytes), or None to read ``image_path``.
+      image_path: where to read the bytes from (any ``apache_beam.io.filesystems`` path) when
+        ``image_bytes`` is None.
+      height, width: pixels, when the annotation states them (the job checks them against the decoded
+        image); None when unknown.
+      intrinsics: (4,) fx, fy, cx, cy in pixels, or None when unknown.
+      ignore_regions: (R, 4) xyxy pixel boxes of unannotated crowds (COCO ``iscrowd``), where a detector
+        should be neither rewarded nor penalised.
+      metadata: anything else (sequence, frame, camera name, ...); not written to TFRecords.
+    """
+
+    image_id: str
+    dataset: str
+    skeleton: str
+    people: List[Person]
+    image_bytes: Optional[bytes] = None
+    image_path: Optional[str] = None
+    height: Optional[int] = None
+    width: Optional[int] = None
+    intrinsics: Optional[np.ndarray] = None
+    ignore_regions: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_joints(self) -> int:
+        return skeleton_lib.get_skeleton(self.skeleton).num_joints
+
+    def load_image_bytes(self) -> bytes:
+        """The encoded image: ``image_bytes``, else the contents of ``image_path``.
+
+        Raises:
+          FileNotFoundError: ``image_path`` does not exist.
+          OSError: it cannot be read.
+          ValueError: neither is set.
+        """
+        if self.image_bytes is not None:
+            return bytes(self.image_bytes)
+        if not self.image_path:
+            raise ValueError(f"image {self.image_id!r} has neither image_bytes nor image_path")
+        from apache_beam.io.filesystem import BeamIOError
+        from apache_beam.io.filesystems import FileSystems
+        if not FileSystems.exists(self.image_path):
+            raise FileNotFoundError(f"image file {self.image_path} does not exist")
+        try:
+            with FileSystems.open(self.image_path, compression_type="uncompressed") as f:
+                return f.read()
+        except BeamIOError as e:
+            raise OSError(f"cannot read image file {self.image_path}: {e}") from e
+
+
+class DatasetReader(abc.ABC):
+    """Base class of the dataset readers (see the module docstring).
+
+    Subclasses set :attr:`name` and :attr:`skeleton`, take their options as keyword arguments of
+    ``__init__`` (the job passes the flags of the same names: ``input``, ``seed``, ``num_images``,
+    ``poses``, ...), store them as plain attributes, and implement :meth:`list_items` and :meth:`read`.
+    A reader must pickle small: expensive state goes through :meth:`cached`.
+    """
+
+    name: ClassVar[str] = ""
+    skeleton: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._cache: Dict[str, Any] = {}
+
+    @abc.abstractmethod
+    def list_items(self) -> List[Hashable]:
+        """The keys of every image to read: small picklable values, in a deterministic order."""
+
+    @abc.abstractmethod
+    def read(self, key) -> ImageRecord:
+        """The record of one key.
+
+        Raises :class:`RecordError` for a bad record. The job also reports an ``OSError`` or ``ValueError``
+        as a bad record (with the exception's text); any other exception is taken for a bug and stops the
+        job.
+        """
+
+    def setup(self) -> None:
+        """Called once in each worker before the first :meth:`read`; the default does nothing."""
+
+    def key_name(self, key) -> str:
+        """A short, stable text naming ``key`` in reports (the default is ``str(key)``)."""
+        return str(key)
+
+    def describe(self) -> Dict[str, Any]:
+        """The reader's options, for the job summary (the default: its public plain attributes)."""
+        return {k: v for k, v in vars(self).items()
+                if not k.startswith("_") and isinstance(v, (str, int, float, bool, type(None), list, tuple))}
+
+    def cached(self, name: str, build: Callable[[], Any]) -> Any:
+        """``build()`` on first use by this reader object, then the same object; never pickled.
+
+        Beam may unpickle a few copies of a reader per worker process (one per thread), each with its own
+        cache; state too large for that belongs in a module-level cache of the reader's module.
+        """
+        cache = self.__dict__.setdefault("_cache", {})
+        if name not in cache:
+            cache[name] = build()
+        return cache[name]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
+
+
+def stack_people(people: Sequence[Person], num_joints: int):
+    """Checks the people's array shapes and stacks the well-formed ones.
+
+    Args:
+      people: P persons of one image.
+      num_joints: J_src of the image's skeleton.
+    Returns:
+      ``(ok, problems, pose2d, annotated, visible, has_visible, pose3d, has_3d)``: ``ok`` (Q,) int indices
+      into ``people`` of the well-formed persons, ``problems`` ``[(index, code, reason)]`` for the others
+      (code ``wrong_joint_count`` or ``wrong_shape``), and
+      the stacked arrays of the Q good ones: pose2d (Q, J, 2) float64, annotated (Q, J) bool, visible
+      (Q, J) bool (False where not given), has_visible (Q,) bool, pose3d (Q, J, 3) float64 (NaN where
+      not given), has_3d (Q,) bool.
+    """
+    j = num_joints
+    ok, problems = [], []
+    # Per-person shape checks: ragged input cannot be stacked before it is checked.
+    for i, person in enumerate(people):
+        problem = _shape_problem(person, j)
+        if problem is None:
+            ok.append(i)
+        else:
+            problems.append((i,) + problem)
+    q = len(ok)
+    good = [people[i] for i in ok]
+    pose2d = np.asarray([np.asarray(p.pose2d, np.float64) for p in good]).reshape(q, j, 2)
+    annotated = np.asarray([np.asarray(p.annotated, bool) for p in good]).reshape(q, j)
+    has_visible = np.array([p.visible is not None for p in good], bool)
+    visible = np.asarray([np.zeros(j, bool) if p.visible is None else np.asarray(p.visible, bool)
+                          for p in good]).reshape(q, j)
+    has_3d = np.array([p.pose3d is not None for p in good], bool)
+    pose3d = np.asarray([np.full((j, 3), np.nan) if p.pose3d is None else np.asarray(p.pose3d, np.float64)
+                         for p in good]).reshape(q, j, 3)
+    return np.asarray(ok, np.int64), problems, pose2d, annotated, visible, has_visible, pose3d, has_3d
+
+
+def _shape_problem(person: Person, num_joints: int) -> Optional[Tuple[str, str]]:
+    """(code, reason) saying why ``person``'s arrays do not fit a ``num_joints`` skeleton, or None."""
+    fields = (("pose2d", person.pose2d, (num_joints, 2)), ("annotated", person.annotated, (num_joints,)),
+              ("visible", person.visible, (num_joints,)), ("pose3d", person.pose3d, (num_joints, 3)))
+    for name, value, expected in fields:
+        if value is None and name in ("visible", "pose3d"):
+            continue
+        got = np.shape(value)
+        if got != expected:
+            code = ("wrong_joint_count" if len(got) == len(expected) and got[1:] == expected[1:]
+                    else "wrong_shape")
+            return code, f"{name} has shape {got}, expected {expected} for the image's skeleton"
+    return None

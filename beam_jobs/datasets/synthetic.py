@@ -1,0 +1,111 @@
+"""The ``synthetic`` dataset: images rendered on the fly by :mod:`beam_jobs.render_synthetic`.
+
+Keys are ``0 .. num_images - 1``; ``read(i)`` renders image ``i`` of ``seed`` (the same key and seed always
+give the same image), encodes it as JPEG and returns its people with exact annotations: every joint's 2D
+position (the renderer knows all joints, so all are annotated, including those outside the image or
+hidden), the renderer's visibility (inside the image and not occluded), the exact 3D pose (metres,
+camera axes, body-centred; the job keeps it as MoCap 3D) and the camera intrinsics.
+
+The people's 3D poses are drawn from ``poses`` (a ``poses.npz`` corpus in LCR-13) or, without it, from
+``body_model_poses`` poses of :func:`lcr_tf.body_model.sample_poses` with ``seed``. The corpus is loaded
+once per worker process, on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional
+
+import numpy as np
+
+from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person
+from lcr_tf import skeleton as skeleton_lib
+
+
+class SyntheticReader(DatasetReader):
+    """Rendered multi-person images with exact 2D and 3D.
+
+    Args:
+      num_images: number of images (keys ``0 .. num_images - 1``).
+      seed: the render seed.
+      poses: ``poses.npz`` (LCR-13) to draw people from; None for the body model.
+      body_model_poses: corpus size when ``poses`` is None (None: the job's default,
+        :data:`beam_jobs.build_tfrecords.DEFAULT_BODY_MODEL_POSES`).
+      height, width: image size in pixels.
+      min_people, max_people: people per image.
+      jpeg_quality: JPEG quality (1..100).
+    """
+
+    name = "synthetic"
+    skeleton = skeleton_lib.LCR13.name
+
+    def __init__(self, num_images: int, seed: int = 0, poses: Optional[str] = None,
+                 body_model_poses: Optional[int] = None, height: int = 256, width: int = 256, min_people: int = 1,
+                 max_people: int = 6, jpeg_quality: int = 90):
+        super().__init__()
+        for label, value, lo in (("num_images", num_images, 1), ("body_model_poses", body_model_poses or 1, 1),
+                                 ("height", height, 16), ("width", width, 16), ("min_people", min_people, 1),
+                                 ("jpeg_quality", jpeg_quality, 1), ("seed", seed, 0)):
+            if int(value) != value or value < lo:
+                raise ValueError(f"synthetic: {label} must be an integer >= {lo}, got {value!r}")
+        if max_people < min_people:
+            raise ValueError(f"synthetic: max_people={max_people} is below min_people={min_people}")
+        if jpeg_quality > 100:
+            raise ValueError(f"synthetic: jpeg_quality must be at most 100, got {jpeg_quality}")
+        self.num_images = int(num_images)
+        self.seed = int(seed)
+        self.poses = poses
+        self.body_model_poses = None if body_model_poses is None else int(body_model_poses)
+        self.height = int(height)
+        self.width = int(width)
+        self.min_people = int(min_people)
+        self.max_people = int(max_people)
+        self.jpeg_quality = int(jpeg_quality)
+
+    def list_items(self) -> List[int]:
+        return list(range(self.num_images))
+
+    def key_name(self, key) -> str:
+        return self.image_id(key)
+
+    def image_id(self, index: int) -> str:
+        """The id of image ``index``: unique across seeds."""
+        return f"s{self.seed}_{int(index):07d}"
+
+    def corpus(self) -> np.ndarray:
+        """(N, 13, 3) float32 metres, camera axes, body-centred: the poses people are drawn from."""
+        def build():
+            from beam_jobs import build_tfrecords  # the job's corpus loader: one definition of the default
+            return build_tfrecords.load_corpus_poses(self.poses, self.body_model_poses, self.seed)
+        return self.cached("corpus", build)
+
+    def render_config(self):
+        from beam_jobs import render_synthetic
+        return dataclasses.replace(render_synthetic.RenderConfig(), height=self.height, width=self.width,
+                                   min_people=self.min_people, max_people=self.max_people)
+
+    def setup(self) -> None:
+        self.corpus()
+
+    def render(self, index: int):
+        """The renderer's :class:`~beam_jobs.render_synthetic.RenderedImage` of image ``index``."""
+        from beam_jobs import render_synthetic
+        config = self.cached("config", self.render_config)
+        return render_synthetic.render_image(self.corpus(), int(index), self.seed, config)
+
+    def read(self, key) -> ImageRecord:
+        from beam_jobs import render_synthetic
+        rendered = self.render(key)
+        data = render_synthetic.encode_image(rendered.image, fmt="jpeg", quality=self.jpeg_quality)
+        num_joints = skeleton_lib.LCR13.num_joints
+        people = [Person(pose2d=np.asarray(rendered.pose2d[p], np.float32),
+                         annotated=np.ones(num_joints, bool),
+                         visible=np.asarray(rendered.visible[p], bool),
+                         pose3d=np.asarray(rendered.pose3d[p], np.float32),
+                         person_id=str(p))
+                  for p in range(rendered.pose2d.shape[0])]
+        height, width = rendered.image.shape[:2]
+        return ImageRecord(image_id=self.image_id(key), dataset=self.name, skeleton=self.skeleton,
+                           people=people, image_bytes=data, height=int(height), width=int(width),
+                           intrinsics=np.asarray(rendered.intrinsics, np.float32),
+                           metadata={"index": int(key), "seed": self.seed})
