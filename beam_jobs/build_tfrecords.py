@@ -69,9 +69,8 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_jobs import datasets
+from beam_jobs import datasets, runner_options
 from beam_jobs.datasets.base import DatasetReader, ImageRecord, RecordError, stack_people
 from lcr_tf import features
 from lcr_tf import geometry
@@ -863,7 +862,7 @@ def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequenc
     directory = os.path.dirname(output)
     if directory:
         tf.io.gfile.makedirs(directory)
-    pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
+    pipeline = beam.Pipeline(options=runner_options.pipeline_options(pipeline_args))
     outputs = build_pipeline(pipeline, reader, output, anchors, **kwargs)
     result = pipeline.run()
     result.wait_until_finish()
@@ -877,18 +876,10 @@ def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequenc
 
 # --------------------------------------------------------------------------- command line
 
-DEFAULT_PIPELINE_ARGS = ("--runner=DirectRunner", "--direct_running_mode=multi_processing",
-                         "--direct_num_workers=2")
-
-
 def pipeline_arguments(beam_args: Sequence[str]) -> List[str]:
-    """The Beam options to run with: ``beam_args``, plus the multi-process DirectRunner defaults when
-    they name no runner (and, for the DirectRunner, only the defaults they do not set)."""
-    args = list(beam_args)
-    names = {a.split("=", 1)[0] for a in args if a.startswith("--")}
-    if "--runner" in names and not any(a in ("--runner=DirectRunner", "--runner=direct") for a in args):
-        return args
-    return args + [d for d in DEFAULT_PIPELINE_ARGS if d.split("=", 1)[0] not in names]
+    """The Beam options to run with: ``beam_args``, plus, when they name no runner or a local one, the
+    local runner with two worker processes (:mod:`beam_jobs.runner_options`)."""
+    return runner_options.pipeline_arguments(beam_args, multi_process=True)
 
 
 def parse_reader_options(cls, items: Sequence[str]) -> Dict[str, Any]:

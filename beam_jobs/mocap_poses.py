@@ -32,7 +32,8 @@ from typing import Dict, List, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_jobs import runner_options
 
 from lcr_tf import mocap
 from lcr_tf import pose_corpus
@@ -219,7 +220,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not files:
         print(f"error: no .bvh or .amc files found for --input={fv['input'].value}", file=sys.stderr)
         return 1
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    with beam.Pipeline(options=runner_options.pipeline_options(beam_args)) as p:
         build_pipeline(p, files, fv["output"].value, skeleton=fv["skeleton"].value,
                        min_distance_mm=fv["min_distance_mm"].value, asf_fallback=fv["asf"].value,
                        bvh_length_unit=fv["bvh_length_unit"].value, input_description=fv["input"].value)

@@ -14,6 +14,11 @@ Stages so far (each later part of the system adds its own):
    views and pixel frames, some joints are hidden, and :class:`lcr_tf.pseudo_gt.PoseDatabase` built on
    the rest of the corpus recovers their 3D pose and completes their 2D pose. The error against the
    known truth is reported, with a picture ``pseudo_gt.png``.
+4. **Synthetic training data** (Sec 4.1, Fig 8d): the Beam job :mod:`beam_jobs.build_tfrecords` renders
+   ``--num_train_images`` + ``--num_val_images`` multi-person images from the corpus
+   (:mod:`beam_jobs.render_synthetic`), labels every person with its anchor class, and writes sharded
+   TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and
+   ``-rejected.jsonl``; ``input_samples.png`` shows augmented samples of the input pipeline.
 
 Everything is written under ``--output_dir``; ``summary.json`` holds the figures and the time of each
 stage, which are also printed at the end.
@@ -49,6 +54,15 @@ flags.DEFINE_integer("views", 10, "Random camera views per corpus pose, for K-me
                      "pseudo-GT database.", lower_bound=1)
 flags.DEFINE_integer("num_queries", 500, "Held-out poses used to measure the pseudo-GT search.",
                      lower_bound=10)
+flags.DEFINE_integer("num_train_images", 200, "Synthetic training images rendered to TFRecords.",
+                     lower_bound=0)
+flags.DEFINE_integer("num_val_images", 50, "Synthetic validation images (another seed: never seen in "
+                     "training).", lower_bound=0)
+flags.DEFINE_integer("image_size", 256, "Side of the synthetic images, pixels.", lower_bound=64)
+flags.DEFINE_list("beam_args", [], "Beam pipeline options for the TFRecord job, e.g. "
+                  "--beam_args=--runner=DirectRunner,--direct_running_mode=multi_processing,"
+                  "--direct_num_workers=2 (default: the in-process DirectRunner, which starts fastest "
+                  "for a small set).")
 flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed gives the same files.")
 
 # Query poses are placed in pixel frames of this many pixels per metre (a person of 1.7 m is then
@@ -62,11 +76,11 @@ def build_corpus(out_dir: str, seed: int) -> Dict[str, Any]:
     path = os.path.join(out_dir, "poses.npz")
     if FLAGS.mocap:
         import apache_beam as beam
-        from beam_jobs import mocap_poses
+        from beam_jobs import mocap_poses, runner_options
         files = mocap_poses.list_inputs(FLAGS.mocap)
         if not files:
             raise app.UsageError(f"--mocap={FLAGS.mocap}: no .bvh or .amc file found")
-        with beam.Pipeline() as p:
+        with beam.Pipeline(options=runner_options.pipeline_options()) as p:
             mocap_poses.build_pipeline(p, files, path, min_distance_mm=FLAGS.min_distance_mm,
                                        asf_fallback=FLAGS.asf, input_description=FLAGS.mocap)
     else:
@@ -151,6 +165,36 @@ def check_pseudo_gt(out_dir: str, corpus: pose_corpus.PoseCorpus, seed: int) -> 
     }
 
 
+def build_synthetic_data(out_dir: str, poses_path: str, anchors_path: str, seed: int) -> Dict[str, Any]:
+    """Stage 4: synthetic train / validation TFRecords, and a picture of augmented input samples."""
+    from beam_jobs import build_tfrecords
+    from beam_jobs.datasets.synthetic import SyntheticReader
+    data_dir = os.path.join(out_dir, "synthetic")
+    info: Dict[str, Any] = {}
+    # Validation images come from another seed, so no training image is ever evaluated on.
+    for split, num, split_seed in (("train", FLAGS.num_train_images, seed),
+                                   ("val", FLAGS.num_val_images, seed + 1_000_003)):
+        if num == 0:
+            continue
+        reader = SyntheticReader(num, seed=split_seed, poses=poses_path, height=FLAGS.image_size,
+                                 width=FLAGS.image_size)
+        summary = build_tfrecords.run(reader, os.path.join(data_dir, split), anchors_path,
+                                      pipeline_args=FLAGS.beam_args, poses=poses_path,
+                                      num_shards=max(1, num // 100))
+        counts = summary["images"]
+        info[split] = {"written": counts["written"], "rejected": counts["rejected"],
+                       "people": summary["persons"]["written"],
+                       "accounted": summary["check"]["images_accounted"]}
+    if FLAGS.num_train_images:
+        from lcr_tf import anchors
+        from lcr_tf.data import draw_samples
+        draw_samples.draw_samples(os.path.join(data_dir, "train-*.tfrecord"),
+                                  os.path.join(out_dir, "input_samples.png"), num=8, seed=seed,
+                                  image_size=FLAGS.image_size, anchors=anchors.load(anchors_path))
+    info["path"] = data_dir
+    return info
+
+
 def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4) -> None:
     from lcr_tf import viz
     fig = viz.new_figure(3.2 * num, 6.4)
@@ -180,7 +224,9 @@ def run() -> Dict[str, Any]:
     os.makedirs(out_dir, exist_ok=True)
     timings: Dict[str, float] = {}
     summary: Dict[str, Any] = {"flags": {k: FLAGS[k].value for k in
-                                         ("mocap", "num_poses", "num_anchors", "views", "num_queries", "seed")}}
+                                         ("mocap", "num_poses", "num_anchors", "views", "num_queries",
+                                                   "num_train_images", "num_val_images", "image_size",
+                                                   "seed")}}
 
     def stage(name, fn, *args):
         t0 = time.perf_counter()
@@ -196,6 +242,8 @@ def run() -> Dict[str, Any]:
     corpus = pose_corpus.load(corpus_info["path"])
     stage("anchors", build_anchors, out_dir, corpus_info["path"], FLAGS.seed)
     stage("pseudo_gt", check_pseudo_gt, out_dir, corpus, FLAGS.seed)
+    stage("synthetic_data", build_synthetic_data, out_dir, corpus_info["path"],
+          summary["anchors"]["path"], FLAGS.seed)
     summary["timings_s"] = timings
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=_json_default)

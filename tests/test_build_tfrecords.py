@@ -22,7 +22,7 @@ LCR = skeleton_lib.LCR13
 J = LCR.num_joints
 VIEWS, DB_SEED = 3, 5
 IN_PROCESS = []  # Beam's default: the in-process DirectRunner
-MULTI_PROCESS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+MULTI_PROCESS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
 @pytest.fixture(scope="module")
@@ -574,7 +574,10 @@ def test_main_help_and_bad_flags(assets, tmp_path, capsys):
 def test_pipeline_arguments_default_to_two_worker_processes():
     assert bt.pipeline_arguments([]) == MULTI_PROCESS
     assert bt.pipeline_arguments(["--direct_num_workers=4"]) == [
-        "--direct_num_workers=4", "--runner=DirectRunner", "--direct_running_mode=multi_processing"]
+        "--direct_num_workers=4", "--runner=FnApiRunner", "--direct_running_mode=multi_processing"]
+    # A DirectRunner named explicitly is kept (Beam then tries Prism first) and gets the worker defaults.
+    assert bt.pipeline_arguments(["--runner=DirectRunner"]) == [
+        "--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     other = ["--runner=PortableRunner", "--job_endpoint=localhost:8099"]
     assert bt.pipeline_arguments(other) == other
 

@@ -15,19 +15,31 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_demo_runs_on_the_embedded_default(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "lcr_tf.demo", f"--output_dir={out}", "--num_poses=3000",
-           "--num_anchors=12", "--views=4", "--num_queries=200", "--seed=3"]
+           "--num_anchors=12", "--views=4", "--num_queries=200", "--num_train_images=24",
+           "--num_val_images=6", "--image_size=128", "--seed=3"]
     proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "total" in proc.stdout
     for name in ("poses.npz", "poses.json", "anchors.npz", "anchors.json", "anchors.png", "pseudo_gt.png",
-                 "summary.json"):
+                 "summary.json", "input_samples.png", "synthetic/train-summary.json",
+                 "synthetic/val-summary.json", "synthetic/train-00000-of-00001.tfrecord"):
         assert (out / name).stat().st_size > 0, name
     corpus = pose_corpus.load(str(out / "poses.npz"), skeleton="lcr13")
     assert len(corpus) == 3000 and corpus.metadata["source"] == "lcr_tf.body_model"
     anchor_set = anchors.load(str(out / "anchors.npz"))
     assert anchor_set.num_anchors == 12 and anchor_set.num_classes == 25
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt"}
+    assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt", "synthetic_data"}
+    data = summary["synthetic_data"]
+    for split, num in (("train", 24), ("val", 6)):
+        assert data[split]["accounted"] and data[split]["written"] + data[split]["rejected"] == num
+        assert data[split]["people"] >= data[split]["written"]
+    from lcr_tf import features
+    records = list(tf_record_iterator(out / "synthetic" / "train-00000-of-00001.tfrecord"))
+    assert len(records) == data["train"]["written"]
+    example = features.decode_example_numpy(records[0])
+    assert example[features.IMAGE_HEIGHT] == 128 and example[features.IMAGE_SOURCE] == b"synthetic"
+    assert np.all((example[features.ANCHOR_CLASS] >= 1) & (example[features.ANCHOR_CLASS] <= 24))
     pgt = summary["pseudo_gt"]
     assert pgt["queries"] == 200 and pgt["database_size"] == (3000 - 200) * 4
     # Two random oriented poses of the corpus are ~0.3-0.4 m apart per joint; the eq-9 match of a held-out
@@ -36,12 +48,21 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     assert pgt["completed_joint_error_pct_of_box_diag"] < 15.0
     with open(out / "poses.npz", "rb") as f:
         first = f.read()
+    with open(out / "synthetic" / "train-00000-of-00001.tfrecord", "rb") as f:
+        first_shard = f.read()
     # Same seed, same bytes.
     proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0
     with open(out / "poses.npz", "rb") as f:
         assert f.read() == first
+    with open(out / "synthetic" / "train-00000-of-00001.tfrecord", "rb") as f:
+        assert f.read() == first_shard
     np.testing.assert_array_equal(anchors.load(str(out / "anchors.npz")).pose3d, anchor_set.pose3d)
+
+
+def tf_record_iterator(path):
+    import tensorflow as tf
+    return (r.numpy() for r in tf.data.TFRecordDataset(str(path)))
 
 
 def test_demo_help_explains_its_flags():

@@ -8,7 +8,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 
-from beam_jobs import mocap_poses
+from beam_jobs import mocap_poses, runner_options
 from lcr_tf import mocap, pose_corpus
 # pytest puts the tests folder on sys.path, so the sibling test module's builders are importable.
 from test_mocap_rigs import humanoid_asf_amc, humanoid_bvh, with_channel
@@ -75,7 +75,7 @@ def _make_folder(root):
 
 
 def _run(files, output, **kwargs):
-    with beam.Pipeline() as p:
+    with beam.Pipeline(options=runner_options.pipeline_options()) as p:
         mocap_poses.build_pipeline(p, files, str(output), **kwargs)
     return pose_corpus.load(str(output)), json.load(open(str(output)[:-4] + ".json"))
 
