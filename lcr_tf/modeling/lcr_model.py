@@ -1,0 +1,296 @@
+"""LCR-Net as a ``keras.Model``: the wiring of the backbone, RPN, RoIAlign and pose heads (paper Fig 2, 4).
+
+::
+
+    images (B, S, S, 3) float32 RGB in [0, 255]
+      -> backbone trunk                        features (B, S/16, S/16, C)
+      -> RPN head (Sec 3.1)                    objectness (B, N_a), box deltas (B, N_a, 4)
+      -> proposals (decode, clip, NMS)         boxes (B, R, 4) xyxy pixels, valid (B, R)
+         [training: + ground-truth boxes, RoI sampling and targets (lcr_tf.ops.targets)]
+      -> RoIAlign (Sec 3.5) -> backbone RoI head   region vectors (B * R, D)
+      -> LCRHead (Sec 3.2-3.3)                 class logits (B, R, 2K + 1), regression (B, R, (2K + 1) 5J)
+      -> [RefinementStage (Sec 3.4)]           a second estimate of both; the last one is the output
+
+This module only wires layers and ops together: the maths lives in :mod:`lcr_tf.ops`, :mod:`lcr_tf.layers`,
+:mod:`lcr_tf.losses` and :mod:`lcr_tf.modeling.backbones`.
+
+Training (:meth:`LCRNet.train_step`) takes the batch dict of :func:`lcr_tf.data.pipeline.make_dataset`
+and reports, as ``keras.metrics.Mean`` trackers, the named loss parts (names of :mod:`lcr_tf.losses`,
+``*_stage2`` for the refinement stage), ``weight_decay``, their sum ``total_loss`` (eq 1 plus weight
+decay) and ``proposal_recall``: the fraction of ground-truth people with a proposal of IoU >= 0.5 with
+their full-body or upper-body box. Inference (:meth:`LCRNet.call`) returns the proposals and the raw
+class probabilities and regression; decoding poses and PPI belong to post-processing.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lcr_tf import losses as losses_lib
+from lcr_tf.data import decoder as dec
+from lcr_tf.data import pipeline as input_pipeline
+from lcr_tf.layers import LCRHead, RefinementStage, RoIAligner, RPNHead
+from lcr_tf.ops import anchor_boxes
+from lcr_tf.ops import box_ops
+from lcr_tf.ops import proposals as proposals_lib
+from lcr_tf.ops import targets as targets_lib
+
+# Batch keys the training and evaluation steps read (everything else in a batch is ignored).
+BATCH_KEYS = (dec.IMAGE, input_pipeline.PERSON_MASK, dec.BOXES, dec.POSE2D, dec.POSE3D, dec.ANNOTATED,
+              dec.VISIBLE, dec.ANCHOR_CLASS)
+
+TOTAL_LOSS = "total_loss"
+WEIGHT_DECAY = "weight_decay"
+PROPOSAL_RECALL = "proposal_recall"
+STAGE2_SUFFIX = "_stage2"
+RECALL_IOU = 0.5
+
+# Output keys of LCRNet.call.
+BOXES = "boxes"
+VALID = "valid"
+RPN_SCORES = "rpn_scores"
+CLASS_PROBS = "class_probs"
+REGRESSION = "regression"
+
+
+def loss_names(refinement: bool) -> Tuple[str, ...]:
+    """Names of the loss parts a model reports, in order (the refinement stage adds two)."""
+    names = [losses_lib.RPN_OBJECTNESS, losses_lib.RPN_BOX, losses_lib.CLASSIFICATION, losses_lib.REGRESSION]
+    if refinement:
+        names += [losses_lib.CLASSIFICATION + STAGE2_SUFFIX, losses_lib.REGRESSION + STAGE2_SUFFIX]
+    return tuple(names)
+
+
+class LCRNet(keras.Model):
+    """The LCR-Net++ network (module docstring).
+
+    Args:
+      config: :class:`lcr_tf.modeling.factory.ModelConfig`.
+      anchors2d: (2K, J, 2) box-normalised anchor-poses (:class:`lcr_tf.anchors.AnchorSet` ``pose2d``).
+      anchors3d: (2K, J, 3) metres, body-centred (``AnchorSet.pose3d``).
+      backbone: :class:`lcr_tf.modeling.backbones.Backbone` (trunk, RoI head, preprocessing).
+      skeleton: joint set of the poses (a :mod:`lcr_tf.skeleton` name), for the upper-body boxes.
+
+    The anchor-poses are held as non-trainable float32 weights (``anchor_pose2d``, ``anchor_pose3d``), so
+    that checkpoints and exported models carry them; ``global_step`` (int64) counts training steps.
+    """
+
+    def __init__(self, config, anchors2d, anchors3d, backbone, skeleton: str = "lcr13", **kwargs):
+        kwargs.setdefault("name", "lcr_net")
+        super().__init__(**kwargs)
+        anchors2d = np.asarray(anchors2d, np.float32)
+        anchors3d = np.asarray(anchors3d, np.float32)
+        k, j = config.num_anchors, config.num_joints
+        if anchors2d.shape != (2 * k, j, 2) or anchors3d.shape != (2 * k, j, 3):
+            raise ValueError(f"anchor-poses of shapes {anchors2d.shape} and {anchors3d.shape} do not fit "
+                             f"num_anchors={k}, num_joints={j}: expected {(2 * k, j, 2)} and {(2 * k, j, 3)}")
+        self.model_config = config
+        self.skeleton_name = skeleton
+        self.num_classes = config.num_classes
+        self.num_joints = j
+        self.stride = backbone.stride
+        self.preprocess = backbone.preprocess
+        self.backbone_name = backbone.name
+        self.trunk = backbone.features
+        self.roi_head = backbone.roi_head
+        self.rpn_head = RPNHead(anchor_boxes.num_anchors(config.rpn_scales, config.rpn_aspect_ratios),
+                                channels=config.rpn_channels, name="rpn_head")
+        self.aligner = RoIAligner(backbone.roi_size, 1.0 / backbone.stride,
+                                  sampling_ratio=config.roi_sampling_ratio, pooling=config.roi_pooling,
+                                  name="roi_aligner")
+        self.lcr_head = LCRHead(self.num_classes, j, name="lcr_head")
+        self.refinement = (RefinementStage(self.num_classes, j, hidden=config.refinement_hidden,
+                                           fc=config.refinement_fc, name="refinement")
+                           if config.refinement else None)
+        self.anchor_pose2d = self.add_weight(shape=anchors2d.shape, dtype="float32", trainable=False,
+                                             initializer=keras.initializers.Constant(anchors2d),
+                                             autocast=False, name="anchor_pose2d")
+        self.anchor_pose3d = self.add_weight(shape=anchors3d.shape, dtype="float32", trainable=False,
+                                             initializer=keras.initializers.Constant(anchors3d),
+                                             autocast=False, name="anchor_pose3d")
+        self.global_step = self.add_weight(shape=(), dtype="int64", trainable=False, initializer="zeros",
+                                           aggregation="only_first_replica", name="global_step")
+        self.loss_names = loss_names(config.refinement)
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in self.loss_names + (WEIGHT_DECAY, TOTAL_LOSS, PROPOSAL_RECALL)}
+
+    # ----------------------------------------------------------------------------------------------
+    # Wiring
+    # ----------------------------------------------------------------------------------------------
+
+    def _rpn(self, images, training):
+        """images (B, S, S, 3) -> features (B, h, w, C), logits (B, N_a), deltas (B, N_a, 4), anchors (N_a, 4)."""
+        features = self.trunk(self.preprocess(images), training=training)
+        logits, deltas = self.rpn_head(features)
+        shape = tf.shape(features)
+        cfg = self.model_config
+        anchors = anchor_boxes.generate_anchors(shape[1], shape[2], self.stride, cfg.rpn_scales,
+                                                cfg.rpn_aspect_ratios)
+        return features, logits, deltas, anchors
+
+    def _proposals(self, images, logits, deltas, anchors, training):
+        """(B, R, 4) boxes, (B, R) scores, (B, R) valid; R = the train or test post-NMS top-N."""
+        cfg = self.model_config
+        pre, post = ((cfg.rpn_pre_nms_top_n_train, cfg.rpn_post_nms_top_n_train) if training
+                     else (cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test))
+        return proposals_lib.generate_proposals(
+            logits, deltas, anchors, tf.shape(images)[1:3], pre_nms_top_n=pre, post_nms_top_n=post,
+            nms_iou=cfg.rpn_nms_iou, min_size=cfg.rpn_min_size, nms_method=cfg.nms_method)
+
+    def _heads(self, features, rois, training) -> List[Tuple[tf.Tensor, tf.Tensor]]:
+        """RoIAlign + RoI head + pose heads on rois (B, R, 4): [(logits (B, R, C), regression (B, R, C 5J))]
+        for the first estimate and, with refinement, the second."""
+        pooled = self.aligner(features, rois)
+        vectors = self.roi_head(pooled, training=training)
+        logits, regression = self.lcr_head(vectors)
+        stages = [(logits, regression)]
+        if self.refinement is not None:
+            stages.append(self.refinement(vectors, logits, regression))
+        shape = tf.shape(rois)
+        return [(tf.reshape(lg, [shape[0], shape[1], self.num_classes]),
+                 tf.reshape(rg, [shape[0], shape[1], -1])) for lg, rg in stages]
+
+    def call(self, images, training=False) -> Dict[str, tf.Tensor]:
+        """Inference on a batch of images.
+
+        Args:
+          images: (B, S, S, 3) float RGB in [0, 255] (S a multiple of 16).
+          training: the mode of the backbone layers (batch norm).
+        Returns:
+          dict of ``boxes`` (B, R, 4) float32 proposals xyxy pixels, ``valid`` (B, R) bool (False for
+          padding), ``rpn_scores`` (B, R) float32 objectness, ``class_probs`` (B, R, 2K + 1) float32
+          softmax over the classes (eq 3, class layout of :mod:`lcr_tf.anchors`) and ``regression``
+          (B, R, (2K + 1) * 5J) float32 (layout of :mod:`lcr_tf.ops.pose_coding`), of the last
+          estimate; R = ``rpn_post_nms_top_n_test``.
+        """
+        images = tf.cast(images, tf.float32)
+        features, logits, deltas, anchors = self._rpn(images, training)
+        boxes, scores, valid = self._proposals(images, logits, deltas, anchors, training=False)
+        class_logits, regression = self._heads(features, boxes, training)[-1]
+        return {BOXES: boxes, VALID: valid, RPN_SCORES: scores,
+                CLASS_PROBS: tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1),
+                REGRESSION: tf.cast(regression, tf.float32)}
+
+    # ----------------------------------------------------------------------------------------------
+    # Losses
+    # ----------------------------------------------------------------------------------------------
+
+    def _seeds(self):
+        """Stateless (2,) seeds of the RPN and RoI samplers of this training step (from the config's seed
+        and ``global_step``), or (None, None) to use TensorFlow's global generator."""
+        if self.model_config.seed is None:
+            return None, None
+        step = tf.cast(self.global_step, tf.int64)
+        base = tf.constant(self.model_config.seed, tf.int64)
+        return tf.stack([base, 2 * step]), tf.stack([base, 2 * step + 1])
+
+    def compute_losses(self, batch: Mapping[str, tf.Tensor], training: bool, seeds=(None, None)
+                       ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+        """Forward pass with targets, for training or validation.
+
+        Args:
+          batch: dict with the :data:`BATCH_KEYS` of :func:`lcr_tf.data.pipeline.make_dataset`
+            (``image`` (B, S, S, 3), per-person fields (B, P, ...), ``anchor_class`` in 1..2K).
+          training: training mode: train top-N proposals and batch-norm mode; else the test top-N.
+          seeds: (RPN seed, RoI seed) of :mod:`lcr_tf.ops.targets`.
+        Returns:
+          (name -> () float32 loss part, (B, P) float32 1 for recalled people, (B, P) bool real people).
+        """
+        cfg = self.model_config
+        images = tf.cast(batch[dec.IMAGE], tf.float32)
+        image_size = tf.shape(images)[1:3]
+        features, logits, deltas, anchors = self._rpn(images, training)
+        boxes, _, valid = self._proposals(images, logits, deltas, anchors, training)
+
+        people = targets_lib.people_from_batch(batch, cfg.num_anchors, skeleton=self.skeleton_name)
+        gt_boxes, gt_mask = targets_lib.rpn_gt_boxes(people)
+        rpn_labels, rpn_targets = targets_lib.assign_rpn_targets(
+            anchors, gt_boxes, gt_mask, image_size, pos_iou=cfg.rpn_pos_iou, neg_iou=cfg.rpn_neg_iou,
+            batch_size_per_image=cfg.rpn_batch_size_per_image,
+            positive_fraction=cfg.rpn_positive_fraction, seed=seeds[0])
+        rois = targets_lib.assign_roi_targets(
+            boxes, valid, people, self.anchor_pose2d, self.anchor_pose3d, num_rois=cfg.rois_per_image,
+            positive_fraction=cfg.roi_positive_fraction, fg_iou=cfg.fg_iou, add_gt_boxes=True,
+            seed=seeds[1])
+        stages = self._heads(features, rois["rois"], training)
+
+        parts = {losses_lib.RPN_OBJECTNESS: losses_lib.rpn_objectness_loss(logits, rpn_labels),
+                 losses_lib.RPN_BOX: losses_lib.rpn_box_loss(deltas, rpn_targets, rpn_labels)}
+        for i, (class_logits, regression) in enumerate(stages):
+            suffix = STAGE2_SUFFIX if i else ""
+            parts[losses_lib.CLASSIFICATION + suffix] = losses_lib.classification_loss(
+                class_logits, rois["classes"], rois["roi_valid"])
+            parts[losses_lib.REGRESSION + suffix] = losses_lib.regression_loss(
+                regression, rois["reg_targets"], rois["classes"], rois["roi_valid"],
+                num_joints=self.num_joints)
+
+        # A person is recalled when a proposal covers its full-body or its upper-body box.
+        num_people = tf.shape(people[targets_lib.PERSON_MASK])[1]
+        iou = tf.where(valid[:, :, None], box_ops.iou(boxes, gt_boxes), 0.0)  # (B, R, 2P)
+        hit = tf.logical_and(tf.reduce_max(iou, axis=1) >= RECALL_IOU, gt_mask)  # (B, 2P)
+        recalled = tf.cast(tf.logical_or(hit[:, :num_people], hit[:, num_people:]), tf.float32)
+        return parts, recalled, people[targets_lib.PERSON_MASK]
+
+    def weight_decay_loss(self) -> tf.Tensor:
+        """``weight_decay * sum(w^2) / 2`` over the trainable kernels (biases and BN are not decayed)."""
+        decay = self.model_config.weight_decay
+        kernels = [v for v in self.trainable_variables if "kernel" in v.name]
+        if not decay or not kernels:
+            return tf.constant(0.0, tf.float32)
+        return decay * tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in kernels])
+
+    def _update_trackers(self, parts, decay, total, recalled, person_mask) -> Dict[str, tf.Tensor]:
+        for name, value in parts.items():
+            self.trackers[name].update_state(value)
+        self.trackers[WEIGHT_DECAY].update_state(decay)
+        self.trackers[TOTAL_LOSS].update_state(total)
+        self.trackers[PROPOSAL_RECALL].update_state(recalled, sample_weight=tf.cast(person_mask, tf.float32))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @staticmethod
+    def _batch(data) -> Mapping[str, tf.Tensor]:
+        """The batch dict of ``data`` (a dict, or ``(dict,)`` as ``train_on_batch`` packs it)."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        if not isinstance(data, Mapping):
+            raise TypeError(f"LCRNet trains on the batch dicts of lcr_tf.data.pipeline; got {type(data)}")
+        return data
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def train_step(self, data):
+        """One SGD step on a batch dict (:func:`compute_losses`); returns the running means of the
+        trackers (module docstring)."""
+        with tf.GradientTape() as tape:
+            parts, recalled, person_mask = self.compute_losses(self._batch(data), training=True,
+                                                               seeds=self._seeds())
+            loss, parts = losses_lib.total_loss(parts)
+            decay = self.weight_decay_loss()
+            total = loss + decay
+            # Gradients are summed over replicas: each replica contributes its share of the mean.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(total / tf.cast(replicas, tf.float32))
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.global_step.assign_add(1)
+        return self._update_trackers(parts, decay, total, recalled, person_mask)
+
+    def test_step(self, data):
+        """Losses and proposal recall on a batch dict, with the test-time proposals and fixed sampling."""
+        seeds = (None, None) if self.model_config.seed is None else (
+            tf.constant([self.model_config.seed, -1], tf.int64), tf.constant([self.model_config.seed, -2], tf.int64))
+        parts, recalled, person_mask = self.compute_losses(self._batch(data), training=False, seeds=seeds)
+        loss, parts = losses_lib.total_loss(parts)
+        decay = self.weight_decay_loss()
+        return self._update_trackers(parts, decay, loss + decay, recalled, person_mask)
+
+    def predict_step(self, data):
+        images = data[dec.IMAGE] if isinstance(data, Mapping) else data
+        return self(images, training=False)
