@@ -19,6 +19,10 @@ Stages so far (each later part of the system adds its own):
    (:mod:`beam_jobs.render_synthetic`), labels every person with its anchor class, and writes sharded
    TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and
    ``-rejected.jsonl``; ``input_samples.png`` shows augmented samples of the input pipeline.
+5. **Training** (Sec 3): ``python -m lcr_tf.train`` with ``configs/synthetic_tiny.flags`` (the tiny CPU
+   backbone) trains LCR-Net on the synthetic training set for ``--train_steps`` steps, validating on the
+   held-out set; checkpoints, TensorBoard events and the final weights go to ``model/``, and the losses
+   and proposal recall of its first and last epochs are reported.
 
 Everything is written under ``--output_dir``; ``summary.json`` holds the figures and the time of each
 stage, which are also printed at the end.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any, Dict
 
@@ -48,7 +53,7 @@ flags.DEFINE_float("min_distance_mm", 50.0, "With --mocap: drop a frame closer t
                    "distance, mm) to the last kept frame of its trial.", lower_bound=0.0)
 flags.DEFINE_integer("num_poses", 20000, "Poses sampled from the embedded body model (without --mocap).",
                      lower_bound=100)
-flags.DEFINE_integer("num_anchors", 50, "K, the number of full-body anchor-poses (2K+1 classes).",
+flags.DEFINE_integer("num_anchors", 32, "K, the number of full-body anchor-poses (2K+1 classes).",
                      lower_bound=1)
 flags.DEFINE_integer("views", 10, "Random camera views per corpus pose, for K-means and for the "
                      "pseudo-GT database.", lower_bound=1)
@@ -63,6 +68,8 @@ flags.DEFINE_list("beam_args", [], "Beam pipeline options for the TFRecord job, 
                   "--beam_args=--runner=DirectRunner,--direct_running_mode=multi_processing,"
                   "--direct_num_workers=2 (default: the in-process DirectRunner, which starts fastest "
                   "for a small set).")
+flags.DEFINE_integer("train_steps", 400, "Training steps of the tiny model (batch 4); 0 skips training.",
+                     lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed gives the same files.")
 
 # Query poses are placed in pixel frames of this many pixels per metre (a person of 1.7 m is then
@@ -195,6 +202,47 @@ def build_synthetic_data(out_dir: str, poses_path: str, anchors_path: str, seed:
     return info
 
 
+TINY_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                           "synthetic_tiny.flags")
+
+
+def train_tiny_model(out_dir: str, anchors_path: str, seed: int) -> Dict[str, Any]:
+    """Stage 5: trains the tiny config on the synthetic set, in a child process (its own flags)."""
+    import subprocess
+    if not os.path.exists(TINY_CONFIG):
+        raise FileNotFoundError(f"{TINY_CONFIG} not found: run the demo from a source checkout "
+                                "(pip install -e .) so that configs/ is present")
+    model_dir = os.path.join(out_dir, "model")
+    data_dir = os.path.join(out_dir, "synthetic")
+    steps = FLAGS.train_steps
+    cmd = [sys.executable, "-m", "lcr_tf.train", f"--flagfile={TINY_CONFIG}", f"--model_dir={model_dir}",
+           f"--train_data={os.path.join(data_dir, 'train-*.tfrecord')}",
+           f"--anchors={anchors_path}", f"--num_anchors={FLAGS.num_anchors}",
+           f"--image_size={FLAGS.image_size}", f"--num_steps={steps}",
+           # The config's 1e-2 -> 1e-3 schedule, its drop at three quarters of the run.
+           f"--lr_boundaries={max(1, 3 * steps // 4)}", f"--steps_per_epoch={min(100, steps)}",
+           f"--checkpoint_every={min(200, steps)}", f"--seed={seed}", "--verbose=2"]
+    if FLAGS.num_val_images:
+        cmd.append(f"--val_data={os.path.join(data_dir, 'val-*.tfrecord')}")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with open(os.path.join(out_dir, "train.log"), "w") as f:
+        f.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed (exit {proc.returncode}); see {out_dir}/train.log:\n"
+                           f"{proc.stderr[-2000:]}")
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    first, last = metrics["first_epoch"], metrics["last_epoch"]
+    keys = ("total_loss", "classification", "regression", "proposal_recall")
+    info: Dict[str, Any] = {"steps": steps, "path": model_dir}
+    for key in keys:
+        if key in first:
+            info[key] = [round(first[key], 4), round(last[key], 4)]
+        if "val_" + key in last:
+            info["val_" + key] = round(last["val_" + key], 4)
+    return info
+
+
 def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4) -> None:
     from lcr_tf import viz
     fig = viz.new_figure(3.2 * num, 6.4)
@@ -226,7 +274,7 @@ def run() -> Dict[str, Any]:
     summary: Dict[str, Any] = {"flags": {k: FLAGS[k].value for k in
                                          ("mocap", "num_poses", "num_anchors", "views", "num_queries",
                                                    "num_train_images", "num_val_images", "image_size",
-                                                   "seed")}}
+                                                   "train_steps", "seed")}}
 
     def stage(name, fn, *args):
         t0 = time.perf_counter()
@@ -244,6 +292,8 @@ def run() -> Dict[str, Any]:
     stage("pseudo_gt", check_pseudo_gt, out_dir, corpus, FLAGS.seed)
     stage("synthetic_data", build_synthetic_data, out_dir, corpus_info["path"],
           summary["anchors"]["path"], FLAGS.seed)
+    if FLAGS.train_steps and FLAGS.num_train_images:
+        stage("training", train_tiny_model, out_dir, summary["anchors"]["path"], FLAGS.seed)
     summary["timings_s"] = timings
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=_json_default)

@@ -17,7 +17,8 @@ The run lives in ``--model_dir``:
   optimizer state (momentum). The input stream restarts with a seed derived from N.
 * ``train/``, ``validation/``: TensorBoard logs: every loss part, the total, weight decay, proposal
   recall and the learning rate; on validation, images with each image's top-scoring pose drawn.
-* ``config.json``: the flags and the model config; ``final.weights.h5``: the trained weights.
+* ``config.json``: the flags and the model config; ``final.weights.h5``: the trained weights;
+  ``metrics.json``: the logs (losses, proposal recall) of the first and last epochs of the latest run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lcr_tf import cli
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "one_device")
 CHECKPOINT_DIR = "checkpoints"
 CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"  # the first and last epochs' logs of the latest run
 FINAL_WEIGHTS = "final.weights.h5"
 RESUMED = "resumed from step {}"
 
@@ -423,6 +425,10 @@ def train() -> Dict[str, float]:
                             callbacks=_callbacks(model, manager, FLAGS.model_dir, val_images, FLAGS.num_steps),
                             verbose=FLAGS.verbose)
         logs = {k: float(v[-1]) for k, v in history.history.items()}
+        with open(os.path.join(FLAGS.model_dir, METRICS_FILE), "w") as f:
+            json.dump({"first_epoch": {k: float(v[0]) for k, v in history.history.items()},
+                       "last_epoch": logs, "start_step": start, "epochs": len(history.epoch)},
+                      f, indent=1, sort_keys=True)
     end = int(model.global_step.numpy())
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{end}"):
         manager.save(checkpoint_number=end)

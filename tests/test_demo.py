@@ -16,12 +16,12 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "lcr_tf.demo", f"--output_dir={out}", "--num_poses=3000",
            "--num_anchors=12", "--views=4", "--num_queries=200", "--num_train_images=24",
-           "--num_val_images=6", "--image_size=128", "--seed=3"]
+           "--num_val_images=6", "--image_size=128", "--train_steps=6", "--seed=3"]
     proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "total" in proc.stdout
     for name in ("poses.npz", "poses.json", "anchors.npz", "anchors.json", "anchors.png", "pseudo_gt.png",
-                 "summary.json", "input_samples.png", "synthetic/train-summary.json",
+                 "summary.json", "input_samples.png", "train.log", "model/metrics.json", "synthetic/train-summary.json",
                  "synthetic/val-summary.json", "synthetic/train-00000-of-00001.tfrecord"):
         assert (out / name).stat().st_size > 0, name
     corpus = pose_corpus.load(str(out / "poses.npz"), skeleton="lcr13")
@@ -29,7 +29,9 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     anchor_set = anchors.load(str(out / "anchors.npz"))
     assert anchor_set.num_anchors == 12 and anchor_set.num_classes == 25
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt", "synthetic_data"}
+    assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt", "synthetic_data", "training"}
+    assert summary["training"]["steps"] == 6 and (out / "model" / "final.weights.h5").stat().st_size > 0
+    assert all(np.isfinite(v).all() for k, v in summary["training"].items() if k.endswith("loss"))
     data = summary["synthetic_data"]
     for split, num in (("train", 24), ("val", 6)):
         assert data[split]["accounted"] and data[split]["written"] + data[split]["rejected"] == num
