@@ -36,11 +36,15 @@ import sys
 import time
 from typing import Any, Dict
 
-from absl import app, flags
-import numpy as np
+# The demo prints its own report; TensorFlow's C++ start-up notices would bury it (set the variable
+# yourself to see them).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from lcr_tf import cli, geometry, pose_corpus, pseudo_gt
-from lcr_tf import skeleton as skeleton_lib
+from absl import app, flags, logging  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lcr_tf import cli, geometry, pose_corpus, pseudo_gt  # noqa: E402
+from lcr_tf import skeleton as skeleton_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "demo_output", "Folder for everything the demo writes.")
@@ -322,6 +326,7 @@ def _json_default(o):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # Beam's per-bundle INFO lines
     run()
 
 
