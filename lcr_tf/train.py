@@ -113,7 +113,10 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 0, "Seed of the initialisation, sampling and input stream.")
     flags.DEFINE_boolean("deterministic", False, "Reproducible runs: deterministic ops, fixed input order.")
     flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
-    _DEFINED[:] = sorted(set(FLAGS) - before)
+    # Short names: --data for --train_data, --train_steps for --num_steps.
+    flags.DEFINE_alias("data", "train_data")
+    flags.DEFINE_alias("train_steps", "num_steps")
+    _DEFINED[:] = sorted(set(FLAGS) - before - {"data", "train_steps"})
 
 
 class FlagError(ValueError):

@@ -94,7 +94,7 @@ def test_help_lists_the_flags():
     assert result.returncode == 0, result.stderr
     for flag in ("--train_data", "--val_data", "--anchors", "--model_dir", "--strategy", "--lr_boundaries",
                  "--lr_values", "--weight_decay", "--mixed_precision", "--num_steps", "--checkpoint_every",
-                 "--deterministic", "--backbone", "--refinement", "--rois_per_image"):
+                 "--deterministic", "--backbone", "--refinement", "--rois_per_image", "--data", "--train_steps"):
         assert flag in result.stdout.replace("--[no]", "--"), flag  # booleans print as --[no]name
     assert "resumed from step" in result.stdout  # the docstring explains resuming
 
