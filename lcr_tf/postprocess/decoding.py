@@ -1,0 +1,114 @@
+"""Candidate selection and pose decoding at inference (paper Sec 3.1, 3.6).
+
+A candidate is a (RoI, class) pair whose classification probability is at least the candidate threshold.
+Only candidates need their regression block, so inference selects them first and regresses those classes
+only (:meth:`lcr_tf.layers.lcr_head.LCRHead.regress_classes`), then decodes them:
+
+    2D pose (pixels)  = RoI box corner + (anchor2d_c + delta2d) * RoI box size
+    3D pose (metres)  = anchor3d_c + delta3d        (camera axes, body-centred)
+
+(:func:`lcr_tf.ops.pose_coding.decode_poses` in TensorFlow, :func:`decode_candidates` here in NumPy.)
+
+Class indices are those of :mod:`lcr_tf.anchors`: 0 background, ``1..C`` foreground (C = 2K).
+Candidates are ordered by decreasing score, ties by increasing flat index ``roi * C + (class - 1)``, in
+both versions.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import tensorflow as tf
+
+
+def _check_probs(class_probs: np.ndarray) -> None:
+    if class_probs.ndim != 2 or class_probs.shape[1] < 2:
+        raise ValueError(f"class_probs must be (N, C+1) with C >= 1 (background first), "
+                         f"got shape {class_probs.shape}")
+    if not np.all(np.isfinite(class_probs)):
+        raise ValueError("class_probs has non-finite values")
+
+
+def select_candidates(class_probs: np.ndarray, score_threshold: float, max_candidates: int
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (RoI, class) pairs scoring ``>= score_threshold``, best first, at most ``max_candidates``.
+
+    Args:
+      class_probs: (N, C+1) probabilities, background first.
+      score_threshold: candidate threshold.
+      max_candidates: cap on M.
+    Returns:
+      roi_index (M,) int64, classes (M,) int64 in ``1..C``, scores (M,) float64, valid (M,) bool (all
+      True: the NumPy version is not padded).
+    """
+    class_probs = np.asarray(class_probs, np.float64)
+    _check_probs(class_probs)
+    if int(max_candidates) < 1:
+        raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
+    c = class_probs.shape[1] - 1
+    flat = class_probs[:, 1:].reshape(-1)
+    chosen = np.flatnonzero(flat >= score_threshold)
+    order = np.argsort(-flat[chosen], kind="stable")[: int(max_candidates)]
+    chosen = chosen[order]
+    return (chosen // c).astype(np.int64), (chosen % c + 1).astype(np.int64), flat[chosen], \
+        np.ones(chosen.shape, bool)
+
+
+def select_candidates_tf(class_probs, score_threshold, max_candidates: int):
+    """TensorFlow version of :func:`select_candidates`, padded to a fixed size.
+
+    Args:
+      class_probs: (N, C+1) float probabilities, background first.
+      score_threshold: () float.
+      max_candidates: python int, the padded size M (``min(max_candidates, N * C)`` when N * C is static,
+        else ``max_candidates`` with extra rows padded).
+    Returns:
+      roi_index (M,) int32, classes (M,) int32 in ``1..C`` (1 in padding), scores (M,) float32 (0 in
+      padding), valid (M,) bool.
+    """
+    class_probs = tf.cast(class_probs, tf.float32)
+    c = tf.shape(class_probs)[1] - 1
+    flat = tf.reshape(class_probs[:, 1:], [-1])
+    k = tf.minimum(int(max_candidates), tf.size(flat))
+    top, index = tf.math.top_k(flat, k=k, sorted=True)
+    valid = top >= tf.cast(score_threshold, tf.float32)
+    pad = int(max_candidates) - k
+    top = tf.pad(tf.where(valid, top, 0.0), [[0, pad]])
+    index = tf.pad(tf.where(valid, index, 0), [[0, pad]])
+    valid = tf.pad(valid, [[0, pad]])
+    return index // c, index % c + 1, top, valid
+
+
+def decode_candidates(deltas: np.ndarray, roi_boxes: np.ndarray, classes: np.ndarray,
+                      anchors2d: np.ndarray, anchors3d: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`lcr_tf.ops.pose_coding.decode_poses` for one block per candidate.
+
+    Args:
+      deltas: (M, 5J) regression blocks (2J box-normalised 2D values, then 3J metres).
+      roi_boxes: (M, 4) xyxy pixels. classes: (M,) int in ``1..C``.
+      anchors2d: (C, J, 2) box-normalised; anchors3d: (C, J, 3) metres (row ``c - 1`` for class c).
+    Returns:
+      pose2d (M, J, 2) float64 pixels, pose3d (M, J, 3) float64 metres.
+    """
+    anchors2d = np.asarray(anchors2d, np.float64)
+    anchors3d = np.asarray(anchors3d, np.float64)
+    j = anchors2d.shape[1]
+    deltas = np.asarray(deltas, np.float64)
+    classes = np.asarray(classes, np.int64)
+    m = classes.shape[0]
+    if deltas.shape != (m, 5 * j):
+        raise ValueError(f"deltas must be (M={m}, 5J={5 * j}), got shape {deltas.shape}")
+    if np.any(classes < 1) or np.any(classes > anchors2d.shape[0]):
+        raise ValueError(f"classes must be in 1..{anchors2d.shape[0]}")
+    boxes = np.asarray(roi_boxes, np.float64).reshape(m, 1, 4)
+    d2 = deltas[:, : 2 * j].reshape(m, j, 2)
+    d3 = deltas[:, 2 * j:].reshape(m, j, 3)
+    pose2d = boxes[..., :2] + (anchors2d[classes - 1] + d2) * (boxes[..., 2:] - boxes[..., :2])
+    return pose2d, anchors3d[classes - 1] + d3
+
+
+def gather_release_layout(roi_index: np.ndarray, classes: np.ndarray, pose2d: np.ndarray,
+                          pose3d: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Poses of candidates from the release layout ``pose2d`` (N, C, J, 2), ``pose3d`` (N, C, J, 3)."""
+    return pose2d[roi_index, classes - 1], pose3d[roi_index, classes - 1]
