@@ -55,6 +55,7 @@ VALID = "valid"
 RPN_SCORES = "rpn_scores"
 CLASS_PROBS = "class_probs"
 REGRESSION = "regression"
+HEAD_INPUTS = "head_inputs"  # roi_features only
 
 
 def loss_names(refinement: bool) -> Tuple[str, ...]:
@@ -174,6 +175,41 @@ class LCRNet(keras.Model):
         return {BOXES: boxes, VALID: valid, RPN_SCORES: scores,
                 CLASS_PROBS: tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1),
                 REGRESSION: tf.cast(regression, tf.float32)}
+
+    def roi_features(self, images, training=False) -> Dict[str, tf.Tensor]:
+        """Inference up to the last pose head's input, for class-selective regression.
+
+        The same proposals and class probabilities as :meth:`call`, without the regression of all
+        2K + 1 classes (with refinement, the first stage's full regression is still computed: it is the
+        second stage's input). :meth:`regress_classes` then regresses chosen classes only.
+
+        Args:
+          images: (B, S, S, 3) float RGB in [0, 255] (S a multiple of 16).
+        Returns:
+          dict of ``boxes`` (B, R, 4) xyxy pixels, ``valid`` (B, R) bool, ``rpn_scores`` (B, R),
+          ``class_probs`` (B, R, 2K + 1) float32 and ``head_inputs`` (B, R, D'): the vectors the last
+          LCRHead reads.
+        """
+        images = tf.cast(images, tf.float32)
+        features, logits, deltas, anchors = self._rpn(images, training)
+        boxes, scores, valid = self._proposals(images, logits, deltas, anchors, training=False)
+        vectors = self.roi_head(self.aligner(features, boxes), training=training)
+        class_logits, regression = self.lcr_head.classifier(vectors), None
+        if self.refinement is not None:
+            regression = self.lcr_head.regressor(vectors)
+            vectors = self.refinement.embed(vectors, class_logits, regression)
+            class_logits = self.refinement.head.classifier(vectors)
+        shape = tf.shape(boxes)
+        return {BOXES: boxes, VALID: valid, RPN_SCORES: scores,
+                CLASS_PROBS: tf.reshape(tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1),
+                                        [shape[0], shape[1], self.num_classes]),
+                HEAD_INPUTS: tf.reshape(vectors, [shape[0], shape[1], -1])}
+
+    def regress_classes(self, head_inputs, classes) -> tf.Tensor:
+        """(N, D') vectors of :meth:`roi_features` and (N, C') int classes -> (N, C', 5J) float32 regression
+        blocks of those classes only (:meth:`lcr_tf.layers.lcr_head.LCRHead.regress_classes`)."""
+        head = self.lcr_head if self.refinement is None else self.refinement.head
+        return tf.cast(head.regress_classes(head_inputs, classes), tf.float32)
 
     # ----------------------------------------------------------------------------------------------
     # Losses

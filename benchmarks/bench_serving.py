@@ -1,0 +1,128 @@
+"""Latency of the exported SavedModel per 640 x 480 image on CPU, next to the model's forward pass alone and
+the share of the pose proposal integration (PPI).
+
+    python benchmarks/bench_serving.py [--repeats 20] [--config tiny|resnet50] [--image PATH]
+
+Builds an untrained model of the chosen size (weights do not change the cost of the network; they do
+change PPI's, so the candidate count is printed), writes it as a model directory, exports it with
+:func:`lcr_tf.export.export`, loads it with ``tf.saved_model.load`` and times, as the median of
+``--repeats`` calls after one warm-up call, for one JPEG image of 640 x 480 (random noise or ``--image``
+resized):
+
+* ``serving_default``: decode + letterbox + network + candidates + PPI + placement;
+* ``raw_proposals``: the same up to the candidates (no PPI);
+* the network alone (``LCRNet.roi_features`` in a ``tf.function``, letterboxed input) and the full
+  ``LCRNet.call`` that regresses all 2K + 1 classes, for comparison with class-selective regression;
+* PPI + placement alone (:func:`lcr_tf.inference.integrate` in a ``tf.function``) on the candidates of the
+  same image; its share of the ``serving_default`` call.
+
+Configs: ``tiny`` is configs/synthetic_tiny.flags (tiny backbone, 256-pixel input, K = 32, 64 proposals);
+``resnet50`` is the paper's ResNet-50 at 512 pixels with K = 200 and 300 proposals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import tensorflow as tf
+import keras
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lcr_tf import anchors as anchors_lib  # noqa: E402
+from lcr_tf import body_model  # noqa: E402
+from lcr_tf import export as export_lib  # noqa: E402
+from lcr_tf import inference  # noqa: E402
+from lcr_tf.modeling import factory  # noqa: E402
+
+CONFIGS = {
+    "tiny": dict(backbone="tiny", image_size=256, num_anchors=32, rpn_channels=128,
+                 rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=64),
+    "resnet50": dict(backbone="resnet50", image_size=512, num_anchors=200, rpn_pre_nms_top_n_test=6000,
+                     rpn_post_nms_top_n_test=300),
+}
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (tracing, allocations)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
+    parser.add_argument("--image", default=None, help="an image file, resized to 640 x 480")
+    parser.add_argument("--max_candidates", type=int, default=1000)
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    values = CONFIGS[args.config]
+    k = values["num_anchors"]
+    anchor_set = anchors_lib.cluster_poses(body_model.sample_poses(4000, seed=0).poses3d, k, 2, seed=0)
+    config = factory.ModelConfig(backbone_weights="none", seed=0, **values)
+    model = factory.build_model(config, anchor_set)
+    size = config.image_size
+    model(tf.zeros([1, size, size, 3]))
+
+    if args.image:
+        image = cv2.resize(cv2.imread(args.image), (640, 480))
+    else:
+        image = (np.random.RandomState(0).rand(480, 640, 3) * 255).astype(np.uint8)
+    jpeg = tf.constant([cv2.imencode(".jpg", image)[1].tobytes()])
+    params = inference.default_params(k, "paper", max_candidates=args.max_candidates)
+
+    with tempfile.TemporaryDirectory() as root:
+        model_dir = os.path.join(root, "run")
+        inference.save_model_dir(model, model_dir)
+        start = time.perf_counter()
+        path = export_lib.export(model_dir, os.path.join(root, "serving"), params=params)
+        export_s = time.perf_counter() - start
+        loaded = tf.saved_model.load(path)
+        serve = loaded.signatures["serving_default"]
+        raw = loaded.signatures["raw_proposals"]
+        t_serve = median_time(lambda: serve(images=jpeg)["num_detections"].numpy(), args.repeats)
+        t_raw = median_time(lambda: raw(images=jpeg)["candidate_valid"].numpy(), args.repeats)
+        detections = int(serve(images=jpeg)["num_detections"].numpy()[0])
+
+    canvases, scales, sizes = inference.prepare_encoded(jpeg, size)
+    forward = tf.function(lambda x: model.roi_features(x))
+    full = tf.function(lambda x: model(x))
+    t_forward = median_time(lambda: forward(canvases)["class_probs"].numpy(), args.repeats)
+    t_full = median_time(lambda: full(canvases)["regression"].numpy(), args.repeats)
+
+    runtime = inference.runtime_tensors(params, 1)
+    cands = tf.function(lambda x, s: inference.candidates(model, model.roi_features(x), s,
+                                                          runtime["score_threshold"], params.max_candidates))
+    c = cands(canvases, scales)
+    num_candidates = int(tf.reduce_sum(tf.cast(c["valid"], tf.int32)))
+    ppi = tf.function(lambda c, s: inference.integrate(c, s, params, runtime))
+    t_ppi = median_time(lambda: ppi(c, sizes)["num_detections"].numpy(), args.repeats)
+
+    print(f"config {args.config}: {config.backbone}, {size}-pixel letterboxed input, K={k}, "
+          f"{config.rpn_post_nms_top_n_test} proposals; {num_candidates} candidates (cap {params.max_candidates}), "
+          f"{detections} detections; untrained weights")
+    print(f"export (trace + save): {export_s:.1f} s")
+    print(f"medians of {args.repeats} calls, one 640x480 JPEG, CPU ({os.cpu_count()} cores):")
+    print(f"  SavedModel serving_default          {1e3 * t_serve:8.1f} ms")
+    print(f"  SavedModel raw_proposals (no PPI)   {1e3 * t_raw:8.1f} ms")
+    print(f"  network alone (roi_features)        {1e3 * t_forward:8.1f} ms   "
+          f"({t_forward / t_serve:.0%} of serving_default)")
+    print(f"  network, full regression (call)     {1e3 * t_full:8.1f} ms")
+    print(f"  PPI + placement alone               {1e3 * t_ppi:8.1f} ms   ({t_ppi / t_serve:.0%} of serving_default)")
+
+
+if __name__ == "__main__":
+    main()

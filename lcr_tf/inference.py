@@ -1,0 +1,397 @@
+"""From a trained model directory to people with 2D and 3D poses: the inference path (paper Sec 3.6, Fig 15).
+
+::
+
+    encoded image bytes (JPEG / PNG / ..., any size, grey or colour)
+      -> decode (3 channels) -> letterbox to S x S            images (B, S, S, 3), scales (B, 2)
+      -> LCRNet.roi_features                                  proposals (B, R, 4), class probs (B, R, 2K+1)
+      -> candidate selection (score >= threshold, best M)     (RoI, class) pairs (B, M)
+      -> LCRNet.regress_classes (per RoI, for the classes that some candidate has: never more than the
+         full regression, much less when candidates concentrate on few anchor-poses) -> pose decoding
+         (box corner + (anchor + delta) * box size; anchor + delta)
+      -> back to original pixels (divide by the letterbox scale)
+      -> PPI (eq 6-8, lcr_tf.postprocess.ppi_tf)              people padded to D = max_detections
+      -> 3D placement (Fig 15, lcr_tf.postprocess.placement)  camera-frame 3D poses
+
+Letterbox: an H x W image is resized by ``s = S / max(H, W)`` to ``round(H s) x round(W s)`` (bilinear)
+and placed at the top-left corner of an S x S black canvas; a point at ``(x, y)`` there is at
+``(x / s_x, y / s_y)`` in the original image, with the per-axis scales ``s_x = round(W s) / W``,
+``s_y = round(H s) / H``. Candidate boxes and 2D poses are mapped back before PPI, so PPI's pixel
+parameters (sigma_b of eq 6) and the 3D placement's camera are those of the original image.
+
+Units and frames of every output: 2D in pixels of the original image (x right, y down, origin top-left),
+boxes xyxy pixels, 3D in metres with camera axes (x right, y down, z away), ``poses3d`` body-centred
+(centre = mean of hips and shoulders, :func:`lcr_tf.skeleton.body_centre`) and ``poses3d_camera``
+placed in the camera frame.
+
+A model directory is what :mod:`lcr_tf.train` writes: ``config.json`` (``{"flags": ..., "model":
+ModelConfig.to_dict()}``) and ``final.weights.h5`` (or, failing that, the latest checkpoint in
+``checkpoints/``). The anchor-poses are weights of the model, so the anchors file is not needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.postprocess import params as params_lib
+
+# Files of a model directory (names owned by lcr_tf.train).
+CONFIG_FILE = "config.json"
+FINAL_WEIGHTS = "final.weights.h5"
+CHECKPOINT_DIR = "checkpoints"
+
+# PPI settings that can change per request (tensors in the graph). The others (mode, group_by,
+# num_full_body, max_candidates, max_detections) fix shapes or code paths and are set at export.
+RUNTIME_PARAMS = ("score_threshold", "iou_threshold", "pose3d_threshold_m", "min_mode_score",
+                  "min_person_score", "sigma_b_px", "rescore")
+# PPI modes of the graph (lcr_tf.postprocess.ppi_tf).
+GRAPH_MODES = params_lib.MODES
+
+# Output keys of the detection functions and of the SavedModel's detection signatures.
+NUM_DETECTIONS = "num_detections"
+SCORES = "scores"
+BOXES = "boxes"
+POSES2D = "poses2d"
+POSES3D = "poses3d"
+POSES3D_CAMERA = "poses3d_camera"
+TRANSLATIONS = "translations"
+DETECTION_KEYS = (NUM_DETECTIONS, SCORES, BOXES, POSES2D, POSES3D, POSES3D_CAMERA, TRANSLATIONS)
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model rebuilt from a model directory.
+
+    Attributes:
+      model: the :class:`lcr_tf.modeling.lcr_model.LCRNet` with its trained weights.
+      config: its :class:`lcr_tf.modeling.factory.ModelConfig`.
+      skeleton: the joint set of its poses (a :mod:`lcr_tf.skeleton` name).
+    """
+
+    model: Any
+    config: Any
+    skeleton: str
+
+
+class _Placeholders:
+    """The part of :class:`lcr_tf.anchors.AnchorSet` that :func:`lcr_tf.modeling.factory.build_model`
+    reads, with zero anchor-poses: the real ones are weights, restored with the others."""
+
+    def __init__(self, num_anchors: int, num_joints: int, skeleton: str):
+        self.num_anchors = num_anchors
+        self.pose2d = np.zeros((2 * num_anchors, num_joints, 2), np.float32)
+        self.pose3d = np.zeros((2 * num_anchors, num_joints, 3), np.float32)
+        self.skeleton = skeleton_lib.get_skeleton(skeleton)
+
+
+def _skeleton_name(run: Mapping[str, Any], num_joints: int) -> str:
+    """The skeleton of a run: ``config.json``'s ``skeleton`` entry, else that of the anchors file it names
+    when it still exists, else the registered skeleton with ``num_joints`` joints (LCR-13 first)."""
+    if run.get("skeleton"):
+        return str(run["skeleton"])
+    path = (run.get("flags") or {}).get("anchors")
+    if path and os.path.isfile(path):
+        from lcr_tf import anchors as anchors_lib
+        return anchors_lib.load(path).skeleton.name
+    if skeleton_lib.LCR13.num_joints == num_joints:
+        return skeleton_lib.LCR13.name
+    for name, skel in skeleton_lib.SKELETONS.items():
+        if skel.num_joints == num_joints:
+            return name
+    raise ValueError(f"no registered skeleton has {num_joints} joints")
+
+
+def load_model(model_dir: str) -> LoadedModel:
+    """Rebuilds the model of a training run (module docstring) with its weights.
+
+    Raises:
+      FileNotFoundError: ``model_dir`` lacks ``config.json`` or any weights (the message names the path).
+      ValueError: ``config.json`` is not a run configuration.
+    """
+    from lcr_tf.modeling import factory
+
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file (a model directory holds config.json and "
+                                f"{FINAL_WEIGHTS}, as lcr_tf.train writes them)")
+    with open(path) as f:
+        run = json.load(f)
+    if not isinstance(run, dict) or "model" not in run:
+        raise ValueError(f"{path}: no 'model' entry (expected the run configuration lcr_tf.train writes)")
+    config = factory.ModelConfig.from_dict(run["model"])
+    skeleton = _skeleton_name(run, config.num_joints)
+    # Building never reads the backbone's weight file: the trained weights replace them all.
+    config_no_init = dataclasses.replace(config, backbone_weights="none")
+    model = factory.build_model(config_no_init, _Placeholders(config.num_anchors, config.num_joints, skeleton))
+    model(tf.zeros([1, config.image_size, config.image_size, 3]))
+    weights = os.path.join(model_dir, FINAL_WEIGHTS)
+    if os.path.isfile(weights):
+        model.load_weights(weights)
+    else:
+        latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+        if latest is None:
+            raise FileNotFoundError(f"{model_dir}: neither {FINAL_WEIGHTS} nor a checkpoint in "
+                                    f"{CHECKPOINT_DIR}/")
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    return LoadedModel(model=model, config=config, skeleton=skeleton)
+
+
+def save_model_dir(model, model_dir: str, skeleton: Optional[str] = None,
+                   flags: Optional[Mapping[str, Any]] = None) -> None:
+    """Writes ``config.json`` and ``final.weights.h5`` as :mod:`lcr_tf.train` does (for a model trained
+    or built elsewhere); ``skeleton`` is recorded so that no anchors file is needed to load it."""
+    os.makedirs(model_dir, exist_ok=True)
+    run = {"flags": dict(flags or {}), "model": model.model_config.to_dict(),
+           "skeleton": skeleton or model.skeleton_name}
+    with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
+        json.dump(run, f, indent=1, sort_keys=True)
+    model.save_weights(os.path.join(model_dir, FINAL_WEIGHTS))
+
+
+# --------------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------------
+
+def letterbox(image, size: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """One image into the model's square input (module docstring).
+
+    Args:
+      image: (H, W, 3) any real or integer dtype, RGB values in [0, 255].
+      size: S, the side of the model's input.
+    Returns:
+      (S, S, 3) float32 canvas and (2,) float32 scales ``(s_x, s_y)``: original pixel = canvas pixel / s.
+    """
+    image = tf.cast(image, tf.float32)
+    hw = tf.cast(tf.shape(image)[:2], tf.float32)
+    s = float(size) / tf.reduce_max(hw)
+    new_hw = tf.maximum(tf.cast(tf.round(hw * s), tf.int32), 1)
+    resized = tf.image.resize(image, new_hw, method="bilinear", antialias=True)
+    canvas = tf.pad(resized, [[0, size - new_hw[0]], [0, size - new_hw[1]], [0, 0]])
+    canvas = tf.ensure_shape(canvas, [size, size, 3])
+    scales = tf.cast(new_hw, tf.float32) / hw
+    return canvas, tf.stack([scales[1], scales[0]])
+
+
+def decode_image(encoded) -> tf.Tensor:
+    """() tf.string of an encoded image (JPEG, PNG, BMP, GIF's first frame; grey, RGB or RGBA) ->
+    (H, W, 3) uint8 RGB. Bytes that are no image raise ``tf.errors.InvalidArgumentError``."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def prepare_encoded(encoded, size: int) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(B,) tf.string encoded images -> (B, S, S, 3) float32 letterboxed images, (B, 2) float32 scales
+    ``(s_x, s_y)`` and (B, 2) int32 original sizes ``(H, W)``."""
+
+    def one(data):
+        image = decode_image(data)
+        canvas, scales = letterbox(image, size)
+        return canvas, scales, tf.shape(image)[:2]
+
+    return tf.map_fn(one, tf.convert_to_tensor(encoded, tf.string), fn_output_signature=(
+        tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
+        tf.TensorSpec([2], tf.int32)))
+
+
+def prepare_float(images, size: int) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(B, H, W, 3) float RGB in [0, 255] (one size for the batch) -> as :func:`prepare_encoded`."""
+    images = tf.cast(images, tf.float32)
+    hw = tf.shape(images)[1:3]
+    canvases, scales = tf.map_fn(lambda im: letterbox(im, size), images, fn_output_signature=(
+        tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32)))
+    return canvases, scales, tf.tile(hw[None], [tf.shape(images)[0], 1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Detection
+# --------------------------------------------------------------------------------------------------
+
+def default_params(num_anchors: int, mode: str = "paper", **overrides) -> params_lib.PPIParams:
+    """The :class:`lcr_tf.postprocess.PPIParams` of a model with K = ``num_anchors`` (2K foreground
+    classes, the first K full-body), every None resolved for ``mode``; ``overrides`` replace fields."""
+    params = params_lib.PPIParams(num_full_body=int(num_anchors), **overrides)
+    return params.resolve(mode, 2 * int(num_anchors))
+
+
+def runtime_tensors(params: params_lib.PPIParams, batch_size=None) -> Dict[str, tf.Tensor]:
+    """The :data:`RUNTIME_PARAMS` of ``params`` as float32 / bool tensors, () or, with ``batch_size``,
+    repeated to (B,) (one value per image)."""
+    out = {}
+    for name in RUNTIME_PARAMS:
+        value = getattr(params, name)
+        tensor = tf.constant(bool(value)) if name == "rescore" else tf.constant(float(value), tf.float32)
+        out[name] = tensor if batch_size is None else tf.fill([batch_size], tensor)
+    return out
+
+
+def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold, max_candidates: int
+               ) -> Dict[str, tf.Tensor]:
+    """Candidate selection, class-selective regression and decoding, in original pixels.
+
+    Args:
+      model: the LCRNet.
+      features: :meth:`LCRNet.roi_features` of B letterboxed images (R proposals).
+      scales: (B, 2) letterbox scales ``(s_x, s_y)``.
+      score_threshold: (B,) float32 candidate threshold per image.
+      max_candidates: M, the padded number of candidates per image.
+    Returns:
+      dict of ``roi_index`` (B, M) int32, ``classes`` (B, M) int32 in 1..2K, ``scores`` (B, M) float32,
+      ``valid`` (B, M) bool, ``roi_boxes`` (B, M, 4) xyxy original pixels, ``pose2d`` (B, M, J, 2)
+      original pixels, ``pose3d`` (B, M, J, 3) metres body-centred; padding rows have ``valid`` False.
+    """
+    from lcr_tf.modeling import lcr_model
+    from lcr_tf.ops import pose_coding
+    from lcr_tf.postprocess import decoding
+
+    probs = features[lcr_model.CLASS_PROBS]
+    # Padding proposals score nothing, so they never become candidates.
+    probs = tf.where(features[lcr_model.VALID][..., None], probs, 0.0)
+    m = int(max_candidates)
+
+    def select(args):
+        p, threshold = args
+        roi, cls, score, valid = decoding.select_candidates_tf(p, threshold, m)
+        return (tf.ensure_shape(tf.cast(roi, tf.int32), [m]), tf.ensure_shape(tf.cast(cls, tf.int32), [m]),
+                tf.ensure_shape(score, [m]), tf.ensure_shape(valid, [m]))
+
+    roi, cls, score, valid = tf.map_fn(select, (probs, tf.cast(score_threshold, tf.float32)),
+                                       fn_output_signature=(tf.int32, tf.int32, tf.float32, tf.bool))
+    # Candidates share RoIs (M is often several times R), so the regression runs once per RoI for the
+    # classes some candidate has (U), not once per candidate: B R D |U| 5J multiply-adds at most, the cost
+    # of the full regression when U is most classes.
+    head = features[lcr_model.HEAD_INPUTS]  # (B, R, D)
+    batch, num_rois = tf.shape(roi)[0], tf.shape(head)[1]
+    distinct, position = tf.unique(tf.reshape(cls, [-1]))  # (U,), (B M,)
+    blocks = model.regress_classes(tf.reshape(head, [batch * num_rois, -1]),
+                                   tf.tile(distinct[None], [batch * num_rois, 1]))  # (B R, U, 5J)
+    rows = tf.reshape(roi + tf.range(batch)[:, None] * num_rois, [-1])
+    deltas = tf.gather_nd(blocks, tf.stack([rows, position], axis=-1))[:, None]  # (B M, 1, 5J)
+    boxes = tf.gather(features[lcr_model.BOXES], roi, batch_dims=1)  # (B, M, 4) letterbox pixels
+    pose2d, pose3d = pose_coding.decode_poses(deltas, tf.reshape(boxes, [-1, 4]), tf.reshape(cls, [-1, 1]),
+                                              model.anchor_pose2d, model.anchor_pose3d)
+    j = model.num_joints
+    scales = tf.cast(scales, tf.float32)
+    pose2d = tf.reshape(pose2d, [batch, m, j, 2]) / scales[:, None, None, :]
+    pose3d = tf.reshape(pose3d, [batch, m, j, 3])
+    boxes = boxes / tf.tile(scales, [1, 2])[:, None, :]
+    return {"roi_index": roi, "classes": cls, "scores": score, "valid": valid, "roi_boxes": boxes,
+            "pose2d": pose2d, "pose3d": pose3d}
+
+
+def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PPIParams,
+              runtime: Mapping[str, tf.Tensor], intrinsics=None, mode: str = "paper") -> Dict[str, tf.Tensor]:
+    """PPI and 3D placement per image of a batch of candidates (:func:`candidates`).
+
+    Args:
+      cands: candidates of B images.
+      image_sizes: (B, 2) int32 original ``(H, W)``.
+      params: the export-time PPI settings (structural fields and defaults).
+      runtime: :data:`RUNTIME_PARAMS` name -> (B,) tensor, one value per image.
+      intrinsics: (B, 4) float32 ``fx, fy, cx, cy`` pixels of the original images; a row whose fx is not
+        positive (or None for all) takes the default camera of :mod:`lcr_tf.postprocess.placement`.
+      mode: ``"paper"``, ``"official"`` or ``"nms"``.
+    Returns:
+      dict of :data:`DETECTION_KEYS`: ``num_detections`` (B,) int32, ``scores`` (B, D), ``boxes`` (B, D, 4),
+      ``poses2d`` (B, D, J, 2), ``poses3d`` (B, D, J, 3), ``poses3d_camera`` (B, D, J, 3),
+      ``translations`` (B, D, 3) metres; rows past ``num_detections`` are zeros.
+    """
+    from lcr_tf.postprocess import placement
+    from lcr_tf.postprocess import ppi_tf
+
+    if mode not in GRAPH_MODES:
+        raise ValueError(f"graph PPI mode must be one of {GRAPH_MODES}, got {mode!r}")
+    batch = tf.shape(cands["scores"])[0]
+    if intrinsics is None:
+        intrinsics = tf.zeros([batch, 4], tf.float32)
+    image_sizes = tf.cast(image_sizes, tf.int32)
+    d = params.max_detections
+
+    def one(args):
+        c, size, run, intr = args
+        det = ppi_tf.integrate_candidates(
+            c["scores"], c["roi_boxes"], c["pose2d"], c["pose3d"], c["classes"], c["valid"], size,
+            _ppi_tensor_params(params, run), mode=mode)
+        n = tf.cast(det[NUM_DETECTIONS], tf.int32)
+        translation, camera = tf.cond(
+            intr[0] > 0,
+            lambda: placement.place_3d_tf(det["pose2d"], det["pose3d"], intr, size),
+            lambda: placement.place_3d_tf(det["pose2d"], det["pose3d"], None, size))
+        keep = tf.range(d) < n
+        zero = lambda t: tf.where(tf.reshape(keep, [d] + [1] * (t.shape.rank - 1)), t, tf.zeros_like(t))
+        return {NUM_DETECTIONS: n, SCORES: zero(det["scores"]), BOXES: zero(det["boxes"]),
+                POSES2D: zero(det["pose2d"]), POSES3D: zero(det["pose3d"]),
+                POSES3D_CAMERA: zero(camera), TRANSLATIONS: zero(translation)}
+
+    j = cands["pose2d"].shape[-2]
+    signature = {NUM_DETECTIONS: tf.TensorSpec([], tf.int32), SCORES: tf.TensorSpec([d], tf.float32),
+                 BOXES: tf.TensorSpec([d, 4], tf.float32), POSES2D: tf.TensorSpec([d, j, 2], tf.float32),
+                 POSES3D: tf.TensorSpec([d, j, 3], tf.float32),
+                 POSES3D_CAMERA: tf.TensorSpec([d, j, 3], tf.float32),
+                 TRANSLATIONS: tf.TensorSpec([d, 3], tf.float32)}
+    per_image = {k: cands[k] for k in ("scores", "roi_boxes", "pose2d", "pose3d", "classes", "valid")}
+    return tf.map_fn(one, (per_image, image_sizes, dict(runtime), tf.cast(intrinsics, tf.float32)),
+                     fn_output_signature=signature)
+
+
+def _ppi_tensor_params(params: params_lib.PPIParams, runtime: Mapping[str, tf.Tensor]) -> Dict[str, Any]:
+    """The PPI settings of one image for :func:`lcr_tf.postprocess.ppi_tf.integrate_candidates`: the
+    export-time ``params`` with the per-request values of ``runtime`` (scalar tensors)."""
+    settings = dataclasses.asdict(params)
+    settings.update({k: runtime[k] for k in RUNTIME_PARAMS})
+    return settings
+
+
+def detect(model, images, scales, image_sizes, params: params_lib.PPIParams,
+           runtime: Optional[Mapping[str, tf.Tensor]] = None, intrinsics=None, mode: str = "paper"
+           ) -> Dict[str, tf.Tensor]:
+    """People in letterboxed images: model -> candidates -> PPI -> placement (module docstring).
+
+    Args:
+      model: the LCRNet.
+      images: (B, S, S, 3) float32 letterboxed RGB in [0, 255] (:func:`prepare_encoded`,
+        :func:`prepare_float`).
+      scales: (B, 2) letterbox scales; image_sizes: (B, 2) int32 original ``(H, W)``.
+      params: resolved PPI settings (:func:`default_params`).
+      runtime: per-image :data:`RUNTIME_PARAMS` ((B,) tensors); None: those of ``params``.
+      intrinsics: (B, 4) ``fx, fy, cx, cy`` or None (see :func:`integrate`).
+      mode: graph PPI mode.
+    Returns:
+      the dict of :func:`integrate`.
+    """
+    batch = tf.shape(images)[0]
+    if runtime is None:
+        runtime = runtime_tensors(params, batch)
+    features = model.roi_features(images, training=False)
+    cands = candidates(model, features, scales, runtime["score_threshold"], params.max_candidates)
+    return integrate(cands, image_sizes, params, runtime, intrinsics, mode)
+
+
+def proposals(model, images, scales, params: params_lib.PPIParams, score_threshold=None
+              ) -> Dict[str, tf.Tensor]:
+    """Raw proposals and candidates of letterboxed images, in original pixels, for evaluation.
+
+    Returns:
+      dict of ``proposal_boxes`` (B, R, 4) xyxy pixels, ``proposal_valid`` (B, R) bool,
+      ``class_probs`` (B, R, 2K + 1) (background first, the public release's ``scores`` layout), and the
+      candidates of :func:`candidates` under the prefix ``candidate_`` (M = ``params.max_candidates``).
+    """
+    from lcr_tf.modeling import lcr_model
+
+    batch = tf.shape(images)[0]
+    if score_threshold is None:
+        score_threshold = tf.fill([batch], tf.constant(float(params.score_threshold), tf.float32))
+    features = model.roi_features(images, training=False)
+    cands = candidates(model, features, scales, score_threshold, params.max_candidates)
+    scales = tf.cast(scales, tf.float32)
+    out = {"proposal_boxes": features[lcr_model.BOXES] / tf.tile(scales, [1, 2])[:, None, :],
+           "proposal_valid": features[lcr_model.VALID], "class_probs": features[lcr_model.CLASS_PROBS]}
+    out.update({"candidate_" + k: v for k, v in cands.items()})
+    return out

@@ -1,0 +1,381 @@
+"""Runs an exported LCR-Net SavedModel on images, folders or videos.
+
+    python -m lcr_tf.predict --saved_model=export/lcr --input=photo.jpg|folder|clip.mp4 --output_dir=out
+
+``--saved_model`` is a version folder (holding ``saved_model.pb``) or the base folder of versions (the
+highest is used, as TF Serving does). ``--input`` is an image, a video (by extension:
+:data:`VIDEO_EXTENSIONS`) or a folder, searched recursively and read in sorted order (its videos are
+read as videos). For each image, or each frame of a video in order, ``--output_dir`` gets:
+
+* ``<name>.json``: the people found (schema below);
+* ``<name>.png``: the image with each person's 2D skeleton, pose box and score;
+* ``<name>_3d.png``: the people's 3D poses placed in the camera frame (Fig 15 of the paper).
+
+The pictures show the people scoring above ``--draw_min_score``; the JSON holds all those above
+``--min_score``.
+
+``<name>`` is the input's path relative to the folder given (``/`` replaced by ``__``), without its
+extension; a video frame adds ``_frame000123`` (0-based frame index). A file that cannot be decoded as an
+image is reported on stderr and skipped; the rest go on. A progress bar on stderr counts the inputs.
+
+JSON schema (one object per image or frame)::
+
+    {"source": path, "frame": int or null, "image_size": {"height": H, "width": W},
+     "skeleton": name, "joint_names": [J names],
+     "units": {...}, "frames": {...},          # what each field is measured in, stated in words
+     "people": [{"score": s, "box_xyxy_px": [4], "pose2d_px": [J][2],
+                 "pose3d_body_centred_m": [J][3], "pose3d_camera_m": [J][3],
+                 "translation_m": [3]}, ...]}   # sorted by decreasing score
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from absl import flags
+
+from lcr_tf import cli
+
+FLAGS = flags.FLAGS
+_DEFINED: List[str] = []
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+UNITS = {"pose2d_px": "pixels of the original image", "box_xyxy_px": "pixels of the original image",
+         "pose3d_body_centred_m": "metres", "pose3d_camera_m": "metres", "translation_m": "metres",
+         "score": "PPI score: sum of the (rescored) classification probabilities of the person's mode"}
+FRAMES = {"2d": "x right, y down, origin at the top-left corner of the image",
+          "pose3d_body_centred_m": "camera axes (x right, y down, z away from the camera), origin at the body "
+                                   "centre (mean of the hips and shoulders)",
+          "pose3d_camera_m": "camera frame (x right, y down, z away), origin at the camera centre; placed by "
+                             "least squares on the reprojection error (default camera: focal max(H, W) px, "
+                             "principal point at the image centre, unless intrinsics were given)",
+          "translation_m": "body centre in the camera frame"}
+
+
+def define_flags() -> None:
+    """Defines the flags (only when run as a program)."""
+    before = set(FLAGS)
+    flags.DEFINE_string("saved_model", None, "SavedModel of lcr_tf.export: a version folder or the base "
+                        "folder of versions (the highest is used).")
+    flags.DEFINE_string("input", None, "An image, a video file or a folder of them (searched recursively).")
+    flags.DEFINE_string("output_dir", None, "Folder for the JSON, the 2D overlays and the 3D plots.")
+    flags.DEFINE_float("min_score", 0.0, "Write only people scoring above this.")
+    flags.DEFINE_float("draw_min_score", 0.1, "Draw (2D overlay and 3D plot) only people scoring above this.")
+    flags.DEFINE_list("intrinsics", [], "Camera fx,fy,cx,cy in pixels of the input images for the 3D "
+                      "placement (default: the model's default camera).")
+    flags.DEFINE_integer("max_frames", 0, "Frames read per video (0: all).", lower_bound=0)
+    flags.DEFINE_integer("frame_step", 1, "Read every n-th video frame.", lower_bound=1)
+    flags.DEFINE_boolean("plots_3d", True, "Write the 3D plot of each image.")
+    _DEFINED[:] = sorted(set(FLAGS) - before)
+
+
+# --------------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------------
+
+class Predictor:
+    """A loaded SavedModel of :mod:`lcr_tf.export` and its metadata.
+
+    Args:
+      path: version folder or base folder of versions.
+      intrinsics: (4,) ``fx, fy, cx, cy`` pixels for every image, or None for the default camera.
+    """
+
+    def __init__(self, path: str, intrinsics=None):
+        import tensorflow as tf
+        from lcr_tf import export as export_lib
+
+        self.path = export_lib.latest_version_dir(path)
+        self.module = tf.saved_model.load(self.path)
+        self.skeleton = self.module.skeleton.numpy().decode()
+        self.joint_names = [n.decode() for n in self.module.joint_names.numpy()]
+        self.intrinsics = None if intrinsics is None else [float(v) for v in intrinsics]
+        self._encoded = self.module.signatures["serving_default"]
+        self._options = self.module.signatures["detect_with_options"]
+        self._float = self.module.signatures["detect_float"]
+        self._defaults = {name: self.module.defaults[name] for name in self.module.defaults}
+
+    def _option_inputs(self, batch: int) -> Dict:
+        import tensorflow as tf
+        inputs = {name: tf.fill([batch], var) for name, var in self._defaults.items()}
+        inputs["intrinsics"] = tf.constant([self.intrinsics] * batch, tf.float32)
+        return inputs
+
+    def on_bytes(self, data: bytes) -> Dict:
+        """One encoded image -> dict of NumPy outputs of that image (``num_detections`` () ...).
+        Raises ``tf.errors.InvalidArgumentError`` for bytes that are no image."""
+        import tensorflow as tf
+        images = tf.constant([data])
+        out = (self._encoded(images=images) if self.intrinsics is None
+               else self._options(images=images, **self._option_inputs(1)))
+        return {k: v.numpy()[0] for k, v in out.items()}
+
+    def on_frame(self, rgb) -> Dict:
+        """One (H, W, 3) uint8 RGB frame -> as :meth:`on_bytes`."""
+        import numpy as np
+        import tensorflow as tf
+        images = tf.constant(np.asarray(rgb, np.float32)[None])
+        if self.intrinsics is None:
+            out = self._float(images=images)
+        else:
+            # Only the encoded-image signature takes options: a lossless PNG carries the frame there.
+            out = self._options(images=tf.image.encode_png(np.asarray(rgb, np.uint8))[None],
+                                **self._option_inputs(1))
+        return {k: v.numpy()[0] for k, v in out.items()}
+
+
+def to_record(out: Dict, source: str, frame: Optional[int], image_size: Tuple[int, int], skeleton: str,
+              joint_names: List[str], min_score: float = 0.0) -> Dict:
+    """The JSON object of one image (module docstring) from its outputs."""
+    import numpy as np
+
+    n = int(out["num_detections"])
+    people = []
+    for i in range(n):
+        score = float(out["scores"][i])
+        if score <= min_score:
+            continue
+        people.append({"score": score,
+                       "box_xyxy_px": np.round(out["boxes"][i], 2).tolist(),
+                       "pose2d_px": np.round(out["poses2d"][i], 2).tolist(),
+                       "pose3d_body_centred_m": np.round(out["poses3d"][i], 4).tolist(),
+                       "pose3d_camera_m": np.round(out["poses3d_camera"][i], 4).tolist(),
+                       "translation_m": np.round(out["translations"][i], 4).tolist()})
+    return {"source": source, "frame": frame,
+            "image_size": {"height": int(image_size[0]), "width": int(image_size[1])},
+            "skeleton": skeleton, "joint_names": list(joint_names), "units": UNITS, "frames": FRAMES,
+            "people": people}
+
+
+# --------------------------------------------------------------------------------------------------
+# Pictures
+# --------------------------------------------------------------------------------------------------
+
+_COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+            (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128)]
+
+
+def draw_2d(rgb, record: Dict):
+    """(H, W, 3) uint8 RGB -> a copy with each person's skeleton, pose box and score drawn (cv2)."""
+    import cv2
+    import numpy as np
+    from lcr_tf import skeleton as skeleton_lib
+
+    skel = skeleton_lib.get_skeleton(record["skeleton"])
+    canvas = np.ascontiguousarray(np.asarray(rgb, np.uint8).copy())
+    thick = max(1, int(round(max(canvas.shape[:2]) / 300)))
+    for i, person in enumerate(record["people"]):
+        colour = _COLOURS[i % len(_COLOURS)]
+        points = np.round(np.asarray(person["pose2d_px"])).astype(int)
+        box = np.round(np.asarray(person["box_xyxy_px"])).astype(int)
+        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), colour, 1)
+        for a, b in skel.bones:
+            cv2.line(canvas, tuple(points[a]), tuple(points[b]), colour, thick + 1, cv2.LINE_AA)
+        for p in points:
+            cv2.circle(canvas, tuple(p), thick + 1, (0, 0, 0), -1)
+        text, scale = f"{person['score']:.2f}", 0.4 * thick
+        (_, text_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        # Above the box, or inside it when the box touches the top of the image.
+        cv2.putText(canvas, text, (box[0] + 2, max(box[1] - 4, text_h + 2)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    colour, thick, cv2.LINE_AA)
+    return canvas
+
+
+def plot_3d(record: Dict, path: str) -> None:
+    """The people's camera-frame 3D poses in one matplotlib 3D plot, saved to ``path`` (PNG)."""
+    import numpy as np
+    from lcr_tf import viz
+
+    fig = viz.new_figure(5.0, 5.0)
+    ax = fig.add_subplot(1, 1, 1, projection="3d")
+    poses = [np.asarray(p["pose3d_camera_m"]) for p in record["people"]]
+    for i, pose in enumerate(poses):
+        colour = "#%02x%02x%02x" % _COLOURS[i % len(_COLOURS)]
+        viz.draw_pose_3d(ax, pose, record["skeleton"], colours={"left": colour, "right": colour,
+                                                                 "centre": colour}, radius=None)
+    if poses:
+        # matplotlib axes show camera (x, z, -y) (lcr_tf.viz.draw_pose_3d); one cube holds everybody.
+        shown = np.concatenate([np.stack([p[:, 0], p[:, 2], -p[:, 1]], -1) for p in poses])
+        shown = shown[np.all(np.isfinite(shown), -1)]
+        if len(shown):
+            mid = 0.5 * (shown.min(0) + shown.max(0))
+            radius = max(1.0, 0.5 * float(np.max(shown.max(0) - shown.min(0))))
+            ax.set_xlim(mid[0] - radius, mid[0] + radius)
+            ax.set_ylim(mid[1] - radius, mid[1] + radius)
+            ax.set_zlim(mid[2] - radius, mid[2] + radius)
+    ax.set_title(f"{len(poses)} people, camera frame (m)")
+    fig.savefig(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------------
+
+def list_inputs(path: str) -> List[str]:
+    """The files of ``--input``: itself, or a folder's files (recursive, sorted, hidden ones skipped)."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"--input {path!r}: no such file or folder")
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in files if not f.startswith(".")]
+    return sorted(found)
+
+
+def output_name(path: str, base: str) -> str:
+    rel = os.path.relpath(path, base) if os.path.isdir(base) else os.path.basename(path)
+    return os.path.splitext(rel)[0].replace(os.sep, "__")
+
+
+def is_video(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
+def video_frames(path: str, max_frames: int = 0, step: int = 1) -> Iterator[Tuple[int, object]]:
+    """(index, (H, W, 3) uint8 RGB) frames of a video in order (cv2.VideoCapture)."""
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise ValueError(f"{path}: cannot be opened as a video")
+    index, read = 0, 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if index % step == 0:
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                read += 1
+                if max_frames and read >= max_frames:
+                    break
+            index += 1
+    finally:
+        capture.release()
+
+
+class Progress:
+    """A one-line progress bar on a stream (stderr)."""
+
+    def __init__(self, total: int, stream=None, width: int = 30):
+        self.total, self.done, self.width = max(total, 1), 0, width
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+
+    def step(self, label: str = "") -> None:
+        self.done += 1
+        filled = int(self.width * min(self.done, self.total) / self.total)
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+                          f"{rate:.1f}/s {label[-40:]:<40}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _reason(error: Exception) -> str:
+    """The informative line of an error (TensorFlow's start with generic graph-execution lines)."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    skip = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+    useful = [line for line in lines if line and not line.startswith(skip)]
+    return useful[0] if useful else type(error).__name__
+
+
+def _write(record: Dict, rgb, out_dir: str, name: str, plots_3d: bool, draw_min_score: float) -> None:
+    import cv2
+
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(record, f, indent=1)
+    record = dict(record, people=[p for p in record["people"] if p["score"] > draw_min_score])
+    cv2.imwrite(os.path.join(out_dir, name + ".png"), cv2.cvtColor(draw_2d(rgb, record), cv2.COLOR_RGB2BGR))
+    if plots_3d:
+        plot_3d(record, os.path.join(out_dir, name + "_3d.png"))
+
+
+def run(saved_model: str, input_path: str, output_dir: str, min_score: float = 0.0, intrinsics=None,
+        max_frames: int = 0, frame_step: int = 1, plots_3d: bool = True, draw_min_score: float = 0.0,
+        stream=None) -> Dict:
+    """Predicts on every input (module docstring).
+
+    Returns:
+      dict of ``written`` (list of output names, in processing order) and ``skipped`` (list of
+      ``(path, reason)``).
+    """
+    import cv2
+    import tensorflow as tf
+
+    predictor = Predictor(saved_model, intrinsics)
+    files = list_inputs(input_path)
+    os.makedirs(output_dir, exist_ok=True)
+    stream = stream or sys.stderr
+    written, skipped = [], []
+    progress = Progress(len(files), stream)
+    for path in files:
+        name = output_name(path, input_path)
+        try:
+            if is_video(path):
+                for index, rgb in video_frames(path, max_frames, frame_step):
+                    out = predictor.on_frame(rgb)
+                    record = to_record(out, path, index, rgb.shape[:2], predictor.skeleton,
+                                       predictor.joint_names, min_score)
+                    frame_name = f"{name}_frame{index:06d}"
+                    _write(record, rgb, output_dir, frame_name, plots_3d, draw_min_score)
+                    written.append(frame_name)
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
+                out = predictor.on_bytes(data)
+                rgb = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+                record = to_record(out, path, None, rgb.shape[:2], predictor.skeleton, predictor.joint_names,
+                                   min_score)
+                _write(record, rgb, output_dir, name, plots_3d, draw_min_score)
+                written.append(name)
+        except (tf.errors.InvalidArgumentError, ValueError, cv2.error) as e:
+            reason = _reason(e)
+            skipped.append((path, reason))
+            stream.write(f"\nskipped {path}: not an image or video ({reason[:120]})\n")
+        progress.step(os.path.basename(path))
+    progress.close()
+    return {"written": written, "skipped": skipped}
+
+
+def main(argv: List[str]) -> None:
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        sys.exit(2)
+    for name in ("saved_model", "input", "output_dir"):
+        if not getattr(FLAGS, name):
+            print(f"error: --{name} is required", file=sys.stderr)
+            sys.exit(2)
+    intrinsics = None
+    if FLAGS.intrinsics:
+        try:
+            intrinsics = [float(v) for v in FLAGS.intrinsics]
+        except ValueError:
+            intrinsics = []
+        if len(intrinsics) != 4 or intrinsics[0] <= 0 or intrinsics[1] <= 0:
+            print(f"error: --intrinsics must be fx,fy,cx,cy with positive focal lengths, got "
+                  f"{','.join(FLAGS.intrinsics)}", file=sys.stderr)
+            sys.exit(2)
+    try:
+        result = run(FLAGS.saved_model, FLAGS.input, FLAGS.output_dir, FLAGS.min_score, intrinsics,
+                     FLAGS.max_frames, FLAGS.frame_step, FLAGS.plots_3d, FLAGS.draw_min_score)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {len(result['written'])} results to {FLAGS.output_dir}; skipped {len(result['skipped'])} "
+          f"file(s)", flush=True)
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)
