@@ -23,6 +23,10 @@ Stages so far (each later part of the system adds its own):
    backbone) trains LCR-Net on the synthetic training set for ``--train_steps`` steps, validating on the
    held-out set; checkpoints, TensorBoard events and the final weights go to ``model/``, and the losses
    and proposal recall of its first and last epochs are reported.
+6. **Serving** (Sec 3.6): the trained model is exported as a SavedModel in the TF Serving layout
+   (``export/1/``, PPI inside the graph), and ``lcr_tf.predict`` runs it on held-out synthetic images and,
+   when the folder exists, on the real photographs of ``../shared/data/images`` (or
+   ``$LCR_TF_SHARED_DATA/images``): JSON, 2D overlays and 3D plots under ``predictions/``.
 
 Everything is written under ``--output_dir``; ``summary.json`` holds the figures and the time of each
 stage, which are also printed at the end.
@@ -74,12 +78,16 @@ flags.DEFINE_list("beam_args", [], "Beam pipeline options for the TFRecord job, 
                   "for a small set).")
 flags.DEFINE_integer("train_steps", 400, "Training steps of the tiny model (batch 4); 0 skips training.",
                      lower_bound=0)
+flags.DEFINE_integer("num_predict_images", 8, "Held-out synthetic images run through the exported model.",
+                     lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed gives the same files.")
 
 # Query poses are placed in pixel frames of this many pixels per metre (a person of 1.7 m is then
 # 120 to 500 px tall), so the search is shown to be independent of the pixel scale.
 _PIXELS_PER_METRE = (70.0, 300.0)
 _MAX_HIDDEN_JOINTS = 5
+# People counted in the serving stage's report: PPI scores are sums of proposal probabilities.
+_REPORTED_SCORE = 0.5
 
 
 def build_corpus(out_dir: str, seed: int) -> Dict[str, Any]:
@@ -247,6 +255,53 @@ def train_tiny_model(out_dir: str, anchors_path: str, seed: int) -> Dict[str, An
     return info
 
 
+def shared_images_dir() -> str:
+    """The real photographs beside a source checkout (``../shared/data/images``), if any."""
+    root = os.environ.get("LCR_TF_SHARED_DATA") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data")
+    return os.path.join(root, "images")
+
+
+def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
+    """Stage 6: SavedModel export, then predictions on held-out synthetic images and real photographs."""
+    import tensorflow as tf
+    from lcr_tf import export, inference, predict
+    from lcr_tf.data import pipeline
+    from lcr_tf import features
+    import shutil
+    loaded = inference.load_model(os.path.join(out_dir, "model"))
+    # The demo owns its output folder: a rerun replaces its export (export never overwrites a version).
+    shutil.rmtree(os.path.join(out_dir, "export"), ignore_errors=True)
+    version_dir = export.export(loaded, os.path.join(out_dir, "export"), version=1)
+    # Held-out images: the validation set's encoded images, as files a user would have.
+    held_dir = os.path.join(out_dir, "heldout_images")
+    os.makedirs(held_dir, exist_ok=True)
+    shards = pipeline.list_shards(os.path.join(out_dir, "synthetic", "val-*.tfrecord"))
+    for record in tf.data.TFRecordDataset(shards).take(FLAGS.num_predict_images):
+        example = features.decode_example_numpy(record.numpy())
+        name = example[features.IMAGE_ID].decode() + "." + example[features.IMAGE_FORMAT].decode()
+        with open(os.path.join(held_dir, name.replace("jpeg", "jpg")), "wb") as f:
+            f.write(example[features.IMAGE_ENCODED])
+    info: Dict[str, Any] = {"saved_model": version_dir}
+    inputs = [("heldout", held_dir)]
+    if os.path.isdir(shared_images_dir()):
+        inputs.append(("photos", shared_images_dir()))
+    for name, folder in inputs:
+        t0 = time.perf_counter()
+        result = predict.run(version_dir, folder, os.path.join(out_dir, "predictions", name), plots_3d=True,
+                             stream=open(os.devnull, "w"))
+        elapsed = time.perf_counter() - t0
+        people = []
+        for item in result["written"]:
+            with open(os.path.join(out_dir, "predictions", name, item + ".json")) as f:
+                people.append(sum(p["score"] >= _REPORTED_SCORE for p in json.load(f)["people"]))
+        info[name] = {"images": len(result["written"]), "skipped": len(result["skipped"]),
+                      f"people_per_image_score_ge_{_REPORTED_SCORE}":
+                          round(float(np.mean(people)), 2) if people else 0.0,
+                      "seconds_per_image": round(elapsed / max(1, len(result["written"])), 3)}
+    return info
+
+
 def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4) -> None:
     from lcr_tf import viz
     fig = viz.new_figure(3.2 * num, 6.4)
@@ -298,6 +353,8 @@ def run() -> Dict[str, Any]:
           summary["anchors"]["path"], FLAGS.seed)
     if FLAGS.train_steps and FLAGS.num_train_images:
         stage("training", train_tiny_model, out_dir, summary["anchors"]["path"], FLAGS.seed)
+        if FLAGS.num_val_images:
+            stage("serving", export_and_predict, out_dir, FLAGS.seed)
     summary["timings_s"] = timings
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=_json_default)

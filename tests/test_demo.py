@@ -6,12 +6,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from lcr_tf import anchors, pose_corpus
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # the whole system twice (determinism), ~1.5 min on 2 cores
 def test_demo_runs_on_the_embedded_default(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "lcr_tf.demo", f"--output_dir={out}", "--num_poses=3000",
@@ -29,7 +31,13 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     anchor_set = anchors.load(str(out / "anchors.npz"))
     assert anchor_set.num_anchors == 12 and anchor_set.num_classes == 25
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt", "synthetic_data", "training"}
+    assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt", "synthetic_data", "training",
+                                         "serving"}
+    assert (out / "export" / "1" / "saved_model.pb").is_file()
+    held = summary["serving"]["heldout"]
+    assert held["images"] == 6 and held["skipped"] == 0  # --num_predict_images is 8 but only 6 are held out
+    predictions = json.loads(next((out / "predictions" / "heldout").glob("*.json")).read_text())
+    assert predictions["joint_names"][12] == "head" and predictions["image_size"]["height"] == 128
     assert summary["training"]["steps"] == 6 and (out / "model" / "final.weights.h5").stat().st_size > 0
     assert all(np.isfinite(v).all() for k, v in summary["training"].items() if k.endswith("loss"))
     data = summary["synthetic_data"]
