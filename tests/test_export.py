@@ -25,7 +25,7 @@ from lcr_tf.modeling import factory
 from lcr_tf.modeling import lcr_model
 from lcr_tf.ops import pose_coding
 from lcr_tf.postprocess import placement
-from lcr_tf.postprocess import ppi as ppi_lib
+from lcr_tf.postprocess import integration as ppi_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K, S, R, M, D = 4, 64, 10, 50, 5

@@ -5,8 +5,7 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf.ops import pose_coding
-from lcr_tf.postprocess import PPIParams, decoding, ppi
-from lcr_tf.postprocess.ppi import integrate_candidates
+from lcr_tf.postprocess import PPIParams, decoding, integrate_candidates, ppi
 
 J = 13
 

@@ -2,8 +2,6 @@
 integration (eq 7-8) with its NMS baseline in NumPy and TensorFlow, and 3D placement (Fig 15)."""
 
 from lcr_tf.postprocess.params import PPIParams
-# ``ppi`` is the module lcr_tf.postprocess.ppi, callable as its function ppi.ppi (see that module).
-from lcr_tf.postprocess import ppi
-from lcr_tf.postprocess.ppi import Detections
+from lcr_tf.postprocess.integration import Detections, integrate_candidates, ppi
 
-__all__ = ["PPIParams", "Detections", "ppi"]
+__all__ = ["PPIParams", "Detections", "integrate_candidates", "ppi"]

@@ -1,6 +1,6 @@
 """Settings of the pose proposal integration (PPI, paper Sec 3.6) and of its NMS baseline.
 
-One frozen dataclass, :class:`PPIParams`, shared by the NumPy (:mod:`lcr_tf.postprocess.ppi`) and the
+One frozen dataclass, :class:`PPIParams`, shared by the NumPy (:mod:`lcr_tf.postprocess.integration`) and the
 TensorFlow (:mod:`lcr_tf.postprocess.ppi_tf`) implementations. Fields left to ``None`` take a value that
 depends on the mode or on the number of classes; :meth:`PPIParams.resolve` fills them in.
 """

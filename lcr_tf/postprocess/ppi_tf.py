@@ -1,6 +1,6 @@
 """Pose proposal integration in TensorFlow, graph-compatible, for one image.
 
-Same rules, modes and tie-breaking as the NumPy reference :mod:`lcr_tf.postprocess.ppi` (its module
+Same rules, modes and tie-breaking as the NumPy reference :mod:`lcr_tf.postprocess.integration` (its module
 docstring documents them); the greedy grouping and the modes are two nested ``tf.while_loop``. Candidates
 come padded to a fixed M with a ``valid`` mask (from
 :func:`lcr_tf.postprocess.decoding.select_candidates_tf`); outputs are padded to D = ``max_detections``.
@@ -16,7 +16,7 @@ from typing import Mapping, Union
 import tensorflow as tf
 
 from lcr_tf.ops import pose_coding
-from lcr_tf.postprocess.ppi import OFFICIAL_LOWER_BODY_JOINTS, OFFICIAL_UPPER_BODY_WEIGHT
+from lcr_tf.postprocess.integration import OFFICIAL_LOWER_BODY_JOINTS, OFFICIAL_UPPER_BODY_WEIGHT
 from lcr_tf.postprocess.params import GROUP_BY, PPIParams, check_mode, DEFAULT_POSE3D_THRESHOLD_M
 from lcr_tf.postprocess.rescoring import rescore_tf
 from lcr_tf.postprocess.decoding import select_candidates_tf
@@ -183,7 +183,7 @@ def integrate_candidates(scores, roi_boxes, pose2d, pose3d, classes, valid, imag
 
 def ppi_tf(scores, boxes, pose2d, pose3d, image_size=None, params: Union[PPIParams, Mapping, None] = None,
            mode: str = "paper") -> dict:
-    """TensorFlow twin of :func:`lcr_tf.postprocess.ppi.ppi` on the release layout, one image.
+    """TensorFlow twin of :func:`lcr_tf.postprocess.ppi` on the release layout, one image.
 
     Args:
       scores: (N, C+1) probabilities, background first. boxes: (N, 4) xyxy px.

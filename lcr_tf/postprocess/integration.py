@@ -45,8 +45,6 @@ wins. :mod:`lcr_tf.postprocess.ppi_tf` implements the same rules in TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -290,18 +288,3 @@ def ppi(scores, boxes, pose2d, pose3d, *, image_size=None, mode: str = "paper",
     cand2d, cand3d = decoding.gather_release_layout(roi, classes, pose2d, pose3d)
     return integrate_candidates(cand_scores, boxes[roi], cand2d, cand3d, classes, image_size=image_size,
                                 mode=mode, params=settings).to_list()
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`ppi`.
-
-    The package exports the public function as ``lcr_tf.postprocess.ppi`` and this module has the same
-    dotted name; making the module itself callable lets ``lcr_tf.postprocess.ppi(...)`` and
-    ``lcr_tf.postprocess.ppi.integrate_candidates`` both work, whichever was imported first.
-    """
-
-    def __call__(self, *args, **kwargs):
-        return ppi(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
