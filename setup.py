@@ -23,7 +23,9 @@ setup(
         "absl-py>=2.0,<3",
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        # gRPC client of TF Serving (lcr_tf.serving.client --protocol=grpc); REST needs nothing more.
+        "serving": ["tensorflow-serving-api>=2.16,<2.22"],
+        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.16,<2.22"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
