@@ -88,6 +88,7 @@ _PIXELS_PER_METRE = (70.0, 300.0)
 _MAX_HIDDEN_JOINTS = 5
 # People counted in the serving stage's report: PPI scores are sums of proposal probabilities.
 _REPORTED_SCORE = 0.5
+_DRAWN_SCORE = 0.25
 
 
 def build_corpus(out_dir: str, seed: int) -> Dict[str, Any]:
@@ -288,8 +289,9 @@ def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
         inputs.append(("photos", shared_images_dir()))
     for name, folder in inputs:
         t0 = time.perf_counter()
-        result = predict.run(version_dir, folder, os.path.join(out_dir, "predictions", name), plots_3d=True,
-                             stream=open(os.devnull, "w"))
+        with open(os.devnull, "w") as quiet:
+            result = predict.run(version_dir, folder, os.path.join(out_dir, "predictions", name),
+                                 plots_3d=True, draw_min_score=_DRAWN_SCORE, stream=quiet)
         elapsed = time.perf_counter() - t0
         people = []
         for item in result["written"]:
