@@ -199,23 +199,11 @@ def _usage(fv) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit status."""
-    from absl import flags
-    fv = flags.FlagValues()
-    _define_flags(fv)
-    argv = list(sys.argv if argv is None else argv)
-    if any(a in ("-h", "-?", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
-        print(_usage(fv))
-        return 0
-    try:
-        # Unknown flags are left for Beam (e.g. --runner, --direct_num_workers).
-        beam_args = fv(argv, known_only=True)[1:]
-    except flags.Error as e:
-        print(f"error: {e}\n\n{_usage(fv)}", file=sys.stderr)
-        return 2
-    missing = [n for n in ("input", "output") if fv[n].value is None]
-    if missing:
-        print(f"error: missing required flag(s): {', '.join('--' + m for m in missing)}", file=sys.stderr)
-        return 2
+    parsed = runner_options.parse_job_flags(list(sys.argv if argv is None else argv), _define_flags, _usage,
+                                            ("input", "output"))
+    if isinstance(parsed, int):
+        return parsed
+    fv, beam_args = parsed
     files = list_inputs(fv["input"].value)
     if not files:
         print(f"error: no .bvh or .amc files found for --input={fv['input'].value}", file=sys.stderr)

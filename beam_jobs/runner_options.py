@@ -36,3 +36,36 @@ def pipeline_options(beam_args: Sequence[str] = (), multi_process: bool = False)
     """:class:`apache_beam.options.pipeline_options.PipelineOptions` of :func:`pipeline_arguments`."""
     from apache_beam.options.pipeline_options import PipelineOptions
     return PipelineOptions(pipeline_arguments(beam_args, multi_process))
+
+
+def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence[str]):
+    """Command-line parsing shared by the Beam jobs' ``main()``.
+
+    The job's flags live in a private ``FlagValues`` (importing a job never collides with other modules'
+    flags); unknown flags are left for Beam (``--runner``, ``--direct_num_workers``, ...).
+
+    Args:
+      argv: the command line, program name first.
+      define_flags: ``define_flags(flag_values)`` defines the job's flags.
+      usage: ``usage(flag_values) -> str``, printed for ``--help`` and after a parse error.
+      required: names of flags that must be given.
+    Returns:
+      ``(flag_values, beam_args)``, or an exit status: 0 after printing the help, 2 after an error.
+    """
+    import sys
+    from absl import flags
+    fv = flags.FlagValues()
+    define_flags(fv)
+    if any(a in ("-h", "-?", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+        print(usage(fv))
+        return 0
+    try:
+        beam_args = fv(list(argv), known_only=True)[1:]
+    except flags.Error as e:
+        print(f"error: {e}\n\n{usage(fv)}", file=sys.stderr)
+        return 2
+    missing = [n for n in required if fv[n].value is None]
+    if missing:
+        print(f"error: missing required flag(s): {', '.join('--' + m for m in missing)}", file=sys.stderr)
+        return 2
+    return fv, beam_args
