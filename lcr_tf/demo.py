@@ -305,6 +305,25 @@ def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
     return info
 
 
+REPORT_KEYS = ("pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap")
+
+
+def evaluate_model(out_dir: str) -> Dict[str, Any]:
+    """Stage 7: the exported model on the held-out validation set; writes ``report.json``."""
+    from lcr_tf import evaluate
+    results = evaluate.evaluate_synthetic(data=os.path.join(out_dir, "synthetic", "val-*.tfrecord"),
+                                          saved_model=os.path.join(out_dir, "export", "1"))
+    report = {"images": results["num_images"], "people": results["num_people"],
+              "head_size": results.get("head_size")}
+    for method in ("ppi", "nms", "upper_bound"):
+        if results.get(method) is not None:
+            report[method] = {k: results[method].get(k) for k in REPORT_KEYS if k in results[method]}
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    return {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report[m].items()}
+            for m in ("ppi", "nms", "upper_bound") if m in report}
+
+
 def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4) -> None:
     from lcr_tf import viz
     fig = viz.new_figure(3.2 * num, 6.4)
@@ -358,6 +377,7 @@ def run() -> Dict[str, Any]:
         stage("training", train_tiny_model, out_dir, summary["anchors"]["path"], FLAGS.seed)
         if FLAGS.num_val_images:
             stage("serving", export_and_predict, out_dir, FLAGS.seed)
+            stage("evaluation", evaluate_model, out_dir)
     summary["timings_s"] = timings
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=_json_default)

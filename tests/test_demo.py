@@ -32,7 +32,12 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     assert anchor_set.num_anchors == 12 and anchor_set.num_classes == 25
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["timings_s"]) == {"corpus", "anchors", "pseudo_gt", "synthetic_data", "training",
-                                         "serving"}
+                                         "serving", "evaluation"}
+    report = json.loads((out / "report.json").read_text())
+    assert report["images"] == 6
+    for method in ("ppi", "nms"):
+        assert set(report[method]) == {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap"}
+        assert 0.0 <= report[method]["pckh_0.5"] <= 1.0 and 0.0 <= report[method]["ap"] <= 1.0
     assert (out / "export" / "1" / "saved_model.pb").is_file()
     held = summary["serving"]["heldout"]
     assert held["images"] == 6 and held["skipped"] == 0  # --num_predict_images is 8 but only 6 are held out
