@@ -21,7 +21,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from beam_jobs import build_tfrecords as bt  # noqa: E402
 from beam_jobs import datasets  # noqa: E402
 from beam_jobs.datasets.base import DatasetReader  # noqa: E402
 from lcr_tf import body_model  # noqa: E402
+from benchmarks.timing import median_time  # noqa: E402
 
 PIPELINE = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -65,15 +65,6 @@ class TwoDOnlyReader(DatasetReader):
         return record
 
 
-def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _decode_times(paths, repeats):
     import cv2
     import tensorflow as tf
@@ -81,8 +72,8 @@ def _decode_times(paths, repeats):
     blobs = [features.decode_example_numpy(raw)[features.IMAGE_ENCODED]
              for p in paths for raw in tf.data.TFRecordDataset(p).as_numpy_iterator()]
     tf.io.decode_jpeg(blobs[0], channels=3)  # warm-up
-    t_tf = _median_time(lambda: [tf.io.decode_jpeg(b, channels=3) for b in blobs], repeats)
-    t_cv = _median_time(lambda: [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in blobs],
+    t_tf = median_time(lambda: [tf.io.decode_jpeg(b, channels=3) for b in blobs], repeats)
+    t_cv = median_time(lambda: [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in blobs],
                         repeats)
     return len(blobs), t_tf, t_cv
 
@@ -121,7 +112,7 @@ def main():
                     summary.update(bt.run(reader, prefix, anchors, PIPELINE, poses=poses,
                                           num_shards=args.num_shards, pseudo_gt_views=args.views))
 
-                seconds = _median_time(job, args.repeats)
+                seconds = median_time(job, args.repeats)
                 written, people = summary["images"]["written"], summary["persons"]["written"]
                 results[n] = (seconds, written, prefix)
                 print(f"{mode:<10} {written:>6} {people:>6} {seconds:>8.2f} {written / seconds:>9.1f}")

@@ -14,9 +14,7 @@ import json
 import os
 import sys
 import tempfile
-import time
 
-import numpy as np
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _REPO)
@@ -25,15 +23,7 @@ import apache_beam as beam  # noqa: E402
 
 from beam_jobs import mocap_poses  # noqa: E402
 from lcr_tf import mocap  # noqa: E402
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from benchmarks.timing import median_time  # noqa: E402
 
 
 def bench_readers(mocap_dir: str, repeats: int, asf_fallback: str) -> None:
@@ -48,7 +38,7 @@ def bench_readers(mocap_dir: str, repeats: int, asf_fallback: str) -> None:
         trials = [mocap.read_trial(f, asf_path=asf_fallback) for f in files]  # also warms the caches
         frames = sum(t.num_frames for t in trials)
         joints = len(mocap.load_motion(files[0], asf_fallback)[0].joint_names)
-        seconds = _median_time(lambda: [mocap.read_trial(f, asf_path=asf_fallback) for f in files], repeats)
+        seconds = median_time(lambda: [mocap.read_trial(f, asf_path=asf_fallback) for f in files], repeats)
         print(f"{folder:<20} {len(files):>5} {frames:>7} {joints:>6} {seconds:>8.3f} {frames / seconds:>9.0f}")
 
 
@@ -65,7 +55,7 @@ def bench_job(mocap_dir: str, repeats: int, asf_fallback: str, min_distance_mm: 
         run()
         with open(os.path.join(tmp, "poses.json")) as f:
             meta = json.load(f)
-        seconds = _median_time(run, repeats)
+        seconds = median_time(run, repeats)
     total = meta["counts"]["frames_total"]
     print(f"\nBeam job (DirectRunner) on {len(files)} files, min_distance_mm={min_distance_mm}: "
           f"{meta['counts']['files_read']} read, {meta['counts']['files_rejected']} rejected, "

@@ -5,7 +5,6 @@ Prints the median wall time of several runs per mode, the number of candidates a
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -13,6 +12,7 @@ from absl import flags
 
 from lcr_tf import cli
 from lcr_tf.postprocess import PPIParams, ppi, ppi_tf
+from benchmarks.timing import median_time
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_rois", 300, "RoIs per image.")
@@ -40,16 +40,6 @@ def synthetic_proposals(num_rois, num_classes, num_people, seed, num_joints=13):
     return scores, boxes, pose2d.astype(np.float32), pose3d.astype(np.float32)
 
 
-def _median(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def main(argv):
     del argv
     scores, boxes, pose2d, pose3d = synthetic_proposals(FLAGS.num_rois, FLAGS.num_classes, FLAGS.num_people,
@@ -62,10 +52,11 @@ def main(argv):
     args = tuple(tf.constant(a, tf.float32) for a in (scores, boxes, pose2d, pose3d))
     for mode in ("paper", "official", "nms"):
         detections = ppi(scores, boxes, pose2d, pose3d, mode=mode, params=params)
-        t_np = _median(lambda: ppi(scores, boxes, pose2d, pose3d, mode=mode, params=params), FLAGS.repeats)
+        t_np = median_time(lambda: ppi(scores, boxes, pose2d, pose3d, mode=mode, params=params), FLAGS.repeats,
+                           warmup=True)
         graph = tf.function(lambda s, b, p2, p3, m=mode: ppi_tf.ppi_tf(s, b, p2, p3, params=params, mode=m))
         out = graph(*args)
-        t_tf = _median(lambda: graph(*args)["num_detections"].numpy(), FLAGS.repeats)
+        t_tf = median_time(lambda: graph(*args)["num_detections"].numpy(), FLAGS.repeats, warmup=True)
         print(f"mode={mode:8s} detections numpy={len(detections)} tf={int(out['num_detections'])}  "
               f"median numpy {1e3 * t_np:8.2f} ms   tf (tf.function, CPU) {1e3 * t_tf:8.2f} ms")
 

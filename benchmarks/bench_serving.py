@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from lcr_tf import body_model  # noqa: E402
 from lcr_tf import export as export_lib  # noqa: E402
 from lcr_tf import inference  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
+from benchmarks.timing import median_time  # noqa: E402
 
 CONFIGS = {
     "tiny": dict(backbone="tiny", image_size=256, num_anchors=32, rpn_channels=128,
@@ -48,16 +48,6 @@ CONFIGS = {
     "resnet50": dict(backbone="resnet50", image_size=512, num_anchors=200, rpn_pre_nms_top_n_test=6000,
                      rpn_post_nms_top_n_test=300),
 }
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (tracing, allocations)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -93,15 +83,15 @@ def main() -> None:
         loaded = tf.saved_model.load(path)
         serve = loaded.signatures["serving_default"]
         raw = loaded.signatures["raw_proposals"]
-        t_serve = median_time(lambda: serve(images=jpeg)["num_detections"].numpy(), args.repeats)
-        t_raw = median_time(lambda: raw(images=jpeg)["candidate_valid"].numpy(), args.repeats)
+        t_serve = median_time(lambda: serve(images=jpeg)["num_detections"].numpy(), args.repeats, warmup=True)
+        t_raw = median_time(lambda: raw(images=jpeg)["candidate_valid"].numpy(), args.repeats, warmup=True)
         detections = int(serve(images=jpeg)["num_detections"].numpy()[0])
 
     canvases, scales, sizes = inference.prepare_encoded(jpeg, size)
     forward = tf.function(lambda x: model.roi_features(x))
     full = tf.function(lambda x: model(x))
-    t_forward = median_time(lambda: forward(canvases)["class_probs"].numpy(), args.repeats)
-    t_full = median_time(lambda: full(canvases)["regression"].numpy(), args.repeats)
+    t_forward = median_time(lambda: forward(canvases)["class_probs"].numpy(), args.repeats, warmup=True)
+    t_full = median_time(lambda: full(canvases)["regression"].numpy(), args.repeats, warmup=True)
 
     runtime = inference.runtime_tensors(params, 1)
     cands = tf.function(lambda x, s: inference.candidates(model, model.roi_features(x), s,
@@ -109,7 +99,7 @@ def main() -> None:
     c = cands(canvases, scales)
     num_candidates = int(tf.reduce_sum(tf.cast(c["valid"], tf.int32)))
     ppi = tf.function(lambda c, s: inference.integrate(c, s, params, runtime))
-    t_ppi = median_time(lambda: ppi(c, sizes)["num_detections"].numpy(), args.repeats)
+    t_ppi = median_time(lambda: ppi(c, sizes)["num_detections"].numpy(), args.repeats, warmup=True)
 
     print(f"config {args.config}: {config.backbone}, {size}-pixel letterboxed input, K={k}, "
           f"{config.rpn_post_nms_top_n_test} proposals; {num_candidates} candidates (cap {params.max_candidates}), "

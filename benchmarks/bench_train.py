@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -36,15 +34,7 @@ from lcr_tf import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.data import pipeline  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.modeling import lcr_model  # noqa: E402
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from benchmarks.timing import median_time  # noqa: E402
 
 
 def write_shards(root: str, num_images: int, size: int, anchor_set, corpus) -> str:
@@ -88,11 +78,11 @@ def bench_tiny(repeats: int, steps: int) -> None:
             for _ in range(steps):
                 next(iterator)
 
-        t_input = _median_time(read, repeats)
+        t_input = median_time(read, repeats)
         model = factory.build_model(config, anchor_set)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
         model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace
-        t_train = _median_time(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0), repeats)
+        t_train = median_time(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0), repeats)
     n = steps * batch_size
     print(f"tiny config, 256x256, batch {batch_size}, K=32, CPU threads {os.cpu_count()}:")
     print(f"  input pipeline alone : {n / t_input:8.1f} images/s")
@@ -111,8 +101,8 @@ def bench_resnet(repeats: int) -> None:
     forward = tf.function(lambda x: model(x, training=False))
     trunk = tf.function(lambda x: model.trunk(model.preprocess(x), training=False))
     forward(images), trunk(images)
-    t_model = _median_time(lambda: forward(images)["regression"].numpy(), repeats)
-    t_trunk = _median_time(lambda: trunk(images).numpy(), repeats)
+    t_model = median_time(lambda: forward(images)["regression"].numpy(), repeats)
+    t_trunk = median_time(lambda: trunk(images).numpy(), repeats)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     print(f"ResNet-50 model, 640x480, 300 proposals, K=200 ({device}):")
     print(f"  full forward   : {t_model * 1000:8.1f} ms")
@@ -141,7 +131,7 @@ def bench_mixed_precision(repeats: int, steps: int) -> None:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(optimizer=optimizer, jit_compile=False)
         model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
-        t = _median_time(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0), repeats)
+        t = median_time(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0), repeats)
         print(f"ResNet-50 training, 512x512, 512 RoIs, K=200, mixed precision {'on ' if mixed else 'off'}: "
               f"{steps / t:6.2f} steps/s")
     keras.mixed_precision.set_global_policy("float32")
