@@ -2,7 +2,7 @@
 
 Prints, per folder (one format / rig each), the frames per second of :func:`lcr_tf.mocap.read_trial`
 (parse + forward kinematics + rig mapping + units + centring), the median of several runs over all of the
-folder's files; then the frames per second of the whole Beam job (DirectRunner) over the folder.
+folder's files; then the frames per second of the whole Beam job (the jobs' default local runner) over the folder.
 
     python benchmarks/bench_mocap_poses.py [--mocap_dir=../shared/data/mocap] [--repeats=5]
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, _REPO)
 
 import apache_beam as beam  # noqa: E402
 
-from beam_jobs import mocap_poses  # noqa: E402
+from beam_jobs import mocap_poses, runner_options  # noqa: E402
 from lcr_tf import mocap  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
 
@@ -48,7 +48,7 @@ def bench_job(mocap_dir: str, repeats: int, asf_fallback: str, min_distance_mm: 
         out = os.path.join(tmp, "poses.npz")
 
         def run():
-            with beam.Pipeline() as p:
+            with beam.Pipeline(options=runner_options.pipeline_options()) as p:
                 mocap_poses.build_pipeline(p, files, out, min_distance_mm=min_distance_mm,
                                            asf_fallback=asf_fallback)
 
@@ -57,7 +57,7 @@ def bench_job(mocap_dir: str, repeats: int, asf_fallback: str, min_distance_mm: 
             meta = json.load(f)
         seconds = median_time(run, repeats)
     total = meta["counts"]["frames_total"]
-    print(f"\nBeam job (DirectRunner) on {len(files)} files, min_distance_mm={min_distance_mm}: "
+    print(f"\nBeam job (local FnApiRunner) on {len(files)} files, min_distance_mm={min_distance_mm}: "
           f"{meta['counts']['files_read']} read, {meta['counts']['files_rejected']} rejected, "
           f"{total} frames -> {meta['counts']['frames_kept']} kept")
     print(f"median of {repeats} runs: {seconds:.2f} s, {total / seconds:.0f} frames/s")
