@@ -921,6 +921,11 @@ def _define_flags(flag_values) -> None:
                       flag_values=flag_values)
     flags.DEFINE_string("input", None, "The dataset's files (a folder, annotation file or glob; see its "
                         "reader). Not used by the synthetic dataset.", flag_values=flag_values)
+    flags.DEFINE_string("split", None, "Which part of the dataset to read, for the datasets that have parts "
+                        "(e.g. coco: train or val; mpii: train, test, val or train_minus_val; h36m: train or "
+                        "test of --protocol); see the reader.", flag_values=flag_values)
+    flags.DEFINE_integer("protocol", None, "h36m: evaluation protocol 1, 2 or 3 (which subjects, cameras and "
+                         "frames make the train and test splits).", lower_bound=1, flag_values=flag_values)
     flags.DEFINE_integer("num_images", None, "synthetic: number of images to render.", lower_bound=1,
                          flag_values=flag_values)
     flags.DEFINE_integer("seed", None, "synthetic: seed of the rendered images (image i of a seed is "
@@ -963,11 +968,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return parsed
     fv, beam_args = parsed
     name = fv["dataset"].value
-    available = {n: fv[n].value for n in ("input", "num_images", "seed", "poses", "body_model_poses")}
+    available = {n: fv[n].value for n in ("input", "split", "protocol", "num_images", "seed", "poses",
+                                          "body_model_poses")}
     try:
         cls = datasets.reader_class(name)
         options = datasets.reader_options(name, available)
-        unused = [n for n in ("input", "num_images", "seed") if fv[n].present and n not in options]
+        unused = [n for n in ("input", "split", "protocol", "num_images", "seed")
+                  if fv[n].present and n not in options]
         if unused:
             raise ValueError(f"dataset {name!r} does not use {', '.join('--' + n for n in unused)}")
         options.update(parse_reader_options(cls, fv["reader_option"].value))

@@ -20,6 +20,11 @@ from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordEr
 
 # name -> "module:Class". Add a line here for each new reader.
 READERS: Dict[str, str] = {
+    "coco": "beam_jobs.datasets.coco:CocoReader",
+    "h36m": "beam_jobs.datasets.h36m:H36MReader",
+    "lsp": "beam_jobs.datasets.lsp:LspReader",
+    "mpii": "beam_jobs.datasets.mpii:MpiiReader",
+    "mupots": "beam_jobs.datasets.mupots:MupotsReader",
     "synthetic": "beam_jobs.datasets.synthetic:SyntheticReader",
 }
 
