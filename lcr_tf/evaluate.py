@@ -20,12 +20,15 @@ Measures, for each of ``ppi`` and ``nms``:
 * detections are matched one-to-one to the ground-truth people of their image by the Hungarian algorithm
   on the mean 2D joint distance over the annotated joints (:func:`lcr_tf.evaluation.match_detections`,
   optionally gated by ``--max_match_distance_px``); ``matched`` / ``missed`` count ground-truth people;
-* ``pckh_0.5``: PCKh@0.5 over the annotated joints of the matched people (:func:`lcr_tf.evaluation.pckh`);
+* ``pckh_0.5``: PCKh@0.5 over the evaluated joints of the matched people (:func:`lcr_tf.evaluation.pckh`):
+  the annotated joints that lie inside the image, as in MPII, whose annotators mark only joints they can
+  place on the picture (a joint of a person cut by the border has no position in the image to judge);
 * ``mpjpe_mm``: 3D MPJPE in mm over all joints of the matched people, each pose centred on its own body
   centre (mean of hips and shoulders); ``pa_mpjpe_mm``: MPJPE after Procrustes alignment (rotation,
   translation, scale);
 * ``ap``: MPII multi-person AP@0.5 (mean over joint types; each image is one group, every detection with its
-  person score; :func:`lcr_tf.evaluation.mpii_multi_person_ap`).
+  person score; :func:`lcr_tf.evaluation.mpii_multi_person_ap`). Predicted joints outside the image are
+  not reported, as a detector run on the picture would not claim them.
 
 ``upper_bound`` (paper Fig 10 / 14): for each ground-truth person, the single candidate (before PPI / NMS)
 closest to it in 2D (mean joint distance), and the PCKh@0.5 / MPJPE / PA-MPJPE of those candidates.
@@ -45,7 +48,8 @@ Output: the rows are printed as a table and written to ``--output`` as JSON::
      "nms": {... same ...},
      "upper_bound": {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "matched", "missed"} or null}
 
-Fractions are in [0, 1]; a measure over no person is null.
+Each row also holds ``pckh_per_joint`` (J, LCR-13 order) and ``pckh_curve``: PCKh at the thresholds
+``pckh_curve_alphas`` (0.05 to 1 head sizes). Fractions are in [0, 1]; a measure over no person is null.
 
 Predictions file (``--save_predictions`` / ``--predictions``)::
 
@@ -84,6 +88,8 @@ _PPI_MODE = {"ppi": "paper", "nms": "nms"}
 PREDICTIONS_FORMAT = "lcr_tf.evaluate/predictions"
 PREDICTIONS_VERSION = 1
 PCKH_ALPHA = 0.5
+# Thresholds of the PCKh curve (head sizes), 0.05 to 1.
+PCKH_CURVE_ALPHAS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 # Side of the square head box of a synthetic person, metres (an adult head is about 0.2-0.25 m tall).
 SYNTHETIC_HEAD_SIDE_M = 0.25
 HEAD_SIZE_DEFINITION = ("0.6 x diagonal of a square head box of side 0.25 m projected at the person's "
@@ -129,9 +135,10 @@ class GroundTruth:
       image_id: str.
       encoded: the image file's bytes.
       pose2d: (G, J, 2) float64 px (x right, y down, origin top-left).
-      annotated: (G, J) bool, joints annotated by the dataset (the ones evaluated in 2D).
+      annotated: (G, J) bool, the joints evaluated in 2D: annotated by the dataset and inside the image.
       pose3d: (G, J, 3) float64 m, camera axes, body-centred.
       head_size: (G,) float64 px, PCKh's head size.
+      width, height: the image's size, px.
     """
 
     image_id: str
@@ -140,6 +147,13 @@ class GroundTruth:
     annotated: np.ndarray
     pose3d: np.ndarray
     head_size: np.ndarray
+    width: int
+    height: int
+
+    def inside(self, pose2d: np.ndarray) -> np.ndarray:
+        """(..., J, 2) px -> (..., J) bool, True for the joints inside the image."""
+        size = np.array([self.width, self.height], np.float64)
+        return np.all((pose2d >= 0.0) & (pose2d <= size), axis=-1)
 
 
 def synthetic_head_sizes(pose2d, pose3d) -> np.ndarray:
@@ -194,8 +208,10 @@ def read_ground_truth(data: str, max_images: int = 0) -> List[GroundTruth]:
             head = synthetic_head_sizes(pose2d, pose3d)
         except ValueError as e:
             raise ValueError(f"image {image_id!r}: {e}") from None
-        out.append(GroundTruth(image_id, ex[features.IMAGE_ENCODED], pose2d,
-                               ex[features.ANNOTATED].astype(bool), pose3d, head))
+        truth = GroundTruth(image_id, ex[features.IMAGE_ENCODED], pose2d, ex[features.ANNOTATED].astype(bool),
+                            pose3d, head, int(ex[features.IMAGE_WIDTH]), int(ex[features.IMAGE_HEIGHT]))
+        truth.annotated &= truth.inside(pose2d)
+        out.append(truth)
     return out
 
 
@@ -321,13 +337,20 @@ def read_predictions(path: str) -> Dict[str, Dict[str, Any]]:
 
 
 def _pose_scores(pred2d, pred3d, gt2d, gt3d, annotated, head_size) -> Dict[str, Optional[float]]:
-    """PCKh@0.5, MPJPE and PA-MPJPE of paired people ((N, J, ...) each); None over no person."""
+    """PCKh@0.5 (pooled, per joint, and its curve over :data:`PCKH_CURVE_ALPHAS`), MPJPE and PA-MPJPE of
+    paired people ((N, J, ...) each); None over no person."""
     from lcr_tf import evaluation
+    j = _SKELETON.num_joints
     if len(gt2d) == 0:
-        return {"pckh_0.5": None, "mpjpe_mm": None, "pa_mpjpe_mm": None}
+        return {"pckh_0.5": None, "mpjpe_mm": None, "pa_mpjpe_mm": None, "pckh_per_joint": [None] * j,
+                "pckh_curve": [None] * len(PCKH_CURVE_ALPHAS)}
+    curve = evaluation.pckh_curve(pred2d, gt2d, annotated, head_size, PCKH_CURVE_ALPHAS)
     return {"pckh_0.5": _num(evaluation.pckh(pred2d, gt2d, annotated, head_size, PCKH_ALPHA)),
             "mpjpe_mm": _num(np.mean(evaluation.mpjpe(pred3d, gt3d, _SKELETON))),
-            "pa_mpjpe_mm": _num(np.mean(evaluation.pa_mpjpe(pred3d, gt3d)))}
+            "pa_mpjpe_mm": _num(np.mean(evaluation.pa_mpjpe(pred3d, gt3d))),
+            "pckh_per_joint": [_num(v) for v in evaluation.pckh_per_joint(pred2d, gt2d, annotated, head_size,
+                                                                          PCKH_ALPHA)],
+            "pckh_curve": [_num(v) for v in curve]}
 
 
 def _num(value) -> Optional[float]:
@@ -358,10 +381,11 @@ def evaluate_detections(ground_truth: List[GroundTruth], predictions: Mapping[st
     j = _SKELETON.num_joints
     results: Dict[str, Any] = {"num_images": len(ground_truth),
                                "num_people": int(sum(len(gt.pose2d) for gt in ground_truth)),
-                               "head_size": HEAD_SIZE_DEFINITION}
+                               "head_size": HEAD_SIZE_DEFINITION, "joints": list(_SKELETON.joint_names),
+                               "pckh_curve_alphas": list(PCKH_CURVE_ALPHAS)}
     for name in MODES:
         pairs: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "p3", "g2", "g3", "vis", "hs")}
-        ap_inputs: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "s", "g2", "vis", "hs")}
+        ap_inputs: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "s", "g2", "vis", "hs", "in")}
         matched = detections = 0
         for gt in ground_truth:  # one image at a time; each image's people are vectorised
             people = predictions[gt.image_id][name]
@@ -373,14 +397,16 @@ def evaluate_detections(ground_truth: List[GroundTruth], predictions: Mapping[st
                                ("vis", gt.annotated[m.gt_index]), ("hs", gt.head_size[m.gt_index])):
                 pairs[key].append(value)
             for key, value in (("p2", people["pose2d_px"]), ("s", people["scores"]), ("g2", gt.pose2d),
-                               ("vis", gt.annotated), ("hs", gt.head_size)):
+                               ("vis", gt.annotated), ("hs", gt.head_size),
+                               ("in", gt.inside(people["pose2d_px"]))):
                 ap_inputs[key].append(value)
         row = _pose_scores(_concat(pairs["p2"], (j, 2)), _concat(pairs["p3"], (j, 3)),
                            _concat(pairs["g2"], (j, 2)), _concat(pairs["g3"], (j, 3)),
                            _concat(pairs["vis"], (j,)).astype(bool), _concat(pairs["hs"], ()))
         if ground_truth:
             ap = evaluation.mpii_multi_person_ap(ap_inputs["p2"], ap_inputs["s"], ap_inputs["g2"],
-                                                 ap_inputs["vis"], ap_inputs["hs"], PCKH_ALPHA)
+                                                 ap_inputs["vis"], ap_inputs["hs"], PCKH_ALPHA,
+                                                 pred_present=ap_inputs["in"])
             row["ap"] = _num(ap.mean)
             row["ap_per_joint"] = [_num(v) for v in ap.per_joint]
         else:

@@ -105,7 +105,7 @@ def classification_loss(logits, classes, valid) -> tf.Tensor:
 
 
 def regression_loss(regression, targets, classes, valid, beta: float = POSE_BETA,
-                    num_joints: Optional[int] = None) -> tf.Tensor:
+                    num_joints: Optional[int] = None, scale=None) -> tf.Tensor:
     """Anchor-pose-specific pose regression loss (eq 4 with eq 5).
 
     Only the block of the true class enters (:func:`lcr_tf.ops.pose_coding.select_class_block`), and
@@ -118,6 +118,8 @@ def regression_loss(regression, targets, classes, valid, beta: float = POSE_BETA
       valid: (B, R) bool, False for padding RoIs.
       beta: smooth-L1 transition point; 1 is eq 5.
       num_joints: J; None reads it from ``targets`` (its last dimension / 5).
+      scale: None, or (5J,) the heads' block scale (:func:`lcr_tf.ops.pose_coding.block_scale`): the
+        residual of each coordinate is divided by it before eq 5, i.e. the loss of standardised deltas.
     Returns:
       () float32: smooth-L1 summed over the 5J coordinates of positive RoIs / number of valid RoIs.
     """
@@ -130,7 +132,10 @@ def regression_loss(regression, targets, classes, valid, beta: float = POSE_BETA
     valid = tf.cast(valid, tf.bool)
     classes = tf.where(valid, tf.cast(classes, tf.int32), 0)
     block = tf.cast(pose_coding.select_class_block(regression, classes, num_joints), tf.float32)
-    per_roi = tf.reduce_sum(smooth_l1(block - targets, beta), axis=-1)
+    residual = block - targets
+    if scale is not None:
+        residual = residual / tf.cast(scale, tf.float32)
+    per_roi = tf.reduce_sum(smooth_l1(residual, beta), axis=-1)
     positive = tf.logical_and(valid, classes > 0)
     return tf.reduce_sum(tf.where(positive, per_roi, 0.0)) / _count(valid)
 

@@ -87,6 +87,10 @@ def define_flags() -> None:
     flags.DEFINE_float("roi_positive_fraction", 0.25, "Most positive RoIs, fraction of --rois_per_image.")
     flags.DEFINE_float("fg_iou", 0.5, "IoU with a ground-truth box at which a RoI is positive.")
     flags.DEFINE_enum("roi_pooling", "max", ["max", "avg"], "RoIAlign pooling.")
+    flags.DEFINE_float("regression_std_2d", 0.1, "Scale of the 2D pose deltas (box units): the heads regress "
+                       "deltas / scale and the loss compares them so (target normalisation).", lower_bound=1e-6)
+    flags.DEFINE_float("regression_std_3d", 0.1, "Scale of the 3D pose deltas (metres), as --regression_std_2d.",
+                       lower_bound=1e-6)
     flags.DEFINE_boolean("refinement", False, "Add the iterative refinement stage (Sec 3.4).")
     flags.DEFINE_integer("refinement_hidden", 2048, "Refinement: width of the FC over the first estimate.")
     flags.DEFINE_list("refinement_fc", ["2048", "2048"], "Refinement: widths of its two FC layers.")
@@ -187,7 +191,8 @@ def model_config(anchor_set):
             rpn_post_nms_top_n_test=FLAGS.rpn_post_nms_top_n_test, rpn_nms_iou=FLAGS.rpn_nms_iou,
             rpn_batch_size_per_image=FLAGS.rpn_batch_size_per_image, rois_per_image=FLAGS.rois_per_image,
             roi_positive_fraction=FLAGS.roi_positive_fraction, fg_iou=FLAGS.fg_iou,
-            roi_pooling=FLAGS.roi_pooling, refinement=FLAGS.refinement,
+            roi_pooling=FLAGS.roi_pooling, regression_std_2d=FLAGS.regression_std_2d,
+            regression_std_3d=FLAGS.regression_std_3d, refinement=FLAGS.refinement,
             refinement_hidden=FLAGS.refinement_hidden,
             refinement_fc=tuple(_ints(FLAGS.refinement_fc, "refinement_fc")), nms_method=FLAGS.nms_method,
             weight_decay=FLAGS.weight_decay, seed=FLAGS.seed)

@@ -183,3 +183,11 @@ def test_synthetic_reader_returns_the_renderers_exact_annotations(render_synthet
                                 width=192, max_people=3).read(1)
     assert again.image_bytes == record.image_bytes  # same key and seed, same bytes
     assert reader.read(2).image_bytes != record.image_bytes
+
+
+def test_stack_people_of_an_image_without_people_gives_boolean_masks():
+    ok, problems, pose2d, annotated, visible, has_visible, pose3d, has_3d = stack_people([], 14)
+    assert ok.shape == (0,) and problems == []
+    assert pose2d.shape == (0, 14, 2) and pose3d.shape == (0, 14, 3)
+    assert annotated.dtype == bool and visible.dtype == bool and annotated.shape == visible.shape == (0, 14)
+    assert (annotated & visible).shape == (0, 14)   # masks combine as the job combines them

@@ -26,7 +26,7 @@ J = 13
 # Image scales (px per m) and 2D offsets of the people of each image: image "b" holds two people.
 PEOPLE = {"a": [(100.0, (60.0, 80.0))], "b": [(50.0, (40.0, 60.0)), (80.0, (120.0, 70.0))],
           "c": [(120.0, (90.0, 90.0))]}
-SIZE = 160
+SIZE = 192  # every joint of PEOPLE lies inside the image
 
 
 def _head(scale):
@@ -271,3 +271,22 @@ def test_saved_model_end_to_end(data, tmp_path):
         for key, value in res[name].items():
             if isinstance(value, float):
                 assert again[name][key] == pytest.approx(value, rel=1e-4, abs=1e-4), (name, key)
+
+
+def test_joints_outside_the_image_are_not_judged(tmp_path):
+    """Person 0 has its head joint beyond the right border: it is not evaluated (PCKh), and a prediction
+    placed outside the image is not a prediction (AP), as MPII annotates only joints on the picture."""
+    p3 = body_model.sample_poses(1, seed=5).poses3d.astype(np.float64)
+    p2 = 60.0 * p3[..., :2] + np.array([100.0, 100.0])
+    p2[0, 12] = [SIZE + 20.0, 50.0]
+    gt = {"x": (p2, p3, np.array([60.0]))}
+    _write_records(str(tmp_path / "val-00000-of-00001.tfrecord"), gt)
+    truth = evaluate.read_ground_truth(str(tmp_path / "val-*.tfrecord"))
+    assert truth[0].annotated.sum() == J - 1 and not truth[0].annotated[0, 12]
+    # Every joint right except the outside one, predicted 40 px away (and still outside).
+    preds = tmp_path / "p.json"
+    _predictions_file(str(preds), gt, shift2d=lambda i, p: np.where(np.arange(J)[:, None] == 12, [40.0, 0.0], 0.0))
+    res = evaluate.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds))
+    assert res["ppi"]["pckh_0.5"] == 1.0
+    assert res["ppi"]["ap"] == pytest.approx(1.0)
+    assert res["ppi"]["ap_per_joint"][12] is None   # no positive for the head joint

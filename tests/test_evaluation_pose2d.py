@@ -81,6 +81,20 @@ def test_mpii_multi_person_ap_by_hand():
     np.testing.assert_array_equal(res.num_predictions, [3, 3])
 
 
+def test_mpii_ap_leaves_out_joints_not_reported():
+    # With p1 ranked first (as in the next test) joint 0 ranks FP, TP, TP and joint 1 FP, TP, FP. Marking
+    # p1's joint 0 and p2's joint 1 as not reported removes those false positives: joint 0 ranks TP, TP
+    # (recall 1/3, 2/3, precision 1) -> AP 2/3; joint 1 ranks FP, TP -> precision 1/2 at recall 1/2 -> 1/4.
+    pred_poses, _, gt_poses, gt_visible, head_sizes = _groups()
+    scores = [np.array([0.9, 0.95]), np.array([0.7])]
+    present = [np.array([[True, True], [False, True]]), np.array([[True, False]])]
+    res = ev.mpii_multi_person_ap(pred_poses, scores, gt_poses, gt_visible, head_sizes, pred_present=present)
+    np.testing.assert_allclose(res.per_joint, [2 / 3, 1 / 4])
+    np.testing.assert_array_equal(res.num_predictions, [2, 2])
+    with pytest.raises(ValueError, match="pred_present"):
+        ev.mpii_multi_person_ap(pred_poses, scores, gt_poses, gt_visible, head_sizes, pred_present=present[:1])
+
+
 def test_mpii_ap_matches_by_pckh_and_ranks_by_score():
     # p1 now outranks p0 but still loses A to it (matching is by PCKh): joint 0 ranks FP, TP, TP ->
     # precision 0, 1/2, 2/3 at recall 0, 1/3, 2/3 -> AP = 2/3 * 2/3. Joint 1: FP, TP, FP -> 1/2 * 1/2.

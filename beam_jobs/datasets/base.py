@@ -232,14 +232,15 @@ def stack_people(people: Sequence[Person], num_joints: int):
             problems.append((i,) + problem)
     q = len(ok)
     good = [people[i] for i in ok]
-    pose2d = np.asarray([np.asarray(p.pose2d, np.float64) for p in good]).reshape(q, j, 2)
-    annotated = np.asarray([np.asarray(p.annotated, bool) for p in good]).reshape(q, j)
+    # dtype given: an image without people must still give (0, J) bool masks.
+    pose2d = np.asarray([np.asarray(p.pose2d, np.float64) for p in good], np.float64).reshape(q, j, 2)
+    annotated = np.asarray([np.asarray(p.annotated, bool) for p in good], bool).reshape(q, j)
     has_visible = np.array([p.visible is not None for p in good], bool)
     visible = np.asarray([np.zeros(j, bool) if p.visible is None else np.asarray(p.visible, bool)
-                          for p in good]).reshape(q, j)
+                          for p in good], bool).reshape(q, j)
     has_3d = np.array([p.pose3d is not None for p in good], bool)
     pose3d = np.asarray([np.full((j, 3), np.nan) if p.pose3d is None else np.asarray(p.pose3d, np.float64)
-                         for p in good]).reshape(q, j, 3)
+                         for p in good], np.float64).reshape(q, j, 3)
     return np.asarray(ok, np.int64), problems, pose2d, annotated, visible, has_visible, pose3d, has_3d
 
 

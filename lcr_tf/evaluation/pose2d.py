@@ -24,7 +24,7 @@ are MPII's ``x1, y1, x2, y2`` head rectangles in pixels.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -185,7 +185,7 @@ def assign_group(pred, gt, visible, head_size, threshold: float = 0.5):
 
 def mpii_multi_person_ap(pred_poses: Sequence, pred_scores: Sequence, gt_poses: Sequence,
                          gt_visible: Sequence, head_sizes: Sequence,
-                         threshold: float = 0.5) -> MultiPersonAP:
+                         threshold: float = 0.5, pred_present: Optional[Sequence] = None) -> MultiPersonAP:
     """MPII multi-person AP per joint type and its mean (see the module docstring for the protocol).
 
     Args (one entry per group; a loop over groups, vectorised within a group):
@@ -194,6 +194,8 @@ def mpii_multi_person_ap(pred_poses: Sequence, pred_scores: Sequence, gt_poses: 
       gt_poses: (G_i, J, 2) pixels; gt_visible: (G_i, J) bool annotated joints.
       head_sizes: (G_i,) pixels (:func:`mpii_head_size`).
       threshold: PCKh threshold in head sizes (0.5: the standard mAP@0.5).
+      pred_present: None (every predicted joint is a prediction), or per group (P_i, J) bool: the joints a
+        detector reports (e.g. those inside the image); the others are neither true nor false positives.
     Returns:
       :class:`MultiPersonAP`. A joint type with no annotation has AP NaN and is left out of the mean.
     """
@@ -201,7 +203,9 @@ def mpii_multi_person_ap(pred_poses: Sequence, pred_scores: Sequence, gt_poses: 
     if len(set(lengths)) != 1:
         raise ValueError("pred_poses, pred_scores, gt_poses, gt_visible and head_sizes must list the "
                          f"same number of groups, got {lengths}")
-    scores_all, labels_all, positives, num_joints = [], [], None, None
+    if pred_present is not None and len(pred_present) != lengths[0]:
+        raise ValueError(f"pred_present lists {len(pred_present)} groups, expected {lengths[0]}")
+    scores_all, labels_all, present_all, positives, num_joints = [], [], [], None, None
     for i in range(len(pred_poses)):
         try:
             p = _checks.as_poses("pred", pred_poses[i], 2)
@@ -219,24 +223,29 @@ def mpii_multi_person_ap(pred_poses: Sequence, pred_scores: Sequence, gt_poses: 
             _checks.check_finite("pred_scores", s)
             _, correct = assign_group(p, g, gt_visible[i], head_sizes[i], threshold)
             vis = _checks.as_mask("gt_visible", gt_visible[i], g.shape[:2])
+            present = (np.ones(p.shape[:2], bool) if pred_present is None
+                       else _checks.as_mask("pred_present", pred_present[i], p.shape[:2]))
         except ValueError as e:
             raise ValueError(f"group {i}: {e}") from None
         scores_all.append(s)
         labels_all.append(correct)
+        present_all.append(present)
         positives = vis.sum(axis=0) if positives is None else positives + vis.sum(axis=0)
     if num_joints is None:
         raise ValueError("no groups to evaluate")
     scores = np.concatenate(scores_all, axis=0)   # (sum P_i, J)
     labels = np.concatenate(labels_all, axis=0)
+    present = np.concatenate(present_all, axis=0)
     ap = np.full((num_joints,), np.nan)
     for j in range(num_joints):  # a dozen joint types, each one sort
         if positives[j] == 0:
             continue
-        order = np.argsort(-scores[:, j], kind="stable")
+        rows = np.flatnonzero(present[:, j])
+        order = rows[np.argsort(-scores[rows, j], kind="stable")]
         tp = np.cumsum(labels[order, j])
         precision = tp / np.arange(1, len(tp) + 1)
         recall = tp / positives[j]
         ap[j] = voc_average_precision(recall, precision)
     mean = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
     return MultiPersonAP(per_joint=ap, mean=mean, num_positives=positives.astype(np.int64),
-                         num_predictions=np.full((num_joints,), scores.shape[0], dtype=np.int64))
+                         num_predictions=present.sum(axis=0).astype(np.int64))

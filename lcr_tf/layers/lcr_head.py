@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lcr_tf.ops import pose_coding
@@ -28,21 +29,31 @@ class LCRHead(keras.layers.Layer):
     those blocks, which for K = 200 avoids most of the head's cost (the regression layer is
     D x 26065 for J = 13).
 
+    The regression layer's outputs are multiplied by the fixed block scale of
+    :func:`lcr_tf.ops.pose_coding.block_scale` (``std_2d`` for 2D values, ``std_3d`` for 3D ones), so the
+    layer itself works on standardised deltas; :func:`lcr_tf.losses.regression_loss` divides by the same
+    scale. The outputs of :meth:`call` and :meth:`regress_classes` are plain deltas.
+
     Initialisation follows Faster R-CNN's box branch: N(0, 0.01^2) for the classifier, N(0, 0.001^2)
     for the regressor, zero biases, so that the first estimates are the anchor-poses themselves.
 
     Args:
       num_classes: C = 2K + 1.
       num_joints: J.
+      std_2d, std_3d: the regression scales (box units, metres).
     """
 
-    def __init__(self, num_classes: int, num_joints: int = pose_coding.DEFAULT_NUM_JOINTS, **kwargs):
+    def __init__(self, num_classes: int, num_joints: int = pose_coding.DEFAULT_NUM_JOINTS,
+                 std_2d: float = pose_coding.DEFAULT_STD_2D, std_3d: float = pose_coding.DEFAULT_STD_3D,
+                 **kwargs):
         super().__init__(**kwargs)
         if int(num_classes) < 2 or int(num_joints) <= 0:
             raise ValueError(f"need num_classes >= 2 and num_joints >= 1; got {num_classes}, {num_joints}")
         self.num_classes = int(num_classes)
         self.num_joints = int(num_joints)
         self.block_size = pose_coding.block_size(self.num_joints)
+        self.std_2d, self.std_3d = float(std_2d), float(std_3d)
+        self.block_scale = pose_coding.block_scale(self.std_2d, self.std_3d, self.num_joints)
         self.classifier = keras.layers.Dense(
             self.num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
             name="class_logits")
@@ -56,7 +67,8 @@ class LCRHead(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, x) -> Tuple[tf.Tensor, tf.Tensor]:
-        return self.classifier(x), self.regressor(x)
+        scale = tf.constant(np.tile(self.block_scale, self.num_classes), self.compute_dtype)
+        return self.classifier(x), self.regressor(x) * scale
 
     def compute_output_shape(self, input_shape):
         n = input_shape[0]
@@ -108,9 +120,11 @@ class LCRHead(keras.layers.Layer):
             return tf.gather(blocks + bias, distinct, axis=1)
 
         blocks = tf.cond(2 * tf.size(distinct) > self.num_classes, all_columns, distinct_columns)
+        blocks = blocks * tf.constant(self.block_scale, blocks.dtype)
         return tf.gather(blocks, tf.reshape(position, tf.shape(classes)), batch_dims=1)
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_classes=self.num_classes, num_joints=self.num_joints)
+        config.update(num_classes=self.num_classes, num_joints=self.num_joints, std_2d=self.std_2d,
+                      std_3d=self.std_3d)
         return config

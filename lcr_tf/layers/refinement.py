@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lcr_tf.layers.lcr_head import LCRHead
@@ -37,10 +38,13 @@ class RefinementStage(keras.layers.Layer):
       fc: widths of the FC layers after concatenating the region vector.
       use_probabilities: feed the softmax of the first class logits (bounded, as the scores the
         first estimate means) rather than the raw logits.
+      std_2d, std_3d: regression scales of both heads (:class:`LCRHead`); the first estimate's deltas
+        are divided by them before the FC, so that its inputs are of order one.
     """
 
     def __init__(self, num_classes: int, num_joints: int = pose_coding.DEFAULT_NUM_JOINTS,
                  hidden: int = 2048, fc: Sequence[int] = (2048, 2048), use_probabilities: bool = True,
+                 std_2d: float = pose_coding.DEFAULT_STD_2D, std_3d: float = pose_coding.DEFAULT_STD_3D,
                  **kwargs):
         super().__init__(**kwargs)
         fc = tuple(int(w) for w in fc)
@@ -54,7 +58,8 @@ class RefinementStage(keras.layers.Layer):
         self.estimate_fc = keras.layers.Dense(self.hidden, activation="relu", name="estimate_fc")
         self.fc_layers = [keras.layers.Dense(w, activation="relu", name=f"refine_fc{i + 1}")
                           for i, w in enumerate(self.fc)]
-        self.head = LCRHead(self.num_classes, self.num_joints, name="refined_head")
+        self.head = LCRHead(self.num_classes, self.num_joints, std_2d=std_2d, std_3d=std_3d,
+                            name="refined_head")
 
     def build(self, features_shape, class_logits_shape, regression_shape):
         n = features_shape[0]
@@ -74,7 +79,8 @@ class RefinementStage(keras.layers.Layer):
     def embed(self, features, class_logits, regression) -> tf.Tensor:
         """The vector (N, ``fc[-1]``) the second head reads (for :meth:`LCRHead.regress_classes`)."""
         scores = tf.nn.softmax(class_logits, axis=-1) if self.use_probabilities else class_logits
-        estimate = self.estimate_fc(tf.concat([scores, regression], axis=-1))
+        scale = tf.constant(np.tile(self.head.block_scale, self.num_classes), regression.dtype)
+        estimate = self.estimate_fc(tf.concat([scores, regression / scale], axis=-1))
         x = tf.concat([estimate, features], axis=-1)
         for layer in self.fc_layers:
             x = layer(x)
@@ -102,5 +108,6 @@ class RefinementStage(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_classes=self.num_classes, num_joints=self.num_joints, hidden=self.hidden,
-                      fc=list(self.fc), use_probabilities=self.use_probabilities)
+                      fc=list(self.fc), use_probabilities=self.use_probabilities,
+                      std_2d=self.head.std_2d, std_3d=self.head.std_3d)
         return config

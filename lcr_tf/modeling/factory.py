@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from lcr_tf.modeling import backbones as backbones_lib
+from lcr_tf.ops import pose_coding
 from lcr_tf.ops import proposals as proposals_lib
 from lcr_tf.ops import roi_align as roi_align_lib
 
@@ -51,6 +52,8 @@ class ModelConfig:
       roi_pooling: ``"max"`` (paper) or ``"avg"`` RoIAlign pooling; ``roi_sampling_ratio`` samples per cell
         side.
       refinement: add the iterative refinement stage (Sec 3.4).
+      regression_std_2d, regression_std_3d: scales of the pose regression (box units, metres): the heads
+        regress deltas divided by them and the loss compares them so (:func:`lcr_tf.ops.pose_coding.block_scale`).
       refinement_hidden, refinement_fc: its widths (:class:`lcr_tf.layers.refinement.RefinementStage`).
       nms_method: ``"combined"`` (a CPU kernel) or ``"padded"`` (TF ops, accelerators / XLA).
       weight_decay: L2 factor on every trainable kernel: the loss gets ``weight_decay * sum(w^2) / 2``
@@ -85,6 +88,8 @@ class ModelConfig:
     fg_iou: float = 0.5
     roi_pooling: str = "max"
     roi_sampling_ratio: int = 2
+    regression_std_2d: float = pose_coding.DEFAULT_STD_2D
+    regression_std_3d: float = pose_coding.DEFAULT_STD_3D
     refinement: bool = False
     refinement_hidden: int = 2048
     refinement_fc: Tuple[int, ...] = (2048, 2048)
@@ -128,6 +133,9 @@ class ModelConfig:
             fail("nms_method", f"must be one of {proposals_lib.NMS_METHODS}")
         if self.weight_decay < 0:
             fail("weight_decay", "must be >= 0")
+        for field in ("regression_std_2d", "regression_std_3d"):
+            if not float(getattr(self, field)) > 0:
+                fail(field, "must be > 0")
         if self.rpn_min_size < 0:
             fail("rpn_min_size", "must be >= 0")
 

@@ -103,9 +103,10 @@ class LCRNet(keras.Model):
         self.aligner = RoIAligner(backbone.roi_size, 1.0 / backbone.stride,
                                   sampling_ratio=config.roi_sampling_ratio, pooling=config.roi_pooling,
                                   name="roi_aligner")
-        self.lcr_head = LCRHead(self.num_classes, j, name="lcr_head")
+        stds = dict(std_2d=config.regression_std_2d, std_3d=config.regression_std_3d)
+        self.lcr_head = LCRHead(self.num_classes, j, name="lcr_head", **stds)
         self.refinement = (RefinementStage(self.num_classes, j, hidden=config.refinement_hidden,
-                                           fc=config.refinement_fc, name="refinement")
+                                           fc=config.refinement_fc, name="refinement", **stds)
                            if config.refinement else None)
         self.anchor_pose2d = self.add_weight(shape=anchors2d.shape, dtype="float32", trainable=False,
                                              initializer=keras.initializers.Constant(anchors2d),
@@ -262,7 +263,7 @@ class LCRNet(keras.Model):
                 class_logits, rois["classes"], rois["roi_valid"])
             parts[losses_lib.REGRESSION + suffix] = losses_lib.regression_loss(
                 regression, rois["reg_targets"], rois["classes"], rois["roi_valid"],
-                num_joints=self.num_joints)
+                num_joints=self.num_joints, scale=self.lcr_head.block_scale)
 
         # A person is recalled when a proposal covers its full-body or its upper-body box.
         num_people = tf.shape(people[targets_lib.PERSON_MASK])[1]

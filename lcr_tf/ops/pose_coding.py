@@ -47,6 +47,26 @@ COORDS_PER_JOINT = 5
 DEFAULT_NUM_JOINTS = skeleton_lib.get_skeleton("lcr13").num_joints
 
 
+# Default regression scales (``ModelConfig.regression_std_2d`` / ``_3d``): the typical size of a 2D
+# delta (box units) and of a 3D delta (metres) with tens of anchor-poses.
+DEFAULT_STD_2D = 0.1
+DEFAULT_STD_3D = 0.1
+
+
+def block_scale(std_2d: float, std_3d: float, num_joints: int = DEFAULT_NUM_JOINTS) -> np.ndarray:
+    """(5J,) float32 scale of one class block: ``std_2d`` for its 2J 2D values, ``std_3d`` for its 3J 3D.
+
+    The pose heads predict ``scale * z`` and the regression loss compares ``z`` with ``target / scale``
+    (Faster R-CNN's target normalisation): with raw deltas of ~0.05 box units or metres, eq 5 with
+    ``beta = 1`` would stay deep in its quadratic zone and the regression would get gradients ~10x
+    smaller than the classification's.
+    """
+    if not (std_2d > 0 and std_3d > 0):
+        raise ValueError(f"regression scales must be > 0, got std_2d={std_2d}, std_3d={std_3d}")
+    j = int(num_joints)
+    return np.concatenate([np.full(2 * j, std_2d), np.full(3 * j, std_3d)]).astype(np.float32)
+
+
 def block_size(num_joints: int = DEFAULT_NUM_JOINTS) -> int:
     """5J: the length of one class block."""
     return COORDS_PER_JOINT * int(num_joints)
