@@ -72,6 +72,9 @@ flags.DEFINE_integer("num_train_images", 200, "Synthetic training images rendere
 flags.DEFINE_integer("num_val_images", 50, "Synthetic validation images (another seed: never seen in "
                      "training).", lower_bound=0)
 flags.DEFINE_integer("image_size", 256, "Side of the synthetic images, pixels.", lower_bound=64)
+flags.DEFINE_enum("render_preset", "clear", ["clear", "wild"], "Scene distribution of the synthetic images "
+                  "(beam_jobs.render_synthetic.PRESETS): clear (1-3 people of 40-95 %% of the image height) or "
+                  "wild (up to 6 people of 15-120 %%, cut by borders, occluders).")
 flags.DEFINE_list("beam_args", [], "Beam pipeline options for the TFRecord job, e.g. "
                   "--beam_args=--runner=DirectRunner,--direct_running_mode=multi_processing,"
                   "--direct_num_workers=2 (default: the in-process DirectRunner, which starts fastest "
@@ -198,7 +201,7 @@ def build_synthetic_data(out_dir: str, poses_path: str, anchors_path: str, seed:
         if num == 0:
             continue
         reader = SyntheticReader(num, seed=split_seed, poses=poses_path, height=FLAGS.image_size,
-                                 width=FLAGS.image_size)
+                                 width=FLAGS.image_size, preset=FLAGS.render_preset)
         summary = build_tfrecords.run(reader, os.path.join(data_dir, split), anchors_path,
                                       pipeline_args=FLAGS.beam_args, poses=poses_path,
                                       num_shards=max(1, num // 100))
@@ -309,10 +312,18 @@ REPORT_KEYS = ("pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap")
 
 
 def evaluate_model(out_dir: str) -> Dict[str, Any]:
-    """Stage 7: the exported model on the held-out validation set; writes ``report.json``."""
+    """Stage 7: the exported model on the held-out validation set; writes ``report.json`` and the report
+    (``report/report.md`` with its pictures)."""
     from lcr_tf import evaluate
+    notes = [f"The tiny model trained by `python -m lcr_tf.demo` for {FLAGS.train_steps} steps on "
+             f"{FLAGS.num_train_images} synthetic images (preset `{FLAGS.render_preset}`, "
+             f"{FLAGS.image_size} px, K={FLAGS.num_anchors}), evaluated through its exported SavedModel on "
+             f"{FLAGS.num_val_images} held-out images rendered with another seed."]
     results = evaluate.evaluate_synthetic(data=os.path.join(out_dir, "synthetic", "val-*.tfrecord"),
-                                          saved_model=os.path.join(out_dir, "export", "1"))
+                                          saved_model=os.path.join(out_dir, "export", "1"),
+                                          report_dir=os.path.join(out_dir, "report"), report_notes=notes)
+    with open(os.path.join(out_dir, "evaluation.json"), "w") as f:
+        json.dump(results, f, indent=1)
     report = {"images": results["num_images"], "people": results["num_people"],
               "head_size": results.get("head_size")}
     for method in ("ppi", "nms", "upper_bound"):
@@ -354,7 +365,7 @@ def run() -> Dict[str, Any]:
     timings: Dict[str, float] = {}
     summary: Dict[str, Any] = {"flags": {k: FLAGS[k].value for k in
                                          ("mocap", "num_poses", "num_anchors", "views", "num_queries",
-                                                   "num_train_images", "num_val_images", "image_size",
+                                                   "num_train_images", "num_val_images", "image_size", "render_preset",
                                                    "train_steps", "seed")}}
 
     def stage(name, fn, *args):
@@ -379,6 +390,11 @@ def run() -> Dict[str, Any]:
             stage("serving", export_and_predict, out_dir, FLAGS.seed)
             stage("evaluation", evaluate_model, out_dir)
     summary["timings_s"] = timings
+    report_md = os.path.join(out_dir, "report", "report.md")
+    if os.path.exists(report_md):
+        from lcr_tf import report
+        with open(report_md, "a") as f:
+            f.write("\n" + report.timings_table(timings))
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=_json_default)
     print("\nstage        seconds")

@@ -1,7 +1,7 @@
 """Evaluates an exported LCR-Net (or saved predictions) on a benchmark, with the paper's measures.
 
     python -m lcr_tf.evaluate --dataset=synthetic --saved_model=DIR --data='val-*.tfrecord' \\
-        --output=results.json [--max_images=N] [--save_predictions=preds.json]
+        --output=results.json [--max_images=N] [--save_predictions=preds.json] [--report_dir=DIR]
     python -m lcr_tf.evaluate --dataset=synthetic --predictions=preds.json --data='val-*.tfrecord' \\
         --output=results.json
 
@@ -70,7 +70,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from absl import flags
@@ -119,6 +119,8 @@ def define_flags() -> None:
     flags.DEFINE_float("max_match_distance_px", None, "Gate of the detection / ground-truth matching: a pair "
                        "whose mean 2D joint distance exceeds this many pixels is never matched (default: "
                        "no gate).", lower_bound=0.0)
+    flags.DEFINE_string("report_dir", None, "Also write a markdown report with pictures here: report.md, "
+                        "pck_curve.png, overlays.png (detections over the ground truth), poses3d.png.")
     _DEFINED[:] = sorted(set(FLAGS) - before)
 
 
@@ -446,9 +448,13 @@ def _upper_bound(ground_truth: List[GroundTruth], predictions: Mapping[str, Mapp
 
 def evaluate_synthetic(data: str, saved_model: Optional[str] = None, predictions: Optional[str] = None,
                        max_images: int = 0, save_predictions: Optional[str] = None,
-                       max_match_distance_px: Optional[float] = None, protocol: Optional[str] = None
-                       ) -> Dict[str, Any]:
-    """The synthetic benchmark: ground truth from TFRecords, detections from a SavedModel or a file."""
+                       max_match_distance_px: Optional[float] = None, protocol: Optional[str] = None,
+                       report_dir: Optional[str] = None, report_notes: Sequence[str] = ()) -> Dict[str, Any]:
+    """The synthetic benchmark: ground truth from TFRecords, detections from a SavedModel or a file.
+
+    With ``report_dir``, also writes the markdown report and its pictures there (:mod:`lcr_tf.report`),
+    with ``report_notes`` under its title.
+    """
     if protocol not in (None, "", "default"):
         raise ValueError(f"the synthetic dataset has a single protocol; got --protocol={protocol!r}")
     if bool(saved_model) == bool(predictions):
@@ -462,6 +468,10 @@ def evaluate_synthetic(data: str, saved_model: Optional[str] = None, predictions
         preds = read_predictions(predictions)
     results = {"dataset": "synthetic"}
     results.update(evaluate_detections(ground_truth, preds, max_match_distance_px))
+    if report_dir:
+        from lcr_tf import report
+        report.write_report(report_dir, results, ground_truth, preds, title="LCR-Net on synthetic images",
+                            notes=report_notes)
     return results
 
 
@@ -514,7 +524,8 @@ def main(argv: List[str]) -> None:
         results = DATASETS[FLAGS.dataset](
             data=FLAGS.data, saved_model=FLAGS.saved_model, predictions=FLAGS.predictions,
             max_images=FLAGS.max_images, save_predictions=FLAGS.save_predictions,
-            max_match_distance_px=FLAGS.max_match_distance_px, protocol=FLAGS.protocol)
+            max_match_distance_px=FLAGS.max_match_distance_px, protocol=FLAGS.protocol,
+            report_dir=FLAGS.report_dir)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     print(format_table(results), flush=True)
@@ -522,7 +533,8 @@ def main(argv: List[str]) -> None:
     os.makedirs(directory, exist_ok=True)
     with open(FLAGS.output, "w") as f:
         json.dump(results, f, indent=1)
-    print(f"wrote {FLAGS.output}", flush=True)
+    print(f"wrote {FLAGS.output}" + (f" and the report in {FLAGS.report_dir}" if FLAGS.report_dir else ""),
+          flush=True)
 
 
 if __name__ == "__main__":

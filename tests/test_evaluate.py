@@ -290,3 +290,30 @@ def test_joints_outside_the_image_are_not_judged(tmp_path):
     assert res["ppi"]["pckh_0.5"] == 1.0
     assert res["ppi"]["ap"] == pytest.approx(1.0)
     assert res["ppi"]["ap_per_joint"][12] is None   # no positive for the head joint
+
+
+def test_report_holds_the_figures_and_pictures(data, tmp_path):
+    import cv2
+    from lcr_tf import report
+    root, gt = data
+    preds = tmp_path / "shifted.json"
+    _predictions_file(str(preds), gt, shift2d=lambda i, p: np.array([5.4, 7.2]))
+    out = tmp_path / "report"
+    res = _evaluate(root, preds, report_dir=str(out), report_notes=["trained for testing"])
+    # The curve: 9 px is within 0.5 head size for 2 of 4 people (see the test above) and within 1 head size
+    # for all (largest half head size 10.6 px, smallest head 10.6 px > 9), within 0.05 for none.
+    alphas = res["pckh_curve_alphas"]
+    curve = res["ppi"]["pckh_curve"]
+    assert curve[alphas.index(0.5)] == pytest.approx(0.5) and curve[-1] == 1.0 and curve[0] == 0.0
+    assert all(a <= b for a, b in zip(curve, curve[1:]))
+    assert res["ppi"]["pckh_per_joint"] == [pytest.approx(0.5)] * J
+    text = (out / report.REPORT_MD).read_text()
+    assert "trained for testing" in text
+    assert "| PPI (eq 7-8) | 50.0 % | 0.0 | 0.0 | 0.375 | 4 / 0 | 4 |" in text
+    assert text.count("| right_ankle |") == 1 and "| head | 50.0 % |" in text
+    for name in (report.PCK_CURVE_PNG, report.OVERLAYS_PNG, report.POSES3D_PNG):
+        assert f"({name})" in text
+        image = cv2.imread(str(out / name))
+        assert image is not None and image.shape[0] > 100
+    timings = report.timings_table({"a": 1.0, "b": 2.5})
+    assert "| b | 2.5 |" in timings and "| total | 3.5 |" in timings

@@ -32,7 +32,8 @@ class SyntheticReader(DatasetReader):
       body_model_poses: corpus size when ``poses`` is None (None: the job's default,
         :data:`beam_jobs.build_tfrecords.DEFAULT_BODY_MODEL_POSES`).
       height, width: image size in pixels.
-      min_people, max_people: people per image.
+      min_people, max_people: people per image (None: the preset's).
+      preset: scene distribution, a name of :data:`beam_jobs.render_synthetic.PRESETS`.
       jpeg_quality: JPEG quality (1..100).
     """
 
@@ -40,9 +41,17 @@ class SyntheticReader(DatasetReader):
     skeleton = skeleton_lib.LCR13.name
 
     def __init__(self, num_images: int, seed: int = 0, poses: Optional[str] = None,
-                 body_model_poses: Optional[int] = None, height: int = 256, width: int = 256, min_people: int = 1,
-                 max_people: int = 6, jpeg_quality: int = 90):
+                 body_model_poses: Optional[int] = None, height: int = 256, width: int = 256,
+                 min_people: Optional[int] = None, max_people: Optional[int] = None, jpeg_quality: int = 90,
+                 preset: str = "wild"):
         super().__init__()
+        from beam_jobs import render_synthetic
+        if preset not in render_synthetic.PRESETS:
+            raise ValueError(f"synthetic: unknown preset {preset!r}; known: "
+                             f"{', '.join(sorted(render_synthetic.PRESETS))}")
+        defaults = render_synthetic.preset_config(preset)
+        min_people = defaults.min_people if min_people is None else min_people
+        max_people = defaults.max_people if max_people is None else max_people
         for label, value, lo in (("num_images", num_images, 1), ("body_model_poses", body_model_poses or 1, 1),
                                  ("height", height, 16), ("width", width, 16), ("min_people", min_people, 1),
                                  ("jpeg_quality", jpeg_quality, 1), ("seed", seed, 0)):
@@ -61,6 +70,7 @@ class SyntheticReader(DatasetReader):
         self.min_people = int(min_people)
         self.max_people = int(max_people)
         self.jpeg_quality = int(jpeg_quality)
+        self.preset = preset
 
     def list_items(self) -> List[int]:
         return list(range(self.num_images))
@@ -81,8 +91,8 @@ class SyntheticReader(DatasetReader):
 
     def render_config(self):
         from beam_jobs import render_synthetic
-        return dataclasses.replace(render_synthetic.RenderConfig(), height=self.height, width=self.width,
-                                   min_people=self.min_people, max_people=self.max_people)
+        return render_synthetic.preset_config(self.preset, height=self.height, width=self.width,
+                                              min_people=self.min_people, max_people=self.max_people)
 
     def setup(self) -> None:
         self.corpus()
