@@ -23,7 +23,8 @@ worker, once per process):
 2. :class:`ReadImageFn`: ``reader.read(key)``; the image bytes are read and fully decoded (the decoder
    the trainer uses, ``tf.io.decode_jpeg`` / ``decode_png``) to check the file and measure it. A bad
    record, a missing file, a corrupt or non-JPEG/PNG image, or a size that disagrees with the annotation
-   rejects the image.
+   rejects the image. The record's ignore regions are clipped to the image (:func:`clip_ignore_regions`;
+   those left empty are dropped and counted; malformed ones reject the image).
 3. :class:`ConvertPeopleFn`: checks each person (array shapes, NaN in an annotated joint, an annotated
    joint absurdly far outside the image, non-finite or impossible 3D, fewer than ``min_joints``
    annotated joints, all joints at one point) and rejects the bad ones; converts the rest to LCR-13
@@ -34,7 +35,7 @@ worker, once per process):
    its people); their missing 2D joints are completed from the match, and the match distance is kept.
 5. :class:`EncodeFn`: full body = any lower-body joint annotated (Sec 4.2), anchor class
    (:meth:`lcr_tf.anchors.AnchorSet.assign_classes`), pose box (:func:`lcr_tf.geometry.pose_box` of the
-   completed 2D), :func:`lcr_tf.features.encode_example`, keyed by shard.
+   completed 2D), the ignore regions, :func:`lcr_tf.features.encode_example`, keyed by shard.
 6. :class:`WriteShardFn`: writes each shard.
 
 An image without a usable person left is rejected. Every listed key ends either written or in
@@ -97,7 +98,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Rejection codes (the summary counts them; rejected.jsonl lines carry a code and a readable reason).
 IMAGE_CODES = ("read_error", "image_missing", "image_unreadable", "image_size_mismatch", "bad_intrinsics",
-               "unknown_skeleton", "no_usable_person", "encode_error", "duplicate_image_id")
+               "bad_ignore_regions", "unknown_skeleton", "no_usable_person", "encode_error", "duplicate_image_id")
 PERSON_CODES = ("wrong_joint_count", "wrong_shape", "nan_joint", "outside_image", "bad_pose3d",
                 "too_few_joints", "degenerate", "pseudo_gt_refused")
 
@@ -192,6 +193,38 @@ def complete_from_own_3d(pose2d: np.ndarray, annotated: np.ndarray, pose3d: np.n
     return np.where(w > 0, q, fitted)
 
 
+def clip_ignore_regions(boxes, height: int, width: int) -> Tuple[np.ndarray, int]:
+    """Clips a record's ignore regions to its image and drops those left without area.
+
+    Args:
+      boxes: (R, 4) xyxy pixels (:attr:`~beam_jobs.datasets.base.ImageRecord.ignore_regions`); may reach
+        outside the image.
+      height, width: the image size in pixels.
+    Returns:
+      (kept (R', 4) float64 xyxy pixels inside ``[0, width] x [0, height]`` with x1 < x2 and y1 < y2 also in
+      float32, the schema's type; number of regions dropped because nothing of them is left inside).
+    Raises:
+      ValueError: not an (R, 4) array, NaN / inf, or a reversed box (x2 < x1 or y2 < y1); the message
+        names the region.
+    """
+    b = np.asarray(boxes, np.float64)
+    if b.size == 0:
+        return np.zeros((0, 4)), 0
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"ignore_regions has shape {b.shape}, expected (R, 4) xyxy boxes")
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"ignore region {int(np.argmin(np.all(np.isfinite(b), axis=1)))} holds NaN or inf")
+    reversed_ = np.any(b[:, 2:] < b[:, :2], axis=1)
+    if reversed_.any():
+        r = int(np.argmax(reversed_))
+        raise ValueError(f"ignore region {r} {b[r].tolist()} is reversed (x2 < x1 or y2 < y1)")
+    clipped = np.clip(b, 0.0, np.array([width, height, width, height], np.float64))
+    # Judged in float32, as written: a sliver that collapses there would be refused by the encoder.
+    as_written = clipped.astype(np.float32)
+    keep = np.all(as_written[:, 2:] > as_written[:, :2], axis=1)
+    return clipped[keep], int(np.count_nonzero(~keep))
+
+
 @dataclasses.dataclass
 class ImageItem:
     """One image travelling through the job (the element type between the DoFns).
@@ -204,6 +237,10 @@ class ImageItem:
       pose3d: (Q, J, 3) float64 metres, camera axes, body-centred; NaN rows until pseudo-GT.
       has_3d: (Q,) bool, True where the dataset gave the 3D pose.
       distance: (Q,) float64 pseudo-GT match distance (0 for the dataset's 3D).
+
+    Image-level, from :class:`ReadImageFn`:
+      ignore_boxes: (R, 4) float64 xyxy pixels, the record's ignore regions clipped to the image.
+      ignore_empty: number of the record's ignore regions dropped as empty after clipping.
     """
 
     key: str
@@ -225,6 +262,8 @@ class ImageItem:
     pose3d: Optional[np.ndarray] = None
     has_3d: Optional[np.ndarray] = None
     distance: Optional[np.ndarray] = None
+    ignore_boxes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4)))
+    ignore_empty: int = 0
 
     def keep(self, rows: np.ndarray) -> None:
         """Keeps only the people ``rows`` ((Q',) int or (Q,) bool) of the arrays."""
@@ -369,6 +408,7 @@ def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarra
         features.POSE3D_SOURCE: np.where(item.has_3d, features.POSE3D_MOCAP, features.POSE3D_PSEUDO_GT),
         features.PSEUDO_GT_DISTANCE: item.distance,
         features.ANCHOR_CLASS: classes,
+        features.IGNORE_BOXES: item.ignore_boxes,
     }
     example = features.encode_example(record)
     return (example.SerializeToString(deterministic=True),
@@ -442,7 +482,7 @@ class ReadImageFn(beam.DoFn):
         Metrics.counter(NAMESPACE, "images_read").inc()
         persons = len(record.people)
         Metrics.counter(NAMESPACE, "persons_read").inc(persons)
-        Metrics.counter(NAMESPACE, "ignore_regions_read").inc(int(np.shape(record.ignore_regions)[0]))
+        Metrics.counter(NAMESPACE, "ignore_regions_read").inc(_num_regions(record.ignore_regions))
         image_id = str(record.image_id)
         try:
             data = record.load_image_bytes()
@@ -470,9 +510,24 @@ class ReadImageFn(beam.DoFn):
                 yield reject("bad_intrinsics", f"intrinsics must be 4 finite numbers fx, fy, cx, cy, got "
                                                f"{np.asarray(record.intrinsics).tolist()}", image_id, persons)
                 return
+        try:
+            ignore_boxes, ignore_empty = clip_ignore_regions(record.ignore_regions, height, width)
+        except ValueError as e:
+            yield reject("bad_ignore_regions", str(e), image_id, persons)
+            return
         record.image_bytes = None  # the bytes travel once, in ``encoded``
         yield ImageItem(key=name, image_id=image_id, dataset=dataset, encoded=data, image_format=fmt,
-                        height=height, width=width, intrinsics=intrinsics, num_people=persons, record=record)
+                        height=height, width=width, intrinsics=intrinsics, num_people=persons, record=record,
+                        ignore_boxes=ignore_boxes, ignore_empty=ignore_empty)
+
+
+def _num_regions(boxes) -> int:
+    """Rows of an (R, 4) ignore-region array; a malformed non-empty value counts as one region (its image
+    is then rejected as ``bad_ignore_regions``)."""
+    shape = np.shape(boxes)
+    if len(shape) == 2:
+        return int(shape[0])
+    return 0 if int(np.prod(shape)) == 0 else 1
 
 
 def _reject_unusable(item: ImageItem):
@@ -569,9 +624,11 @@ class PseudoGtFn(beam.DoFn):
 
 
 def person_statistics(item: ImageItem, values: Mapping[str, np.ndarray]) -> Dict[str, Any]:
-    """The per-person figures of an encoded image for the summary: {"counters": ((name, value), ...),
-    "distances_micro": (pseudo-GT distances in millionths, ...)}. They are counted when the image is
-    written, so that the summary describes exactly the written people."""
+    """The figures of an encoded image for the summary: {"counters": ((name, value), ...),
+    "distances_micro": (pseudo-GT distances in millionths, ...)}: per-person counts (3D source, body
+    part, anchor class, completed joints per person and per LCR-13 joint) and the image's ignore regions
+    (written, dropped as empty). They are counted when the image is written, so that the summary
+    describes exactly the written images."""
     counts = collections.Counter()
     counts["persons_pose3d_mocap"] = int(item.has_3d.sum())
     counts["persons_pose3d_pseudo_gt"] = int((~item.has_3d).sum())
@@ -581,6 +638,10 @@ def person_statistics(item: ImageItem, values: Mapping[str, np.ndarray]) -> Dict
     counts["joints_visible"] = int(item.visible.sum())
     counts.update(f"anchor_class_{c:04d}" for c in values["anchor_class"].tolist())
     counts.update(f"completed_joints_{n:02d}" for n in item.completed.sum(axis=1).tolist())
+    for name, n in zip(TARGET.joint_names, item.completed.sum(axis=0).tolist()):
+        counts[f"completed_by_joint_{name}"] = int(n)
+    counts["ignore_regions_written"] = int(item.ignore_boxes.shape[0])
+    counts["ignore_regions_empty"] = int(item.ignore_empty)
     distances = item.distance[~item.has_3d]
     counts.update(f"pseudo_gt_distance_bin_{int(d / DISTANCE_BIN):04d}" for d in distances.tolist())
     return {"counters": tuple(sorted((k, v) for k, v in counts.items() if v)),
@@ -802,7 +863,10 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
 
     ``check.images_accounted`` is true when every listed key ended written or rejected
     (written + rejected = listed), ``check.persons_accounted`` when every person read ended written,
-    rejected, or dropped with a rejected image.
+    rejected, or dropped with a rejected image. ``ignore_regions`` counts the records' ignore regions:
+    read, written, dropped because clipping to the image left nothing, and the rest (those of rejected
+    images). ``completed_joints.by_joint`` counts the completed joints of the written people per LCR-13
+    joint name.
     """
     c = collections.Counter(counters)
     images_rejected = _prefixed(c, "images_rejected_")
@@ -819,6 +883,9 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
                     "percentile_resolution": DISTANCE_BIN,
                     "histogram_by_bin_start": {f"{b * DISTANCE_BIN:.2f}": n for b, n in sorted(bins.items())}}
     completed_hist = {str(int(k)): v for k, v in _prefixed(c, "completed_joints_").items()}
+    completed_by_joint = {name: c[f"completed_by_joint_{name}"] for name in TARGET.joint_names}
+    ignore_read, ignore_written, ignore_empty = (c["ignore_regions_read"], c["ignore_regions_written"],
+                                                 c["ignore_regions_empty"])
     shard_info = []
     for path in shards:
         try:
@@ -840,10 +907,13 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
                     "pose3d_mocap": c["persons_pose3d_mocap"], "pose3d_pseudo_gt": c["persons_pose3d_pseudo_gt"],
                     "full_body": c["persons_full_body"], "upper_body": c["persons_upper_body"]},
         "pseudo_gt_distance": distance,
-        "completed_joints": {"total": c["joints_completed"], "people_by_count": completed_hist},
+        "completed_joints": {"total": c["joints_completed"], "people_by_count": completed_hist,
+                             "by_joint": completed_by_joint},
         "visible_joints": c["joints_visible"],
         "anchor_classes": {str(int(k)): v for k, v in _prefixed(c, "anchor_class_").items()},
-        "ignore_regions_read": c["ignore_regions_read"],
+        "ignore_regions": {"read": ignore_read, "written": ignore_written,
+                           "dropped_empty_after_clipping": ignore_empty,
+                           "dropped_with_rejected_images": ignore_read - ignore_written - ignore_empty},
         "shards": shard_info,
         "check": {"images_accounted": written + images_rejected_total == num_listed,
                   "written_plus_rejected": written + images_rejected_total, "listed": int(num_listed),

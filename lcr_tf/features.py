@@ -3,8 +3,9 @@
 Written by ``beam_jobs.build_tfrecords`` and read by :mod:`lcr_tf.data`; nothing else spells a key.
 
 One Example is one image with its P people (P >= 1), all in the LCR-13 joint order
-(:data:`lcr_tf.skeleton.LCR13`, J = 13). Per-person fields are flattened person-major into one list:
-``person/pose2d`` holds P * J * 2 floats, i.e. ``reshape(P, J, 2)`` gives them back.
+(:data:`lcr_tf.skeleton.LCR13`, J = 13), and its R ignore regions (R >= 0). Per-person fields are
+flattened person-major into one list: ``person/pose2d`` holds P * J * 2 floats, i.e. ``reshape(P, J, 2)``
+gives them back; ``image/ignore_boxes`` likewise holds R * 4 floats.
 
 =============================  =========  ============  ==============================================
 key                            type       length        meaning
@@ -17,6 +18,11 @@ image/source                   bytes      1             dataset name (``syntheti
 image/height, image/width      int64      1             pixels
 image/intrinsics               float      4             fx, fy, cx, cy in pixels; all 0 when unknown
 image/num_people               int64      1             P
+image/num_ignore               int64      1             R
+image/ignore_boxes             float      R * 4         regions of unannotated people (COCO crowds, ...)
+                                                        xyxy pixels inside the image, x1 < x2, y1 < y2:
+                                                        a detection there is neither a true nor a false
+                                                        positive
 person/box                     float      P * 4         pose box (Sec 3.1) xyxy pixels, of all J joints
 person/pose2d                  float      P * J * 2     pixels (x right, y down), completed: no NaN
 person/annotated               int64      P * J         1 where the dataset annotates the joint
@@ -30,6 +36,7 @@ person/anchor_class            int64      P             1..2K (:mod:`lcr_tf.anch
 =============================  =========  ============  ==============================================
 
 Bump :data:`SCHEMA_VERSION` whenever a key, a type or a meaning changes; readers refuse other versions.
+Version 2 added ``image/num_ignore`` and ``image/ignore_boxes``.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import numpy as np
 
 from lcr_tf import skeleton as skeleton_lib
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NUM_JOINTS = skeleton_lib.LCR13.num_joints
 
 POSE3D_MOCAP = 0
@@ -55,6 +62,8 @@ IMAGE_HEIGHT = "image/height"
 IMAGE_WIDTH = "image/width"
 INTRINSICS = "image/intrinsics"
 NUM_PEOPLE = "image/num_people"
+NUM_IGNORE = "image/num_ignore"
+IGNORE_BOXES = "image/ignore_boxes"
 BOX = "person/box"
 POSE2D = "person/pose2d"
 ANNOTATED = "person/annotated"
@@ -66,7 +75,7 @@ PSEUDO_GT_DISTANCE = "person/pseudo_gt_distance"
 ANCHOR_CLASS = "person/anchor_class"
 
 _BYTES_SCALARS = (IMAGE_ENCODED, IMAGE_FORMAT, IMAGE_ID, IMAGE_SOURCE)
-_INT_SCALARS = (VERSION, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_PEOPLE)
+_INT_SCALARS = (VERSION, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_PEOPLE, NUM_IGNORE)
 # Per-person fields: key -> (trailing shape per person, numpy dtype).
 PERSON_FIELDS: Dict[str, tuple] = {
     BOX: ((4,), np.float32),
@@ -85,9 +94,10 @@ IMAGE_FORMATS = ("jpeg", "png")
 def encode_example(record: Mapping[str, Any]):
     """A dict keyed by the constants above (numpy arrays of the shapes in the table) -> tf.train.Example.
 
-    ``INTRINSICS`` may be omitted or None (unknown). ``VERSION`` and ``NUM_PEOPLE`` are filled in.
+    ``INTRINSICS`` may be omitted or None (unknown). ``IGNORE_BOXES`` ((R, 4) xyxy pixels) may be omitted
+    or None (no region). ``VERSION``, ``NUM_PEOPLE`` and ``NUM_IGNORE`` are filled in.
     Raises ValueError naming the field and the image id when a field is missing or mis-shaped, or holds
-    NaN / inf.
+    NaN / inf, or an ignore box is empty or reversed (x2 <= x1 or y2 <= y1).
     """
     from tensorflow.core.example import example_pb2, feature_pb2  # protobuf only: cheap in Beam workers
 
@@ -116,6 +126,21 @@ def encode_example(record: Mapping[str, Any]):
     intrinsics = np.zeros(4, np.float32) if intrinsics is None else np.asarray(intrinsics, np.float32)
     if intrinsics.shape != (4,) or not np.all(np.isfinite(intrinsics)):
         raise ValueError(f"{where}: field {INTRINSICS!r} must be 4 finite numbers, got {intrinsics}")
+    ignore = record.get(IGNORE_BOXES)
+    try:
+        ignore = np.zeros((0, 4), np.float32) if ignore is None else np.asarray(ignore, np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: field {IGNORE_BOXES!r} is not an (R, 4) array of numbers: {e}") from None
+    if ignore.size == 0:
+        ignore = ignore.reshape(0, 4)
+    if ignore.ndim != 2 or ignore.shape[1] != 4:
+        raise ValueError(f"{where}: field {IGNORE_BOXES!r} has shape {ignore.shape}, expected (R, 4)")
+    if not np.all(np.isfinite(ignore)):
+        raise ValueError(f"{where}: field {IGNORE_BOXES!r} holds NaN or inf")
+    flat = ~np.all(ignore[:, 2:] > ignore[:, :2], axis=1)
+    if flat.any():
+        raise ValueError(f"{where}: field {IGNORE_BOXES!r} box {int(np.argmax(flat))} "
+                         f"{ignore[np.argmax(flat)].tolist()} is empty or reversed (needs x1 < x2, y1 < y2)")
 
     feature = {}
 
@@ -138,7 +163,9 @@ def encode_example(record: Mapping[str, Any]):
         put_ints(key, [int(record[key])])
     put_ints(VERSION, [SCHEMA_VERSION])
     put_ints(NUM_PEOPLE, [people])
+    put_ints(NUM_IGNORE, [ignore.shape[0]])
     put_floats(INTRINSICS, intrinsics)
+    put_floats(IGNORE_BOXES, ignore)
     for key, a in arrays.items():
         (put_floats if a.dtype.kind == "f" else put_ints)(key, a)
     return example_pb2.Example(features=feature_pb2.Features(feature=feature))
@@ -150,6 +177,7 @@ def parse_spec() -> Dict[str, Any]:
     spec = {k: tf.io.FixedLenFeature([], tf.string) for k in _BYTES_SCALARS}
     spec.update({k: tf.io.FixedLenFeature([], tf.int64) for k in _INT_SCALARS})
     spec[INTRINSICS] = tf.io.FixedLenFeature([4], tf.float32)
+    spec[IGNORE_BOXES] = tf.io.VarLenFeature(tf.float32)
     for key, (_, dtype) in PERSON_FIELDS.items():
         spec[key] = tf.io.VarLenFeature(tf.float32 if np.dtype(dtype).kind == "f" else tf.int64)
     return spec
@@ -157,8 +185,9 @@ def parse_spec() -> Dict[str, Any]:
 
 def parse_example(serialized):
     """Serialized Example (scalar tf.string) -> dict of tensors; per-person fields reshaped to
-    (P, ...) as in :data:`PERSON_FIELDS`. Fails (``tf.errors.InvalidArgumentError``) on another schema
-    version."""
+    (P, ...) as in :data:`PERSON_FIELDS`, ``IGNORE_BOXES`` to (R, 4) float32 (R may be 0). Fails
+    (``tf.errors.InvalidArgumentError``) on another schema version, or when ``NUM_IGNORE`` disagrees with
+    the boxes."""
     import tensorflow as tf
     parsed = tf.io.parse_single_example(serialized, parse_spec())
     version_ok = tf.debugging.assert_equal(
@@ -171,6 +200,12 @@ def parse_example(serialized):
     for key, (shape, _) in PERSON_FIELDS.items():
         dense = tf.sparse.to_dense(parsed[key])
         out[key] = tf.reshape(dense, (-1,) + tuple(shape))
+    boxes = tf.sparse.to_dense(parsed[IGNORE_BOXES])
+    boxes_ok = tf.debugging.assert_equal(
+        tf.size(boxes, out_type=tf.int64), 4 * parsed[NUM_IGNORE],
+        message=f"{IGNORE_BOXES} does not hold 4 numbers per region of {NUM_IGNORE}")
+    with tf.control_dependencies([boxes_ok]):
+        out[IGNORE_BOXES] = tf.reshape(boxes, (-1, 4))
     return out
 
 
@@ -189,6 +224,11 @@ def decode_example_numpy(serialized: bytes) -> Dict[str, Any]:
     for key, (shape, dtype) in PERSON_FIELDS.items():
         values = (f[key].float_list.value if np.dtype(dtype).kind == "f" else f[key].int64_list.value)
         out[key] = np.asarray(values, dtype).reshape((-1,) + tuple(shape))
+    boxes = np.asarray(f[IGNORE_BOXES].float_list.value, np.float32)
+    if boxes.size != 4 * out[NUM_IGNORE]:
+        raise ValueError(f"image {_text(out[IMAGE_ID])!r}: field {IGNORE_BOXES!r} holds {boxes.size} numbers, "
+                         f"expected 4 per region of {NUM_IGNORE}={out[NUM_IGNORE]}")
+    out[IGNORE_BOXES] = boxes.reshape(-1, 4)
     return out
 
 

@@ -91,6 +91,25 @@ def test_shard_assignment_is_a_fixed_hash():
     assert bt.rejected_path("p") == "p-rejected.jsonl" and bt.summary_path("p") == "p-summary.json"
 
 
+def test_clip_ignore_regions_clips_drops_empty_and_refuses_malformed():
+    boxes = [[-5.0, -2.0, 30.0, 40.0],   # clipped at the top-left
+             [90.0, 10.0, 130.0, 70.0],  # clipped at the right (width 100) and bottom (height 60)
+             [100.0, 5.0, 120.0, 9.0],   # starts at the right edge: nothing inside
+             [10.0, -8.0, 20.0, 0.0],    # above the image
+             [20.0, 20.0, 20.0, 30.0],   # zero width
+             [1.0, 2.0, 3.0, 4.0]]
+    kept, empty = bt.clip_ignore_regions(boxes, 60, 100)
+    np.testing.assert_array_equal(kept, [[0, 0, 30, 40], [90, 10, 100, 60], [1, 2, 3, 4]])
+    assert empty == 3
+    for value in (np.zeros((0, 4)), np.zeros((0,)), []):
+        kept, empty = bt.clip_ignore_regions(value, 60, 100)
+        assert kept.shape == (0, 4) and empty == 0
+    for bad, message in (([1, 2, 3, 4], r"shape \(4,\)"), ([[0, 0, 5, 5], [1, 2, np.inf, 4]], "region 1 holds NaN"),
+                         ([[0, 0, 5, 5], [0, 0, 1, 1], [9, 0, 5, 5]], r"region 2 \[9.0, 0.0, 5.0, 5.0\] is reversed")):
+        with pytest.raises(ValueError, match=message):
+            bt.clip_ignore_regions(bad, 60, 100)
+
+
 def test_complete_from_own_3d_fits_scale_and_translation():
     pose3d = np.zeros((1, 4, 3))
     pose3d[0, :, :2] = [[0, 0], [1, 0], [0, 2], [1, 2]]
@@ -188,6 +207,10 @@ class ProjectedReader(DatasetReader):
               2: [(4507, [12, 9]), (91, [4])], 3: [(5000, [0, 7]), (612, [0, 1, 2, 3])],
               4: [(333, [2])], 7: [(4300, [])], 8: [(4100, [])], 9: [(4200, [5])]}
     WRITTEN = (0, 1, 2, 3, 4, 8)  # of the keys above (7: its image file is missing; 9: a duplicate id)
+    # Ignore regions (xyxy px): key 0's first reaches out of the 256x256 image, its second lies outside it;
+    # key 5's image is rejected; key 11's region is reversed, which rejects its image.
+    IGNORE = {0: [[-10.0, 5.0, 40.0, 60.0], [300.0, 0.0, 400.0, 50.0], [10.0, 10.0, 20.5, 20.0]],
+              5: [[0.0, 0.0, 9.0, 9.0]], 11: [[50.0, 50.0, 40.0, 60.0]]}
 
     def __init__(self, poses: str, folder: str):
         super().__init__()
@@ -195,7 +218,7 @@ class ProjectedReader(DatasetReader):
         self.folder = folder
 
     def list_items(self):
-        return list(range(11))
+        return list(range(12))
 
     def database(self):
         return self.cached("db", lambda: pseudo_gt.PoseDatabase(bt.load_corpus_poses(self.poses, 1, 0), VIEWS,
@@ -231,8 +254,13 @@ class ProjectedReader(DatasetReader):
         elif key == 10:  # 3D given in MPII's joint order, 2D incomplete: completed from its own 3D
             data = _png()
             people = [self.mpii_person()]
-        return ImageRecord(image_id, self.name, "mpii16" if key == 10 else "lcr13", people, image_bytes=data,
-                           image_path=path, height=256, width=256)
+        elif key == 11:
+            people = [self.person(1100, [])]
+        record = ImageRecord(image_id, self.name, "mpii16" if key == 10 else "lcr13", people, image_bytes=data,
+                             image_path=path, height=256, width=256)
+        if key in self.IGNORE:
+            record.ignore_regions = np.array(self.IGNORE[key])
+        return record
 
     def mpii_truth(self):
         """LCR-13 3D truth (J, 3) metres and its 2D (J, 2): 250 px/m, shifted by (100, 120)."""
@@ -284,6 +312,9 @@ def test_pseudo_gt_recovers_the_projected_poses(assets, projected_run):
         assert (ex[features.IMAGE_HEIGHT], ex[features.IMAGE_WIDTH]) == (256, 256)
         assert ex[features.IMAGE_FORMAT] == b"jpeg" and ex[features.IMAGE_ENCODED] == _jpeg()
         np.testing.assert_array_equal(ex[features.INTRINSICS], np.zeros(4))  # unknown
+        expected_ignore = [[0, 5, 40, 60], [10, 10, 20.5, 20]] if key == 0 else np.zeros((0, 4))
+        np.testing.assert_array_equal(ex[features.IGNORE_BOXES], expected_ignore)
+        assert ex[features.NUM_IGNORE] == len(expected_ignore)
         for p, (index, missing) in enumerate(people):
             truth2d, truth3d = reader.truth(index)
             expected_missing = np.zeros(J, bool)
@@ -319,7 +350,8 @@ def test_every_rejection_is_listed_with_its_reason(projected_run):
     reader, summary, prefix = projected_run
     lines = _rejected(prefix)
     got = [(line["key"], line["kind"], line.get("person"), line["code"]) for line in lines]
-    assert got == [("4", "person", 1, "too_few_joints"), ("4", "person", 2, "nan_joint"),
+    assert got == [("11", "image", None, "bad_ignore_regions"),  # keys sort as text
+                   ("4", "person", 1, "too_few_joints"), ("4", "person", 2, "nan_joint"),
                    ("5", "person", 0, "too_few_joints"), ("5", "image", None, "no_usable_person"),
                    ("6", "image", None, "read_error"), ("7", "image", None, "image_missing"),
                    ("9", "image", None, "duplicate_image_id")]
@@ -329,6 +361,9 @@ def test_every_rejection_is_listed_with_its_reason(projected_run):
     assert by_key[("6", "image", None)]["reason"] == "annotation row 6 is cut short"
     assert "missing.jpg does not exist" in by_key[("7", "image", None)]["reason"]
     assert by_key[("9", "image", None)]["image_id"] == "dup" and by_key[("9", "image", None)]["persons"] == 1
+    assert by_key[("11", "image", None)]["reason"] == "ignore region 0 [50.0, 50.0, 40.0, 60.0] is reversed " \
+                                                      "(x2 < x1 or y2 < y1)"
+    assert by_key[("11", "image", None)]["persons"] == 1
     assert all(line["dataset"] == "projected" for line in lines)
 
 
@@ -336,14 +371,16 @@ def test_summary_counts_every_outcome(projected_run):
     reader, summary, prefix = projected_run
     with open(bt.summary_path(prefix)) as f:
         assert json.load(f) == json.loads(json.dumps(summary))
-    assert summary["images"] == {"listed": 11, "read": 10, "written": 7, "rejected": 4, "rejected_by_reason": {
-        "duplicate_image_id": 1, "image_missing": 1, "no_usable_person": 1, "read_error": 1}}
-    # Read: 8 (keys 0-3) + 3 + 1 + 1 (key 7, dropped with its image) + 1 + 1 (duplicates) + 1 (key 10).
+    assert summary["images"] == {"listed": 12, "read": 11, "written": 7, "rejected": 5, "rejected_by_reason": {
+        "bad_ignore_regions": 1, "duplicate_image_id": 1, "image_missing": 1, "no_usable_person": 1,
+        "read_error": 1}}
+    # Read: 8 (keys 0-3) + 3 + 1 + 1 (key 7, dropped with its image) + 1 + 1 (duplicates) + 1 (key 10)
+    # + 1 (key 11, dropped with its image).
     written_people = {k: len(ProjectedReader.PEOPLE[k]) for k in ProjectedReader.WRITTEN}
     persons = summary["persons"]
-    assert persons["read"] == 16 and persons["written"] == sum(written_people.values()) + 1 == 11
+    assert persons["read"] == 17 and persons["written"] == sum(written_people.values()) + 1 == 11
     assert persons["rejected_by_reason"] == {"nan_joint": 1, "too_few_joints": 2}
-    assert persons["dropped_with_rejected_images"] == 2
+    assert persons["dropped_with_rejected_images"] == 3
     assert (persons["pose3d_mocap"], persons["pose3d_pseudo_gt"]) == (1, 10)
     assert (persons["full_body"], persons["upper_body"]) == (10, 1)
     # Completed joints: the missing ones of the written 2D-only people, plus 2 for the MPII person.
@@ -351,11 +388,22 @@ def test_summary_counts_every_outcome(projected_run):
     assert summary["completed_joints"]["total"] == sum(missing)
     expected_hist = {str(n): missing.count(n) for n in sorted(set(missing))}
     assert summary["completed_joints"]["people_by_count"] == expected_hist
+    by_joint = dict.fromkeys(LCR.joint_names, 0)
+    for k in ProjectedReader.WRITTEN:
+        for _, m in ProjectedReader.PEOPLE[k]:
+            for j in m:
+                by_joint[LCR.joint_names[j]] += 1
+    by_joint["right_ankle"] += 1  # the MPII person's
+    by_joint["left_wrist"] += 1
+    assert summary["completed_joints"]["by_joint"] == by_joint
+    # Key 0: 3 read, 2 written, 1 outside the image; keys 5 and 11: 1 each, with their rejected images.
+    assert summary["ignore_regions"] == {"read": 5, "written": 2, "dropped_empty_after_clipping": 1,
+                                         "dropped_with_rejected_images": 2}
     distance = summary["pseudo_gt_distance"]
     assert distance["count"] == 10 and distance["max"] < 1e-5
     assert distance["percentiles"] == {"p50": 0.01, "p90": 0.01, "p99": 0.01}
     assert sum(summary["anchor_classes"].values()) == 11
-    assert summary["check"] == {"images_accounted": True, "written_plus_rejected": 11, "listed": 11,
+    assert summary["check"] == {"images_accounted": True, "written_plus_rejected": 12, "listed": 12,
                                 "persons_accounted": True}
     assert summary["parameters"]["pseudo_gt_views"] == VIEWS and summary["parameters"]["num_anchors"] == 8
     assert [s["path"] for s in summary["shards"]] == bt.shard_paths(prefix, 3)

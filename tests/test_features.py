@@ -33,11 +33,19 @@ def _check_same(rec, decoded):
         np.testing.assert_allclose(got, np.asarray(rec[key], dtype).astype(got.dtype), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(decoded[F.INTRINSICS]), rec[F.INTRINSICS])
     assert int(np.asarray(decoded[F.NUM_PEOPLE])) == len(rec[F.BOX])
+    boxes = np.zeros((0, 4)) if rec.get(F.IGNORE_BOXES) is None else np.asarray(rec[F.IGNORE_BOXES])
+    got = np.asarray(decoded[F.IGNORE_BOXES])
+    assert got.shape == boxes.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, boxes.astype(np.float32))
+    assert int(np.asarray(decoded[F.NUM_IGNORE])) == len(boxes)
+    assert int(np.asarray(decoded[F.VERSION])) == F.SCHEMA_VERSION == 2
 
 
-@pytest.mark.parametrize("num_people", [1, 3])
-def test_round_trip_numpy_and_tensorflow(num_people):
+@pytest.mark.parametrize("num_people,ignore", [
+    (1, None), (3, [[1.5, 2.0, 10.25, 20.0], [0.0, 0.0, 32.0, 24.0]]), (2, np.zeros((0, 4)))])
+def test_round_trip_numpy_and_tensorflow(num_people, ignore):
     rec = _record(num_people)
+    rec[F.IGNORE_BOXES] = ignore
     serialized = F.encode_example(rec).SerializeToString()
     _check_same(rec, F.decode_example_numpy(serialized))
     parsed = F.parse_example(tf.constant(serialized))
@@ -50,8 +58,12 @@ def test_round_trip_numpy_and_tensorflow(num_people):
 def test_parse_inside_a_dataset_graph():
     recs = [_record(1, 0), _record(4, 1)]
     ds = tf.data.Dataset.from_tensor_slices([F.encode_example(r).SerializeToString() for r in recs])
-    shapes = [ex[F.POSE3D].shape[0] for ex in ds.map(F.parse_example)]
-    assert shapes == [1, 4]
+    shapes = [(ex[F.POSE3D].shape[0], ex[F.IGNORE_BOXES].shape[0]) for ex in ds.map(F.parse_example)]
+    assert shapes == [(1, 0), (4, 0)]
+    recs[0][F.IGNORE_BOXES] = [[1, 2, 3, 4], [5, 6, 7, 8], [0, 0, 1, 1]]
+    ds = tf.data.Dataset.from_tensor_slices([F.encode_example(r).SerializeToString() for r in recs])
+    got = [ex[F.IGNORE_BOXES].numpy().tolist() for ex in ds.map(F.parse_example)]
+    assert got == [[[1, 2, 3, 4], [5, 6, 7, 8], [0, 0, 1, 1]], []]
 
 
 def test_unknown_intrinsics_are_zero():
@@ -68,6 +80,13 @@ def test_unknown_intrinsics_are_zero():
     (lambda r: r.__setitem__(F.IMAGE_FORMAT, "gif"), "'image/format' is 'gif'"),
     (lambda r: r.__setitem__(F.IMAGE_HEIGHT, 0), "'image/height' must be a positive"),
     (lambda r: r.__setitem__(F.INTRINSICS, [1.0, 2.0]), "'image/intrinsics' must be 4"),
+    (lambda r: r.__setitem__(F.IGNORE_BOXES, [1.0, 2.0, 3.0, 4.0]), r"'image/ignore_boxes' has shape \(4,\)"),
+    (lambda r: r.__setitem__(F.IGNORE_BOXES, [[1, 2, 3]]), r"'image/ignore_boxes' has shape \(1, 3\)"),
+    (lambda r: r.__setitem__(F.IGNORE_BOXES, [[1, 2, 3, np.nan]]), "'image/ignore_boxes' holds NaN"),
+    (lambda r: r.__setitem__(F.IGNORE_BOXES, [[0, 0, 5, 5], [4, 2, 4, 9]]),
+     r"'image/ignore_boxes' box 1 \[4.0, 2.0, 4.0, 9.0\] is empty or reversed"),
+    (lambda r: r.__setitem__(F.IGNORE_BOXES, [[6, 2, 4, 9]]), "'image/ignore_boxes' box 0 .* reversed"),
+    (lambda r: r.__setitem__(F.IGNORE_BOXES, [[1, 2, 3, 4], [1, 2]]), "'image/ignore_boxes' is not an"),
 ])
 def test_bad_records_name_the_image_and_the_field(mutate, message):
     rec = _record()
@@ -92,3 +111,26 @@ def test_other_schema_version_is_refused():
         F.decode_example_numpy(serialized)
     with pytest.raises(tf.errors.InvalidArgumentError, match="schema version"):
         F.parse_example(tf.constant(serialized))
+
+
+def test_ignore_box_count_must_match_the_boxes():
+    rec = _record()
+    rec[F.IGNORE_BOXES] = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    ex = F.encode_example(rec)
+    assert list(ex.features.feature[F.NUM_IGNORE].int64_list.value) == [2]
+    assert list(ex.features.feature[F.IGNORE_BOXES].float_list.value) == [1, 2, 3, 4, 5, 6, 7, 8]
+    ex.features.feature[F.NUM_IGNORE].int64_list.value[0] = 3
+    serialized = ex.SerializeToString()
+    with pytest.raises(ValueError, match="image 'img-7': field 'image/ignore_boxes' holds 8 numbers, expected 4 "
+                                         "per region of image/num_ignore=3"):
+        F.decode_example_numpy(serialized)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="4 numbers per region"):
+        F.parse_example(tf.constant(serialized))
+
+
+def test_the_docstring_table_lists_every_key():
+    keys = {v for k, v in vars(F).items() if k.isupper() and isinstance(v, str) and "/" in v}
+    table = F.__doc__.split("=====  ", 1)[1]
+    for key in keys:
+        assert key in table, key
+    assert {F.NUM_IGNORE, F.IGNORE_BOXES} <= set(F.parse_spec())

@@ -195,11 +195,12 @@ class LCRNet(keras.Model):
         features, logits, deltas, anchors = self._rpn(images, training)
         boxes, scores, valid = self._proposals(images, logits, deltas, anchors, training=False)
         vectors = self.roi_head(self.aligner(features, boxes), training=training)
-        class_logits, regression = self.lcr_head.classifier(vectors), None
         if self.refinement is not None:
-            regression = self.lcr_head.regressor(vectors)
+            class_logits, regression = self.lcr_head(vectors)
             vectors = self.refinement.embed(vectors, class_logits, regression)
             class_logits = self.refinement.head.classifier(vectors)
+        else:
+            class_logits = self.lcr_head.classifier(vectors)
         shape = tf.shape(boxes)
         return {BOXES: boxes, VALID: valid, RPN_SCORES: scores,
                 CLASS_PROBS: tf.reshape(tf.nn.softmax(tf.cast(class_logits, tf.float32), axis=-1),
