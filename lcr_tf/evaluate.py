@@ -152,7 +152,7 @@ _SKELETON = skeleton_lib.LCR13
 def define_flags() -> None:
     """Defines the flags (only when run as a program, so importing the module defines none)."""
     before = set(FLAGS)
-    flags.DEFINE_enum("dataset", None, sorted(set(DATASETS) | set(PLANNED_DATASETS)),
+    flags.DEFINE_enum("dataset", None, sorted(DATASETS),
                       "Benchmark to evaluate on: synthetic (TFRecords), or h36m (Human3.6M), mpii (MPII Human "
                       "Pose), mupots (MuPoTS-3D) read from their native files by the beam_jobs.datasets readers.")
     flags.DEFINE_string("protocol", None, "Human3.6M's protocol: 1, 2 or 3 (P1: S11 camera 2 every 64th frame; "
@@ -1082,8 +1082,6 @@ DATASETS: Dict[str, Callable[..., Dict[str, Any]]] = {
     "synthetic": evaluate_synthetic,
     **{name: functools.partial(evaluate_dataset, name) for name in REAL_DATASETS},
 }
-# Benchmarks accepted by --dataset but not evaluated yet (none now).
-PLANNED_DATASETS: Tuple[str, ...] = ()
 
 
 def format_table(results: Mapping[str, Any]) -> str:
@@ -1121,14 +1119,14 @@ def main(argv: List[str]) -> None:
     if FLAGS.predictions and not os.path.isfile(FLAGS.predictions):
         fail(f"--predictions file {FLAGS.predictions} not found")
     if FLAGS.dataset not in DATASETS:
-        fail(f"--dataset={FLAGS.dataset} is not available yet; available: {', '.join(sorted(DATASETS))}")
+        fail(f"--dataset={FLAGS.dataset} is not a benchmark; available: {', '.join(sorted(DATASETS))}")
     real = FLAGS.dataset in REAL_DATASETS
     if not real and (FLAGS.split or FLAGS.reader_option):
         fail("--split and --reader_option are options of the h36m, mpii and mupots readers")
     if real and not os.path.isdir(FLAGS.data):
         # Real benchmarks are read from their native files only, not from TFRecord shards.
-        fail(f"--dataset={FLAGS.dataset} is not available yet from TFRecord shards or files: --data must be "
-             f"the dataset's ROOT folder as its reader takes it ({FLAGS.data} is not a folder)")
+        fail(f"--dataset={FLAGS.dataset} reads the dataset's own files: --data must be its ROOT folder as "
+             f"its reader takes it ({FLAGS.data} is not a folder)")
     kwargs: Dict[str, Any] = dict(
         data=FLAGS.data, saved_model=FLAGS.saved_model, predictions=FLAGS.predictions,
         max_images=FLAGS.max_images, save_predictions=FLAGS.save_predictions,

@@ -140,7 +140,9 @@ def plot_poses3d(ground_truth: Sequence, predictions: Mapping[str, Mapping[str, 
     for gt in ground_truth:
         people = predictions[gt.image_id][method]
         m = evaluation.match_detections(people["pose2d_px"], gt.pose2d, gt.annotated, np.inf)
-        pairs += [(people["pose3d_m"][p], gt.pose3d[g]) for p, g in zip(m.pred_index, m.gt_index)]
+        # People without 3D ground truth (e.g. MPII) have nothing to compare with.
+        pairs += [(people["pose3d_m"][p], gt.pose3d[g]) for p, g in zip(m.pred_index, m.gt_index)
+                  if np.all(np.isfinite(gt.pose3d[g]))]
         if len(pairs) >= num_people:
             break
     pairs = pairs[:num_people]
@@ -172,8 +174,10 @@ def write_report(out_dir: str, results: Mapping[str, Any], ground_truth: Optiona
       timings: stage name -> seconds, shown as a table.
     """
     os.makedirs(out_dir, exist_ok=True)
-    written = {"pck_curve": os.path.join(out_dir, PCK_CURVE_PNG)}
-    plot_pck_curve(results, written["pck_curve"])
+    written = {}
+    if any(any(v is not None for v in (results.get(key) or {}).get("pckh_curve") or []) for key, _ in ROWS):
+        written["pck_curve"] = os.path.join(out_dir, PCK_CURVE_PNG)
+        plot_pck_curve(results, written["pck_curve"])
     if ground_truth is not None and predictions is not None:
         written["overlays"] = os.path.join(out_dir, OVERLAYS_PNG)
         plot_overlays(ground_truth, predictions, written["overlays"])
@@ -187,8 +191,9 @@ def write_report(out_dir: str, results: Mapping[str, Any], ground_truth: Optiona
     joint_table = per_joint_table(results)
     if joint_table:
         lines += ["## PCKh@0.5 per joint", "", joint_table, ""]
-    lines += ["## Figures", "", f"![PCKh curve]({PCK_CURVE_PNG})", ""]
-    for key, name, caption in (("overlays", OVERLAYS_PNG, "Detections over the ground truth"),
+    lines += ["## Figures", ""]
+    for key, name, caption in (("pck_curve", PCK_CURVE_PNG, "PCKh curve"),
+                               ("overlays", OVERLAYS_PNG, "Detections over the ground truth"),
                                ("poses3d", POSES3D_PNG, "3D poses against the ground truth")):
         if key in written and os.path.exists(written[key]):
             lines += [f"![{caption}]({name})", ""]

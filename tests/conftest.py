@@ -28,3 +28,15 @@ def mocap_dir(shared_data):
     if not os.path.isdir(path):
         pytest.skip(f"needs the CMU MoCap trials in ../shared/data/mocap; not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def job_assets(tmp_path_factory):
+    """A 2000-pose body-model corpus (``poses``) and its K=8 anchors (``anchors``), as the TFRecord job
+    reads them: shared by the tests that run ``beam_jobs.build_tfrecords`` on a dataset reader."""
+    from beam_jobs import anchor_poses
+    from lcr_tf import body_model
+    d = tmp_path_factory.mktemp("job_assets")
+    body_model.sample_poses(2000, seed=1).save(str(d / "poses.npz"))
+    anchor_poses.run(str(d / "poses.npz"), 8, str(d / "anchors.npz"), views=2, figure="", verbose=False)
+    return {"poses": str(d / "poses.npz"), "anchors": str(d / "anchors.npz")}

@@ -38,6 +38,13 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     for method in ("ppi", "nms"):
         assert set(report[method]) == {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap"}
         assert 0.0 <= report[method]["pckh_0.5"] <= 1.0 and 0.0 <= report[method]["ap"] <= 1.0
+    text = (out / "report" / "report.md").read_text()
+    assert "| PPI (eq 7-8) |" in text and "| NMS baseline |" in text and "## Time per stage" in text
+    assert "| total |" in text and (out / "report" / "overlays.png").stat().st_size > 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["num_images"] == 6
+    if evaluation["ppi"]["matched"]:  # a 6-step model may find nobody: then there is no curve to draw
+        assert "![PCKh curve](pck_curve.png)" in text and (out / "report" / "pck_curve.png").stat().st_size > 0
     assert (out / "export" / "1" / "saved_model.pb").is_file()
     held = summary["serving"]["heldout"]
     assert held["images"] == 6 and held["skipped"] == 0  # --num_predict_images is 8 but only 6 are held out

@@ -222,7 +222,7 @@ def test_command_line_errors(data, tmp_path):
     _predictions_file(str(preds), gt)
     result = _cli("--dataset=mupots", f"--data={root}/val-*.tfrecord", f"--output={tmp_path}/r.json",
                   f"--predictions={preds}")
-    assert result.returncode == 2 and "--dataset=mupots is not available yet" in result.stderr
+    assert result.returncode == 2 and "--data must be its ROOT folder" in result.stderr
     result = _cli("--dataset=coco", f"--data={root}/val-*.tfrecord", f"--output={tmp_path}/r.json",
                   f"--predictions={preds}")
     assert result.returncode != 0 and "dataset" in result.stderr

@@ -11,12 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
 from beam_jobs import datasets
 from beam_jobs.datasets import coco as coco_lib
 from beam_jobs.datasets.base import RecordError
-from lcr_tf import body_model, features
 from lcr_tf import skeleton as skeleton_lib
 
 LCR = skeleton_lib.LCR13
@@ -98,15 +96,6 @@ def coco_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("coco"))
     write_coco_root(root)
     return root
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    """A small body-model corpus and its K=4 anchors, as the job reads them."""
-    d = tmp_path_factory.mktemp("assets")
-    body_model.sample_poses(600, seed=1).save(str(d / "poses.npz"))
-    anchor_poses.run(str(d / "poses.npz"), 4, str(d / "anchors.npz"), views=2, figure="", verbose=False)
-    return {"poses": str(d / "poses.npz"), "anchors": str(d / "anchors.npz")}
 
 
 # ----------------------------------------------------------------------------- reader on the fixture
@@ -276,10 +265,10 @@ def _lcr_expected(points, v):
     return out, mask
 
 
-def test_the_job_writes_people_and_ignore_regions_and_reports_the_rest(coco_root, assets, tmp_path, capsys):
+def test_the_job_writes_people_and_ignore_regions_and_reports_the_rest(coco_root, job_assets, tmp_path, capsys):
     prefix = str(tmp_path / "out" / "coco")
     status = bt.main(["build_tfrecords", "--dataset=coco", f"--input={coco_root}", "--split=val",
-                      f"--anchors={assets['anchors']}", f"--output={prefix}", "--num_shards=1",
+                      f"--anchors={job_assets['anchors']}", f"--output={prefix}", "--num_shards=1",
                       "--body_model_poses=600", "--pseudo_gt_views=2", "--runner=FnApiRunner",
                       "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     assert status == 0, capsys.readouterr().err
@@ -377,11 +366,11 @@ def test_real_excerpt_matches_its_json(real_coco):
     assert sum(reader.read(k).ignore_regions.shape[0] for k in keys) == 2
 
 
-def test_real_excerpt_through_the_job(real_coco, assets, tmp_path):
+def test_real_excerpt_through_the_job(real_coco, job_assets, tmp_path):
     path, data = real_coco
     reader = datasets.get_reader("coco", annotation_file=path)
     prefix = str(tmp_path / "real")
-    summary = bt.run(reader, prefix, assets["anchors"], ["--runner=FnApiRunner"], num_shards=1,
+    summary = bt.run(reader, prefix, job_assets["anchors"], ["--runner=FnApiRunner"], num_shards=1,
                      body_model_poses=600, pseudo_gt_views=2)
     assert summary["images"]["written"] == 4 and summary["images"]["rejected"] == 0
     assert summary["persons"]["read"] == 14 and summary["persons"]["written"] == 12

@@ -13,7 +13,6 @@ import pytest
 cdflib = pytest.importorskip("cdflib")
 from cdflib import cdfwrite  # noqa: E402
 
-from beam_jobs import anchor_poses  # noqa: E402
 from beam_jobs import build_tfrecords as bt  # noqa: E402
 from beam_jobs import datasets  # noqa: E402
 from beam_jobs.datasets import h36m  # noqa: E402
@@ -269,20 +268,12 @@ def test_options_and_pickling(tree):
     assert datasets.reader_class("h36m") is h36m.H36MReader
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    d = tmp_path_factory.mktemp("assets")
-    body_model.sample_poses(500, seed=1).save(str(d / "poses.npz"))
-    anchor_poses.run(str(d / "poses.npz"), 4, str(d / "anchors.npz"), views=1, figure="", verbose=False)
-    return {"poses": str(d / "poses.npz"), "anchors": str(d / "anchors.npz")}
-
-
-def test_build_tfrecords_end_to_end(tree, assets, tmp_path):
+def test_build_tfrecords_end_to_end(tree, job_assets, tmp_path):
     import tensorflow as tf
     root, truth = tree
     prefix = str(tmp_path / "out" / "h36m_p3")
     status = bt.main(["build_tfrecords", "--dataset=h36m", f"--input={root}", "--split=test", "--protocol=3",
-                      f"--anchors={assets['anchors']}", f"--poses={assets['poses']}", f"--output={prefix}",
+                      f"--anchors={job_assets['anchors']}", f"--poses={job_assets['poses']}", f"--output={prefix}",
                       "--num_shards=1", "--runner=DirectRunner", "--direct_running_mode=in_memory",
                       "--direct_num_workers=1"])
     assert status == 0

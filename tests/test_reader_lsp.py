@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
 from beam_jobs import datasets
 from beam_jobs.datasets import lsp
 from beam_jobs.datasets.base import RecordError
-from lcr_tf import body_model, features
 from lcr_tf import skeleton as skeleton_lib
 
 LSP14 = skeleton_lib.LSP14
@@ -26,17 +24,8 @@ TEMPLATE = np.array([[40, 110], [42, 88], [44, 66], [56, 66], [58, 88], [60, 110
 H, W = 120, 100
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    """A 2000-pose body-model corpus and its K=8 anchors, as the job reads them."""
-    d = tmp_path_factory.mktemp("assets")
-    body_model.sample_poses(2000, seed=1).save(str(d / "poses.npz"))
-    anchor_poses.run(str(d / "poses.npz"), 8, str(d / "anchors.npz"), views=2, figure="", verbose=False)
-    return {"poses": str(d / "poses.npz"), "anchors": str(d / "anchors.npz")}
-
-
-def _run(reader, prefix, assets):
-    return bt.run(reader, str(prefix), assets["anchors"], [], poses=assets["poses"], num_shards=1,
+def _run(reader, prefix, job_assets):
+    return bt.run(reader, str(prefix), job_assets["anchors"], [], poses=job_assets["poses"], num_shards=1,
                   pseudo_gt_views=2)
 
 
@@ -82,14 +71,14 @@ def test_real_lspet_matches_the_raw_file(shared_data):
     np.testing.assert_allclose(first.pose2d[LSP14.index("neck")], [96.88513933, 56.61143933], rtol=1e-6)
 
 
-def test_real_lspet_job_accounts_for_absent_images(shared_data, assets, tmp_path):
+def test_real_lspet_job_accounts_for_absent_images(shared_data, job_assets, tmp_path):
     root = os.path.join(shared_data, "annotations", "lspet")
     if not os.path.isdir(os.path.join(root, "images")):
         pytest.skip(f"needs the LSPET excerpt in {root}")
     absent = [i for i in (9998, 9999, 10000) if not os.path.exists(os.path.join(root, "images", f"im{i:05d}.jpg"))]
     assert absent == [9998, 9999, 10000]  # the excerpt holds the first 200 images only
     reader = lsp.LspReader(root, indices="1-12,9998-10000")
-    summary = _run(reader, tmp_path / "lspet", assets)
+    summary = _run(reader, tmp_path / "lspet", job_assets)
     assert summary["images"]["listed"] == 15 and summary["check"]["images_accounted"]
     assert summary["images"]["rejected_by_reason"].get("image_missing") == 3
     rejected = _rejected(tmp_path / "lspet")
@@ -179,10 +168,10 @@ def test_bad_files_and_options_are_named(tmp_path):
         lsp.LspReader(str(tmp_path)).read(6)
 
 
-def test_lsp_job_end_to_end(lsp_root, assets, tmp_path):
+def test_lsp_job_end_to_end(lsp_root, job_assets, tmp_path):
     root, joints = lsp_root
     argv = ["build_tfrecords", "--dataset=lsp", f"--input={root}", "--split=test",
-            "--reader_option=indices=1001-1004", f"--anchors={assets['anchors']}", f"--poses={assets['poses']}",
+            "--reader_option=indices=1001-1004", f"--anchors={job_assets['anchors']}", f"--poses={job_assets['poses']}",
             f"--output={tmp_path / 'out' / 'lsp'}", "--num_shards=1", "--pseudo_gt_views=2",
             "--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
     assert bt.main(argv) == 0

@@ -11,12 +11,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
 from beam_jobs import datasets
 from beam_jobs.datasets import mpii
 from beam_jobs.datasets.base import RecordError
-from lcr_tf import body_model, features
 from lcr_tf import skeleton as skeleton_lib
 
 MPII16 = skeleton_lib.MPII16
@@ -128,14 +126,6 @@ def mpii_root(tmp_path):
     for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "g.jpg"):  # f.jpg is missing
         assert cv2.imwrite(str(tmp_path / "images" / name), np.full((H, W, 3), 90, np.uint8))
     return tmp_path
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    d = tmp_path_factory.mktemp("assets")
-    body_model.sample_poses(2000, seed=1).save(str(d / "poses.npz"))
-    anchor_poses.run(str(d / "poses.npz"), 8, str(d / "anchors.npz"), views=2, figure="", verbose=False)
-    return {"poses": str(d / "poses.npz"), "anchors": str(d / "anchors.npz")}
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -302,10 +292,11 @@ def test_validation_split_file_round_trip_and_checks(tmp_path):
 # ----------------------------------------------------------------------------- the job
 
 
-def test_job_end_to_end(mpii_root, assets, tmp_path):
+def test_job_end_to_end(mpii_root, job_assets, tmp_path):
     reader = mpii.MpiiReader(str(mpii_root), split="train")
     prefix = str(tmp_path / "out" / "mpii")
-    summary = bt.run(reader, prefix, assets["anchors"], [], poses=assets["poses"], num_shards=1, pseudo_gt_views=2)
+    summary = bt.run(reader, prefix, job_assets["anchors"], [], poses=job_assets["poses"], num_shards=1,
+                     pseudo_gt_views=2)
     assert summary["check"]["images_accounted"] and summary["check"]["persons_accounted"]
     assert summary["images"]["listed"] == 6 and summary["images"]["written"] == 2
     assert summary["images"]["rejected_by_reason"] == {"image_missing": 1, "read_error": 3}

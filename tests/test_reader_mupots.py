@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import scipy.io
 
-from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
 from beam_jobs import datasets
 from beam_jobs.datasets import mupots
@@ -223,20 +222,12 @@ def test_parse_rejects_inconsistent_files():
     assert parsed.intrinsics is None and "no intrinsics" in parsed.intrinsics_error
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    d = tmp_path_factory.mktemp("assets")
-    body_model.sample_poses(500, seed=1).save(str(d / "poses.npz"))
-    anchor_poses.run(str(d / "poses.npz"), 4, str(d / "anchors.npz"), views=1, figure="", verbose=False)
-    return {"poses": str(d / "poses.npz"), "anchors": str(d / "anchors.npz")}
-
-
-def test_build_tfrecords_end_to_end(tree, assets, tmp_path):
+def test_build_tfrecords_end_to_end(tree, job_assets, tmp_path):
     import tensorflow as tf
     root, truth = tree
     prefix = str(tmp_path / "out" / "mupots")
     status = bt.main(["build_tfrecords", "--dataset=mupots", f"--input={root}", "--reader_option=sequences=1,3,5",
-                      f"--anchors={assets['anchors']}", f"--poses={assets['poses']}", f"--output={prefix}",
+                      f"--anchors={job_assets['anchors']}", f"--poses={job_assets['poses']}", f"--output={prefix}",
                       "--num_shards=1", "--runner=DirectRunner", "--direct_running_mode=in_memory",
                       "--direct_num_workers=1"])
     assert status == 0
