@@ -21,6 +21,8 @@ setup(
         "opencv-python-headless>=4.8,<6",
         "matplotlib>=3.8,<4",
         "absl-py>=2.0,<3",
+        "cdflib>=1.0,<2",
+        "pillow>=10,<13",
     ],
     extras_require={
         # gRPC client of TF Serving (lcr_tf.serving.client --protocol=grpc); REST needs nothing more.

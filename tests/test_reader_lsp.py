@@ -14,6 +14,7 @@ from beam_jobs import build_tfrecords as bt
 from beam_jobs import datasets
 from beam_jobs.datasets import lsp
 from beam_jobs.datasets.base import RecordError
+from lcr_tf import features
 from lcr_tf import skeleton as skeleton_lib
 
 LSP14 = skeleton_lib.LSP14

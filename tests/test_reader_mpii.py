@@ -15,6 +15,7 @@ from beam_jobs import build_tfrecords as bt
 from beam_jobs import datasets
 from beam_jobs.datasets import mpii
 from beam_jobs.datasets.base import RecordError
+from lcr_tf import features
 from lcr_tf import skeleton as skeleton_lib
 
 MPII16 = skeleton_lib.MPII16

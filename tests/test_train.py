@@ -186,7 +186,7 @@ for name in ("synthetic_tiny", "h36m_resnet50", "mpii_resnet50", "h36m_vgg16", "
     result = _run([sys.executable, "-c", script], timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
-    assert lines["synthetic_tiny"].startswith("tiny 32 13 ")
+    assert lines["synthetic_tiny"].startswith("tiny 8 13 ")
     assert lines["h36m_resnet50"] == "resnet50 100 17 512 1 0.001"
     assert lines["mpii_resnet50"] == "resnet50 200 13 512 1 0.001"
     assert lines["h36m_vgg16"] == "vgg16 100 17 32 8 0.001"
