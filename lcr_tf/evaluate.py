@@ -470,9 +470,7 @@ def evaluate_detections(ground_truth: List[GroundTruth], predictions: Mapping[st
     """
     from lcr_tf import evaluation
     gate = np.inf if max_match_distance_px is None else float(max_match_distance_px)
-    missing = [gt.image_id for gt in ground_truth if gt.image_id not in predictions]
-    if missing:
-        raise ValueError(f"no predictions for image {missing[0]!r} ({len(missing)} image(s) missing)")
+    _missing_images(ground_truth, predictions)
     j = _SKELETON.num_joints
     results: Dict[str, Any] = {"num_images": len(ground_truth),
                                "num_people": int(sum(len(gt.pose2d) for gt in ground_truth)),
@@ -839,25 +837,36 @@ def _missing_images(ground_truth: Sequence[GroundTruth], predictions: Mapping[st
         raise ValueError(f"no predictions for image {missing[0]!r} ({len(missing)} image(s) missing)")
 
 
-def evaluate_h36m(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
-                  max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
-    """Human3.6M's rows: MPJPE / PA-MPJPE per action and averaged (module docstring)."""
-    from lcr_tf.evaluation import protocols
+def _rows_3d(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
+             max_match_distance_px: Optional[float], table: Callable[..., Dict[str, Any]],
+             top_one: bool = False) -> Dict[str, Any]:
+    """One row per method of a 3D benchmark: ``table(pred3d, gt3d, mask3d, matched, groups)`` on the people
+    paired by :func:`pair_people` (``upper_bound`` None when the predictions hold no candidates)."""
     _missing_images(ground_truth, predictions)
     gt3d = _stack(ground_truth, "pose3d", (_SKELETON.num_joints, 3))
     mask3d = _concat([gt.pose3d_mask for gt in ground_truth], (_SKELETON.num_joints,)).astype(bool)
-    actions = _groups(ground_truth)
-    present = set(actions.tolist())
-    order = [a for a in H36M_ACTIONS if a in present] + sorted(present - set(H36M_ACTIONS))
+    groups = _groups(ground_truth)
     out: Dict[str, Any] = {}
     for method in _methods(predictions, ground_truth):
-        pairing = pair_people(ground_truth, predictions, method, max_match_distance_px, top_one=True)
-        row = protocols.h36m_table(pairing.pose3d, gt3d, mask3d, pairing.matched,
-                                   actions, _SKELETON, order)
+        pairing = pair_people(ground_truth, predictions, method, max_match_distance_px, top_one=top_one)
+        row = table(pairing.pose3d, gt3d, mask3d, pairing.matched, groups)
         if method != "upper_bound":
             row["detections"] = pairing.detections
         out[method] = row
     out.setdefault("upper_bound", None)
+    return out
+
+
+def evaluate_h36m(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
+                  max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
+    """Human3.6M's rows: MPJPE / PA-MPJPE per action and averaged (module docstring)."""
+    from lcr_tf.evaluation import protocols
+    present = set(_groups(ground_truth).tolist())
+    order = [a for a in H36M_ACTIONS if a in present] + sorted(present - set(H36M_ACTIONS))
+    out = _rows_3d(ground_truth, predictions, max_match_distance_px,
+                   lambda p, g, m, matched, actions: protocols.h36m_table(p, g, m, matched, actions, _SKELETON,
+                                                                           order),
+                   top_one=True)
     out["actions"] = order
     return out
 
@@ -866,18 +875,9 @@ def evaluate_mupots(ground_truth: Sequence[GroundTruth], predictions: Mapping[st
                     max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
     """MuPoTS-3D's rows: 3DPCK@150 mm and AUC per sequence, all people and matched people (module docstring)."""
     from lcr_tf.evaluation import protocols
-    _missing_images(ground_truth, predictions)
-    gt3d = _stack(ground_truth, "pose3d", (_SKELETON.num_joints, 3))
-    mask3d = _concat([gt.pose3d_mask for gt in ground_truth], (_SKELETON.num_joints,)).astype(bool)
-    sequences = _groups(ground_truth)
-    out: Dict[str, Any] = {}
-    for method in _methods(predictions, ground_truth):
-        pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
-        row = protocols.mupots_table(pairing.pose3d, gt3d, mask3d, pairing.matched, sequences, _SKELETON)
-        if method != "upper_bound":
-            row["detections"] = pairing.detections
-        out[method] = row
-    out.setdefault("upper_bound", None)
+    out = _rows_3d(ground_truth, predictions, max_match_distance_px,
+                   lambda p, g, m, matched, sequences: protocols.mupots_table(p, g, m, matched, sequences,
+                                                                              _SKELETON))
     out["sequences"] = list(out["ppi"]["per_sequence"])
     return out
 

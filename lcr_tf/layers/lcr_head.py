@@ -67,8 +67,11 @@ class LCRHead(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, x) -> Tuple[tf.Tensor, tf.Tensor]:
-        scale = tf.constant(np.tile(self.block_scale, self.num_classes), self.compute_dtype)
-        return self.classifier(x), self.regressor(x) * scale
+        return self.classifier(x), self.regressor(x) * self.regression_scale(self.compute_dtype)
+
+    def regression_scale(self, dtype) -> tf.Tensor:
+        """(C * 5J,) the block scale of every class, in the layout of the full regression output."""
+        return tf.constant(np.tile(self.block_scale, self.num_classes), dtype)
 
     def compute_output_shape(self, input_shape):
         n = input_shape[0]

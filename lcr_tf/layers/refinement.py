@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from lcr_tf.layers.lcr_head import LCRHead
@@ -79,8 +78,8 @@ class RefinementStage(keras.layers.Layer):
     def embed(self, features, class_logits, regression) -> tf.Tensor:
         """The vector (N, ``fc[-1]``) the second head reads (for :meth:`LCRHead.regress_classes`)."""
         scores = tf.nn.softmax(class_logits, axis=-1) if self.use_probabilities else class_logits
-        scale = tf.constant(np.tile(self.head.block_scale, self.num_classes), regression.dtype)
-        estimate = self.estimate_fc(tf.concat([scores, regression / scale], axis=-1))
+        estimate = self.estimate_fc(tf.concat([scores, regression / self.head.regression_scale(regression.dtype)],
+                                              axis=-1))
         x = tf.concat([estimate, features], axis=-1)
         for layer in self.fc_layers:
             x = layer(x)
