@@ -175,10 +175,17 @@ class RenderConfig:
 #   pixels tall gives a PCKh@0.5 tolerance of 2.5 pixels.
 # * ``clear``: the demo's benchmark; one to three people of 40 % to 95 % of the image height, rarely cut by
 #   a border, few occluders, little noise. The same bodies, poses, cameras and backgrounds.
+# * ``studio``: one or two people of 55 % to 95 % of the image height, never cut by a border, no occluders,
+#   noise or blur, plain (gradient) or room backgrounds: the easiest scenes, to tell the model's learning
+#   speed apart from the scenes' difficulty (the tiny model gains about 6 PCKh points over ``clear`` at
+#   3,000 steps).
 PRESETS = {
     "wild": {},
     "clear": dict(min_people=1, max_people=3, person_height_range=(0.4, 0.95), truncation_prob=0.1,
                   truncation_range=(0.1, 0.3), occluder_prob=0.05, noise_sigma_range=(0.0, 2.0), blur_prob=0.1),
+    "studio": dict(min_people=1, max_people=2, person_height_range=(0.55, 0.95), truncation_prob=0.0,
+                   occluder_prob=0.0, noise_sigma_range=(0.0, 0.0), blur_prob=0.0,
+                   background_kinds=("gradient_noise", "room")),
 }
 
 
@@ -1090,7 +1097,8 @@ def define_flags(flag_values=None) -> None:
                          flag_values=fv)
     flags.DEFINE_integer("width", RenderConfig.width, "Image width in pixels.", lower_bound=8, flag_values=fv)
     flags.DEFINE_enum("preset", "wild", sorted(PRESETS), "Scene distribution: wild (crowds, small and cut "
-                      "people, occluders) or clear (1-3 large people); see PRESETS.", flag_values=fv)
+                      "people, occluders), clear (1-3 large people) or studio (1-2 large whole people, plain "
+                      "backgrounds); see PRESETS.", flag_values=fv)
     flags.DEFINE_integer("min_people", None, "Fewest people per image (default: the preset's).", lower_bound=1,
                          flag_values=fv)
     flags.DEFINE_integer("max_people", None, "Most people per image (default: the preset's).", lower_bound=1,

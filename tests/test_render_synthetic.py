@@ -208,6 +208,28 @@ def test_config_people_count_and_size(corpus):
         np.testing.assert_array_equal(r.in_image, (u >= -0.5) & (u < 159.5) & (v >= -0.5) & (v < 95.5))
 
 
+def test_presets_override_the_defaults_and_reject_unknown_names():
+    for name, fields in rs.PRESETS.items():
+        config = rs.preset_config(name, height=64)
+        assert config.height == 64
+        for field, value in fields.items():
+            assert getattr(config, field) == value, (name, field)
+    with pytest.raises(ValueError, match="unknown render preset 'sunny'.*clear, studio, wild"):
+        rs.preset_config("sunny")
+
+
+def test_studio_people_are_large_and_whole(corpus):
+    config = rs.preset_config("studio", height=128, width=128)
+    for i in range(6):
+        r = rs.render_image(corpus, i, 3, config)
+        assert 1 <= r.num_people <= 2
+        # Never cut by a border: every joint projects inside the picture.
+        assert r.in_image.all(), i
+        heights = r.pose2d[..., 1].max(axis=1) - r.pose2d[..., 1].min(axis=1)
+        # Joint extent is below the standing height (head centre to ankles, bent poses) but never tiny.
+        assert (heights > 0.25 * 128).all(), (i, heights)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"min_people": 4, "max_people": 2}, "min_people"),
     ({"min_people": 0}, "min_people"),
