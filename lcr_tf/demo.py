@@ -16,8 +16,8 @@ Stages (about 20 minutes on 2 CPU cores with the defaults; most of it is trainin
    known truth is reported, with a picture ``pseudo_gt.png``.
 4. **Synthetic training data** (Sec 4.1, Fig 8d): the Beam job :mod:`beam_jobs.build_tfrecords` renders
    ``--num_train_images`` + ``--num_val_images`` multi-person images from the corpus
-   (:mod:`beam_jobs.render_synthetic`, scene preset ``--render_preset``), labels every person with its anchor class, and writes sharded
-   TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and
+   (:mod:`beam_jobs.render_synthetic`, scene preset ``--render_preset``), labels every person with its
+   anchor class, and writes sharded TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and
    ``-rejected.jsonl``; ``input_samples.png`` shows augmented samples of the input pipeline.
 5. **Training** (Sec 3): ``python -m lcr_tf.train`` with ``configs/synthetic_tiny.flags`` (the tiny CPU
    backbone) trains LCR-Net on the synthetic training set for ``--train_steps`` steps, validating on the
@@ -79,8 +79,9 @@ flags.DEFINE_integer("num_val_images", 100, "Synthetic validation images (anothe
 flags.DEFINE_integer("image_size", 256, "Side of the synthetic images, pixels.", lower_bound=64)
 flags.DEFINE_enum("render_preset", "clear", sorted(render_synthetic.PRESETS),
                   "Scene distribution of the synthetic images (beam_jobs.render_synthetic.PRESETS): clear "
-                  "(1-3 people of 40-95 % of the image height), studio (1-2 people of 55-95 %, plain backgrounds, nothing cut or occluded) or wild (up to "
-                  "6 people of 15-120 %, cut by borders, occluders).")
+                  "(1-3 people of 40-95 % of the image height), studio (1-2 people of 55-95 %, plain "
+                  "backgrounds, nothing cut or occluded) or wild (up to 6 people of 15-120 %, cut by borders, "
+                  "occluders).")
 flags.DEFINE_list("beam_args", [], "Beam pipeline options for the TFRecord job, e.g. "
                   "--beam_args=--runner=DirectRunner,--direct_running_mode=multi_processing,"
                   "--direct_num_workers=2 (default: the in-process DirectRunner, which starts fastest "
