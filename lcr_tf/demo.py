@@ -17,8 +17,8 @@ Stages (about 20 minutes on 2 CPU cores with the defaults; most of it is trainin
 4. **Synthetic training data** (Sec 4.1, Fig 8d): the Beam job :mod:`beam_jobs.build_tfrecords` renders
    ``--num_train_images`` + ``--num_val_images`` multi-person images from the corpus
    (:mod:`beam_jobs.render_synthetic`, scene preset ``--render_preset``), labels every person with its
-   anchor class, and writes sharded TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and
-   ``-rejected.jsonl``; ``input_samples.png`` shows augmented samples of the input pipeline.
+   anchor class, and writes sharded TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their
+   ``-summary.json`` and ``-rejected.jsonl``; ``input_samples.png`` shows augmented samples of the input pipeline.
 5. **Training** (Sec 3): ``python -m lcr_tf.train`` with ``configs/synthetic_tiny.flags`` (the tiny CPU
    backbone) trains LCR-Net on the synthetic training set for ``--train_steps`` steps, validating on the
    held-out set; checkpoints, TensorBoard events and the final weights go to ``model/``, and the losses
