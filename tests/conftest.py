@@ -1,12 +1,34 @@
-"""Shared fixtures. Real data lives beside the repository, in ``../shared/data`` (or where the
+"""Shared fixtures and helpers. Real data lives beside the repository, in ``../shared/data`` (or where the
 ``LCR_TF_SHARED_DATA`` environment variable points); tests that need it skip with the reason when it is
 absent, as it is in a user's clone."""
 
 import os
 
+import numpy as np
 import pytest
 
+from lcr_tf import skeleton as skeleton_lib
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def lift_lcr13(lcr, target, extras):
+    """(N, 13, 3) LCR-13 poses -> (N, target.num_joints, 3) poses of a 17-joint dataset skeleton.
+
+    Joints of the same name are copied; ``extras(hips, shoulders, head)`` (each (N, 3), the hip and
+    shoulder mid-points and the head) returns ``{joint name: (N, 3)}`` for the dataset's other joints
+    (placed plausibly: the readers under test only carry them through).
+    """
+    lcr13 = skeleton_lib.LCR13
+    out = np.zeros((lcr.shape[0], target.num_joints, 3))
+    for j, name in enumerate(target.joint_names):
+        if name in lcr13.joint_names:
+            out[:, j] = lcr[:, lcr13.index(name)]
+    hips = lcr[:, [lcr13.index("left_hip"), lcr13.index("right_hip")]].mean(1)
+    shoulders = lcr[:, [lcr13.index("left_shoulder"), lcr13.index("right_shoulder")]].mean(1)
+    for name, value in extras(hips, shoulders, lcr[:, lcr13.index("head")]).items():
+        out[:, target.index(name)] = value
+    return out
 
 
 def _shared_data_dir():

@@ -19,6 +19,7 @@ from beam_jobs.datasets import h36m  # noqa: E402
 from beam_jobs.datasets.base import RecordError  # noqa: E402
 from lcr_tf import body_model, features  # noqa: E402
 from lcr_tf import skeleton as skeleton_lib  # noqa: E402
+from conftest import lift_lcr13  # noqa: E402
 
 H36M = skeleton_lib.H36M17
 LCR = skeleton_lib.LCR13
@@ -27,20 +28,10 @@ FRAMES = 12
 
 
 def _h36m17_from_lcr(lcr):
-    """(N, 13, 3) LCR-13 metres -> (N, 17, 3) H36M17 metres (extra joints placed plausibly)."""
-    out = np.zeros((lcr.shape[0], H36M.num_joints, 3))
-    for j, name in enumerate(H36M.joint_names):
-        if name in LCR.joint_names:
-            out[:, j] = lcr[:, LCR.index(name)]
-    hips = lcr[:, [LCR.index("left_hip"), LCR.index("right_hip")]].mean(1)
-    shoulders = lcr[:, [LCR.index("left_shoulder"), LCR.index("right_shoulder")]].mean(1)
-    head = lcr[:, LCR.index("head")]
-    out[:, H36M.index("pelvis")] = hips
-    out[:, H36M.index("spine")] = (hips + shoulders) / 2
-    out[:, H36M.index("thorax")] = shoulders
-    out[:, H36M.index("neck_nose")] = head - [0, -0.07, 0]
-    out[:, H36M.index("head_top")] = head + [0, -0.09, 0]
-    return out
+    """(N, 13, 3) LCR-13 metres -> (N, 17, 3) H36M17 metres."""
+    return lift_lcr13(lcr, H36M, lambda hips, shoulders, head: {
+        "pelvis": hips, "spine": (hips + shoulders) / 2, "thorax": shoulders,
+        "neck_nose": head - [0, -0.07, 0], "head_top": head + [0, -0.09, 0]})
 
 
 def _sequence(seed, offset_mm, frames=FRAMES):

@@ -17,6 +17,7 @@ from beam_jobs.datasets import mupots
 from beam_jobs.datasets.base import RecordError
 from lcr_tf import body_model, features
 from lcr_tf import skeleton as skeleton_lib
+from conftest import lift_lcr13
 
 MU = skeleton_lib.MUPOTS17
 LCR = skeleton_lib.LCR13
@@ -27,18 +28,11 @@ K3 = np.array([280.0, 282.0, 121.0, 99.0])
 
 
 def _mupots_from_lcr(lcr):
-    """(N, 13, 3) LCR-13 metres -> (N, 17, 3) MuPoTS-17 metres (the extra joints placed plausibly)."""
-    out = np.zeros((lcr.shape[0], MU.num_joints, 3))
-    for j, name in enumerate(MU.joint_names):
-        if name in LCR.joint_names:
-            out[:, j] = lcr[:, LCR.index(name)]
-    hips = lcr[:, [LCR.index("left_hip"), LCR.index("right_hip")]].mean(1)
-    neck = lcr[:, [LCR.index("left_shoulder"), LCR.index("right_shoulder")]].mean(1) + [0, -0.05, 0]
-    out[:, MU.index("head_top")] = lcr[:, LCR.index("head")] + [0, -0.1, 0]
-    out[:, MU.index("neck")] = neck
-    out[:, MU.index("pelvis")] = hips
-    out[:, MU.index("spine")] = (hips + neck) / 2
-    return out
+    """(N, 13, 3) LCR-13 metres -> (N, 17, 3) MuPoTS-17 metres."""
+    def extras(hips, shoulders, head):
+        neck = shoulders + [0, -0.05, 0]
+        return {"head_top": head + [0, -0.1, 0], "neck": neck, "pelvis": hips, "spine": (hips + neck) / 2}
+    return lift_lcr13(lcr, MU, extras)
 
 
 def _project(points_mm, k):
