@@ -38,6 +38,8 @@ RPN_OBJECTNESS = "rpn_objectness"
 RPN_BOX = "rpn_box"
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+# The trunk's auxiliary supervision (not in the paper; lcr_tf.ops.joint_heatmaps).
+JOINT_HEATMAP = "joint_heatmap"
 
 
 def smooth_l1(x, beta: float = POSE_BETA) -> tf.Tensor:

@@ -94,9 +94,21 @@ def test_help_lists_the_flags():
     assert result.returncode == 0, result.stderr
     for flag in ("--train_data", "--val_data", "--anchors", "--model_dir", "--strategy", "--lr_boundaries",
                  "--lr_values", "--weight_decay", "--mixed_precision", "--num_steps", "--checkpoint_every",
-                 "--deterministic", "--backbone", "--refinement", "--rois_per_image", "--data", "--train_steps"):
+                 "--deterministic", "--backbone", "--refinement", "--rois_per_image", "--data", "--train_steps",
+                 "--optimizer", "--joint_heatmap_weight", "--joint_heatmap_sigma"):
         assert flag in result.stdout.replace("--[no]", "--"), flag  # booleans print as --[no]name
     assert "resumed from step" in result.stdout  # the docstring explains resuming
+
+
+def test_optimizers():
+    from lcr_tf import train
+    sgd = train.make_optimizer("sgd", 0.01, momentum=0.9, clipnorm=10.0)
+    assert type(sgd).__name__ == "SGD" and sgd.momentum == 0.9 and sgd.clipnorm == 10.0
+    adam = train.make_optimizer("adam", 1e-3, momentum=0.8)
+    assert type(adam).__name__ == "Adam" and adam.beta_1 == 0.8 and adam.clipnorm is None
+    assert float(adam.learning_rate) == pytest.approx(1e-3)
+    with pytest.raises(train.FlagError, match="--optimizer.*rmsprop"):
+        train.make_optimizer("rmsprop", 0.01, momentum=0.9)
 
 
 def test_bad_flags_give_clear_errors(data, tmp_path):

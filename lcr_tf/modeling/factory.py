@@ -55,6 +55,10 @@ class ModelConfig:
       regression_std_2d, regression_std_3d: scales of the pose regression (box units, metres): the heads
         regress deltas divided by them and the loss compares them so (:func:`lcr_tf.ops.pose_coding.block_scale`).
       refinement_hidden, refinement_fc: its widths (:class:`lcr_tf.layers.refinement.RefinementStage`).
+      joint_heatmap_weight: weight of the trunk's auxiliary joint-heatmap loss (not in the paper; 0 turns
+        it off, the paper's network): a 1x1 convolution on the trunk predicts a heatmap per joint, in
+        training only (:mod:`lcr_tf.ops.joint_heatmaps`). It speeds up a trunk trained from random weights.
+      joint_heatmap_sigma: the Gaussian's standard deviation of its targets, in feature cells.
       nms_method: ``"combined"`` (a CPU kernel) or ``"padded"`` (TF ops, accelerators / XLA).
       weight_decay: L2 factor on every trainable kernel: the loss gets ``weight_decay * sum(w^2) / 2``
         (a gradient of ``weight_decay * w``, the SGD weight decay of Caffe).
@@ -93,6 +97,8 @@ class ModelConfig:
     refinement: bool = False
     refinement_hidden: int = 2048
     refinement_fc: Tuple[int, ...] = (2048, 2048)
+    joint_heatmap_weight: float = 0.0
+    joint_heatmap_sigma: float = 1.0
     nms_method: str = "combined"
     weight_decay: float = 0.0
     seed: Optional[int] = None
@@ -133,6 +139,10 @@ class ModelConfig:
             fail("nms_method", f"must be one of {proposals_lib.NMS_METHODS}")
         if self.weight_decay < 0:
             fail("weight_decay", "must be >= 0")
+        if self.joint_heatmap_weight < 0:
+            fail("joint_heatmap_weight", "must be >= 0")
+        if not self.joint_heatmap_sigma > 0:
+            fail("joint_heatmap_sigma", "must be > 0")
         for field in ("regression_std_2d", "regression_std_3d"):
             if not float(getattr(self, field)) > 0:
                 fail(field, "must be > 0")

@@ -33,9 +33,10 @@ import tensorflow as tf
 from lcr_tf import losses as losses_lib
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import pipeline as input_pipeline
-from lcr_tf.layers import LCRHead, RefinementStage, RoIAligner, RPNHead
+from lcr_tf.layers import JointHeatmapHead, LCRHead, RefinementStage, RoIAligner, RPNHead
 from lcr_tf.ops import anchor_boxes
 from lcr_tf.ops import box_ops
+from lcr_tf.ops import joint_heatmaps
 from lcr_tf.ops import proposals as proposals_lib
 from lcr_tf.ops import targets as targets_lib
 
@@ -58,11 +59,14 @@ REGRESSION = "regression"
 HEAD_INPUTS = "head_inputs"  # roi_features only
 
 
-def loss_names(refinement: bool) -> Tuple[str, ...]:
-    """Names of the loss parts a model reports, in order (the refinement stage adds two)."""
+def loss_names(refinement: bool, joint_heatmap: bool = False) -> Tuple[str, ...]:
+    """Names of the loss parts a model reports, in order (the refinement stage adds two, the trunk's
+    auxiliary joint heatmaps one)."""
     names = [losses_lib.RPN_OBJECTNESS, losses_lib.RPN_BOX, losses_lib.CLASSIFICATION, losses_lib.REGRESSION]
     if refinement:
         names += [losses_lib.CLASSIFICATION + STAGE2_SUFFIX, losses_lib.REGRESSION + STAGE2_SUFFIX]
+    if joint_heatmap:
+        names.append(losses_lib.JOINT_HEATMAP)
     return tuple(names)
 
 
@@ -108,6 +112,9 @@ class LCRNet(keras.Model):
         self.refinement = (RefinementStage(self.num_classes, j, hidden=config.refinement_hidden,
                                            fc=config.refinement_fc, name="refinement", **stds)
                            if config.refinement else None)
+        # Training-only auxiliary supervision of the trunk; inference never calls it.
+        self.joint_heatmap_head = (JointHeatmapHead(j, name="joint_heatmap_head")
+                                   if config.joint_heatmap_weight > 0 else None)
         self.anchor_pose2d = self.add_weight(shape=anchors2d.shape, dtype="float32", trainable=False,
                                              initializer=keras.initializers.Constant(anchors2d),
                                              autocast=False, name="anchor_pose2d")
@@ -116,7 +123,7 @@ class LCRNet(keras.Model):
                                              autocast=False, name="anchor_pose3d")
         self.global_step = self.add_weight(shape=(), dtype="int64", trainable=False, initializer="zeros",
                                            aggregation="only_first_replica", name="global_step")
-        self.loss_names = loss_names(config.refinement)
+        self.loss_names = loss_names(config.refinement, self.joint_heatmap_head is not None)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.loss_names + (WEIGHT_DECAY, TOTAL_LOSS, PROPOSAL_RECALL)}
 
@@ -127,6 +134,10 @@ class LCRNet(keras.Model):
     def _rpn(self, images, training):
         """images (B, S, S, 3) -> features (B, h, w, C), logits (B, N_a), deltas (B, N_a, 4), anchors (N_a, 4)."""
         features = self.trunk(self.preprocess(images), training=training)
+        if self.joint_heatmap_head is not None and not self.joint_heatmap_head.built:
+            # Its weights exist as soon as the model's do (optimizer slots, checkpoints), though only
+            # the training losses compute it.
+            self.joint_heatmap_head.build(features.shape)
         logits, deltas = self.rpn_head(features)
         shape = tf.shape(features)
         cfg = self.model_config
@@ -265,6 +276,9 @@ class LCRNet(keras.Model):
             parts[losses_lib.REGRESSION + suffix] = losses_lib.regression_loss(
                 regression, rois["reg_targets"], rois["classes"], rois["roi_valid"],
                 num_joints=self.num_joints, scale=self.lcr_head.block_scale)
+        if self.joint_heatmap_head is not None:
+            parts[losses_lib.JOINT_HEATMAP] = cfg.joint_heatmap_weight * self._joint_heatmap_loss(
+                features, batch)
 
         # A person is recalled when a proposal covers its full-body or its upper-body box.
         num_people = tf.shape(people[targets_lib.PERSON_MASK])[1]
@@ -272,6 +286,16 @@ class LCRNet(keras.Model):
         hit = tf.logical_and(tf.reduce_max(iou, axis=1) >= RECALL_IOU, gt_mask)  # (B, 2P)
         recalled = tf.cast(tf.logical_or(hit[:, :num_people], hit[:, num_people:]), tf.float32)
         return parts, recalled, people[targets_lib.PERSON_MASK]
+
+    def _joint_heatmap_loss(self, features, batch) -> tf.Tensor:
+        """The trunk's auxiliary loss (:mod:`lcr_tf.ops.joint_heatmaps`) on the annotated joints of the
+        real people of ``batch``, unweighted."""
+        mask = tf.logical_and(tf.cast(batch[dec.ANNOTATED], tf.bool),
+                              tf.cast(batch[input_pipeline.PERSON_MASK], tf.bool)[..., None])
+        targets = joint_heatmaps.joint_heatmaps(batch[dec.POSE2D], mask, tf.shape(features)[1:3],
+                                                float(self.stride), self.model_config.joint_heatmap_sigma)
+        return joint_heatmaps.heatmap_loss(self.joint_heatmap_head(features), targets,
+                                           tf.reduce_sum(tf.cast(mask, tf.float32)))
 
     def weight_decay_loss(self) -> tf.Tensor:
         """``weight_decay * sum(w^2) / 2`` over the trainable kernels (biases and BN are not decayed)."""
