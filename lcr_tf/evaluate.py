@@ -58,7 +58,11 @@ Output: the rows are printed as a table and written to ``--output`` as JSON::
      "upper_bound": {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "matched", "missed"} or null}
 
 Each row also holds ``pckh_per_joint`` (J, LCR-13 order) and ``pckh_curve``: PCKh at the thresholds
-``pckh_curve_alphas`` (0.05 to 1 head sizes). Fractions are in [0, 1]; a measure over no person is null.
+``pckh_curve_alphas`` (0.05 to 1 head sizes), and where the 2D error comes from, as medians over the
+matched people (:func:`lcr_tf.evaluation.error_parts`): ``translation_hs`` (how far the mean joint is
+from the truth's, in head sizes), ``shape_hs`` (the mean joint error once both poses are centred) and
+``extent_ratio`` (predicted over true spread of the joints). Fractions are in [0, 1]; a measure over no
+person is null.
 
 Real benchmarks (``h36m``, ``mpii``, ``mupots``). Everything is compared in **LCR-13**, the model's joint
 set: the dataset's ground truth (2D, and 3D where it has 3D) is converted with
@@ -142,6 +146,8 @@ READABLE_VERSIONS = (1, 2)
 PCKH_ALPHA = 0.5
 # Thresholds of the PCKh curve (head sizes), 0.05 to 1.
 PCKH_CURVE_ALPHAS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+# Medians over matched people of the parts of their 2D error (lcr_tf.evaluation.error_parts).
+ERROR_PART_KEYS = ("translation_hs", "shape_hs", "extent_ratio")
 # Side of the square head box of a synthetic person, metres (an adult head is about 0.2-0.25 m tall).
 SYNTHETIC_HEAD_SIDE_M = 0.25
 HEAD_SIZE_DEFINITION = ("0.6 x diagonal of a square head box of side 0.25 m projected at the person's "
@@ -433,19 +439,25 @@ def read_predictions(path: str, dataset: Optional[str] = None) -> Dict[str, Dict
 
 def _pose_scores(pred2d, pred3d, gt2d, gt3d, annotated, head_size) -> Dict[str, Optional[float]]:
     """PCKh@0.5 (pooled, per joint, and its curve over :data:`PCKH_CURVE_ALPHAS`), MPJPE and PA-MPJPE of
-    paired people ((N, J, ...) each); None over no person."""
+    paired people ((N, J, ...) each), and the medians over people of their 2D error's parts
+    (:func:`lcr_tf.evaluation.error_parts`: ``translation_hs``, ``shape_hs``, ``extent_ratio``); None over
+    no person."""
     from lcr_tf import evaluation
     j = _SKELETON.num_joints
     if len(gt2d) == 0:
         return {"pckh_0.5": None, "mpjpe_mm": None, "pa_mpjpe_mm": None, "pckh_per_joint": [None] * j,
-                "pckh_curve": [None] * len(PCKH_CURVE_ALPHAS)}
+                "pckh_curve": [None] * len(PCKH_CURVE_ALPHAS),
+                **{name: None for name in ERROR_PART_KEYS}}
     curve = evaluation.pckh_curve(pred2d, gt2d, annotated, head_size, PCKH_CURVE_ALPHAS)
+    parts = evaluation.error_parts(pred2d, gt2d, annotated, head_size)
+    medians = {name: _num(np.nanmedian(values)) if np.isfinite(values).any() else None
+               for name, values in zip(ERROR_PART_KEYS, (parts.translation, parts.shape, parts.extent_ratio))}
     return {"pckh_0.5": _num(evaluation.pckh(pred2d, gt2d, annotated, head_size, PCKH_ALPHA)),
             "mpjpe_mm": _num(np.mean(evaluation.mpjpe(pred3d, gt3d, _SKELETON))),
             "pa_mpjpe_mm": _num(np.mean(evaluation.pa_mpjpe(pred3d, gt3d))),
             "pckh_per_joint": [_num(v) for v in evaluation.pckh_per_joint(pred2d, gt2d, annotated, head_size,
                                                                           PCKH_ALPHA)],
-            "pckh_curve": [_num(v) for v in curve]}
+            "pckh_curve": [_num(v) for v in curve], **medians}
 
 
 def _num(value) -> Optional[float]:

@@ -62,6 +62,19 @@ def per_joint_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def error_parts_table(results: Mapping[str, Any]) -> str:
+    """Markdown table of where the 2D error comes from (medians over matched people of
+    :func:`lcr_tf.evaluation.error_parts`), for each row that has it; empty when none has."""
+    rows = [(label, results[key]) for key, label in ROWS
+            if results.get(key) and results[key].get("translation_hs") is not None]
+    if not rows:
+        return ""
+    lines = ["| method | translation (head sizes) | shape (head sizes) | extent ratio |", "|---|---|---|---|"]
+    lines += [f"| {label} | {_fmt(row.get('translation_hs'), 2)} | {_fmt(row.get('shape_hs'), 2)} | "
+              f"{_fmt(row.get('extent_ratio'), 2)} |" for label, row in rows]
+    return "\n".join(lines)
+
+
 def timings_table(timings: Mapping[str, float]) -> str:
     """A markdown section with the seconds of each stage and their total."""
     lines = ["## Time per stage", "", "| stage | seconds |", "|---|---|"]
@@ -191,6 +204,12 @@ def write_report(out_dir: str, results: Mapping[str, Any], ground_truth: Optiona
     joint_table = per_joint_table(results)
     if joint_table:
         lines += ["## PCKh@0.5 per joint", "", joint_table, ""]
+    parts_table = error_parts_table(results)
+    if parts_table:
+        lines += ["## Where the 2D error comes from", "",
+                  "Medians over the matched people: how far the mean joint is from the truth's "
+                  "(translation), the mean joint error once both poses are centred (shape), and the "
+                  "predicted over the true spread of the joints (extent ratio).", "", parts_table, ""]
     lines += ["## Figures", ""]
     for key, name, caption in (("pck_curve", PCK_CURVE_PNG, "PCKh curve"),
                                ("overlays", OVERLAYS_PNG, "Detections over the ground truth"),

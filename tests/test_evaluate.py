@@ -307,9 +307,15 @@ def test_report_holds_the_figures_and_pictures(data, tmp_path):
     assert curve[alphas.index(0.5)] == pytest.approx(0.5) and curve[-1] == 1.0 and curve[0] == 0.0
     assert all(a <= b for a, b in zip(curve, curve[1:]))
     assert res["ppi"]["pckh_per_joint"] == [pytest.approx(0.5)] * J
+    # The whole error is a translation of 9 px: no shape error, the same spread.
+    heads = np.concatenate([g.head_size for g in evaluate.read_ground_truth(str(root / "val-*.tfrecord"))])
+    assert res["ppi"]["translation_hs"] == pytest.approx(np.median(9.0 / heads))
+    assert res["ppi"]["shape_hs"] == pytest.approx(0.0, abs=1e-4)
+    assert res["ppi"]["extent_ratio"] == pytest.approx(1.0, abs=1e-4)
     text = (out / report.REPORT_MD).read_text()
     assert "trained for testing" in text
     assert "| PPI (eq 7-8) | 50.0 % | 0.0 | 0.0 | 0.375 | 4 / 0 | 4 |" in text
+    assert f"| PPI (eq 7-8) | {np.median(9.0 / heads):.2f} | 0.00 | 1.00 |" in text
     assert text.count("| right_ankle |") == 1 and "| head | 50.0 % |" in text
     for name in (report.PCK_CURVE_PNG, report.OVERLAYS_PNG, report.POSES3D_PNG):
         assert f"({name})" in text

@@ -136,3 +136,23 @@ def test_mpii_ap_bad_inputs_name_the_group():
     with pytest.raises(ValueError, match="group 1: expected 2 joints"):
         ev.mpii_multi_person_ap(pred_poses, pred_scores, [gt_poses[0], np.zeros((2, 3, 2))], gt_visible,
                                 head_sizes)
+
+
+def test_error_parts_of_a_shifted_and_scaled_pose():
+    rng = np.random.default_rng(4)
+    gt = rng.uniform(50, 150, size=(3, 6, 2))
+    visible = np.ones((3, 6), bool)
+    visible[1, 4:] = False   # unannotated joints are left out of both poses, whatever they hold
+    visible[2, 1:] = False   # a single annotated joint: no shape to speak of
+    centre = np.array([gt[n][visible[n]].mean(0) for n in range(3)])
+    pred = centre[:, None] + 1.2 * (gt - centre[:, None]) + np.array([3.0, 4.0])  # 1.2x, then 5 px away
+    pred[1, 4:] = 1e6
+    head = np.array([10.0, 20.0, 10.0])
+    parts = ev.error_parts(pred, gt, visible, head)
+    np.testing.assert_allclose(parts.translation[:2], [0.5, 0.25])
+    np.testing.assert_allclose(parts.extent_ratio[:2], [1.2, 1.2])
+    spread = [np.linalg.norm(gt[n][visible[n]] - centre[n], axis=-1).mean() for n in range(2)]
+    np.testing.assert_allclose(parts.shape[:2], 0.2 * np.array(spread) / head[:2])
+    assert np.isnan([parts.translation[2], parts.shape[2], parts.extent_ratio[2]]).all()
+    with pytest.raises(ValueError, match="head_size"):
+        ev.error_parts(pred, gt, visible, np.array([10.0, 0.0, 1.0]))

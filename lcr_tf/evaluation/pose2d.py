@@ -111,6 +111,52 @@ def pckh_per_joint(pred, gt, visible, head_size, alpha: float = 0.5) -> np.ndarr
 
 
 @dataclasses.dataclass(frozen=True)
+class ErrorParts:
+    """Where a 2D pose error comes from, per person (:func:`error_parts`); (N,) float64 each, NaN for a
+    person with fewer than 2 annotated joints.
+
+    Attributes:
+      translation: distance between the mean annotated joint of the prediction and of the ground truth,
+        in head sizes: how far off the person is placed.
+      shape: mean joint distance once both poses are centred on their mean annotated joint, in head
+        sizes: what is wrong with the articulation and size, wherever the person is.
+      extent_ratio: RMS distance of the predicted joints to their mean over that of the ground truth's
+        (below 1: the prediction is shrunk, as averaged poses are).
+    """
+
+    translation: np.ndarray
+    shape: np.ndarray
+    extent_ratio: np.ndarray
+
+
+def error_parts(pred, gt, visible, head_size) -> ErrorParts:
+    """Splits each person's 2D error into a translation and a shape part (:class:`ErrorParts`).
+
+    Args:
+      pred, gt: (N, J, 2) pixels, paired people.
+      visible: (N, J) bool annotated joints of ``gt`` (the only joints used, in both poses).
+      head_size: (N,) pixels or a scalar.
+    """
+    p, g = _checks.as_pair(pred, gt, 2)
+    vis = _checks.as_mask("visible", visible, p.shape[:2])
+    hs = _head_sizes(head_size, p.shape[0])
+    _checks.check_finite("pred", p, vis)
+    _checks.check_finite("gt", g, vis)
+    w = vis[..., None].astype(np.float64)
+    count = vis.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = (np.where(vis[..., None], p, 0.0)).sum(axis=1) / count[:, None]
+        mean_g = (np.where(vis[..., None], g, 0.0)).sum(axis=1) / count[:, None]
+        u = (p - mean_p[:, None]) * w
+        v = (g - mean_g[:, None]) * w
+        translation = np.linalg.norm(mean_p - mean_g, axis=-1) / hs
+        shape = np.linalg.norm(u - v, axis=-1).sum(axis=1) / count / hs
+        extent = np.sqrt(np.sum(u * u, axis=(1, 2)) / np.sum(v * v, axis=(1, 2)))
+    ok = count >= 2
+    return ErrorParts(*(np.where(ok, x, np.nan) for x in (translation, shape, extent)))
+
+
+@dataclasses.dataclass(frozen=True)
 class MultiPersonAP:
     """MPII multi-person average precision.
 
