@@ -2,7 +2,8 @@
 
 :func:`write_report` writes, into one folder::
 
-    report.md          the table of the rows (PPI, NMS, upper bound), PCKh per joint, the figures' links
+    report.md          the table of the rows (PPI, NMS, upper bound), PCKh per joint, where the 2D error
+                       comes from (translation, shape, extent), the figures' links
     pck_curve.png      PCKh against its threshold (0.05 to 1 head size) for each row
     overlays.png       held-out images with the ground truth (white) and the detections (coloured)
     poses3d.png        3D poses of matched people: detection (coloured) over the ground truth (grey)

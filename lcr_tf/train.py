@@ -3,9 +3,9 @@
     python -m lcr_tf.train --flagfile=configs/synthetic_tiny.flags --model_dir=runs/tiny \\
         --train_data='data/train-*.tfrecord' --val_data='data/val-*.tfrecord' --anchors=anchors.npz
 
-SGD with momentum and a piecewise-constant learning rate (``--lr_boundaries`` / ``--lr_values``, in
-steps; Sec 4: 1e-3 then 1e-4), L2 weight decay on the kernels, optional mixed precision (float16
-compute, dynamic loss scaling). ``--strategy`` picks the tf.distribute strategy: ``auto`` mirrors over the
+SGD with momentum (or Adam, ``--optimizer``) and a piecewise-constant learning rate
+(``--lr_boundaries`` / ``--lr_values``, in steps; Sec 4: 1e-3 then 1e-4), L2 weight decay on the
+kernels, optional mixed precision (float16 compute, dynamic loss scaling). ``--strategy`` picks the tf.distribute strategy: ``auto`` mirrors over the
 local GPUs when there are any and uses the default strategy otherwise; ``multi_worker`` reads the cluster
 from ``TF_CONFIG``. ``--batch_size`` is the global batch, split over the replicas.
 
@@ -109,8 +109,8 @@ def define_flags() -> None:
     flags.DEFINE_list("lr_boundaries", ["100000"], "Steps where the learning rate changes (piecewise constant).")
     flags.DEFINE_list("lr_values", ["0.001", "0.0001"], "Learning rates, one more than --lr_boundaries.")
     flags.DEFINE_enum("optimizer", "sgd", list(OPTIMIZERS), "sgd: SGD with --momentum (the paper's); adam: "
-                      "Adam (beta_1 = --momentum, beta_2 = 0.999), which trains a backbone from random weights "
-                      "several times faster at equal steps; weight decay is the L2 term of "
+                      "Adam (beta_1 = --momentum, beta_2 = 0.999), which learns faster than SGD from random "
+                      "weights in short runs (the tiny config); weight decay is the L2 term of "
                       "--weight_decay in both.")
     flags.DEFINE_float("momentum", 0.9, "SGD momentum, or Adam's beta_1 with --optimizer=adam.")
     flags.DEFINE_float("weight_decay", 1e-4, "L2 factor on kernels: loss += weight_decay * sum(w^2) / 2.")
