@@ -142,13 +142,14 @@ def error_parts(pred, gt, visible, head_size) -> ErrorParts:
     hs = _head_sizes(head_size, p.shape[0])
     _checks.check_finite("pred", p, vis)
     _checks.check_finite("gt", g, vis)
-    w = vis[..., None].astype(np.float64)
+    m = vis[..., None]
     count = vis.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_p = (np.where(vis[..., None], p, 0.0)).sum(axis=1) / count[:, None]
-        mean_g = (np.where(vis[..., None], g, 0.0)).sum(axis=1) / count[:, None]
-        u = (p - mean_p[:, None]) * w
-        v = (g - mean_g[:, None]) * w
+        mean_p = np.where(m, p, 0.0).sum(axis=1) / count[:, None]
+        mean_g = np.where(m, g, 0.0).sum(axis=1) / count[:, None]
+        # Centred, zero at unannotated joints (whatever they hold, NaN included).
+        u = np.where(m, p - mean_p[:, None], 0.0)
+        v = np.where(m, g - mean_g[:, None], 0.0)
         translation = np.linalg.norm(mean_p - mean_g, axis=-1) / hs
         shape = np.linalg.norm(u - v, axis=-1).sum(axis=1) / count / hs
         extent = np.sqrt(np.sum(u * u, axis=(1, 2)) / np.sum(v * v, axis=(1, 2)))

@@ -124,6 +124,9 @@ class LCRNet(keras.Model):
         self.global_step = self.add_weight(shape=(), dtype="int64", trainable=False, initializer="zeros",
                                            aggregation="only_first_replica", name="global_step")
         self.loss_names = loss_names(config.refinement, self.joint_heatmap_head is not None)
+        # Weights of eq 1's sum (lcr_tf.losses.total_loss); the paper's parts weigh 1.
+        self.loss_weights = ({losses_lib.JOINT_HEATMAP: config.joint_heatmap_weight}
+                             if self.joint_heatmap_head is not None else {})
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.loss_names + (WEIGHT_DECAY, TOTAL_LOSS, PROPOSAL_RECALL)}
 
@@ -277,8 +280,7 @@ class LCRNet(keras.Model):
                 regression, rois["reg_targets"], rois["classes"], rois["roi_valid"],
                 num_joints=self.num_joints, scale=self.lcr_head.block_scale)
         if self.joint_heatmap_head is not None:
-            parts[losses_lib.JOINT_HEATMAP] = cfg.joint_heatmap_weight * self._joint_heatmap_loss(
-                features, batch)
+            parts[losses_lib.JOINT_HEATMAP] = self._joint_heatmap_loss(features, batch)
 
         # A person is recalled when a proposal covers its full-body or its upper-body box.
         num_people = tf.shape(people[targets_lib.PERSON_MASK])[1]
@@ -289,7 +291,7 @@ class LCRNet(keras.Model):
 
     def _joint_heatmap_loss(self, features, batch) -> tf.Tensor:
         """The trunk's auxiliary loss (:mod:`lcr_tf.ops.joint_heatmaps`) on the annotated joints of the
-        real people of ``batch``, unweighted."""
+        real people of ``batch``, unweighted (:attr:`loss_weights` weighs it)."""
         mask = tf.logical_and(tf.cast(batch[dec.ANNOTATED], tf.bool),
                               tf.cast(batch[input_pipeline.PERSON_MASK], tf.bool)[..., None])
         targets = joint_heatmaps.joint_heatmaps(batch[dec.POSE2D], mask, tf.shape(features)[1:3],
@@ -332,7 +334,7 @@ class LCRNet(keras.Model):
         with tf.GradientTape() as tape:
             parts, recalled, person_mask = self.compute_losses(self._batch(data), training=True,
                                                                seeds=self._seeds())
-            loss, parts = losses_lib.total_loss(parts)
+            loss, parts = losses_lib.total_loss(parts, self.loss_weights)
             decay = self.weight_decay_loss()
             total = loss + decay
             # Gradients are summed over replicas: each replica contributes its share of the mean.
@@ -349,7 +351,7 @@ class LCRNet(keras.Model):
         seeds = (None, None) if self.model_config.seed is None else (
             tf.constant([self.model_config.seed, -1], tf.int64), tf.constant([self.model_config.seed, -2], tf.int64))
         parts, recalled, person_mask = self.compute_losses(self._batch(data), training=False, seeds=seeds)
-        loss, parts = losses_lib.total_loss(parts)
+        loss, parts = losses_lib.total_loss(parts, self.loss_weights)
         decay = self.weight_decay_loss()
         return self._update_trackers(parts, decay, loss + decay, recalled, person_mask)
 
