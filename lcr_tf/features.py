@@ -2,10 +2,12 @@
 
 Written by ``beam_jobs.build_tfrecords`` and read by :mod:`lcr_tf.data`; nothing else spells a key.
 
-One Example is one image with its P people (P >= 1), all in the LCR-13 joint order
+One Example is one image with its P people (P >= 0), all in the LCR-13 joint order
 (:data:`lcr_tf.skeleton.LCR13`, J = 13), and its R ignore regions (R >= 0). Per-person fields are
 flattened person-major into one list: ``person/pose2d`` holds P * J * 2 floats, i.e. ``reshape(P, J, 2)``
-gives them back; ``image/ignore_boxes`` likewise holds R * 4 floats.
+gives them back; ``image/ignore_boxes`` likewise holds R * 4 floats. An image without people (P = 0: a
+background image, or one whose people are all ignore regions) has every per-person list empty; readers
+give fields of leading size 0.
 
 =============================  =========  ============  ==============================================
 key                            type       length        meaning
@@ -36,7 +38,9 @@ person/anchor_class            int64      P             1..2K (:mod:`lcr_tf.anch
 =============================  =========  ============  ==============================================
 
 Bump :data:`SCHEMA_VERSION` whenever a key, a type or a meaning changes; readers refuse other versions.
-Version 2 added ``image/num_ignore`` and ``image/ignore_boxes``.
+Version 2 added ``image/num_ignore`` and ``image/ignore_boxes``. Records with P = 0 are version 2 too:
+the on-disk format always allowed empty lists, only :func:`encode_example` used to refuse them, and every
+version-2 reader reads them.
 """
 
 from __future__ import annotations
@@ -95,7 +99,9 @@ def encode_example(record: Mapping[str, Any]):
     """A dict keyed by the constants above (numpy arrays of the shapes in the table) -> tf.train.Example.
 
     ``INTRINSICS`` may be omitted or None (unknown). ``IGNORE_BOXES`` ((R, 4) xyxy pixels) may be omitted
-    or None (no region). ``VERSION``, ``NUM_PEOPLE`` and ``NUM_IGNORE`` are filled in.
+    or None (no region). ``VERSION``, ``NUM_PEOPLE`` and ``NUM_IGNORE`` are filled in. An image without
+    people gives every per-person field with no element (shape (0, ...), or any empty array such as
+    ``[]``).
     Raises ValueError naming the field and the image id when a field is missing or mis-shaped, or holds
     NaN / inf, or an ignore box is empty or reversed (x2 <= x1 or y2 <= y1).
     """
@@ -109,6 +115,8 @@ def encode_example(record: Mapping[str, Any]):
         if key not in record:
             raise ValueError(f"{where}: field {key!r} is missing")
         a = np.asarray(record[key], dtype=dtype)
+        if a.size == 0 and a.ndim:
+            a = a.reshape((0,) + shape)     # [] for "no person", whatever the field's trailing shape
         if people is None:
             people = a.shape[0] if a.ndim else -1
         if a.shape != (people,) + shape:
@@ -117,8 +125,6 @@ def encode_example(record: Mapping[str, Any]):
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise ValueError(f"{where}: field {key!r} holds NaN or inf")
         arrays[key] = a
-    if not people or people < 1:
-        raise ValueError(f"{where}: no person")
     fmt = _text(record.get(IMAGE_FORMAT, b""))
     if fmt not in IMAGE_FORMATS:
         raise ValueError(f"{where}: field {IMAGE_FORMAT!r} is {fmt!r}, expected one of {IMAGE_FORMATS}")

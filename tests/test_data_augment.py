@@ -15,20 +15,23 @@ J = 13
 LCR = skeleton_lib.LCR13
 
 
-def _element(image, pose2d, boxes=None, pose3d=None, visible=None, annotated=None, intrinsics=(0, 0, 0, 0)):
-    """An element dict as the decoder makes it, from NumPy values."""
-    pose2d = np.asarray(pose2d, np.float32)
+def _element(image, pose2d, boxes=None, pose3d=None, visible=None, annotated=None, intrinsics=(0, 0, 0, 0),
+             ignore=None):
+    """An element dict as the decoder makes it, from NumPy values (``ignore``: (R, 4) ignore boxes,
+    none when None)."""
+    pose2d = np.asarray(pose2d, np.float32).reshape(-1, J, 2)
     p = pose2d.shape[0]
     if boxes is None:
         boxes = np.concatenate([pose2d.min(1) - 1, pose2d.max(1) + 1], -1)
     rng = np.random.default_rng(0)
     pose3d = rng.normal(0, 0.3, (p, J, 3)) if pose3d is None else pose3d
     ones = np.ones((p, J), bool)
-    return {
+    extra = {} if ignore is None else {dec.IGNORE_BOXES: tf.constant(np.reshape(ignore, (-1, 4)), tf.float32)}
+    return extra | {
         dec.IMAGE: tf.constant(image), dec.IMAGE_ID: tf.constant("e"), dec.IMAGE_SOURCE: tf.constant("t"),
         dec.SOURCE_FILE: tf.constant(""), dec.ORIGINAL_SIZE: tf.constant(image.shape[:2], tf.int32),
         dec.INTRINSICS: tf.constant(intrinsics, tf.float32), dec.TRANSFORM: tf.constant([1.0, 1, 0, 0]),
-        dec.NUM_PEOPLE: tf.constant(p), dec.BOXES: tf.constant(boxes, tf.float32),
+        dec.NUM_PEOPLE: tf.constant(p), dec.BOXES: tf.constant(np.reshape(boxes, (-1, 4)), tf.float32),
         dec.POSE2D: tf.constant(pose2d),
         dec.ANNOTATED: tf.constant(ones if annotated is None else annotated),
         dec.VISIBLE: tf.constant(ones if visible is None else visible),
@@ -65,6 +68,23 @@ def test_crop_window_maps_points_boxes_intrinsics_by_hand():
     np.testing.assert_allclose(out[dec.INTRINSICS], [1000, 1000, 60, 60])
     np.testing.assert_allclose(out[dec.TRANSFORM], [2, 2, -40, -20])
     np.testing.assert_array_equal(out[dec.ANCHOR_CLASS], [5])
+
+
+def test_ignore_boxes_move_like_pose_boxes_then_are_clipped_and_emptied_ones_dropped():
+    image = np.zeros((80, 100, 3), np.uint8)
+    pose = _pose_at([[30, 20], [50, 40]])
+    ignore = [[25, 15, 65, 45],      # -> [10, 10, 90, 70], clipped to the 80 px output: [10, 10, 80, 70]
+              [0, 0, 10, 10],        # -> [-40, -20, -20, 0]: nothing left, dropped
+              [55, 45, 95, 75]]      # -> [70, 70, 150, 130] -> [70, 70, 80, 80]
+    ex = _element(image, [pose], boxes=[[25, 15, 65, 45]], ignore=ignore)
+    out = _np(augment.crop_and_resize(ex, [20.0, 10.0, 60.0, 50.0], 80))    # scale 2
+    np.testing.assert_allclose(out[dec.BOXES], [[10, 10, 90, 70]])           # the pose box is not clipped
+    np.testing.assert_allclose(out[dec.IGNORE_BOXES], [[10, 10, 80, 70], [70, 70, 80, 80]])
+    flipped = _np(augment.flip_horizontal(augment.crop_and_resize(ex, [20.0, 10.0, 60.0, 50.0], 80)))
+    np.testing.assert_allclose(flipped[dec.IGNORE_BOXES], [[0, 10, 70, 70], [0, 70, 10, 80]])   # x1 < x2
+    np.testing.assert_allclose(flipped[dec.BOXES], [[-10, 10, 70, 70]])
+    # Without ignore boxes in the element, none appear.
+    assert dec.IGNORE_BOXES not in augment.letterbox(_element(image, [pose]), 32)
 
 
 def test_letterbox_keeps_aspect_and_marks_joints_in_the_padding_not_visible():
@@ -235,6 +255,34 @@ def test_random_window_holds_a_whole_person_and_follows_the_zoom():
     assert w[2] - w[0] == pytest.approx(70.0) and w[1] == pytest.approx(20.0)
     with pytest.raises(ValueError, match="scale_range"):
         augment.random_window(single, tf.constant([1, 2]), (2.0, 1.0))
+
+
+def test_random_window_without_people_covers_the_image_in_the_scale_range():
+    image = np.zeros((60, 90, 3), np.uint8)
+    ex = _element(image, np.zeros((0, J, 2)), ignore=[[10, 10, 30, 30]])
+    zoom_in = zoom_out = 0
+    for i in range(40):
+        w = augment.random_window(ex, tf.constant([i, 3]), (0.5, 2.0)).numpy()
+        side = w[2] - w[0]
+        assert w[3] - w[1] == pytest.approx(side) and 90 / 2.0 - 1e-3 <= side <= 90 / 0.5 + 1e-3
+        for lo, hi, extent in ((w[0], w[2], 90), (w[1], w[3], 60)):
+            if side <= extent:                       # inside the image
+                assert -1e-4 <= lo and hi <= extent + 1e-4
+            else:                                    # around it
+                assert lo <= 1e-4 and hi >= extent - 1e-4
+        zoom_in += side < 60
+        zoom_out += side > 90
+    assert zoom_in > 3 and zoom_out > 3
+    out = _np(augment.random_flip(augment.random_scale_crop(ex, tf.constant([0, 1]), 32, (0.5, 2.0)),
+                                  tf.constant([0, 2]), 1.0))
+    assert out[dec.POSE2D].shape == (0, J, 2) and out[dec.IMAGE].shape == (32, 32, 3)
+    assert int(out[augment.NUM_PEOPLE_OUTSIDE]) == 0
+
+
+def test_anchor_classes_of_no_person(anchor_set):
+    got = augment.anchor_classes(tf.zeros([0, J, 3]), tf.zeros([0, J], tf.bool),
+                                 augment.full_body_anchor_poses(anchor_set))
+    assert got.shape == (0,) and got.dtype == tf.int32
 
 
 def test_random_ops_are_seeded():

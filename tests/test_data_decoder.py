@@ -145,3 +145,27 @@ def test_bytes_that_are_not_an_example_or_not_an_image_fail():
     record[features.IMAGE_ENCODED] = b"these are not image bytes"
     with pytest.raises(tf.errors.InvalidArgumentError):
         dec.decode(_serialize(record))
+
+
+def test_ignore_boxes_decode_to_pixels_of_the_image():
+    record = _record(_image(), people=1)
+    record[features.IGNORE_BOXES] = [[1.5, 2.0, 10.25, 20.0], [0.0, 0.0, 60.0, 40.0]]
+    out = dec.decode(_serialize(record))
+    assert out[dec.IGNORE_BOXES].dtype == tf.float32
+    np.testing.assert_array_equal(out[dec.IGNORE_BOXES].numpy(), [[1.5, 2.0, 10.25, 20.0], [0, 0, 60, 40]])
+    none = dec.decode(_serialize(_record(_image(), people=1)))[dec.IGNORE_BOXES]
+    assert none.shape == (0, 4)
+
+
+def test_an_image_without_people_decodes_to_empty_person_fields():
+    record = _record(_image(), people=0)
+    record[features.IGNORE_BOXES] = [[5.0, 6.0, 30.0, 35.0]]
+    out = dec.decode(_serialize(record), "s.tfrecord")
+    assert int(out[dec.NUM_PEOPLE]) == 0
+    assert out[dec.BOXES].shape == (0, 4) and out[dec.POSE2D].shape == (0, J, 2)
+    assert out[dec.POSE3D].shape == (0, J, 3) and out[dec.VISIBLE].shape == (0, J)
+    assert out[dec.VISIBLE].dtype == tf.bool and out[dec.ANCHOR_CLASS].shape == (0,)
+    np.testing.assert_array_equal(out[dec.IGNORE_BOXES].numpy(), [[5, 6, 30, 35]])
+    np.testing.assert_array_equal(out[dec.IMAGE].numpy(), _image()[..., ::-1])
+    fn = tf.function(lambda s: dec.decode(s)[dec.POSE2D])
+    assert fn(tf.constant(_serialize(record))).shape == (0, J, 2)

@@ -13,6 +13,7 @@ from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
 from lcr_tf import features
 from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import draw_samples
 from lcr_tf.data import pipeline
@@ -23,30 +24,79 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 48, 64
 
 
-def _record(index, people, boxes=None, anchor_class=1):
-    """A record with ``people`` people spread over a 48 x 64 image (each one a small figure)."""
+def _pose3d(index, people):
+    return body_model.sample_poses(people, seed=index).poses3d if people else np.zeros((0, J, 3), np.float32)
+
+
+def _annotated(people):
+    annotated = np.ones((people, J), np.int64)
+    annotated[::2, LCR.lower_body] = 0                        # every other person upper-body only
+    return annotated
+
+
+def _image(index, size=(H, W)):
+    return np.random.default_rng(index).integers(0, 80, size + (3,), dtype=np.uint8)
+
+
+def _record(index, people, boxes=None, anchor_class=1, size=(H, W), ignore=None, pose2d=None, anchors=None):
+    """A record with ``people`` people spread over a ``size`` (48 x 64) image (each one a small figure).
+
+    ``anchor_class``: the class written for everyone, unless ``anchors`` (an AnchorSet) is given: then
+    each person's class is the build job's (``assign_classes``, full body = a knee or ankle annotated).
+    ``ignore``: the record's ignore boxes. ``pose2d``: (people, J, 2) instead of random figures.
+    """
+    h, w = size
     rng = np.random.default_rng(index)
-    image = rng.integers(0, 80, (H, W, 3), dtype=np.uint8)
-    centre = rng.uniform([12, 12], [W - 12, H - 12], (people, 1, 2))
-    pose2d = (centre + rng.uniform(-8, 8, (people, J, 2))).astype(np.float32)
+    image = _image(index, size)
+    centre = rng.uniform([12, 12], [w - 12, h - 12], (people, 1, 2))
+    if pose2d is None:
+        pose2d = (centre + rng.uniform(-8, 8, (people, J, 2))).astype(np.float32)
     for p in pose2d:
         for a, b in LCR.bones:
             cv2.line(image, tuple(int(v) for v in p[a]), tuple(int(v) for v in p[b]), (255, 255, 255), 1)
     if boxes is None:
         boxes = np.concatenate([pose2d.min(1) - 2, pose2d.max(1) + 2], -1)
     ok, buf = cv2.imencode(".png", image)
-    annotated = np.ones((people, J), np.int64)
-    annotated[::2, LCR.lower_body] = 0
+    annotated = _annotated(people)
+    pose3d = _pose3d(index, people)
+    classes = (np.full(people, anchor_class) if anchors is None
+               else anchors.assign_classes(pose3d, annotated[:, LCR.lower_body].any(1)))
     return features.encode_example({
         features.IMAGE_ENCODED: buf.tobytes(), features.IMAGE_FORMAT: "png", features.IMAGE_ID: f"im{index}",
-        features.IMAGE_SOURCE: "test", features.IMAGE_HEIGHT: H, features.IMAGE_WIDTH: W,
+        features.IMAGE_SOURCE: "test", features.IMAGE_HEIGHT: h, features.IMAGE_WIDTH: w,
         features.INTRINSICS: [60.0, 60.0, 32.0, 24.0],
         features.BOX: boxes, features.POSE2D: pose2d, features.ANNOTATED: annotated,
         features.COMPLETED: 1 - annotated, features.VISIBLE: np.ones((people, J), np.int64),
-        features.POSE3D: body_model.sample_poses(people, seed=index).poses3d,
+        features.POSE3D: pose3d,
         features.POSE3D_SOURCE: np.zeros(people, np.int64), features.PSEUDO_GT_DISTANCE: np.zeros(people),
-        features.ANCHOR_CLASS: np.full(people, anchor_class),
+        features.ANCHOR_CLASS: classes, features.IGNORE_BOXES: ignore,
     }).SerializeToString()
+
+
+def _nearest_anchor_classes(pose3d, full_body, anchor_set):
+    """NumPy reference of the class rule: nearest full-body anchor by squared distance between
+    body-centred poses; class k + 1 when full body, K + k + 1 otherwise."""
+    k = anchor_set.num_anchors
+    centred = pose3d - pose3d[:, LCR.centre_joints].mean(1, keepdims=True)
+    diff = centred[:, None].astype(np.float64) - anchor_set.pose3d[None, :k].astype(np.float64)
+    d = (diff ** 2).sum((2, 3))
+    nearest = d.argmin(1)
+    return np.where(full_body, nearest + 1, k + nearest + 1)
+
+
+def _mirror3d(pose3d):
+    return pose3d[..., LCR.flip_permutation, :] * np.float32([-1, 1, 1])
+
+
+def _map_boxes_np(boxes, transform, size):
+    """Boxes of the original image -> output pixels through ``transform`` [sx, sy, tx, ty], clipped to
+    [0, size]^2, the empty ones dropped, by decreasing area."""
+    sx, sy, tx, ty = transform
+    x = np.sort(np.stack([boxes[:, 0] * sx + tx, boxes[:, 2] * sx + tx], 1), 1)
+    out = np.stack([x[:, 0], boxes[:, 1] * sy + ty, x[:, 1], boxes[:, 3] * sy + ty], 1).clip(0, size)
+    out = out[(out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])]
+    area = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+    return out[np.argsort(-area, kind="stable")]
 
 
 def _write(path, records):
@@ -119,7 +169,7 @@ def test_more_people_than_slots_keeps_the_largest(tmp_path):
     assert b[pipeline.PERSON_MASK][0].all()
 
 
-def test_training_batches_are_consistent_and_flipped_classes_reassigned(shards, anchor_set):
+def test_training_batches_are_consistent_and_every_class_recomputed(shards, anchor_set):
     config = pipeline.InputConfig(image_size=40, max_people=4, batch_size=4, scale_range=(0.7, 2.5),
                                   num_epochs=2)
     batches = _batches(pipeline.make_dataset(shards, config, training=True, anchors=anchor_set, seed=3))
@@ -136,13 +186,12 @@ def test_training_batches_are_consistent_and_flipped_classes_reassigned(shards, 
         assert not (b[dec.VISIBLE] & ~inside).any()                         # visible joints are inside
         for n in range(4):
             people = mask[n]
-            if b[dec.TRANSFORM][n, 0] < 0:
-                flipped += 1
-                full = b[dec.ANNOTATED][n, people][:, LCR.lower_body].any(1)
-                expected = anchor_set.assign_classes(b[dec.POSE3D][n, people], full)
-                np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][n, people], expected)
-            else:
-                assert (b[dec.ANCHOR_CLASS][n, people] == 1).all()
+            flipped += b[dec.TRANSFORM][n, 0] < 0
+            # The records say class 1 for everyone; with anchors the pipeline recomputes every class.
+            full = b[dec.ANNOTATED][n, people][:, LCR.lower_body].any(1)
+            expected = anchor_set.assign_classes(b[dec.POSE3D][n, people], full)
+            np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][n, people], expected)
+        assert b[dec.IGNORE_BOXES].shape == (4, 16, 4) and not b[pipeline.IGNORE_MASK].any()
     assert 2 <= flipped <= 14
 
 
@@ -199,12 +248,190 @@ def test_corrupt_records_fail_and_verify_shards_names_them(tmp_path):
     assert pipeline.verify_shards(str(tmp_path / "bad.tfrecord").replace("bad", "b*d"), max_records=1) == 1
 
 
-def test_anchor_classes_beyond_the_anchor_set_fail(tmp_path, anchor_set):
+def test_record_classes_beyond_the_anchor_set_are_recomputed_not_refused(tmp_path, anchor_set):
     path = _write(tmp_path / "k50.tfrecord", [_record(4, 2, anchor_class=77)])
     ds = pipeline.make_dataset(path, pipeline.InputConfig(image_size=16, batch_size=1), training=False,
                                anchors=anchor_set)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"k50\.tfrecord: image im4: anchor classes"):
-        _batches(ds)
+    b = _batches(ds)[0]
+    full = b[dec.ANNOTATED][0, :2][:, LCR.lower_body].any(1)
+    np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][0, :2],
+                                  _nearest_anchor_classes(b[dec.POSE3D][0, :2], full, anchor_set))
+    # Without anchors the record's class is all there is.
+    config = pipeline.InputConfig(image_size=16, batch_size=1)
+    b = _batches(pipeline.make_dataset(path, config, training=False))[0]
+    np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][0], [77] * 2 + [0] * 6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_classes_written_with_another_anchor_set_are_those_of_the_given_set(tmp_path, anchor_set, training):
+    other = anchors_lib.from_centres(body_model.sample_poses(100, seed=7).poses3d[5::10])   # also K = 10
+    assert other.num_anchors == anchor_set.num_anchors
+    people = {i: 1 + i % 4 for i in range(8)}
+    path = _write(tmp_path / "a.tfrecord", [_record(i, people[i], anchors=anchor_set) for i in people])
+    config = pipeline.InputConfig(image_size=48, max_people=4, batch_size=4, scale_range=(1.0, 1.0),
+                                  num_epochs=3 if training else 1)
+    seen = {"flipped": 0, "unflipped": 0, "differ": 0}
+    for b in _batches(pipeline.make_dataset(path, config, training=training, anchors=other, seed=5)):
+        for n, image_id in enumerate(b[dec.IMAGE_ID]):
+            i = int(image_id[2:])
+            flipped = b[dec.TRANSFORM][n, 0] < 0
+            record3d, annotated = _pose3d(i, people[i]), _annotated(people[i])
+            if flipped:
+                record3d = _mirror3d(record3d)
+            mask = b[pipeline.PERSON_MASK][n]
+            assert mask.sum() == people[i]
+            for p in np.flatnonzero(mask):
+                # Which record person this is: its 3D pose (mirrored when flipped) is in the record.
+                match = [q for q in range(people[i])
+                         if np.allclose(b[dec.POSE3D][n, p], record3d[q], atol=1e-6)]
+                assert len(match) == 1
+                q = match[0]
+                full = annotated[q, LCR.lower_body].any()
+                want = _nearest_anchor_classes(record3d[q:q + 1], np.array([full]), other)[0]
+                assert b[dec.ANCHOR_CLASS][n, p] == want
+                written = features.decode_example_numpy(_record(i, people[i], anchors=anchor_set))
+                seen["differ"] += int(written[features.ANCHOR_CLASS][q] != want)
+                seen["flipped" if flipped else "unflipped"] += 1
+    assert seen["unflipped"] > 0 and (seen["flipped"] > 0) == training
+    assert seen["differ"] >= (seen["flipped"] + seen["unflipped"]) // 2       # the two sets disagree
+
+
+def test_crowd_boxes_follow_the_letterbox_and_the_flip_by_hand(tmp_path):
+    crowds = [[10, 4, 30, 20], [40, 30, 64, 48]]
+    path = _write(tmp_path / "crowd.tfrecord", [_record(0, 2, ignore=crowds)])
+    config = pipeline.InputConfig(image_size=32, max_ignore=4, batch_size=1)
+    b = _batches(pipeline.make_dataset(path, config, training=False))[0]
+    assert b[dec.IGNORE_BOXES].shape == (1, 4, 4) and b[dec.IGNORE_BOXES].dtype == np.float32
+    # Letterbox of 48 x 64 onto 32: scale 0.5; the larger region first.
+    np.testing.assert_allclose(b[dec.IGNORE_BOXES][0], [[20, 15, 32, 24], [5, 2, 15, 10], [0] * 4, [0] * 4])
+    np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], [True, True, False, False])
+
+    # A square 64 x 64 image at zoom 1: the training window is the whole image, [0, 64]^2, then scale 0.5
+    # and a flip x -> 32 - x.
+    crowds = [[10, 4, 30, 20], [0, 40, 64, 64]]
+    path = _write(tmp_path / "square.tfrecord", [_record(1, 2, size=(64, 64), ignore=crowds)])
+    config = pipeline.InputConfig(image_size=32, max_ignore=3, batch_size=1, scale_range=(1.0, 1.0),
+                                  flip_probability=1.0)
+    b = _batches(pipeline.make_dataset(path, config, training=True, seed=4))[0]
+    np.testing.assert_allclose(b[dec.TRANSFORM][0], [-0.5, 0.5, 32, 0])
+    np.testing.assert_allclose(b[dec.IGNORE_BOXES][0], [[0, 20, 32, 32], [17, 2, 27, 10], [0] * 4])
+    np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], [True, True, False])
+
+
+def test_zoomed_crops_clip_ignore_boxes_and_drop_those_left_outside(tmp_path):
+    crowds = np.float32([[1, 1, 6, 6], [0, 0, 64, 64], [50, 50, 63, 60]])
+    path = _write(tmp_path / "zoom.tfrecord", [_record(2, 1, size=(64, 64), ignore=crowds)])
+    config = pipeline.InputConfig(image_size=32, max_ignore=4, batch_size=1, scale_range=(2.0, 2.0),
+                                  num_epochs=16)
+    counts = set()
+    for b in _batches(pipeline.make_dataset(path, config, training=True, seed=1)):
+        want = _map_boxes_np(crowds, b[dec.TRANSFORM][0], 32)
+        counts.add(len(want))
+        got = b[dec.IGNORE_BOXES][0]
+        np.testing.assert_allclose(got[:len(want)], want, atol=1e-4)
+        assert not got[len(want):].any()
+        np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], np.arange(4) < len(want))
+        assert (got[:, 2] >= got[:, 0]).all() and got.min() >= 0 and got.max() <= 32
+        np.testing.assert_allclose(got[0], [0, 0, 32, 32])            # the whole-image region, clipped
+    assert len(counts) > 1                                           # the corner regions come and go
+
+
+@pytest.mark.parametrize("regions", [None, [[10, 10, 20, 20], [30, 5, 60, 45]]])
+def test_people_beyond_max_people_become_the_first_ignore_boxes(tmp_path, regions):
+    boxes = np.float32([[-6, 40, 4, 50],       # clipped [0, 40, 4, 50]: area 40, the smallest
+                        [2, 2, 42, 42],        # 1600
+                        [60, 10, 80, 30],      # clipped [60, 10, 64, 30]: area 80
+                        [5, 5, 40, 40],        # 1225
+                        [20, 20, 30, 30]])     # 100
+    path = _write(tmp_path / "many.tfrecord", [_record(3, 5, boxes=boxes, ignore=regions)])
+    regions = [] if regions is None else regions
+    for max_ignore in (3, 6):
+        config = pipeline.InputConfig(image_size=64, max_people=3, max_ignore=max_ignore, batch_size=1)
+        b = _batches(pipeline.make_dataset(path, config, training=False))[0]
+        assert b[pipeline.NUM_PEOPLE_OVER_MAX][0] == 2
+        np.testing.assert_allclose(b[dec.BOXES][0], boxes[[1, 3, 4]])      # letterbox 64: scale 1
+        # The two people left out, largest first, then the record's regions, largest first.
+        want = [[60, 10, 64, 30], [0, 40, 4, 50]] + [[30, 5, 60, 45], [10, 10, 20, 20]][:len(regions)]
+        want = np.float32(want[:max_ignore])
+        got = b[dec.IGNORE_BOXES][0]
+        np.testing.assert_allclose(got[:len(want)], want)
+        assert not got[len(want):].any()
+        np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], np.arange(max_ignore) < len(want))
+
+
+def test_people_outside_the_crop_do_not_become_ignore_boxes(tmp_path):
+    pose2d = np.zeros((2, J, 2), np.float32)
+    pose2d[0] = np.random.default_rng(0).uniform([10, 10], [30, 30], (J, 2))
+    pose2d[1] = np.random.default_rng(1).uniform([70, 10], [90, 30], (J, 2))    # right of the 64 px image
+    path = _write(tmp_path / "out.tfrecord", [_record(4, 2, pose2d=pose2d)])
+    config = pipeline.InputConfig(image_size=64, max_people=1, max_ignore=2, batch_size=1)
+    b = _batches(pipeline.make_dataset(path, config, training=False))[0]
+    assert b[augment.NUM_PEOPLE_OUTSIDE][0] == 1 and b[pipeline.NUM_PEOPLE_OVER_MAX][0] == 0
+    assert b[pipeline.PERSON_MASK][0].all() and not b[pipeline.IGNORE_MASK][0].any()
+    assert not b[dec.IGNORE_BOXES].any()
+
+
+def _bilinear_rows(src, index):
+    """Rows of ``src`` (H, ...) at fractional row indices ``index`` (within [0, H - 1]), interpolated."""
+    lo = np.floor(index).astype(int)
+    hi = np.minimum(lo + 1, src.shape[0] - 1)
+    frac = (index - lo).reshape((-1,) + (1,) * (src.ndim - 1))
+    return src[lo] * (1 - frac) + src[hi] * frac
+
+
+def test_images_without_people_letterbox_by_hand(tmp_path):
+    path = _write(tmp_path / "empty.tfrecord", [_record(5, 0), _record(6, 0, ignore=[[8, 6, 40, 30]])])
+    config = pipeline.InputConfig(image_size=128, max_people=3, max_ignore=2, batch_size=2, pad_value=50.0)
+    b = _batches(pipeline.make_dataset(path, config, training=False))[0]
+    assert list(b[dec.IMAGE_ID]) == [b"im5", b"im6"]
+    assert b[dec.IMAGE].shape == (2, 128, 128, 3) and b[dec.POSE2D].shape == (2, 3, J, 2)
+    assert b[dec.BOXES].shape == (2, 3, 4) and b[dec.ANCHOR_CLASS].shape == (2, 3)
+    assert not b[pipeline.PERSON_MASK].any() and (b[dec.NUM_PEOPLE] == 0).all()
+    assert not b[dec.POSE2D].any() and not b[dec.BOXES].any() and not b[dec.ANCHOR_CLASS].any()
+    np.testing.assert_array_equal(b[pipeline.IGNORE_MASK], [[False, False], [True, False]])
+    np.testing.assert_allclose(b[dec.IGNORE_BOXES], [[[0] * 4] * 2, [[16, 12, 80, 60], [0] * 4]])
+    for n, index in enumerate((5, 6)):
+        src = _image(index)[..., ::-1].astype(np.float64)              # written BGR, decoded RGB
+        # Letterbox of 48 x 64 onto 128: scale 2; output pixel centre i + 0.5 samples the source at
+        # continuous (i + 0.5) / 2, i.e. at source index i / 2 - 0.25 between pixel centres.
+        index_of = np.arange(128) / 2 - 0.25
+        rows = slice(1, 95)                                            # source rows 0.25 .. 46.75
+        cols = slice(1, 127)
+        want = _bilinear_rows(src, index_of[rows])
+        want = _bilinear_rows(want.transpose(1, 0, 2), index_of[cols]).transpose(1, 0, 2)
+        np.testing.assert_allclose(b[dec.IMAGE][n, rows, cols], want, atol=1e-3)
+        np.testing.assert_array_equal(b[dec.IMAGE][n, 96:], 50.0)         # below the content: padding
+
+
+def test_images_without_people_train_on_a_random_window(tmp_path, anchor_set):
+    crowd = np.float32([[8, 6, 40, 30]])
+    path = _write(tmp_path / "empty.tfrecord", [_record(7, 0), _record(8, 0, ignore=crowd)])
+    config = pipeline.InputConfig(image_size=64, max_people=2, max_ignore=2, batch_size=2,
+                                  scale_range=(1.0, 1.0), flip_probability=1.0, brightness=0.0,
+                                  contrast=(1.0, 1.0), saturation=(1.0, 1.0), hue=0.0, pad_value=50.0,
+                                  num_epochs=4)
+    offsets = set()
+    for b in _batches(pipeline.make_dataset(path, config, training=True, anchors=anchor_set, seed=2)):
+        assert b[dec.IMAGE].shape == (2, 64, 64, 3) and b[dec.POSE3D].shape == (2, 2, J, 3)
+        assert not b[pipeline.PERSON_MASK].any() and not b[dec.ANCHOR_CLASS].any()
+        for n, image_id in enumerate(b[dec.IMAGE_ID]):
+            sx, sy, tx, ty = b[dec.TRANSFORM][n]
+            # Zoom 1 of a 64-wide image: the window is [0, 64] along x, anywhere in [-16, 0] along y.
+            np.testing.assert_allclose([sx, sy, tx], [-1, 1, 64])
+            assert 0 <= ty <= 16
+            offsets.add(round(float(ty), 3))
+            src = _image(int(image_id[2:]))[..., ::-1][:, ::-1].astype(np.float64)   # RGB, mirrored
+            # Output row r (centre r + 0.5) samples source row index r - ty.
+            index_of = np.arange(64) - ty
+            inner = (index_of >= 0) & (index_of <= H - 1)
+            np.testing.assert_allclose(b[dec.IMAGE][n, inner], _bilinear_rows(src, index_of[inner]),
+                                       atol=1e-3)
+            padding = (np.arange(64) + 1 <= ty) | (np.arange(64) >= ty + H)
+            np.testing.assert_allclose(b[dec.IMAGE][n, padding], 50.0, atol=1e-3)
+            want = _map_boxes_np(crowd, b[dec.TRANSFORM][n], 64) if image_id == b"im8" else np.zeros((0, 4))
+            np.testing.assert_allclose(b[dec.IGNORE_BOXES][n, :len(want)], want, atol=1e-4)
+            np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][n], np.arange(2) < len(want))
+    assert len(offsets) > 2
 
 
 def test_missing_files_and_bad_config_are_refused(tmp_path):
@@ -213,7 +440,7 @@ def test_missing_files_and_bad_config_are_refused(tmp_path):
     for kwargs, field in (({"image_size": 1}, "image_size"), ({"max_people": 0}, "max_people"),
                           ({"scale_range": (2.0, 1.0)}, "scale_range"), ({"flip_probability": 1.5}, "flip"),
                           ({"contrast": (0.0, 1.0)}, "contrast"), ({"num_epochs": 0}, "num_epochs"),
-                          ({"hue": 0.7}, "hue")):
+                          ({"hue": 0.7}, "hue"), ({"max_ignore": -1}, "max_ignore")):
         with pytest.raises(ValueError, match=field):
             pipeline.InputConfig(**kwargs)
 

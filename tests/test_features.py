@@ -95,11 +95,27 @@ def test_bad_records_name_the_image_and_the_field(mutate, message):
         F.encode_example(rec)
 
 
-def test_no_person_is_refused():
+@pytest.mark.parametrize("ignore", [None, [[4.0, 3.0, 20.0, 18.5]]])
+@pytest.mark.parametrize("empty", ["sliced", "list"])
+def test_an_image_without_people_round_trips(ignore, empty):
     rec = _record(1)
     for key in F.PERSON_FIELDS:
-        rec[key] = np.asarray(rec[key])[:0]
-    with pytest.raises(ValueError, match="no person"):
+        rec[key] = np.asarray(rec[key])[:0] if empty == "sliced" else []
+    rec[F.IGNORE_BOXES] = ignore
+    serialized = F.encode_example(rec).SerializeToString()
+    rec.update({key: np.zeros((0,) + shape, dtype) for key, (shape, dtype) in F.PERSON_FIELDS.items()})
+    for decoded in (F.decode_example_numpy(serialized), F.parse_example(tf.constant(serialized))):
+        _check_same(rec, decoded)
+        assert int(np.asarray(decoded[F.NUM_PEOPLE])) == 0
+        for key, (shape, _) in F.PERSON_FIELDS.items():
+            assert tuple(decoded[key].shape) == (0,) + shape, key
+
+
+def test_a_person_field_of_another_count_than_the_first_is_refused():
+    rec = _record(2)
+    rec[F.POSE3D] = []
+    with pytest.raises(ValueError, match=r"image 'img-7': field 'person/pose3d' has shape \(0, 13, 3\), "
+                                         r"expected \(2, 13, 3\)"):
         F.encode_example(rec)
 
 

@@ -18,7 +18,8 @@ serves both modes:
 * training, :func:`random_scale_crop`: a random square window whose side is ``max(H, W) / s`` for a zoom
   ``s`` drawn log-uniformly in ``scale_range``, placed so that it holds the whole pose box of one person
   chosen at random (the zoom is lowered for that image if the box would not fit), and, where that leaves
-  room, so that it covers as much of the image as possible;
+  room, so that it covers as much of the image as possible; in an image without people, anywhere that
+  covers as much of the image as possible (inside it when zooming in, around it when zooming out);
 * evaluation, :func:`letterbox`: the square window ``[0, L] x [0, L]``, L = max(H, W): the image keeps
   its aspect ratio, touches the top-left corner, and is padded at the bottom or right.
 
@@ -32,6 +33,11 @@ and ``completed`` flags. A person with no joint at all inside the image content 
 dropped is kept in :data:`NUM_PEOPLE_OUTSIDE`. Boxes are mapped with the image and are *not* clipped
 to it: they stay the pose box of all joints, as in the records. Crops leave the anchor class alone: a
 person whose legs are cut off keeps a full-body class, since its annotation still holds the legs.
+
+Ignore regions (``ignore_boxes``, optional in the element) go through every geometric step exactly as
+the pose boxes do (:func:`_affine`: crop, resize, letterbox, flip, with x1 <= x2 kept after a mirror).
+Unlike pose boxes, a crop clips them to the output image ``[0, S] x [0, S]`` and drops those left with
+no area: a region only matters where a detection can be.
 
 The pipeline crops first and flips the S x S result, the cheaper order; both orders give the same
 element, as the flip commutes with the crop up to the mirrored window.
@@ -74,18 +80,26 @@ def _map_people(example: Dict[str, tf.Tensor], fn) -> Dict[str, tf.Tensor]:
     return out
 
 
+def _map_boxes(box, sx, tx, sy, ty) -> tf.Tensor:
+    """(N, 4) xyxy -> (N, 4) xyxy under ``x -> sx x + tx``, ``y -> sy y + ty`` (sy > 0), re-ordered so
+    that x1 <= x2 when sx < 0."""
+    x_a, x_b = box[:, 0] * sx + tx, box[:, 2] * sx + tx
+    return tf.stack([tf.minimum(x_a, x_b), box[:, 1] * sy + ty, tf.maximum(x_a, x_b), box[:, 3] * sy + ty],
+                    axis=-1)
+
+
 def _affine(example: Dict[str, tf.Tensor], sx, tx, sy, ty) -> Dict[str, tf.Tensor]:
     """Moves the annotations by ``x -> sx x + tx``, ``y -> sy y + ty`` (sx may be negative: a mirror;
-    sy > 0). Updates pose2d, boxes (re-ordered so x1 <= x2), intrinsics and the transform; not the image.
+    sy > 0). Updates pose2d, boxes and ignore boxes (both re-ordered so x1 <= x2), intrinsics and the
+    transform; not the image.
     """
     out = dict(example)
     scale = tf.stack([sx, sy])
     offset = tf.stack([tx, ty])
     out[dec.POSE2D] = example[dec.POSE2D] * scale + offset
-    box = example[dec.BOXES]
-    x_a, x_b = box[:, 0] * sx + tx, box[:, 2] * sx + tx
-    out[dec.BOXES] = tf.stack([tf.minimum(x_a, x_b), box[:, 1] * sy + ty, tf.maximum(x_a, x_b),
-                               box[:, 3] * sy + ty], axis=-1)
+    out[dec.BOXES] = _map_boxes(example[dec.BOXES], sx, tx, sy, ty)
+    if dec.IGNORE_BOXES in example:
+        out[dec.IGNORE_BOXES] = _map_boxes(example[dec.IGNORE_BOXES], sx, tx, sy, ty)
     # u = fx X / Z + cx: scaling the image scales fx and moves cx; mirroring also negates X, which the
     # caller does to pose3d, so fx keeps its sign and only cx is mirrored.
     k = example[dec.INTRINSICS]
@@ -113,6 +127,9 @@ def random_window(example: Dict[str, tf.Tensor], seed, scale_range: Tuple[float,
       scale_range: (lo, hi), 0 < lo <= hi: the zoom ``s`` is log-uniform in it; the window side is
         ``max(H, W) / s`` (s = 1: the whole image fits, as in :func:`letterbox`; s = 2: a 2x zoom-in;
         s = 0.5: the image fills half of the output), raised to the chosen box's width and height.
+        With P = 0 there is no box: the side is ``max(H, W) / s`` and the window is placed uniformly
+        where it covers as much of the image as it can (inside the image along an axis where it is
+        smaller than the image, around it where it is larger).
     Returns:
       (4,) float32 window xyxy in pixels of the image; it may extend beyond the image.
     """
@@ -126,10 +143,11 @@ def random_window(example: Dict[str, tf.Tensor], seed, scale_range: Tuple[float,
 
     boxes = example[dec.BOXES]
     num = tf.shape(boxes)[0]
+    has_person = num > 0
     pick = tf.random.stateless_uniform([], substream(seed, _STREAM_PERSON), minval=0,
                                        maxval=tf.maximum(num, 1), dtype=tf.int32)
-    whole_image = tf.stack([0.0, 0.0, width, height])
-    box = tf.cond(num > 0, lambda: boxes[tf.minimum(pick, num - 1)], lambda: whole_image)
+    # Without people the box is a placeholder that neither raises the side nor constrains the placement.
+    box = tf.cond(has_person, lambda: boxes[tf.minimum(pick, num - 1)], lambda: tf.zeros([4]))
     side = tf.maximum(side, tf.maximum(box[2] - box[0], box[3] - box[1]))
 
     def place(b1, b2, extent, stream):
@@ -140,8 +158,8 @@ def random_window(example: Dict[str, tf.Tensor], seed, scale_range: Tuple[float,
         lo_image, hi_image = tf.minimum(0.0, extent - side), tf.maximum(0.0, extent - side)
         lo_both, hi_both = tf.maximum(lo_person, lo_image), tf.minimum(hi_person, hi_image)
         both = lo_both <= hi_both
-        lo_x = tf.where(both, lo_both, lo_person)
-        hi_x = tf.where(both, hi_both, hi_person)
+        lo_x = tf.where(has_person, tf.where(both, lo_both, lo_person), lo_image)
+        hi_x = tf.where(has_person, tf.where(both, hi_both, hi_person), hi_image)
         return lo_x + _uniform(seed, stream) * (hi_x - lo_x)
 
     x1 = place(box[0], box[2], width, _STREAM_X)
@@ -163,8 +181,9 @@ def crop_and_resize(example: Dict[str, tf.Tensor], window, output_size: int, pad
     Returns:
       The element with ``image`` (S, S, 3) float32 in the input's range, points mapped by
       ``x -> (x - x1) * S / (x2 - x1)`` (same for y), intrinsics and transform composed, ``visible``
-      cleared for joints outside the image content, people without any joint inside dropped, and
-      :data:`NUM_PEOPLE_OUTSIDE` set (() int32).
+      cleared for joints outside the image content, people without any joint inside dropped, ignore
+      boxes (when the element has them) mapped, clipped to ``[0, S] x [0, S]`` and dropped when left
+      without area, and :data:`NUM_PEOPLE_OUTSIDE` set (() int32).
     """
     if output_size < 2:
         raise ValueError(f"output_size must be >= 2, got {output_size}")
@@ -212,9 +231,20 @@ def crop_and_resize(example: Dict[str, tf.Tensor], window, output_size: int, pad
     out[dec.VISIBLE] = out[dec.VISIBLE] & inside
     keep = tf.reduce_any(inside, axis=1)
     out = _map_people(out, lambda v: tf.boolean_mask(v, keep))
+    if dec.IGNORE_BOXES in out:
+        out[dec.IGNORE_BOXES] = clip_boxes(out[dec.IGNORE_BOXES], output_size)
     previous = example.get(NUM_PEOPLE_OUTSIDE, tf.constant(0, tf.int32))
     out[NUM_PEOPLE_OUTSIDE] = previous + tf.reduce_sum(tf.cast(~keep, tf.int32))
     return out
+
+
+def clip_boxes(boxes, image_size: int) -> tf.Tensor:
+    """(N, 4) xyxy pixels -> (M, 4): clipped to the image ``[0, S] x [0, S]`` (S = ``image_size``),
+    keeping the boxes left with an area (x1 < x2 and y1 < y2), in their order."""
+    s = float(image_size)
+    clipped = tf.clip_by_value(tf.cast(boxes, tf.float32), 0.0, s)
+    kept = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+    return tf.boolean_mask(clipped, kept)
 
 
 def letterbox(example: Dict[str, tf.Tensor], output_size: int, pad_value: float = 0.0
@@ -237,7 +267,10 @@ def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
 
     The distance is the squared Euclidean distance between flattened body-centred 3D poses (the poses
     are centred here). A person with any lower-body joint (knees, ankles) annotated gets the full-body
-    class ``k + 1`` of its nearest anchor ``k``, otherwise the upper-body class ``K + k + 1``.
+    class ``k + 1`` of its nearest anchor ``k``, otherwise the upper-body class ``K + k + 1``. This is
+    the class ``beam_jobs.build_tfrecords.encode_item`` writes (``AnchorSet.assign_classes`` with
+    full body = any lower-body joint annotated), computed the same way in float64; the records store
+    the pose in float32, so only a pose within rounding of two anchors' tie could get another class.
 
     Args:
       pose3d: (P, J, 3) metres, camera axes, LCR-13 order.
@@ -251,7 +284,7 @@ def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
     # float64 like the NumPy reference, so that near-ties resolve the same way.
     poses = tf.cast(pose3d, tf.float64)
     centre = tf.reduce_mean(tf.gather(poses, _SKELETON.centre_joints, axis=1), axis=1, keepdims=True)
-    flat = tf.reshape(poses - centre, [tf.shape(poses)[0], -1])
+    flat = tf.reshape(poses - centre, [tf.shape(poses)[0], _SKELETON.num_joints * 3])
     anchors = tf.reshape(tf.cast(anchor_pose3d, tf.float64), [k, -1])
     # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; the first term does not change the argmin.
     score = tf.reduce_sum(anchors * anchors, axis=1)[None, :] - 2.0 * tf.matmul(flat, anchors,
@@ -278,10 +311,11 @@ def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None) -> Dict[s
     The image is reversed along x; 2D points go to ``x -> W - x`` (W the current image width); boxes to
     ``[W - x2, y1, W - x1, y2]``; 3D poses get ``X -> -X``; left and right joints swap places (the
     :attr:`~lcr_tf.skeleton.Skeleton.flip_permutation` of LCR-13) in pose2d, pose3d and every per-joint
-    mask, so a person's right wrist is still called right wrist; ``cx -> W - cx`` when intrinsics are
-    known. The mirrored 3D pose has another nearest anchor, so the anchor class is re-assigned with
-    :func:`anchor_classes` when ``anchor_pose3d`` ((K, J, 3), see :func:`full_body_anchor_poses`) is
-    given; without it the class becomes -1, "to be assigned" by whoever holds the anchors.
+    mask, so a person's right wrist is still called right wrist; ignore boxes like the pose boxes;
+    ``cx -> W - cx`` when intrinsics are known. The mirrored 3D pose has another nearest anchor, so
+    the anchor class is re-assigned with :func:`anchor_classes` when ``anchor_pose3d`` ((K, J, 3), see
+    :func:`full_body_anchor_poses`) is given; without it the class becomes -1, "to be assigned" by
+    whoever holds the anchors (the input pipeline recomputes every class itself when it has anchors).
     """
     out = dict(example)
     width = tf.cast(tf.shape(example[dec.IMAGE])[1], tf.float32)

@@ -5,7 +5,8 @@ The record schema (feature keys, types, meanings) is :mod:`lcr_tf.features`; thi
 of the input pipeline, keyed by the constants below, which :mod:`lcr_tf.data.augment` and
 :mod:`lcr_tf.data.pipeline` transform and batch.
 
-Element of one image with P people (J = 13, the LCR-13 joint order of :data:`lcr_tf.skeleton.LCR13`):
+Element of one image with P people (P >= 0) and R ignore regions (R >= 0) (J = 13, the LCR-13 joint
+order of :data:`lcr_tf.skeleton.LCR13`):
 
 ======================  ===============  ==================================================================
 key                     shape, dtype     meaning
@@ -31,6 +32,8 @@ key                     shape, dtype     meaning
 ``pseudo_gt_distance``  (P,) float32     eq-9 match distance (0 for MoCap 3D)
 ``anchor_class``        (P,) int32       1..2K in the layout of :mod:`lcr_tf.anchors`; -1 "to be
                                          assigned" (see :func:`lcr_tf.data.augment.flip_horizontal`)
+``ignore_boxes``        (R, 4) float32   regions of unannotated people (COCO crowds, people with too few
+                                         joints) xyxy pixels of the current image, x1 < x2, y1 < y2
 ======================  ===============  ==================================================================
 
 Pixel convention: continuous coordinates in which pixel ``(i, j)`` (column i, row j) covers
@@ -68,6 +71,7 @@ POSE3D = "pose3d"
 POSE3D_SOURCE = "pose3d_source"
 PSEUDO_GT_DISTANCE = "pseudo_gt_distance"
 ANCHOR_CLASS = "anchor_class"
+IGNORE_BOXES = "ignore_boxes"
 
 # Element key -> (record feature key, element dtype), for the per-person fields.
 _PERSON_SOURCES = {
@@ -123,7 +127,7 @@ def decode(serialized, source_file=None) -> Dict[str, tf.Tensor]:
       source_file: scalar tf.string naming the shard, used in error messages and kept in the element;
         '' when None.
     Returns:
-      The element dict (P people, image H x W as decoded).
+      The element dict (P >= 0 people and R >= 0 ignore regions, image H x W as decoded).
     Raises:
       tf.errors.InvalidArgumentError: another schema version, inconsistent people counts, an image whose
         size differs from the declared one (message names the shard and image id); unparsable bytes or
@@ -176,6 +180,7 @@ def decode(serialized, source_file=None) -> Dict[str, tf.Tensor]:
             INTRINSICS: tf.cast(parsed[features.INTRINSICS], tf.float32),
             TRANSFORM: tf.constant(IDENTITY_TRANSFORM, tf.float32),
             NUM_PEOPLE: num_people,
+            IGNORE_BOXES: tf.identity(parsed[features.IGNORE_BOXES]),
         }
     for key, (feature_key, dtype) in _PERSON_SOURCES.items():
         value = parsed[feature_key]

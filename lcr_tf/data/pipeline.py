@@ -2,8 +2,9 @@
 
 :func:`make_dataset` reads the shards written by ``beam_jobs.build_tfrecords`` (schema:
 :mod:`lcr_tf.features`) and yields dicts of batched tensors, B images of S x S pixels, at most
-``max_people`` people each (J = 13, LCR-13 order; keys are the constants of :mod:`lcr_tf.data.decoder`
-plus :data:`PERSON_MASK` and the counters below):
+``max_people`` people and ``max_ignore`` ignore regions each (J = 13, LCR-13 order; keys are the
+constants of :mod:`lcr_tf.data.decoder` plus :data:`PERSON_MASK`, :data:`IGNORE_MASK` and the counters
+below):
 
 =========================  =====================  ================================================
 key                        shape, dtype           meaning
@@ -21,24 +22,45 @@ key                        shape, dtype           meaning
 ``pose3d``                 (B, maxP, J, 3)        metres, camera axes, body-centred
 ``annotated``, ``visible``,
 ``completed``              (B, maxP, J) bool      per-joint flags (visible: also inside the image)
-``anchor_class``           (B, maxP) int32        1..2K; -1 to be assigned (flipped, no anchors)
+``anchor_class``           (B, maxP) int32        1..2K; with anchors recomputed for everyone;
+                                                  without, the record's, -1 when flipped
 ``pose3d_source``          (B, maxP) int32        MoCap or pseudo ground truth
 ``pseudo_gt_distance``     (B, maxP) float32      eq-9 distance
 ``num_people``             (B,) int32             people in the record
 ``num_people_outside``     (B,) int32             dropped: no joint left inside the crop
 ``num_people_over_max``    (B,) int32             dropped: beyond ``max_people``
+``ignore_boxes``           (B, maxI, 4) float32   ignore regions xyxy output pixels, clipped to the
+                                                  image, x1 < x2, y1 < y2 (0 for padding)
+``ignore_mask``            (B, maxI) bool         True for real regions, False for padding
 =========================  =====================  ================================================
 
 Padding people have every field zero (``anchor_class`` 0, the background class). The people of an image
 are ordered by decreasing area of their box clipped to the output image; when there are more than
-``max_people`` the largest are kept, the others are counted in ``num_people_over_max``.
+``max_people`` the largest are kept, the others are counted in ``num_people_over_max`` and become ignore
+regions (their pose box clipped to the output image): annotated people that are not targets must not
+count as false positives either. People dropped because no joint is left inside the crop do not: they
+are out of the picture.
+
+Ignore regions (maxI = ``max_ignore``) are the record's (COCO crowds, people with too few joints), moved
+with the image by every geometric augmentation exactly as the pose boxes, clipped to the output image,
+those left without area dropped; the people beyond ``max_people`` come first, then the record's regions
+by decreasing area; beyond ``max_ignore`` the last are dropped (so the smallest of the record's regions
+go first).
+
+Images without people (P = 0) go through like any other: the training crop is then a random window of
+the same scale range over the whole image; ``person_mask`` is all False.
+
+Anchor classes: with ``anchors`` given, every person's class is recomputed from its 3D pose (mirrored
+when flipped) and annotation with :func:`lcr_tf.data.augment.anchor_classes`, the rule the build job
+uses, so records written with another anchor set cannot give contradictory labels; the record's class
+is used only without ``anchors`` (and is then -1, "to be assigned", for a flipped person).
 
 Training (``training=True``): file order shuffled, files interleaved, records shuffled, each image
-randomly scaled and cropped around a random person, flipped with ``flip_probability`` and colour
-jittered (:mod:`lcr_tf.data.augment`; the jitter applies to the padding too), incomplete last batch
-dropped. Evaluation: files in sorted order, interleaved, not shuffled (the order is exact with
-``deterministic=True``), a letterbox resize only (:func:`lcr_tf.data.augment.letterbox`), last batch
-kept.
+randomly scaled and cropped around a random person (anywhere over an image without people), flipped
+with ``flip_probability`` and colour jittered (:mod:`lcr_tf.data.augment`; the jitter applies to the
+padding too), incomplete last batch dropped. Evaluation: files in sorted order, interleaved, not
+shuffled (the order is exact with ``deterministic=True``), a letterbox resize only
+(:func:`lcr_tf.data.augment.letterbox`), last batch kept.
 
 Randomness: every random draw is stateless, from a seed derived from ``seed`` and the element's position
 in the stream (after shuffling and repeating), so each epoch augments differently. With
@@ -63,6 +85,7 @@ from lcr_tf.data import decoder as dec
 
 PERSON_MASK = "person_mask"
 NUM_PEOPLE_OVER_MAX = "num_people_over_max"
+IGNORE_MASK = "ignore_mask"
 
 _STEP_CROP, _STEP_FLIP, _STEP_JITTER = 0, 1, 2
 # Read-ahead per open shard; TFRecordDataset's default is 256 KiB, a few images at most.
@@ -75,7 +98,10 @@ class InputConfig:
 
     Attributes:
       image_size: S, side of the square output images in pixels.
-      max_people: people slots per image (maxP); more are dropped, smallest first.
+      max_people: people slots per image (maxP); more are dropped, smallest first, and become ignore
+        regions.
+      max_ignore: ignore-region slots per image (maxI); more are dropped, smallest record region first
+        (the people beyond ``max_people`` are kept before any record region).
       batch_size: images per batch.
       scale_range: (lo, hi) zoom range of the training crop (see
         :func:`lcr_tf.data.augment.random_window`): 1 fits the whole image, 2 zooms in 2x.
@@ -91,6 +117,7 @@ class InputConfig:
 
     image_size: int = 256
     max_people: int = 8
+    max_ignore: int = 16
     batch_size: int = 8
     scale_range: Tuple[float, float] = (0.75, 1.5)
     flip_probability: float = 0.5
@@ -110,6 +137,8 @@ class InputConfig:
         for field in ("image_size", "max_people", "batch_size", "shuffle_buffer", "interleave_cycle"):
             if int(getattr(self, field)) < 1:
                 bad(field, "must be >= 1")
+        if int(self.max_ignore) < 0:
+            bad("max_ignore", "must be >= 0")
         if self.image_size < 2:
             bad("image_size", "must be >= 2")
         if self.num_epochs is not None and self.num_epochs < 1:
@@ -186,64 +215,92 @@ def _base_seed(seed: Optional[int], deterministic: bool) -> int:
     return 0 if deterministic else secrets.randbits(62)
 
 
-def limit_and_pad(example: Dict[str, tf.Tensor], max_people: int) -> Dict[str, tf.Tensor]:
+def _clip_to_image(boxes, size) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(N, 4) xyxy, (2,) float [H, W] -> ((N, 4) boxes clipped to ``[0, W] x [0, H]``, (N,) their area)."""
+    clipped = tf.clip_by_value(boxes, 0.0, tf.stack([size[1], size[0], size[1], size[0]]))
+    return clipped, (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+
+
+def _pad_rows(value, rows: int):
+    """(N, ...) with N <= rows -> (rows, ...), zero rows appended."""
+    pad = [[0, rows - tf.shape(value)[0]]] + [[0, 0]] * (value.shape.rank - 1)
+    return tf.ensure_shape(tf.pad(value, pad), [rows] + value.shape.as_list()[1:])
+
+
+def limit_and_pad(example: Dict[str, tf.Tensor], max_people: int, max_ignore: int) -> Dict[str, tf.Tensor]:
     """Orders the people by decreasing box area (box clipped to the image), keeps the first
-    ``max_people`` and pads every per-person field with zeros to ``max_people``.
+    ``max_people`` and pads every per-person field with zeros to ``max_people``; the people beyond
+    become ignore regions, padded with the element's own to ``max_ignore``.
 
     Args:
-      example: element dict with ``image`` (S, S, 3) and P people.
+      example: element dict with ``image`` (S, S, 3), P people and, optionally, ``ignore_boxes``
+        (R, 4) xyxy pixels of that image (clipped to it, as :func:`lcr_tf.data.augment.crop_and_resize`
+        leaves them).
+      max_people: people slots.
+      max_ignore: ignore-region slots.
     Returns:
       The element with per-person fields of leading size ``max_people``, :data:`PERSON_MASK`
-      (max_people,) bool and :data:`NUM_PEOPLE_OVER_MAX` () int32.
+      (max_people,) bool, :data:`NUM_PEOPLE_OVER_MAX` () int32, ``ignore_boxes`` (max_ignore, 4)
+      float32 and :data:`IGNORE_MASK` (max_ignore,) bool. The ignore rows are: the pose boxes of the
+      people beyond ``max_people`` clipped to the image (largest first, those without area left out),
+      then the element's regions by decreasing area; the rows beyond ``max_ignore`` are dropped, then
+      zero rows (mask False) fill the slots.
     """
     size = tf.cast(tf.shape(example[dec.IMAGE])[:2], tf.float32)
     box = example[dec.BOXES]
-    limit = tf.stack([size[1], size[0], size[1], size[0]])
-    clipped = tf.clip_by_value(box, 0.0, limit)
-    area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
-    order = tf.argsort(area, direction="DESCENDING", stable=True)[:max_people]
+    clipped, area = _clip_to_image(box, size)
+    ranked = tf.argsort(area, direction="DESCENDING", stable=True)
+    order = ranked[:max_people]
     count = tf.shape(order)[0]
     out = dict(example)
     for key in dec.PERSON_KEYS:
-        value = tf.gather(example[key], order)
-        pad = [[0, max_people - count]] + [[0, 0]] * (value.shape.rank - 1)
-        value = tf.pad(value, pad)
-        out[key] = tf.ensure_shape(value, [max_people] + value.shape.as_list()[1:])
+        out[key] = _pad_rows(tf.gather(example[key], order), max_people)
     out[PERSON_MASK] = tf.range(max_people) < count
     out[NUM_PEOPLE_OVER_MAX] = tf.shape(box)[0] - count
+
+    # Annotated people that are not targets first: they are certain, the record's regions come second.
+    over_max = tf.gather(clipped, ranked[max_people:])
+    has_area = (over_max[:, 2] > over_max[:, 0]) & (over_max[:, 3] > over_max[:, 1])
+    over_max = tf.boolean_mask(over_max, has_area)
+    regions = tf.reshape(tf.cast(example.get(dec.IGNORE_BOXES, tf.zeros([0, 4])), tf.float32), [-1, 4])
+    _, region_area = _clip_to_image(regions, size)
+    regions = tf.gather(regions, tf.argsort(region_area, direction="DESCENDING", stable=True))
+    ignore = tf.concat([over_max, regions], axis=0)[:max_ignore]
+    out[dec.IGNORE_BOXES] = _pad_rows(ignore, max_ignore)
+    out[IGNORE_MASK] = tf.range(max_ignore) < tf.shape(ignore)[0]
     return out
 
 
 def make_element_fn(config: InputConfig, training: bool, anchors=None):
     """The per-record function ``(element_seed, source_file, serialized) -> element`` of the pipeline:
-    decode, augment (training) or letterbox, order and pad the people. ``element_seed`` is the (2,)
-    int64 stateless seed of that element; ``anchors`` an optional :class:`lcr_tf.anchors.AnchorSet`."""
+    decode, augment (training) or letterbox, order and pad the people and the ignore regions.
+
+    ``element_seed`` is the (2,) int64 stateless seed of that element. ``anchors``, an optional
+    :class:`lcr_tf.anchors.AnchorSet` in LCR-13: when given, every person's ``anchor_class`` is
+    recomputed, after the augmentation, from its (possibly mirrored) 3D pose and annotated joints with
+    :func:`lcr_tf.data.augment.anchor_classes`, the TensorFlow form of the
+    :meth:`~lcr_tf.anchors.AnchorSet.assign_classes` call of ``beam_jobs.build_tfrecords.encode_item``
+    (full body = any knee or ankle annotated); the record's class, whatever anchor set it was built
+    with, is then not read. Without ``anchors`` the record's class is kept, and flipped people get -1.
+    """
     anchor_pose3d = None if anchors is None else augment.full_body_anchor_poses(anchors)
-    num_classes = None if anchors is None else 2 * anchors.num_anchors
 
     def element(element_seed, source_file, serialized):
         ex = dec.decode(serialized, source_file)
-        if num_classes is not None:
-            cls = ex[dec.ANCHOR_CLASS]
-            ok = tf.debugging.Assert(
-                tf.reduce_all((cls >= 1) & (cls <= num_classes)),
-                [dec.error_message("{}: image {}: anchor classes {} are outside 1..{} of the anchor set "
-                                   "given to the pipeline (K={})",
-                                   source_file, ex[dec.IMAGE_ID], cls, num_classes, num_classes // 2)])
-            with tf.control_dependencies([ok]):
-                ex[dec.ANCHOR_CLASS] = tf.identity(cls)
         if training:
             ex = augment.random_scale_crop(ex, augment.substream(element_seed, _STEP_CROP), config.image_size,
                                            config.scale_range, config.pad_value)
-            ex = augment.random_flip(ex, augment.substream(element_seed, _STEP_FLIP), config.flip_probability,
-                                     anchor_pose3d)
+            # No anchors here: the classes of everyone, flipped or not, are recomputed below.
+            ex = augment.random_flip(ex, augment.substream(element_seed, _STEP_FLIP), config.flip_probability)
             ex[dec.IMAGE] = augment.photometric_jitter(
                 ex[dec.IMAGE], augment.substream(element_seed, _STEP_JITTER), config.brightness,
                 config.contrast, config.saturation, config.hue)
         else:
             ex = augment.letterbox(ex, config.image_size, config.pad_value)
+        if anchor_pose3d is not None:
+            ex[dec.ANCHOR_CLASS] = augment.anchor_classes(ex[dec.POSE3D], ex[dec.ANNOTATED], anchor_pose3d)
         ex[dec.IMAGE] = tf.ensure_shape(ex[dec.IMAGE], [config.image_size, config.image_size, 3])
-        return limit_and_pad(ex, config.max_people)
+        return limit_and_pad(ex, config.max_people, config.max_ignore)
 
     return element
 
@@ -256,9 +313,9 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
       file_pattern: glob, comma-separated globs, or a list of them.
       config: :class:`InputConfig`.
       training: augment, shuffle and drop the last incomplete batch; else letterbox only, in file order.
-      anchors: optional :class:`lcr_tf.anchors.AnchorSet` (LCR-13): flipped people get their class
-        re-assigned with it (else -1), and record classes outside its 1..2K fail with an error naming
-        the shard and image.
+      anchors: optional :class:`lcr_tf.anchors.AnchorSet` (LCR-13): every person's class is recomputed
+        with it (see :func:`make_element_fn`), in training and in evaluation; without it the record's
+        class is kept, -1 for flipped people.
       seed: seed of the shuffles and augmentations (None: 0 if deterministic, else random).
       deterministic: fixed element order and seeds, so that the same arguments give the same batches.
     Returns:
