@@ -14,7 +14,10 @@ Normalisation (the paper gives per-box losses; these are their means over a mini
 * Regression: eq 4 averaged over the valid RoIs, i.e. the sum over positive RoIs divided by the number
   of valid RoIs (negatives count in the denominator with a zero loss, as in Fast R-CNN).
 
-Every normaliser is floored at 1 so an empty batch gives 0, never NaN. Inputs of any float dtype are
+Every normaliser is floored at 1 so an empty batch gives 0, never NaN. Under a distribution strategy the
+normalisers count the *global* batch (summed over the replicas, :func:`lcr_tf.distribute.cross_replica_sum`):
+each replica's loss is then its share of the global mean, the shares sum to it, and the summed gradient
+is the same for any split of the batch over replicas. Inputs of any float dtype are
 computed in float32 (mixed-precision models return float16/bfloat16 logits).
 
 The smooth-L1 ``beta`` generalises eq 5: ``0.5 x^2 / beta`` if ``|x| < beta`` else ``|x| - 0.5 beta``;
@@ -28,6 +31,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
+from lcr_tf import distribute
 from lcr_tf.ops import pose_coding
 
 POSE_BETA = 1.0
@@ -51,7 +55,13 @@ def smooth_l1(x, beta: float = POSE_BETA) -> tf.Tensor:
 
 
 def _count(mask) -> tf.Tensor:
-    return tf.maximum(tf.reduce_sum(tf.cast(mask, tf.float32)), 1.0)
+    """The normaliser of a loss: the number of True in ``mask`` over the global batch, at least 1."""
+    return global_count(tf.reduce_sum(tf.cast(mask, tf.float32)))
+
+
+def global_count(local_count) -> tf.Tensor:
+    """() float32: a replica's count summed over the replicas (module docstring), floored at 1."""
+    return tf.maximum(distribute.cross_replica_sum(tf.cast(local_count, tf.float32)), 1.0)
 
 
 def rpn_objectness_loss(logits, labels) -> tf.Tensor:

@@ -5,9 +5,18 @@
 
 SGD with momentum (or Adam, ``--optimizer``) and a piecewise-constant learning rate
 (``--lr_boundaries`` / ``--lr_values``, in steps; Sec 4: 1e-3 then 1e-4), L2 weight decay on the
-kernels, optional mixed precision (float16 compute, dynamic loss scaling). ``--strategy`` picks the tf.distribute strategy: ``auto`` mirrors over the
-local GPUs when there are any and uses the default strategy otherwise; ``multi_worker`` reads the cluster
-from ``TF_CONFIG``. ``--batch_size`` is the global batch, split over the replicas.
+kernels, a precision policy (``--precision``: float32; mixed_float16 with dynamic loss scaling;
+mixed_bfloat16), global-norm clipping (``--clipnorm``). The gradient step is
+:func:`lcr_tf.optimization.apply_gradients`: one sum over the replicas, then the finiteness check, the
+unscaling and the clipping of the global gradient.
+
+Distribution (:mod:`lcr_tf.distribute`): ``--strategy`` picks the tf.distribute strategy; ``auto``
+mirrors over the local GPUs when there are any (or over ``--cpu_replicas`` logical CPUs) and uses the
+default strategy otherwise; ``multi_worker`` reads the cluster from ``TF_CONFIG``, and then only the
+chief writes ``--model_dir`` (the other workers write to temporary directories they delete).
+``--batch_size`` is the global batch: the replicas must divide it. An image samples its RoIs from a seed
+of its place in the global batch, the losses are normalised over the global batch and the tiny
+backbone's batch norm is synchronised, so a step does not depend on the replica count.
 
 The run lives in ``--model_dir``:
 
@@ -18,7 +27,9 @@ The run lives in ``--model_dir``:
 * ``train/``, ``validation/``: TensorBoard logs: every loss part, the total, weight decay, proposal
   recall and the learning rate; on validation, images with each image's top-scoring pose drawn.
 * ``config.json``: the flags and the model config; ``final.weights.h5``: the trained weights;
-  ``metrics.json``: the logs (losses, proposal recall) of the first and last epochs of the latest run.
+  ``metrics.json``: the logs (losses, proposal recall) of the first and last epochs of the latest run,
+  ``images_per_second`` (training only: the median over its epochs of images / seconds from the
+  epoch's start to its last training step), the precision, the strategy and the replica count.
 """
 
 from __future__ import annotations
@@ -32,9 +43,10 @@ from typing import Dict, List, Optional, Sequence
 from absl import flags
 
 from lcr_tf import cli
+from lcr_tf import distribute
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "one_device")
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 CHECKPOINT_DIR = "checkpoints"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"  # the first and last epochs' logs of the latest run
@@ -104,8 +116,12 @@ def define_flags() -> None:
     flags.DEFINE_enum("nms_method", "combined", ["combined", "padded"], "Proposal NMS: 'combined' (CPU kernel) "
                       "or 'padded' (TF ops, for accelerators).")
     # --- optimisation ---
-    flags.DEFINE_enum("strategy", "auto", list(STRATEGIES), "tf.distribute strategy: auto (mirrored with GPUs, "
-                      "default on CPU), default, mirrored, multi_worker (TF_CONFIG), one_device.")
+    flags.DEFINE_enum("strategy", "auto", list(distribute.STRATEGIES), "tf.distribute strategy: auto (mirrored "
+                      "with GPUs or --cpu_replicas > 1, else default), default, mirrored, multi_worker "
+                      "(cluster from TF_CONFIG; only the chief writes --model_dir), one_device.")
+    flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into this many logical devices and mirror over them "
+                         "(no GPU needed): runs the distributed path, e.g. to check a config before a GPU "
+                         "run. They share the cores, so they are not faster.", lower_bound=1)
     flags.DEFINE_list("lr_boundaries", ["100000"], "Steps where the learning rate changes (piecewise constant).")
     flags.DEFINE_list("lr_values", ["0.001", "0.0001"], "Learning rates, one more than --lr_boundaries.")
     flags.DEFINE_enum("optimizer", "sgd", list(OPTIMIZERS), "sgd: SGD with --momentum (the paper's); adam: "
@@ -114,8 +130,13 @@ def define_flags() -> None:
                       "--weight_decay in both.")
     flags.DEFINE_float("momentum", 0.9, "SGD momentum, or Adam's beta_1 with --optimizer=adam.")
     flags.DEFINE_float("weight_decay", 1e-4, "L2 factor on kernels: loss += weight_decay * sum(w^2) / 2.")
-    flags.DEFINE_float("clipnorm", 0.0, "Clip each gradient to this norm (0: no clipping).")
-    flags.DEFINE_boolean("mixed_precision", False, "mixed_float16 policy with dynamic loss scaling.")
+    flags.DEFINE_float("clipnorm", 0.0, "Clip the global gradient (summed over the replicas, all variables "
+                       "together) to this norm (0: no clipping).", lower_bound=0.0)
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Keras precision policy: float32; "
+                      "mixed_float16 (float16 compute, dynamic loss scaling: for GPUs); mixed_bfloat16 "
+                      "(bfloat16 compute: for CPUs with AMX / AVX512-BF16 and recent GPUs). Variables, "
+                      "losses and the exported model's inputs and outputs stay float32.")
+    flags.DEFINE_boolean("mixed_precision", False, "Alias of --precision=mixed_float16.")
     flags.DEFINE_integer("num_steps", 1000, "Total training steps (a resumed run stops there too).")
     flags.DEFINE_integer("steps_per_epoch", 100, "Steps between validations / image summaries (a Keras epoch).")
     flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints.")
@@ -174,6 +195,14 @@ def check_flags() -> None:
     for name in ("num_steps", "steps_per_epoch", "checkpoint_every", "log_every", "batch_size"):
         if getattr(FLAGS, name) < 1:
             raise FlagError(f"--{name} must be >= 1, got {getattr(FLAGS, name)}")
+    precision()
+
+
+def precision() -> str:
+    """The precision policy of ``--precision`` and its alias ``--mixed_precision``."""
+    if FLAGS.mixed_precision and FLAGS.precision not in ("float32", "mixed_float16"):
+        raise FlagError(f"--mixed_precision is --precision=mixed_float16, but --precision={FLAGS.precision}")
+    return "mixed_float16" if FLAGS.mixed_precision else FLAGS.precision
 
 
 def model_config(anchor_set):
@@ -212,41 +241,28 @@ def model_config(anchor_set):
         raise FlagError(str(e)) from None
 
 
-def make_optimizer(name: str, learning_rate, momentum: float, clipnorm: float = 0.0):
-    """The training optimizer: ``"sgd"`` (SGD with momentum, the paper's) or ``"adam"`` (``beta_1`` =
-    ``momentum``); ``learning_rate`` a float or a schedule; ``clipnorm`` > 0 clips each gradient's norm.
+def make_optimizer(name: str, learning_rate, momentum: float):
+    """The training optimizer's update rule: ``"sgd"`` (SGD with momentum, the paper's) or ``"adam"``
+    (``beta_1`` = ``momentum``); ``learning_rate`` a float or a schedule.
 
-    Weight decay is not the optimizer's: it is the L2 term of the loss (:meth:`LCRNet.weight_decay_loss`),
-    the same for both.
+    Clipping, loss scaling and the cross-replica sum are the gradient step's
+    (:func:`lcr_tf.optimization.apply_gradients`), and weight decay is the L2 term of the loss
+    (:meth:`LCRNet.weight_decay_loss`), the same for both.
     """
     import keras
-    clip = clipnorm or None
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, clipnorm=clip)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, beta_1=momentum, clipnorm=clip)
+        return keras.optimizers.Adam(learning_rate, beta_1=momentum)
     raise FlagError(f"--optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
-def make_strategy(name: str):
-    """The tf.distribute strategy of ``--strategy`` (see its help)."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if name == "auto":
-        name = "mirrored" if gpus else "default"
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise FlagError("--strategy=multi_worker reads the cluster from the TF_CONFIG environment "
-                            "variable, which is not set")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise FlagError(f"--strategy must be one of {STRATEGIES}, got {name!r}")
+def make_strategy(name: str, cpu_replicas: int = 1):
+    """The tf.distribute strategy of ``--strategy`` and ``--cpu_replicas`` (:mod:`lcr_tf.distribute`)."""
+    try:
+        return distribute.make_strategy(name, cpu_replicas)
+    except distribute.DistributionError as e:
+        raise FlagError(str(e)) from None
 
 
 def top_poses(outputs: Dict, anchors2d, anchors3d) -> Dict:
@@ -332,20 +348,29 @@ def write_images(name: str, images, step: int) -> None:
     tf.summary.write(name, tensor, step=step, metadata=_metadata("images"))
 
 
-def _callbacks(model, manager, model_dir: str, val_images, num_steps: int):
+def _callbacks(model, manager, model_dir: str, val_images, num_steps: int, images_per_step: int):
+    """The trainer's Keras callbacks and its throughput record (a list of images/s, one per epoch)."""
+    import time
+
     import keras
     import tensorflow as tf
 
     train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
     val_writer = tf.summary.create_file_writer(os.path.join(model_dir, "validation"))
+    throughput: List[float] = []
 
     def step():
         return int(model.global_step.numpy())
 
     class Training(keras.callbacks.Callback):
-        """Checkpoints, TensorBoard scalars and images, and the stop at --num_steps."""
+        """Checkpoints, TensorBoard scalars and images, throughput, and the stop at --num_steps."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started, self.steps, self.last_end = time.perf_counter(), 0, None
 
         def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            self.last_end = time.perf_counter()
             current = step()
             if current % FLAGS.log_every == 0 and logs:
                 with train_writer.as_default():
@@ -358,6 +383,9 @@ def _callbacks(model, manager, model_dir: str, val_images, num_steps: int):
                 model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
+            if self.steps and self.last_end is not None:
+                # Training only: validation runs after the epoch's last training step.
+                throughput.append(self.steps * images_per_step / max(self.last_end - self.started, 1e-9))
             current = step()
             with val_writer.as_default():
                 for name, value in (logs or {}).items():
@@ -368,10 +396,31 @@ def _callbacks(model, manager, model_dir: str, val_images, num_steps: int):
                     top = top_poses(outputs, model.anchor_pose2d, model.anchor_pose3d)
                     drawn = draw_top_poses(val_images, top, model.skeleton_name)
                     write_images("top_pose", drawn, current)
+            with train_writer.as_default():
+                if throughput:
+                    write_scalar("images_per_second", throughput[-1], current)
             train_writer.flush()
             val_writer.flush()
 
-    return [Training()]
+    return [Training()], throughput
+
+
+def _write_json(path: str, payload) -> None:
+    """Writes JSON through a temporary name, so that a reader never sees half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _shard_policy(strategy, files: Sequence[str]):
+    """tf.data auto-sharding for a multi-worker strategy: by file when every worker gets a shard, else by
+    element (each worker reads everything and keeps its share)."""
+    import tensorflow as tf
+
+    workers = distribute.describe(strategy)["workers"]
+    policy = tf.data.experimental.AutoShardPolicy
+    return policy.FILE if len(files) >= workers else policy.DATA
 
 
 def train() -> Dict[str, float]:
@@ -380,21 +429,41 @@ def train() -> Dict[str, float]:
     import tensorflow as tf
 
     from lcr_tf import anchors as anchors_lib
-    from lcr_tf.data import pipeline
-    from lcr_tf.modeling import factory
-    from lcr_tf.modeling import lcr_model
 
     check_flags()
+    policy = precision()
+    # The strategy first: logical CPU devices must be configured before TensorFlow runs anything.
+    strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
+    try:
+        distribute.per_replica_batch(FLAGS.batch_size, strategy)
+    except distribute.DistributionError as e:
+        raise FlagError(str(e)) from None
     scale_range = tuple(_floats(FLAGS.scale_range, "scale_range"))
     keras.utils.set_random_seed(FLAGS.seed)
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(policy)
     anchor_set = anchors_lib.load(FLAGS.anchors)
     config = model_config(anchor_set)
-    strategy = make_strategy(FLAGS.strategy)
-    os.makedirs(FLAGS.model_dir, exist_ok=True)
+    chief = distribute.is_chief(strategy)
+    model_dir = distribute.worker_model_dir(FLAGS.model_dir, strategy)
+    os.makedirs(model_dir, exist_ok=True)
+    try:
+        return _train(strategy, policy, config, anchor_set, model_dir, chief, scale_range)
+    finally:
+        distribute.cleanup_worker_dir(model_dir, FLAGS.model_dir)
+
+
+def _train(strategy, policy, config, anchor_set, model_dir, chief, scale_range) -> Dict[str, float]:
+    import statistics
+
+    import keras
+    import tensorflow as tf
+
+    from lcr_tf import optimization
+    from lcr_tf.data import pipeline
+    from lcr_tf.modeling import factory
+    from lcr_tf.modeling import lcr_model
 
     with strategy.scope():
         try:
@@ -403,18 +472,23 @@ def train() -> Dict[str, float]:
             raise FlagError(f"cannot build the model: {e}") from None
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
             _ints(FLAGS.lr_boundaries, "lr_boundaries"), _floats(FLAGS.lr_values, "lr_values"))
-        optimizer = make_optimizer(FLAGS.optimizer, schedule, FLAGS.momentum, FLAGS.clipnorm)
-        if FLAGS.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(optimizer=optimizer, jit_compile=False)
+        optimizer = make_optimizer(FLAGS.optimizer, schedule, FLAGS.momentum)
+        loss_scale = optimization.DynamicLossScale() if policy == "mixed_float16" else None
+        model.compile(optimizer=optimizer, loss_scale=loss_scale, clipnorm=FLAGS.clipnorm, jit_compile=False)
         # Every weight and optimizer slot exists before a restore, so the restore is immediate and total.
         model(tf.zeros([1, config.image_size, config.image_size, 3]))
         optimizer.build(model.trainable_variables)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        manager = tf.train.CheckpointManager(checkpoint, os.path.join(FLAGS.model_dir, CHECKPOINT_DIR),
+        tracked = dict(model=model, optimizer=optimizer)
+        if loss_scale is not None:
+            tracked["loss_scale"] = loss_scale
+        checkpoint = tf.train.Checkpoint(**tracked)
+        # Every worker saves (saving is a collective op); only the chief's directory is the run's.
+        manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
                                              max_to_keep=FLAGS.keep_checkpoints)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        # Non-chief workers restore the chief's checkpoint, so that every worker resumes at one step.
+        latest = tf.train.latest_checkpoint(os.path.join(FLAGS.model_dir, CHECKPOINT_DIR))
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
             print(RESUMED.format(int(model.global_step.numpy())), flush=True)
         elif FLAGS.init_weights:
             if not os.path.isfile(FLAGS.init_weights):
@@ -424,30 +498,38 @@ def train() -> Dict[str, float]:
             model.global_step.assign(0)
             print(f"initialised from {FLAGS.init_weights}", flush=True)
     start = int(model.global_step.numpy())
+    described = distribute.describe(strategy)
 
-    with open(os.path.join(FLAGS.model_dir, CONFIG_FILE), "w") as f:
-        json.dump({"flags": {name: FLAGS[name].value for name in _own_flags()},
-                   "model": config.to_dict()}, f, indent=1, sort_keys=True)
+    if chief:
+        _write_json(os.path.join(model_dir, CONFIG_FILE),
+                    {"flags": {name: FLAGS[name].value for name in _own_flags()},
+                     "model": config.to_dict(), "precision": policy, **described})
 
     input_config = pipeline.InputConfig(
         image_size=config.image_size, max_people=FLAGS.max_people, batch_size=FLAGS.batch_size,
         scale_range=scale_range, flip_probability=FLAGS.flip_probability,
         shuffle_buffer=FLAGS.shuffle_buffer, num_epochs=None)
 
-    def select(batch):
-        return {key: batch[key] for key in lcr_model.BATCH_KEYS}
+    def distributable(ds, pattern):
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return ds
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = _shard_policy(strategy,
+                                                                          pipeline.list_shards(pattern))
+        return ds.with_options(options)
 
     # A resumed run draws a new input stream (seeded by its first step), not the first one again.
-    train_ds = pipeline.make_dataset(FLAGS.train_data, input_config, training=True, anchors=anchor_set,
-                                     seed=FLAGS.seed * 1_000_003 + start,
-                                     deterministic=FLAGS.deterministic).map(select)
+    train_ds = distributable(pipeline.make_dataset(
+        FLAGS.train_data, input_config, training=True, anchors=anchor_set, seed=FLAGS.seed * 1_000_003 + start,
+        deterministic=FLAGS.deterministic).map(lcr_model.select_batch), FLAGS.train_data)
     val_ds, val_images = None, None
     if FLAGS.val_data:
         val_config = pipeline.InputConfig(image_size=config.image_size, max_people=FLAGS.max_people,
                                           batch_size=FLAGS.batch_size, num_epochs=None)
-        val_ds = pipeline.make_dataset(FLAGS.val_data, val_config, training=False, anchors=anchor_set,
-                                       seed=FLAGS.seed, deterministic=True).map(select)
-        if FLAGS.num_summary_images > 0:
+        val_ds = distributable(pipeline.make_dataset(
+            FLAGS.val_data, val_config, training=False, anchors=anchor_set, seed=FLAGS.seed,
+            deterministic=True).map(lcr_model.select_batch), FLAGS.val_data)
+        if FLAGS.num_summary_images > 0 and chief:
             first = next(iter(val_ds.unbatch().batch(FLAGS.num_summary_images).take(1)))
             val_images = first["image"]
 
@@ -455,21 +537,23 @@ def train() -> Dict[str, float]:
     logs: Dict[str, float] = {}
     if remaining > 0:
         per_epoch = min(FLAGS.steps_per_epoch, remaining)
+        callbacks, throughput = _callbacks(model, manager, model_dir, val_images, FLAGS.num_steps,
+                                           FLAGS.batch_size)
         history = model.fit(train_ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
                             validation_data=val_ds, validation_steps=FLAGS.val_steps if val_ds else None,
-                            callbacks=_callbacks(model, manager, FLAGS.model_dir, val_images, FLAGS.num_steps),
-                            verbose=FLAGS.verbose)
+                            callbacks=callbacks, verbose=FLAGS.verbose)
         logs = {k: float(v[-1]) for k, v in history.history.items()}
-        with open(os.path.join(FLAGS.model_dir, METRICS_FILE), "w") as f:
-            json.dump({"first_epoch": {k: float(v[0]) for k, v in history.history.items()},
-                       "last_epoch": logs, "start_step": start, "epochs": len(history.epoch)},
-                      f, indent=1, sort_keys=True)
+        if chief:
+            _write_json(os.path.join(model_dir, METRICS_FILE), {
+                "first_epoch": {k: float(v[0]) for k, v in history.history.items()},
+                "last_epoch": logs, "start_step": start, "epochs": len(history.epoch),
+                "images_per_second": statistics.median(throughput) if throughput else None,
+                "images_per_second_per_epoch": throughput, "precision": policy, **described})
     end = int(model.global_step.numpy())
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{end}"):
         manager.save(checkpoint_number=end)
-    model.save_weights(os.path.join(FLAGS.model_dir, FINAL_WEIGHTS))
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    print(f"finished at step {end} (optimizer iterations {int(inner.iterations.numpy())})", flush=True)
+    model.save_weights(os.path.join(model_dir, FINAL_WEIGHTS))
+    print(f"finished at step {end} (optimizer iterations {int(optimizer.iterations.numpy())})", flush=True)
     return logs
 
 

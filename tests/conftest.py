@@ -7,7 +7,13 @@ import os
 import numpy as np
 import pytest
 
+from lcr_tf import distribute
 from lcr_tf import skeleton as skeleton_lib
+
+# The CPU as two logical devices, before any test runs TensorFlow, so that the distributed training
+# path runs here (tests/test_distributed.py). Ops without a device go to the first one, as before.
+CPU_REPLICAS = 2
+distribute.configure_cpu_replicas(CPU_REPLICAS)
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -163,7 +163,7 @@ def test_overfits_two_images(corpus, anchor_set):
     batch = make_batch(corpus, anchor_set, [5, 6], seed=1)
     config = small_config(rpn_post_nms_top_n_test=30, rois_per_image=32, weight_decay=0.0)
     model = factory.build_model(config, anchor_set)
-    model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9, clipnorm=10.0), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9), clipnorm=10.0, jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
     for _ in range(250):
         model.train_on_batch(batch)

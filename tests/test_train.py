@@ -95,15 +95,17 @@ def test_help_lists_the_flags():
     for flag in ("--train_data", "--val_data", "--anchors", "--model_dir", "--strategy", "--lr_boundaries",
                  "--lr_values", "--weight_decay", "--mixed_precision", "--num_steps", "--checkpoint_every",
                  "--deterministic", "--backbone", "--refinement", "--rois_per_image", "--data", "--train_steps",
-                 "--optimizer", "--joint_heatmap_weight", "--joint_heatmap_sigma"):
+                 "--optimizer", "--joint_heatmap_weight", "--joint_heatmap_sigma", "--precision",
+                 "--cpu_replicas", "--clipnorm"):
         assert flag in result.stdout.replace("--[no]", "--"), flag  # booleans print as --[no]name
     assert "resumed from step" in result.stdout  # the docstring explains resuming
 
 
 def test_optimizers():
     from lcr_tf import train
-    sgd = train.make_optimizer("sgd", 0.01, momentum=0.9, clipnorm=10.0)
-    assert type(sgd).__name__ == "SGD" and sgd.momentum == 0.9 and sgd.clipnorm == 10.0
+    # Clipping is the gradient step's (after the cross-replica sum), never the optimizer's.
+    sgd = train.make_optimizer("sgd", 0.01, momentum=0.9)
+    assert type(sgd).__name__ == "SGD" and sgd.momentum == 0.9 and sgd.clipnorm is None
     adam = train.make_optimizer("adam", 1e-3, momentum=0.8)
     assert type(adam).__name__ == "Adam" and adam.beta_1 == 0.8 and adam.clipnorm is None
     assert float(adam.learning_rate) == pytest.approx(1e-3)

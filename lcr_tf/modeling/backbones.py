@@ -39,7 +39,9 @@ statistics, so its BN layers are frozen, as is usual in detection: every ``Batch
 ``trainable = False``. In Keras 3 a non-trainable BN layer runs in inference mode whatever ``training``
 flag it is called with (it uses its moving mean and variance and never updates them), so calling
 ``features(x, training=True)`` from a training step is safe, and ``gamma`` / ``beta`` receive no update.
-``tiny`` is trained from scratch, so its BN layers stay trainable by default (``freeze_batch_norm``).
+``tiny`` is trained from scratch, so its BN layers stay trainable by default (``freeze_batch_norm``), and
+synchronised (:class:`lcr_tf.layers.SyncBatchNormalization`): with several replicas their batch
+statistics are those of the global batch.
 Freezing is per layer: do not set ``trainable`` on ``features`` / ``roi_head`` as a whole afterwards
 (Keras would pass the value down to every layer, BN included).
 
@@ -74,6 +76,8 @@ from typing import Callable, Optional, Sequence, Tuple
 import h5py
 import keras
 import tensorflow as tf
+
+from lcr_tf.layers.sync_batch_norm import SyncBatchNormalization
 
 STRIDE = 16
 BACKBONES = ("resnet50", "vgg16", "tiny")
@@ -356,7 +360,9 @@ def _tiny(input_shape, fc_dims) -> Backbone:
             prefix = f"block{block}_conv{conv}"
             x = keras.layers.Conv2D(width, 3, strides=2 if conv == 1 else 1, padding="same", use_bias=False,
                                     kernel_initializer="he_normal", name=prefix)(x)
-            x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
+            # Synchronised: under a strategy the batch statistics are the global batch's, so training
+            # does not depend on how the batch is split over replicas (plain BN with one replica).
+            x = SyncBatchNormalization(name=f"{prefix}_bn")(x)
             x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
     channels, roi_size = _TINY_CHANNELS[-1], 7
     head = _fc_head("tiny", roi_size, channels, fc_dims)

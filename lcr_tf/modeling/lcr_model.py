@@ -30,7 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lcr_tf import distribute
 from lcr_tf import losses as losses_lib
+from lcr_tf import optimization
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import pipeline as input_pipeline
 from lcr_tf.layers import JointHeatmapHead, LCRHead, RefinementStage, RoIAligner, RPNHead
@@ -38,13 +40,28 @@ from lcr_tf.ops import anchor_boxes
 from lcr_tf.ops import box_ops
 from lcr_tf.ops import joint_heatmaps
 from lcr_tf.ops import proposals as proposals_lib
+from lcr_tf.ops import row_random
 from lcr_tf.ops import targets as targets_lib
 
 # Batch keys the training and evaluation steps read (everything else in a batch is ignored).
 BATCH_KEYS = (dec.IMAGE, input_pipeline.PERSON_MASK, dec.BOXES, dec.POSE2D, dec.POSE3D, dec.ANNOTATED,
               dec.VISIBLE, dec.ANCHOR_CLASS)
 
+
+
+def select_batch(batch: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """The :data:`BATCH_KEYS` of an input-pipeline batch, boolean masks as float32 0 / 1.
+
+    Keras's distributed ``fit`` averages the first batch over the replicas to build the model, which it
+    cannot do with bool tensors; the steps cast the masks back to bool.
+    """
+    return {key: tf.cast(batch[key], tf.float32) if batch[key].dtype == tf.bool else batch[key]
+            for key in BATCH_KEYS}
+
+
 TOTAL_LOSS = "total_loss"
+SKIPPED_STEPS = "skipped_steps"
+LOSS_SCALE = "loss_scale"
 WEIGHT_DECAY = "weight_decay"
 PROPOSAL_RECALL = "proposal_recall"
 STAGE2_SUFFIX = "_stage2"
@@ -129,6 +146,9 @@ class LCRNet(keras.Model):
                              if self.joint_heatmap_head is not None else {})
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.loss_names + (WEIGHT_DECAY, TOTAL_LOSS, PROPOSAL_RECALL)}
+        self.skipped = keras.metrics.Sum(name=SKIPPED_STEPS)
+        self.loss_scale = None
+        self.clipnorm = 0.0
 
     # ----------------------------------------------------------------------------------------------
     # Wiring
@@ -231,14 +251,21 @@ class LCRNet(keras.Model):
     # Losses
     # ----------------------------------------------------------------------------------------------
 
-    def _seeds(self):
-        """Stateless (2,) seeds of the RPN and RoI samplers of this training step (from the config's seed
-        and ``global_step``), or (None, None) to use TensorFlow's global generator."""
+    def _seeds(self, local_batch, training: bool = True):
+        """Stateless (B, 2) per-image seeds of the RPN and RoI samplers (:mod:`lcr_tf.ops.row_random`),
+        from the config's seed, ``global_step`` (training; a fixed stream in validation) and each image's
+        place in the global batch, so that sampling does not depend on the replica count; (None, None)
+        draws from TensorFlow's global generator when the config has no seed."""
         if self.model_config.seed is None:
             return None, None
-        step = tf.cast(self.global_step, tf.int64)
         base = tf.constant(self.model_config.seed, tf.int64)
-        return tf.stack([base, 2 * step]), tf.stack([base, 2 * step + 1])
+        images = distribute.global_image_index(local_batch)
+        if training:
+            step = tf.cast(self.global_step, tf.int64)
+            streams = (2 * step, 2 * step + 1)
+        else:
+            streams = (tf.constant(-1, tf.int64), tf.constant(-2, tf.int64))
+        return tuple(row_random.row_seeds(tf.stack([base, stream]), images) for stream in streams)
 
     def compute_losses(self, batch: Mapping[str, tf.Tensor], training: bool, seeds=(None, None)
                        ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
@@ -297,7 +324,7 @@ class LCRNet(keras.Model):
         targets = joint_heatmaps.joint_heatmaps(batch[dec.POSE2D], mask, tf.shape(features)[1:3],
                                                 float(self.stride), self.model_config.joint_heatmap_sigma)
         return joint_heatmaps.heatmap_loss(self.joint_heatmap_head(features), targets,
-                                           tf.reduce_sum(tf.cast(mask, tf.float32)))
+                                           losses_lib.global_count(tf.reduce_sum(tf.cast(mask, tf.float32))))
 
     def weight_decay_loss(self) -> tf.Tensor:
         """``weight_decay * sum(w^2) / 2`` over the trainable kernels (biases and BN are not decayed)."""
@@ -326,34 +353,67 @@ class LCRNet(keras.Model):
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return list(self.trackers.values()) + [self.skipped]
+
+    def compile(self, optimizer, loss_scale=None, clipnorm: float = 0.0, **kwargs):
+        """Keras ``compile`` plus the settings of the gradient step (:func:`lcr_tf.optimization.apply_gradients`).
+
+        Args:
+          optimizer: a plain Keras optimizer (its update rule only: no clipping or loss scaling of its own).
+          loss_scale: a :class:`lcr_tf.optimization.DynamicLossScale` (``mixed_float16``), or None.
+          clipnorm: > 0 clips the global gradient (summed over replicas) to this global norm.
+        """
+        super().compile(optimizer=optimizer, **kwargs)
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer) and not isinstance(
+                optimizer, keras.optimizers.LossScaleOptimizer):
+            # Keras wraps the optimizer under mixed_float16; the loss scale is the step's here.
+            self.optimizer = optimizer
+        self.loss_scale = loss_scale
+        self.clipnorm = float(clipnorm)
+
+    def _global_logs(self, parts, decay, recalled, person_mask) -> Dict[str, tf.Tensor]:
+        """The trackers updated with the global batch's losses: the replicas' shares summed."""
+        parts = distribute.cross_replica_sum(parts)
+        total = tf.add_n(list(parts.values())) + decay
+        return self._update_trackers(parts, decay, total, recalled, person_mask)
 
     def train_step(self, data):
-        """One SGD step on a batch dict (:func:`compute_losses`); returns the running means of the
-        trackers (module docstring)."""
+        """One optimizer step on a batch dict (:func:`compute_losses`); returns the running means of the
+        trackers (module docstring), ``skipped_steps`` (steps of the epoch whose gradient was not
+        finite) and, with loss scaling, ``loss_scale``.
+
+        Under a strategy each replica computes its share of the global batch's loss (:mod:`lcr_tf.losses`:
+        normalisers count the global batch; weight decay is split evenly), and
+        :func:`lcr_tf.optimization.apply_gradients` sums the shares' gradients once, skips the step on
+        every replica when any replica's gradient is not finite, and clips after the sum.
+        """
+        batch = self._batch(data)
         with tf.GradientTape() as tape:
-            parts, recalled, person_mask = self.compute_losses(self._batch(data), training=True,
-                                                               seeds=self._seeds())
-            loss, parts = losses_lib.total_loss(parts, self.loss_weights)
+            parts, recalled, person_mask = self.compute_losses(
+                batch, training=True, seeds=self._seeds(tf.shape(batch[dec.IMAGE])[0]))
+            share, parts = losses_lib.total_loss(parts, self.loss_weights)
             decay = self.weight_decay_loss()
-            total = loss + decay
-            # Gradients are summed over replicas: each replica contributes its share of the mean.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(total / tf.cast(replicas, tf.float32))
+            share = share + decay / float(distribute.num_replicas())
+            scaled = share if self.loss_scale is None else self.loss_scale.scale_loss(share)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        applied = optimization.apply_gradients(self.optimizer, gradients, variables, self.loss_scale,
+                                               self.clipnorm)
         self.global_step.assign_add(1)
-        return self._update_trackers(parts, decay, total, recalled, person_mask)
+        self.skipped.update_state(1.0 - tf.cast(applied, tf.float32))
+        logs = self._global_logs(parts, decay, recalled, person_mask)
+        logs[SKIPPED_STEPS] = self.skipped.result()
+        if self.loss_scale is not None:
+            logs[LOSS_SCALE] = tf.identity(self.loss_scale.scale)
+        return logs
 
     def test_step(self, data):
         """Losses and proposal recall on a batch dict, with the test-time proposals and fixed sampling."""
-        seeds = (None, None) if self.model_config.seed is None else (
-            tf.constant([self.model_config.seed, -1], tf.int64), tf.constant([self.model_config.seed, -2], tf.int64))
-        parts, recalled, person_mask = self.compute_losses(self._batch(data), training=False, seeds=seeds)
-        loss, parts = losses_lib.total_loss(parts, self.loss_weights)
-        decay = self.weight_decay_loss()
-        return self._update_trackers(parts, decay, loss + decay, recalled, person_mask)
+        batch = self._batch(data)
+        parts, recalled, person_mask = self.compute_losses(
+            batch, training=False, seeds=self._seeds(tf.shape(batch[dec.IMAGE])[0], training=False))
+        _, parts = losses_lib.total_loss(parts, self.loss_weights)
+        return self._global_logs(parts, self.weight_decay_loss(), recalled, person_mask)
 
     def predict_step(self, data):
         images = data[dec.IMAGE] if isinstance(data, Mapping) else data

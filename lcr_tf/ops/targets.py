@@ -17,8 +17,9 @@ full-body one, or as an upper-body class ``K + k + 1`` when it is the upper-body
 person's pose encoded in the *candidate's* box (:func:`lcr_tf.ops.pose_coding.encode_pose_targets`).
 
 Randomness: ``seed`` is an int or a shape-(2,) int tensor (e.g. ``[run_seed, step]``) for the stateless
-ops; the same seed and inputs give the same samples. ``seed=None`` uses TensorFlow's stateful global
-generator instead.
+ops, or a (B, 2) int tensor of one seed per image (:func:`lcr_tf.ops.row_random.row_seeds`: an image
+then samples the same whatever else is in its batch); the same seed and inputs give the same samples.
+``seed=None`` uses TensorFlow's stateful global generator instead.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lcr_tf.data import decoder as dec
 from lcr_tf.data import pipeline as input_pipeline
 from lcr_tf.ops import box_ops
 from lcr_tf.ops import pose_coding
+from lcr_tf.ops import row_random
 
 # Keys of the ``people`` dict of :func:`assign_roi_targets` (built by :func:`people_from_batch`).
 BOXES_FULL = "boxes_full"
@@ -48,10 +50,13 @@ SeedLike = Union[None, int, Sequence[int], tf.Tensor]
 
 
 def _uniform(shape, seed: SeedLike) -> tf.Tensor:
-    """Uniform [0, 1) float32 of ``shape``: stateless from ``seed``, or stateful when it is None."""
+    """Uniform [0, 1) float32 of ``shape`` (B, N): stateless from ``seed`` (one, or one per row), or
+    stateful when it is None."""
     if seed is None:
         return tf.random.uniform(shape, dtype=tf.float32)
     seed = tf.convert_to_tensor(seed)
+    if seed.shape.rank == 2:
+        return row_random.row_uniform(seed, shape[1])
     if seed.shape.rank == 0:
         seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
     return tf.random.stateless_uniform(shape, seed=tf.cast(seed, tf.int64), dtype=tf.float32)

@@ -1,0 +1,197 @@
+"""The training step on several replicas (two logical CPUs, tests/conftest.py): the same step whatever
+the split of the batch, one decision on non-finite gradients for all replicas, clipping after the sum."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from conftest import CPU_REPLICAS
+from lcr_tf import anchors as anchors_lib
+from lcr_tf import body_model
+from lcr_tf import distribute
+from lcr_tf import optimization
+from lcr_tf.modeling import factory
+from lcr_tf.modeling import lcr_model
+from test_lcr_model import K, S, make_batch, small_config
+
+LR = 0.05
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return body_model.sample_poses(400, seed=0).poses3d
+
+
+@pytest.fixture(scope="module")
+def anchor_set(corpus):
+    return anchors_lib.cluster_poses(corpus, K, 4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def batch(corpus, anchor_set):
+    return make_batch(corpus, anchor_set, [0, 1, 2, 3], seed=2)
+
+
+@pytest.fixture
+def policy():
+    """Sets a precision policy for one test and restores float32 after it."""
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def mirrored():
+    return distribute.make_strategy("mirrored", CPU_REPLICAS)
+
+
+def build(strategy, anchor_set, weights=None, loss_scale=None, clipnorm=0.0, **config):
+    """A small model in ``strategy``'s scope, with ``weights`` (a list of arrays) when given."""
+    config = dict(dict(weight_decay=1e-3, joint_heatmap_weight=0.5), **config)
+    with strategy.scope():
+        model = factory.build_model(small_config(**config), anchor_set)
+        model.compile(optimizer=keras.optimizers.SGD(LR), loss_scale=loss_scale, clipnorm=clipnorm,
+                      jit_compile=False)
+        model(tf.zeros([1, S, S, 3]))
+        if weights is not None:
+            model.set_weights(weights)
+    return model
+
+
+def one_step(model, batch):
+    """One ``fit`` step on ``batch`` (the global batch: fit splits it over the strategy's replicas)."""
+    ds = tf.data.Dataset.from_tensors(lcr_model.select_batch(batch)).repeat()
+    history = model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
+    return {k: v[-1] for k, v in history.history.items()}
+
+
+def trainable(model):
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def test_two_replicas_take_the_step_of_one(anchor_set, batch):
+    """Batch 4 on one replica and 2 + 2 on two replicas: the same gradients (weight change / learning rate)
+    and weights after a step, with batch norm, weight decay, the heatmap loss and sampled RoIs."""
+    single = build(tf.distribute.get_strategy(), anchor_set)
+    start = single.get_weights()
+    before = trainable(single)
+    logs1 = one_step(single, batch)
+    two = build(mirrored(), anchor_set, weights=start)
+    assert two.distribute_strategy.num_replicas_in_sync == 2
+    logs2 = one_step(two, batch)
+    for b, a1, a2 in zip(before, trainable(single), trainable(two)):
+        g1, g2 = (b - a1) / LR, (b - a2) / LR
+        # Float32 sums in another order; batch norm amplifies their differences in the kernels' gradients
+        # (a ~1e-4 of the largest gradient, measured), where a per-replica normalisation gives > 1e-2.
+        scale = max(np.abs(g1).max(), 1e-6)
+        np.testing.assert_allclose(g2, g1, atol=1e-3 * scale)
+        np.testing.assert_allclose(a2, a1, rtol=1e-6, atol=1e-3 * scale * LR + 1e-6)
+    moved = sum(float(np.abs(b - a).max() > 0) for b, a in zip(before, trainable(single)))
+    assert moved > 0.9 * len(before)  # the step did change (almost) every variable
+    # The reported losses are the global batch's, the same with either split.
+    for name in (*lcr_model.loss_names(False, True), lcr_model.TOTAL_LOSS, lcr_model.PROPOSAL_RECALL):
+        assert logs2[name] == pytest.approx(logs1[name], rel=1e-4, abs=1e-6), name
+    # The batch-norm moving statistics are the global batch's too.
+    for v1, v2 in zip(single.non_trainable_variables, two.non_trainable_variables):
+        np.testing.assert_allclose(v2.numpy(), v1.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _overflow_on_second_replica(model):
+    """Makes the second replica's loss overflow float16 in the backward pass (a loss scale that is too
+    high does this), the first replica's stays finite."""
+    compute = model.compute_losses
+
+    def overflowing(*args, **kwargs):
+        parts, recalled, mask = compute(*args, **kwargs)
+        factor = tf.where(distribute.replica_id() == 1, 1e30, 1.0)
+        return {name: value * factor for name, value in parts.items()}, recalled, mask
+
+    model.compute_losses = overflowing
+
+
+def test_mixed_float16_overflow_on_one_replica_skips_the_step_everywhere(anchor_set, batch, policy):
+    policy("mixed_float16")
+    loss_scale = optimization.DynamicLossScale(initial_scale=2.0 ** 15)
+    model = build(mirrored(), anchor_set, loss_scale=loss_scale)
+    assert model.trunk.layers[1].compute_dtype == "float16"
+    _overflow_on_second_replica(model)
+    before = [v.numpy() for v in model.variables]
+    logs = one_step(model, batch)
+    after = [v.numpy() for v in model.variables]
+    changed = [v.path for v, b, a in zip(model.variables, before, after)
+               if v.trainable and not np.array_equal(b, a)]
+    assert changed == []  # no weight moved, on either replica
+    assert all(np.all(np.isfinite(a)) for a in after if a.dtype.kind == "f")
+    assert float(loss_scale.scale.numpy()) == 2.0 ** 14  # halved once
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert logs[lcr_model.SKIPPED_STEPS] == 1.0 and logs[lcr_model.LOSS_SCALE] == 2.0 ** 14
+    # Both replicas' copies of every variable are still equal.
+    for v in model.trainable_variables:
+        copies = model.distribute_strategy.experimental_local_results(v.value)
+        np.testing.assert_array_equal(copies[0].numpy(), copies[1].numpy())
+
+
+def test_mixed_float16_finite_step_trains(anchor_set, batch, policy):
+    policy("mixed_float16")
+    loss_scale = optimization.DynamicLossScale(initial_scale=2.0 ** 8, growth_interval=2)
+    model = build(mirrored(), anchor_set, loss_scale=loss_scale)
+    before = trainable(model)
+    one_step(model, batch)
+    one_step(model, batch)
+    assert int(model.optimizer.iterations.numpy()) == 2
+    assert float(loss_scale.scale.numpy()) == 2.0 ** 9  # doubled after two finite steps
+    assert all(np.all(np.isfinite(a)) for a in trainable(model))
+    assert any(not np.array_equal(b, a) for b, a in zip(before, trainable(model)))
+
+
+def test_clipnorm_clips_the_summed_gradient(anchor_set, batch):
+    """The step moves the weights by lr * clipped global gradient: its global norm is clipnorm, with one
+    replica or two (per-replica clipping would give two half-batches of norm clipnorm each)."""
+    clip = 1e-3
+    single = build(tf.distribute.get_strategy(), anchor_set, clipnorm=clip)
+    start = single.get_weights()
+    before = trainable(single)
+    one_step(single, batch)
+    two = build(mirrored(), anchor_set, weights=start, clipnorm=clip)
+    one_step(two, batch)
+    for model in (single, two):
+        steps = [(b - a) / LR for b, a in zip(before, trainable(model))]
+        norm = np.sqrt(sum(np.sum(s.astype(np.float64) ** 2) for s in steps))
+        assert norm == pytest.approx(clip, rel=1e-3)
+    for a1, a2 in zip(trainable(single), trainable(two)):
+        np.testing.assert_allclose(a2, a1, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_size_must_split_over_the_replicas():
+    strategy = mirrored()
+    assert distribute.per_replica_batch(4, strategy) == 2
+    with pytest.raises(distribute.DistributionError, match="--batch_size=3.*multiple of the 2 replicas"):
+        distribute.per_replica_batch(3, strategy)
+
+
+def test_replicas_sample_from_their_images_place_in_the_global_batch():
+    """Replica r's image i has the seed of global image r * B + i."""
+    strategy = mirrored()
+
+    @tf.function
+    def seeds():
+        return strategy.run(lambda: distribute.global_image_index(2))
+
+    per_replica = strategy.experimental_local_results(seeds())
+    assert [list(x.numpy()) for x in per_replica] == [[0, 1], [2, 3]]
+
+
+def test_loss_scale_never_drops_below_one():
+    scale = optimization.DynamicLossScale(initial_scale=2.0, growth_interval=3)
+    for _ in range(3):
+        scale.update(tf.constant(False))
+    assert float(scale.scale.numpy()) == 1.0 and int(scale.good_steps.numpy()) == 0
+    for expected in (1.0, 1.0, 2.0):
+        scale.update(tf.constant(True))
+        assert float(scale.scale.numpy()) == expected
+    assert int(scale.good_steps.numpy()) == 0
+
+
+def test_optimizer_with_its_own_clipping_is_refused():
+    with pytest.raises(ValueError, match="clipnorm"):
+        optimization.apply_gradients(keras.optimizers.SGD(0.1, clipnorm=1.0), [tf.ones([2])],
+                                     [keras.Variable(tf.zeros([2]))])
