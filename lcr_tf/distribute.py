@@ -107,7 +107,7 @@ def per_replica_batch(global_batch: int, strategy: tf.distribute.Strategy) -> in
     if global_batch < 1 or global_batch % replicas:
         raise DistributionError(
             f"--batch_size={global_batch} is the global batch and must be a positive multiple of the "
-            f"{replicas} replicas of the strategy ({type(strategy).__name__}); e.g. --batch_size="
+            f"{replicas} replicas of the strategy ({strategy_name(strategy)}); e.g. --batch_size="
             f"{replicas * max(1, global_batch // replicas)}")
     return global_batch // replicas
 
@@ -178,5 +178,16 @@ def describe(strategy: tf.distribute.Strategy) -> dict:
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver is not None:
         spec = resolver.cluster_spec().as_dict() or {}
         workers = sum(len(spec.get(kind, [])) for kind in ("chief", "worker"))
-    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+    return {"strategy": strategy_name(strategy), "replicas": int(strategy.num_replicas_in_sync),
             "workers": workers or 1}
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public class name of a strategy (``MultiWorkerMirroredStrategy`` is implemented by a class of
+    another name); ``"default"`` for the default strategy."""
+    for kind, name in ((tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+                       (tf.distribute.MirroredStrategy, "MirroredStrategy"),
+                       (tf.distribute.OneDeviceStrategy, "OneDeviceStrategy")):
+        if isinstance(strategy, kind):
+            return name
+    return "default"

@@ -413,16 +413,6 @@ def _write_json(path: str, payload) -> None:
     os.replace(tmp, path)
 
 
-def _shard_policy(strategy, files: Sequence[str]):
-    """tf.data auto-sharding for a multi-worker strategy: by file when every worker gets a shard, else by
-    element (each worker reads everything and keeps its share)."""
-    import tensorflow as tf
-
-    workers = distribute.describe(strategy)["workers"]
-    policy = tf.data.experimental.AutoShardPolicy
-    return policy.FILE if len(files) >= workers else policy.DATA
-
-
 def train() -> Dict[str, float]:
     """Runs the training the flags describe; returns the last logs."""
     import keras
@@ -455,6 +445,7 @@ def train() -> Dict[str, float]:
 
 
 def _train(strategy, policy, config, anchor_set, model_dir, chief, scale_range) -> Dict[str, float]:
+    import dataclasses
     import statistics
 
     import keras
@@ -510,28 +501,32 @@ def _train(strategy, policy, config, anchor_set, model_dir, chief, scale_range) 
         scale_range=scale_range, flip_probability=FLAGS.flip_probability,
         shuffle_buffer=FLAGS.shuffle_buffer, num_epochs=None)
 
-    def distributable(ds, pattern):
-        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return ds
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = _shard_policy(strategy,
-                                                                          pipeline.list_shards(pattern))
-        return ds.with_options(options)
+    def distributed(pattern, config, training, seed, deterministic):
+        """The dataset of ``pattern`` as the strategy feeds it: one pipeline per worker, reading its
+        share of the shards (:func:`pipeline.make_dataset` ``shard``), in per-replica batches."""
+        def dataset(context):
+            per_replica = context.get_per_replica_batch_size(FLAGS.batch_size)
+            ds = pipeline.make_dataset(
+                pattern, dataclasses.replace(config, batch_size=per_replica), training=training,
+                anchors=anchor_set, seed=seed, deterministic=deterministic,
+                shard=(context.num_input_pipelines, context.input_pipeline_id))
+            return ds.map(lcr_model.select_batch)
+
+        return strategy.distribute_datasets_from_function(dataset)
 
     # A resumed run draws a new input stream (seeded by its first step), not the first one again.
-    train_ds = distributable(pipeline.make_dataset(
-        FLAGS.train_data, input_config, training=True, anchors=anchor_set, seed=FLAGS.seed * 1_000_003 + start,
-        deterministic=FLAGS.deterministic).map(lcr_model.select_batch), FLAGS.train_data)
+    train_ds = distributed(FLAGS.train_data, input_config, True, FLAGS.seed * 1_000_003 + start,
+                           FLAGS.deterministic)
     val_ds, val_images = None, None
     if FLAGS.val_data:
         val_config = pipeline.InputConfig(image_size=config.image_size, max_people=FLAGS.max_people,
                                           batch_size=FLAGS.batch_size, num_epochs=None)
-        val_ds = distributable(pipeline.make_dataset(
-            FLAGS.val_data, val_config, training=False, anchors=anchor_set, seed=FLAGS.seed,
-            deterministic=True).map(lcr_model.select_batch), FLAGS.val_data)
+        val_ds = distributed(FLAGS.val_data, val_config, False, FLAGS.seed, True)
         if FLAGS.num_summary_images > 0 and chief:
-            first = next(iter(val_ds.unbatch().batch(FLAGS.num_summary_images).take(1)))
-            val_images = first["image"]
+            summary = pipeline.make_dataset(FLAGS.val_data, dataclasses.replace(
+                val_config, batch_size=FLAGS.num_summary_images), training=False, seed=FLAGS.seed,
+                deterministic=True)
+            val_images = next(iter(summary.take(1)))["image"]
 
     remaining = FLAGS.num_steps - start
     logs: Dict[str, float] = {}

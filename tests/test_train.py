@@ -205,3 +205,56 @@ for name in ("synthetic_tiny", "h36m_resnet50", "mpii_resnet50", "h36m_vgg16", "
     assert lines["mpii_resnet50"] == "resnet50 200 13 512 1 0.001"
     assert lines["h36m_vgg16"] == "vgg16 100 17 32 8 0.001"
     assert lines["mupots_finetune"] == "resnet50 200 13 512 1 0.0001"
+
+
+def _free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_local_workers_train_and_only_the_chief_writes(data, tmp_path):
+    """--strategy=multi_worker with two worker processes on localhost ports (TF_CONFIG): both finish, the
+    chief's run folder is whole, and the other worker leaves nothing in --model_dir or behind it."""
+    model_dir = tmp_path / "run"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=_REPO, TMPDIR=str(scratch),
+                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        log = open(tmp_path / f"worker{index}.log", "w")
+        procs.append((subprocess.Popen(_command(data, str(model_dir), "--strategy=multi_worker",
+                                                "--batch_size=4", "--num_steps=4", "--steps_per_epoch=2",
+                                                "--checkpoint_every=2"),
+                                       cwd=_REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    try:
+        for proc, _ in procs:
+            proc.wait(420)
+    finally:
+        for proc, log in procs:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    logs = [open(tmp_path / f"worker{i}.log").read() for i in range(2)]
+    for (proc, _), log in zip(procs, logs):
+        assert proc.returncode == 0, log[-4000:]
+        assert "finished at step 4 (optimizer iterations 4)" in log
+    assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json", "final.weights.h5",
+                                              "metrics.json", "train", "validation"]
+    with open(model_dir / "metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["strategy"] == "MultiWorkerMirroredStrategy" and metrics["workers"] == 2
+    assert metrics["replicas"] == 2 and metrics["images_per_second"] > 0
+    assert _checkpoint_steps(str(model_dir)) == [2, 4]
+    # One writer per event file: the chief's only.
+    for sub in ("train", "validation"):
+        assert len(os.listdir(model_dir / sub)) == 1, os.listdir(model_dir / sub)
+    assert os.listdir(scratch) == []  # the other worker deleted its temporary directory

@@ -306,7 +306,8 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
 
 
 def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, training: bool,
-                 anchors=None, seed: Optional[int] = None, deterministic: bool = False) -> tf.data.Dataset:
+                 anchors=None, seed: Optional[int] = None, deterministic: bool = False,
+                 shard: Tuple[int, int] = (1, 0)) -> tf.data.Dataset:
     """Batched input pipeline over TFRecord shards (see the module docstring for the batch layout).
 
     Args:
@@ -318,12 +319,24 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
         class is kept, -1 for flipped people.
       seed: seed of the shuffles and augmentations (None: 0 if deterministic, else random).
       deterministic: fixed element order and seeds, so that the same arguments give the same batches.
+      shard: (count, index): this reader's share of the data, for multi-worker training (every worker
+        calls with the same arguments and its own index). With at least ``count`` shards, the reader
+        takes every count-th file from ``index`` (disjoint files); otherwise every count-th record of
+        one fixed order (file interleave and record shuffle made deterministic so that the readers
+        agree on it).
     Returns:
       A ``tf.data.Dataset`` of dicts of batched tensors.
     Raises:
       FileNotFoundError: nothing matches ``file_pattern``.
     """
     files = list_shards(file_pattern)
+    count, index = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard must be (count >= 1, 0 <= index < count), got {shard}")
+    by_record = count > 1 and len(files) < count
+    if count > 1 and not by_record:
+        files = files[index::count]
+    order_fixed = deterministic or by_record
     base = _base_seed(seed, deterministic)
     # Derived op-level seeds of tf.data's shuffles (one per use) and the augmentation base seed.
     seeds = np.random.SeedSequence(base).generate_state(4, dtype=np.uint32).astype(np.int64)
@@ -338,11 +351,13 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
         return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES).map(lambda r: (path, r))
 
     ds = ds.interleave(read, cycle_length=cycle, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
-                       deterministic=deterministic or None)
+                       deterministic=order_fixed or None)
     if training:
         ds = ds.shuffle(config.shuffle_buffer, seed=int(seeds[1]), reshuffle_each_iteration=True)
     if config.num_epochs != 1:
         ds = ds.repeat(config.num_epochs)
+    if by_record:
+        ds = ds.shard(count, index)
     element = make_element_fn(config, training, anchors)
     ds = ds.enumerate().map(
         lambda i, fr: element(tf.random.experimental.stateless_fold_in(aug_seed, i), fr[0], fr[1]),

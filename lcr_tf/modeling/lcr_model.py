@@ -87,6 +87,14 @@ def loss_names(refinement: bool, joint_heatmap: bool = False) -> Tuple[str, ...]
     return tuple(names)
 
 
+def _keras_logs(logs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Step logs as Keras' ``fit`` can reduce them: under MultiWorkerMirroredStrategy Keras averages each
+    log over axis 0 of the replicas' values, which a scalar does not have, so there they are (1,)."""
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
 class LCRNet(keras.Model):
     """The LCR-Net++ network (module docstring).
 
@@ -371,6 +379,15 @@ class LCRNet(keras.Model):
         self.loss_scale = loss_scale
         self.clipnorm = float(clipnorm)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' distributed fit averages a first batch over the replicas to build the model
+        # symbolically; MultiWorkerMirroredStrategy cannot reduce a dict batch (a ValueError at the first
+        # step). A model called once and with a built optimizer (as the trainer prepares it) has nothing
+        # left to build.
+        if self.built and getattr(self, "optimizer", None) is not None and self.optimizer.built:
+            return None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def _global_logs(self, parts, decay, recalled, person_mask) -> Dict[str, tf.Tensor]:
         """The trackers updated with the global batch's losses: the replicas' shares summed."""
         parts = distribute.cross_replica_sum(parts)
@@ -405,7 +422,7 @@ class LCRNet(keras.Model):
         logs[SKIPPED_STEPS] = self.skipped.result()
         if self.loss_scale is not None:
             logs[LOSS_SCALE] = tf.identity(self.loss_scale.scale)
-        return logs
+        return _keras_logs(logs)
 
     def test_step(self, data):
         """Losses and proposal recall on a batch dict, with the test-time proposals and fixed sampling."""
@@ -413,7 +430,7 @@ class LCRNet(keras.Model):
         parts, recalled, person_mask = self.compute_losses(
             batch, training=False, seeds=self._seeds(tf.shape(batch[dec.IMAGE])[0], training=False))
         _, parts = losses_lib.total_loss(parts, self.loss_weights)
-        return self._global_logs(parts, self.weight_decay_loss(), recalled, person_mask)
+        return _keras_logs(self._global_logs(parts, self.weight_decay_loss(), recalled, person_mask))
 
     def predict_step(self, data):
         images = data[dec.IMAGE] if isinstance(data, Mapping) else data
