@@ -16,9 +16,11 @@ Stages (about 28 minutes on 2 CPU cores with the defaults; most of it is trainin
    known truth is reported, with a picture ``pseudo_gt.png``.
 4. **Synthetic training data** (Sec 4.1, Fig 8d): the Beam job :mod:`beam_jobs.build_tfrecords` renders
    ``--num_train_images`` + ``--num_val_images`` multi-person images from the corpus
-   (:mod:`beam_jobs.render_synthetic`, scene preset ``--render_preset``), labels every person with its
-   anchor class, and writes sharded TFRecords ``synthetic/train-*`` and ``synthetic/val-*`` with their
-   ``-summary.json`` and ``-rejected.jsonl``; ``input_samples.png`` shows augmented samples of the input pipeline.
+   (:mod:`beam_jobs.render_synthetic`, scene preset ``--render_preset``; a share ``--empty_fraction`` of
+   the training images and ``--val_empty_fraction`` of the validation images hold nobody, pure negatives
+   written with no people), labels every person with its anchor class, and writes sharded TFRecords
+   ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and ``-rejected.jsonl``;
+   ``input_samples.png`` shows augmented samples of the input pipeline.
 5. **Training** (Sec 3): ``python -m lcr_tf.train`` with ``configs/synthetic_tiny.flags`` (the tiny CPU
    backbone) trains LCR-Net on the synthetic training set for ``--train_steps`` steps, validating on the
    held-out set; checkpoints, TensorBoard events and the final weights go to ``model/``, and the losses
@@ -28,9 +30,10 @@ Stages (about 28 minutes on 2 CPU cores with the defaults; most of it is trainin
    when the folder exists, on the real photographs of ``../shared/data/images`` (or
    ``$LCR_TF_SHARED_DATA/images``): JSON, 2D overlays and 3D plots under ``predictions/``.
 7. **Evaluation** (Sec 4): the exported model on the held-out validation images, which it never saw:
-   PCKh@0.5, MPJPE, PA-MPJPE and multi-person AP for PPI and NMS, and the upper bound (the closest
-   candidate), in ``report.json`` and ``evaluation.json``, and the report ``report/report.md`` with its
-   pictures (PCKh curve, detections over the ground truth, 3D poses) and the time of every stage.
+   PCKh@0.5, MPJPE, PA-MPJPE and multi-person AP for PPI and NMS, the detections per image without
+   people, and the upper bound (the closest candidate), in ``report.json`` and ``evaluation.json``, and
+   the report ``report/report.md`` with its pictures (PCKh curve, detections over the ground truth, 3D
+   poses) and the time of every stage.
 
 Everything is written under ``--output_dir``; ``summary.json`` holds the figures and the time of each
 stage, which are also printed at the end.
@@ -52,7 +55,7 @@ from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 
 from beam_jobs import render_synthetic  # noqa: E402
-from lcr_tf import cli, geometry, pose_corpus, pseudo_gt  # noqa: E402
+from lcr_tf import cli, evaluate, geometry, pose_corpus, pseudo_gt  # noqa: E402
 from lcr_tf import skeleton as skeleton_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -76,6 +79,12 @@ flags.DEFINE_integer("num_train_images", 8000, "Synthetic training images render
                      lower_bound=0)
 flags.DEFINE_integer("num_val_images", 100, "Synthetic validation images (another seed: never seen in "
                      "training).", lower_bound=0)
+flags.DEFINE_float("empty_fraction", 0.05, "Share of the synthetic training images rendered with nobody "
+                   "(background only): negatives that teach the model to report no one there "
+                   "(beam_jobs.render_synthetic.empty_scenes says which).", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("val_empty_fraction", 0.1, "Share of the validation images rendered with nobody; the "
+                   "evaluation reports the detections per such image (10 of the default 100).",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("image_size", 256, "Side of the synthetic images, pixels.", lower_bound=64)
 flags.DEFINE_enum("render_preset", "clear", sorted(render_synthetic.PRESETS),
                   "Scene distribution of the synthetic images (beam_jobs.render_synthetic.PRESETS): clear "
@@ -96,8 +105,8 @@ flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed give
 # 120 to 500 px tall), so the search is shown to be independent of the pixel scale.
 _PIXELS_PER_METRE = (70.0, 300.0)
 _MAX_HIDDEN_JOINTS = 5
-# People counted in the serving stage's report: PPI scores are sums of proposal probabilities.
-_REPORTED_SCORE = 0.5
+# People counted in the serving stage's report: the evaluation's threshold of a reported person.
+_REPORTED_SCORE = evaluate.DETECTION_SCORE
 _DRAWN_SCORE = 0.25
 
 
@@ -203,18 +212,18 @@ def build_synthetic_data(out_dir: str, poses_path: str, anchors_path: str, seed:
     data_dir = os.path.join(out_dir, "synthetic")
     info: Dict[str, Any] = {}
     # Validation images come from another seed, so no training image is ever evaluated on.
-    for split, num, split_seed in (("train", FLAGS.num_train_images, seed),
-                                   ("val", FLAGS.num_val_images, seed + 1_000_003)):
+    for split, num, split_seed, empty in (("train", FLAGS.num_train_images, seed, FLAGS.empty_fraction),
+                                          ("val", FLAGS.num_val_images, seed + 1_000_003, FLAGS.val_empty_fraction)):
         if num == 0:
             continue
         reader = SyntheticReader(num, seed=split_seed, poses=poses_path, height=FLAGS.image_size,
-                                 width=FLAGS.image_size, preset=FLAGS.render_preset)
+                                 width=FLAGS.image_size, preset=FLAGS.render_preset, empty_fraction=empty)
         summary = build_tfrecords.run(reader, os.path.join(data_dir, split), anchors_path,
                                       pipeline_args=FLAGS.beam_args, poses=poses_path,
                                       num_shards=max(1, num // 100))
         counts = summary["images"]
-        info[split] = {"written": counts["written"], "rejected": counts["rejected"],
-                       "people": summary["persons"]["written"],
+        info[split] = {"written": counts["written"], "without_people": counts["written_empty"],
+                       "rejected": counts["rejected"], "people": summary["persons"]["written"],
                        "accounted": summary["check"]["images_accounted"]}
     if FLAGS.num_train_images:
         from lcr_tf import anchors
@@ -317,17 +326,20 @@ def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
     return info
 
 
-REPORT_KEYS = ("pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap")
+REPORT_KEYS = ("pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap", "empty_images", "detections_per_empty_image")
 
 
 def evaluate_model(out_dir: str) -> Dict[str, Any]:
     """Stage 7: the exported model on the held-out validation set; writes ``report.json`` and the report
     (``report/report.md`` with its pictures)."""
-    from lcr_tf import evaluate
+    empty_train, empty_val = (int(render_synthetic.empty_scenes(np.arange(num), fraction).sum()) for num, fraction in
+                              ((FLAGS.num_train_images, FLAGS.empty_fraction),
+                               (FLAGS.num_val_images, FLAGS.val_empty_fraction)))
     notes = [f"The tiny model trained by `python -m lcr_tf.demo` for {FLAGS.train_steps} steps on "
-             f"{FLAGS.num_train_images} synthetic images (preset `{FLAGS.render_preset}`, "
-             f"{FLAGS.image_size} px, K={FLAGS.num_anchors}), evaluated through its exported SavedModel on "
-             f"{FLAGS.num_val_images} held-out images rendered with another seed."]
+             f"{FLAGS.num_train_images} synthetic images ({empty_train} without people; preset "
+             f"`{FLAGS.render_preset}`, {FLAGS.image_size} px, K={FLAGS.num_anchors}), evaluated through its "
+             f"exported SavedModel on {FLAGS.num_val_images} held-out images ({empty_val} without people) "
+             f"rendered with another seed."]
     results = evaluate.evaluate_synthetic(data=os.path.join(out_dir, "synthetic", "val-*.tfrecord"),
                                           saved_model=os.path.join(out_dir, "export", "1"),
                                           report_dir=os.path.join(out_dir, "report"), report_notes=notes)
@@ -374,7 +386,8 @@ def run() -> Dict[str, Any]:
     timings: Dict[str, float] = {}
     summary: Dict[str, Any] = {"flags": {k: FLAGS[k].value for k in
                                          ("mocap", "num_poses", "num_anchors", "views", "num_queries",
-                                                   "num_train_images", "num_val_images", "image_size", "render_preset",
+                                                   "num_train_images", "num_val_images", "empty_fraction",
+                                                   "val_empty_fraction", "image_size", "render_preset",
                                                    "train_steps", "seed")}}
 
     def stage(name, fn, *args):

@@ -39,6 +39,12 @@ Measures, for each of ``ppi`` and ``nms``:
   person score; :func:`lcr_tf.evaluation.mpii_multi_person_ap`). Predicted joints outside the image are
   not reported, as a detector run on the picture would not claim them.
 
+* images without people (pure negatives: background scenes, or only crowds) are evaluated like the
+  others: every detection there is a false positive in ``ap``, and ``empty_images`` (their count) and
+  ``detections_per_empty_image`` (the mean number of detections scoring at least
+  :data:`DETECTION_SCORE` on them; null without such images) say how often the detector sees people in
+  an empty scene. ``detections`` counts every detection, whatever its score.
+
 ``upper_bound`` (paper Fig 10 / 14): for each ground-truth person, the single candidate (before PPI / NMS)
 closest to it in 2D (mean joint distance), and the PCKh@0.5 / MPJPE / PA-MPJPE of those candidates.
 
@@ -52,8 +58,9 @@ size is ``0.6 * sqrt(2) * 0.25 * s`` pixels (:func:`synthetic_head_sizes`).
 Output: the rows are printed as a table and written to ``--output`` as JSON::
 
     {"dataset": "synthetic", "num_images": N, "num_people": G, "head_size": "<definition>",
+     "detection_score": DETECTION_SCORE,
      "ppi": {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap", "ap_per_joint" (J), "matched", "missed",
-             "detections"},
+             "detections", "empty_images", "detections_per_empty_image"},
      "nms": {... same ...},
      "upper_bound": {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "matched", "missed"} or null}
 
@@ -153,6 +160,10 @@ SYNTHETIC_HEAD_SIDE_M = 0.25
 HEAD_SIZE_DEFINITION = ("0.6 x diagonal of a square head box of side 0.25 m projected at the person's "
                         "least-squares 2D/3D image scale (weak perspective)")
 _SKELETON = skeleton_lib.LCR13
+# A detection scoring at least this is a person the detector reports: the figures on images without
+# people count these, and the report draws these. PPI scores are sums of proposal probabilities, so a
+# well-supported person scores above 1 and a stray proposal far below.
+DETECTION_SCORE = 0.5
 
 
 def define_flags() -> None:
@@ -487,14 +498,17 @@ def evaluate_detections(ground_truth: List[GroundTruth], predictions: Mapping[st
     results: Dict[str, Any] = {"num_images": len(ground_truth),
                                "num_people": int(sum(len(gt.pose2d) for gt in ground_truth)),
                                "head_size": HEAD_SIZE_DEFINITION, "joints": list(_SKELETON.joint_names),
-                               "pckh_curve_alphas": list(PCKH_CURVE_ALPHAS)}
+                               "pckh_curve_alphas": list(PCKH_CURVE_ALPHAS), "detection_score": DETECTION_SCORE}
     for name in MODES:
         pairs: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "p3", "g2", "g3", "vis", "hs")}
         ap_inputs: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "s", "g2", "vis", "hs", "in")}
         matched = detections = 0
+        on_empty: List[int] = []  # reported detections of each image without people
         for gt in ground_truth:  # one image at a time; each image's people are vectorised
             people = predictions[gt.image_id][name]
             detections += len(people["scores"])
+            if len(gt.pose2d) == 0:
+                on_empty.append(int(np.count_nonzero(people["scores"] >= DETECTION_SCORE)))
             m = evaluation.match_detections(people["pose2d_px"], gt.pose2d, gt.annotated, gate)
             matched += len(m.gt_index)
             for key, value in (("p2", people["pose2d_px"][m.pred_index]), ("p3", people["pose3d_m"][m.pred_index]),
@@ -516,7 +530,9 @@ def evaluate_detections(ground_truth: List[GroundTruth], predictions: Mapping[st
             row["ap_per_joint"] = [_num(v) for v in ap.per_joint]
         else:
             row["ap"], row["ap_per_joint"] = None, [None] * j
-        row.update(matched=int(matched), missed=int(results["num_people"] - matched), detections=int(detections))
+        row.update(matched=int(matched), missed=int(results["num_people"] - matched), detections=int(detections),
+                   empty_images=len(on_empty),
+                   detections_per_empty_image=_num(np.mean(on_empty)) if on_empty else None)
         results[name] = row
     results["upper_bound"] = _upper_bound(ground_truth, predictions)
     return results
@@ -1111,6 +1127,11 @@ def format_table(results: Mapping[str, Any]) -> str:
             v = row.get(c)
             cells.append(f"{'-':>13}" if v is None else f"{v:>13d}" if isinstance(v, int) else f"{v:>13.4f}")
         lines.append(f"{name:<12}" + "".join(cells))
+    empty = {name: results[name] for name in MODES if (results.get(name) or {}).get("empty_images")}
+    if empty:
+        lines.append(f"images without people: {next(iter(empty.values()))['empty_images']}; detections scoring "
+                     f">= {results.get('detection_score', DETECTION_SCORE)} per such image: "
+                     + ", ".join(f"{name} {row['detections_per_empty_image']:.2f}" for name, row in empty.items()))
     return "\n".join(lines)
 
 

@@ -3,7 +3,8 @@
 :func:`write_report` writes, into one folder::
 
     report.md          the table of the rows (PPI, NMS, upper bound), PCKh per joint, where the 2D error
-                       comes from (translation, shape, extent), the figures' links
+                       comes from (translation, shape, extent), the detections on images without people,
+                       the figures' links
     pck_curve.png      PCKh against its threshold (0.05 to 1 head size) for each row
     overlays.png       held-out images with the ground truth (white) and the detections (coloured)
     poses3d.png        3D poses of matched people: detection (coloured) over the ground truth (grey)
@@ -21,6 +22,7 @@ import numpy as np
 
 from lcr_tf import skeleton as skeleton_lib
 from lcr_tf import viz
+from lcr_tf.evaluate import DETECTION_SCORE
 
 REPORT_MD = "report.md"
 PCK_CURVE_PNG = "pck_curve.png"
@@ -76,6 +78,19 @@ def error_parts_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def empty_images_table(results: Mapping[str, Any]) -> str:
+    """Markdown table of the detections on images without people (pure negatives), for each row that
+    evaluated some; empty when none did."""
+    rows = [(label, results[key]) for key, label in ROWS if (results.get(key) or {}).get("empty_images")]
+    if not rows:
+        return ""
+    score = results.get("detection_score", DETECTION_SCORE)
+    lines = [f"| method | images without people | detections (score >= {score:g}) per image |", "|---|---|---|"]
+    lines += [f"| {label} | {row['empty_images']} | {_fmt(row.get('detections_per_empty_image'), 2)} |"
+              for label, row in rows]
+    return "\n".join(lines)
+
+
 def timings_table(timings: Mapping[str, float]) -> str:
     """A markdown section with the seconds of each stage and their total."""
     lines = ["## Time per stage", "", "| stage | seconds |", "|---|---|"]
@@ -118,7 +133,8 @@ def _decode(encoded: bytes) -> np.ndarray:
 
 
 def plot_overlays(ground_truth: Sequence, predictions: Mapping[str, Mapping[str, Any]], path: str,
-                  method: str = "ppi", num_images: int = 8, min_score: float = 0.5, columns: int = 4) -> None:
+                  method: str = "ppi", num_images: int = 8, min_score: float = DETECTION_SCORE,
+                  columns: int = 4) -> None:
     """The first ``num_images`` images with their ground truth (white) and detections of ``method``
     scoring at least ``min_score`` (coloured by side), titled with the counts."""
     shown = list(ground_truth)[:num_images]
@@ -211,6 +227,11 @@ def write_report(out_dir: str, results: Mapping[str, Any], ground_truth: Optiona
                   "Medians over the matched people: how far the mean joint is from the truth's "
                   "(translation), the mean joint error once both poses are centred (shape), and the "
                   "predicted over the true spread of the joints (extent ratio).", "", parts_table, ""]
+    empty_table = empty_images_table(results)
+    if empty_table:
+        lines += ["## Images without people", "",
+                  "Every detection on an image without people is a false positive (AP counts them too); "
+                  "the mean number of detections the detector reports on such an image.", "", empty_table, ""]
     lines += ["## Figures", ""]
     for key, name, caption in (("pck_curve", PCK_CURVE_PNG, "PCKh curve"),
                                ("overlays", OVERLAYS_PNG, "Detections over the ground truth"),

@@ -371,7 +371,8 @@ def test_summary_counts_every_outcome(projected_run):
     reader, summary, prefix = projected_run
     with open(bt.summary_path(prefix)) as f:
         assert json.load(f) == json.loads(json.dumps(summary))
-    assert summary["images"] == {"listed": 12, "read": 11, "written": 7, "rejected": 5, "rejected_by_reason": {
+    assert summary["images"] == {"listed": 12, "read": 11, "written": 7, "written_empty": 0, "rejected": 5,
+                                 "rejected_by_reason": {
         "bad_ignore_regions": 1, "duplicate_image_id": 1, "image_missing": 1, "no_usable_person": 1,
         "read_error": 1}}
     # Read: 8 (keys 0-3) + 3 + 1 + 1 (key 7, dropped with its image) + 1 + 1 (duplicates) + 1 (key 10)
@@ -420,6 +421,115 @@ def test_a_rerun_writes_byte_identical_files(assets, projected_run, tmp_path):
         line["reason"] = line["reason"].replace(str(os.path.dirname(os.path.dirname(first))), "")
         line["reason"] = line["reason"].replace(str(tmp_path), "")
     assert rejected_a == rejected_b
+
+
+# ----------------------------------------------------------------------------- images without people
+
+
+class NegativesReader(DatasetReader):
+    """Images without people: keys 0 and 1 are negatives by intent (1 with a crowd's ignore region),
+    2 has no person but is not marked, 3's only person has no annotated joint, 4 is marked negative but
+    lists a person (a reader bug), 5 holds one person with its 3D."""
+
+    name = "negatives"
+    skeleton = "lcr13"
+    CROWD = [[10.0, 10.0, 50.0, 90.0]]
+
+    def __init__(self, poses: str):
+        super().__init__()
+        self.poses = poses
+
+    def list_items(self):
+        return list(range(6))
+
+    def truth(self):
+        """(2D (J, 2) px at 300 px/m around (128, 128), 3D (J, 3) m body-centred) of corpus pose 0."""
+        pose3d = skeleton_lib.centre_poses(bt.load_corpus_poses(self.poses, 1, 0)[0].astype(np.float64))
+        return pose3d[:, :2] * 300.0 + 128.0, pose3d
+
+    def read(self, key):
+        pose2d, pose3d = self.truth()
+        people = {3: [Person.from_points(np.full((J, 2), np.nan), person_id="blank")],
+                  4: [Person.from_points(pose2d, pose3d=pose3d)],
+                  5: [Person.from_points(pose2d, pose3d=pose3d)]}.get(key, [])
+        record = ImageRecord(f"n{key}", self.name, self.skeleton, people, image_bytes=_jpeg(), height=256,
+                             width=256, negative=key in (0, 1, 4))
+        if key == 1:
+            record.ignore_regions = np.array(self.CROWD)
+        return record
+
+
+def test_negative_images_are_written_without_people_and_the_others_still_rejected(assets, tmp_path):
+    reader = NegativesReader(assets["poses"])
+    prefix = str(tmp_path / "neg")
+    summary = bt.run(reader, prefix, assets["anchors"], IN_PROCESS, poses=assets["poses"], num_shards=2)
+    examples = _read_shards(bt.shard_paths(prefix, 2))
+    assert sorted(examples) == ["n0", "n1", "n5"]
+    for image_id, boxes in (("n0", np.zeros((0, 4))), ("n1", NegativesReader.CROWD)):
+        ex, _ = examples[image_id]
+        assert ex[features.NUM_PEOPLE] == 0 and ex[features.IMAGE_ENCODED] == _jpeg()
+        for key, (shape, _) in features.PERSON_FIELDS.items():
+            assert ex[key].shape == (0,) + shape, key
+        np.testing.assert_array_equal(ex[features.IGNORE_BOXES], boxes)
+    ex, _ = examples["n5"]
+    truth2d, truth3d = reader.truth()
+    assert ex[features.NUM_PEOPLE] == 1
+    np.testing.assert_allclose(ex[features.POSE2D][0], truth2d, atol=1e-3)
+    np.testing.assert_allclose(ex[features.POSE3D][0], truth3d, atol=1e-6)
+
+    lines = _rejected(prefix)
+    got = [(line["key"], line["kind"], line["code"]) for line in lines]
+    assert got == [("2", "image", "no_usable_person"), ("3", "person", "too_few_joints"),
+                   ("3", "image", "no_usable_person"), ("4", "image", "read_error")]
+    assert lines[0]["reason"] == "the annotation has no person"
+    assert lines[2]["reason"] == "none of its 1 people is usable (see their lines)"
+    assert lines[3]["reason"] == "the record is marked negative (an image without people) but lists 1 people"
+    assert lines[3]["persons"] == 1
+    assert summary["images"] == {"listed": 6, "read": 6, "written": 3, "written_empty": 2, "rejected": 3,
+                                 "rejected_by_reason": {"no_usable_person": 2, "read_error": 1}}
+    persons = summary["persons"]
+    assert (persons["read"], persons["written"], persons["rejected"]) == (3, 1, 1)
+    assert persons["dropped_with_rejected_images"] == 1
+    assert summary["ignore_regions"] == {"read": 1, "written": 1, "dropped_empty_after_clipping": 0,
+                                         "dropped_with_rejected_images": 0}
+    assert summary["check"] == {"images_accounted": True, "written_plus_rejected": 6, "listed": 6,
+                                "persons_accounted": True}
+
+
+def test_synthetic_empty_fraction_writes_background_records_and_keeps_the_others(assets, tmp_path, capsys):
+    """Six 64x64 images, a third empty: floor((i + 1) / 3) > floor(i / 3) for images 2 and 5. The other
+    four are written byte for byte as without empty images."""
+    pytest.importorskip("beam_jobs.render_synthetic")
+    prefix = str(tmp_path / "empty" / "s")
+    status = bt.main(["build_tfrecords", "--dataset=synthetic", "--num_images=6", "--seed=2",
+                      f"--poses={assets['poses']}", f"--anchors={assets['anchors']}", f"--output={prefix}",
+                      "--num_shards=1", "--reader_option=height=64", "--reader_option=width=64",
+                      "--reader_option=empty_fraction=0.3333333333", "--runner=DirectRunner",
+                      "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    assert status == 0
+    assert "6 of 6 images written" in capsys.readouterr().out
+    summary = json.load(open(bt.summary_path(prefix)))
+    assert summary["images"]["written_empty"] == 2
+    assert summary["parameters"]["reader_options"]["empty_fraction"] == 0.3333333333
+    examples = _read_shards(bt.shard_paths(prefix, 1))
+    empty = sorted(i for i, (ex, _) in examples.items() if ex[features.NUM_PEOPLE] == 0)
+    assert empty == ["s2_0000002", "s2_0000005"]
+    for image_id in empty:
+        ex, _ = examples[image_id]
+        assert (ex[features.IMAGE_HEIGHT], ex[features.IMAGE_WIDTH]) == (64, 64)
+        assert ex[features.POSE2D].shape == (0, J, 2) and ex[features.IGNORE_BOXES].shape == (0, 4)
+
+    plain = datasets.get_reader("synthetic", num_images=6, seed=2, poses=assets["poses"], height=64, width=64)
+    other = str(tmp_path / "plain" / "s")
+    bt.run(plain, other, assets["anchors"], IN_PROCESS, poses=assets["poses"], num_shards=1)
+    import tensorflow as tf
+    raw = {features.decode_example_numpy(r)[features.IMAGE_ID].decode(): r
+           for r in tf.data.TFRecordDataset(bt.shard_path(other, 0, 1)).as_numpy_iterator()}
+    with_empty = {features.decode_example_numpy(r)[features.IMAGE_ID].decode(): r
+                  for r in tf.data.TFRecordDataset(bt.shard_path(prefix, 0, 1)).as_numpy_iterator()}
+    assert all(features.decode_example_numpy(raw[i])[features.NUM_PEOPLE] >= 1 for i in empty)
+    for image_id in ("s2_0000000", "s2_0000001", "s2_0000003", "s2_0000004"):
+        assert with_empty[image_id] == raw[image_id], image_id
 
 
 # ----------------------------------------------------------------------------- synthetic end to end

@@ -111,6 +111,24 @@ def test_lists_images_with_people_then_stray_entries(coco_root):
     assert reader.images_without_people == 2  # 9 (nothing) and 20 (only a crowd)
     every = datasets.get_reader("coco", input=coco_root, split="val", include_empty=True)
     assert every.list_items() == [5, 7, 9, 11, 12, 13, 20, ("annotation", 9)]
+    assert not every.read(9).negative and not every.read(20).negative  # listed, to be rejected by the job
+    kept = datasets.get_reader("coco", input=coco_root, split="val", keep_empty=True)
+    assert kept.list_items() == [5, 7, 9, 11, 12, 13, 20, ("annotation", 9)]
+
+
+def test_keep_empty_makes_negatives_of_images_without_a_person(coco_root):
+    reader = datasets.get_reader("coco", input=coco_root, split="val", keep_empty=True)
+    nothing, crowd = reader.read(9), reader.read(20)
+    for record in (nothing, crowd):
+        assert record.negative and record.people == []
+        assert (record.height, record.width) == (40, 40)
+    assert nothing.image_path == os.path.join(coco_root, "val2017", "000000000009.jpg")
+    assert nothing.ignore_regions.shape == (0, 4)
+    np.testing.assert_array_equal(crowd.ignore_regions, [[0, 0, 10, 10]])  # the crowd's xywh as xyxy
+    assert crowd.metadata["crowd_regions"] == 1
+    # Images with people are never negatives, even those whose people the job will all reject.
+    assert not reader.read(11).negative and not reader.read(12).negative
+    assert not datasets.get_reader("coco", input=coco_root, split="val").read(20).negative
 
 
 def test_people_keypoints_visibility_and_ignore_regions(coco_root):
@@ -235,7 +253,7 @@ def test_the_reader_pickles_small_and_parses_once_per_process(coco_root):
     assert copy.index() is reader.index()  # the module-level cache: one parse per process
     assert reader.describe() == {"input": coco_root, "split": "val", "annotation_file": None, "image_dir": None,
                                  "keypoint_offset": 0.5, "ignore_below_joints": 4, "include_empty": False,
-                                 "images_without_people": 2}
+                                 "keep_empty": False, "images_without_people": 2}
 
 
 # ----------------------------------------------------------------------------- the job on the fixture
@@ -318,6 +336,35 @@ def test_the_job_writes_people_and_ignore_regions_and_reports_the_rest(coco_root
     by_joint = summary["completed_joints"]["by_joint"]
     assert {k: v for k, v in by_joint.items() if v} == {"right_ankle": 1, "left_ankle": 1, "left_wrist": 1}
     assert summary["parameters"]["reader_options"]["images_without_people"] == 2
+    assert summary["check"]["images_accounted"] and summary["check"]["persons_accounted"]
+
+
+def test_the_job_writes_negatives_with_keep_empty(coco_root, job_assets, tmp_path, capsys):
+    prefix = str(tmp_path / "out" / "coco")
+    status = bt.main(["build_tfrecords", "--dataset=coco", f"--input={coco_root}", "--split=val",
+                      "--reader_option=keep_empty=true", f"--anchors={job_assets['anchors']}",
+                      f"--output={prefix}", "--num_shards=1", "--body_model_poses=600", "--pseudo_gt_views=2",
+                      "--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    assert "3 of 8 images written" in out.out and "(2 people, 2 images without people)" in out.out
+    examples = _read_shards(bt.shard_paths(prefix, 1))
+    assert sorted(examples) == ["000000000009", "000000000011", "000000000020"]
+    assert examples["000000000011"][features.NUM_PEOPLE] == 2
+    for image_id, boxes in (("000000000009", np.zeros((0, 4))), ("000000000020", [[0, 0, 10, 10]])):
+        ex = examples[image_id]
+        assert ex[features.NUM_PEOPLE] == 0 and ex[features.POSE2D].shape == (0, LCR.num_joints, 2)
+        assert (ex[features.IMAGE_HEIGHT], ex[features.IMAGE_WIDTH]) == (40, 40)
+        np.testing.assert_array_equal(ex[features.IGNORE_BOXES], boxes)
+        with open(os.path.join(coco_root, "val2017", f"{image_id}.jpg"), "rb") as f:
+            assert ex[features.IMAGE_ENCODED] == f.read()
+    summary = json.load(open(bt.summary_path(prefix)))
+    # The same rejections as without keep_empty: only the two images without people are added, as written.
+    assert summary["images"]["listed"] == 8 and summary["images"]["written"] == 3
+    assert summary["images"]["written_empty"] == 2
+    assert summary["images"]["rejected_by_reason"] == {"image_missing": 1, "read_error": 4}
+    assert summary["ignore_regions"]["written"] == 3
+    assert summary["parameters"]["reader_options"]["keep_empty"] is True
     assert summary["check"]["images_accounted"] and summary["check"]["persons_accounted"]
 
 

@@ -195,6 +195,54 @@ def test_different_index_or_seed_gives_a_different_image(corpus, renders):
 
 
 # ---------------------------------------------------------------------------------------------------
+# Empty scenes
+# ---------------------------------------------------------------------------------------------------
+
+def test_empty_scenes_are_counted_exactly_and_spread_evenly():
+    # f = 1/20: floor((i + 1) / 20) > floor(i / 20) at i = 19, 39, 59, 79, 99.
+    np.testing.assert_array_equal(np.flatnonzero(rs.empty_scenes(np.arange(100), 0.05)), [19, 39, 59, 79, 99])
+    np.testing.assert_array_equal(np.flatnonzero(rs.empty_scenes(np.arange(25), 0.4)), [2, 4, 7, 9, 12, 14, 17,
+                                                                                          19, 22, 24])
+    for n, f in ((8000, 0.05), (100, 0.1), (7, 0.5), (1000, 0.123)):
+        assert rs.empty_scenes(np.arange(n), f).sum() == int(n * f + 1e-9), (n, f)
+    assert not rs.empty_scenes(np.arange(50), 0.0).any() and rs.empty_scenes(np.arange(50), 1.0).all()
+    assert rs.empty_scenes(19, 0.05) and not rs.empty_scenes(18, 0.05)
+    with pytest.raises(ValueError, match="empty_fraction"):
+        rs.empty_scenes(np.arange(3), 1.5)
+
+
+def test_empty_fraction_renders_backgrounds_and_leaves_the_other_images_unchanged(corpus, renders):
+    config = rs.RenderConfig(empty_fraction=0.1)  # images 9, 19 and 29 of 0..29 are empty
+    for i in range(NUM_RENDERS):
+        r = rs.render_image(corpus, i, SEED, config)
+        if i in (9, 19, 29):
+            assert r.num_people == 0
+            assert r.pose2d.shape == (0, 13, 2) and r.pose3d.shape == r.pose3d_camera.shape == (0, 13, 3)
+            assert r.visible.shape == r.in_image.shape == (0, 13) and r.corpus_index.shape == (0,)
+            assert r.image.shape == (256, 256, 3) and r.image.dtype == np.uint8
+            assert (r.person_map == -1).all()
+            assert r.image.reshape(-1, 3).std(axis=0).max() > 5.0  # a textured background, not a flat one
+            fx, fy, cx, cy = r.intrinsics
+            assert fx == fy and 0.7 * 256 <= fx <= 1.8 * 256 and abs(cx - 127.5) < 0.03 * 256 + 1e-6
+            # Seeded like the others: the same index and seed give the same bytes, another seed another image.
+            assert rs.render_image(corpus, i, SEED, config).image.tobytes() == r.image.tobytes()
+            assert not np.array_equal(rs.render_image(corpus, i, SEED + 1, config).image, r.image)
+        else:
+            assert _same(r, renders[i]), i
+
+
+def test_render_dataset_counts_its_empty_images(tmp_path, corpus):
+    config = rs.RenderConfig(height=48, width=64, max_people=2, empty_fraction=0.5)
+    summary = rs.render_dataset(corpus, 4, 1, str(tmp_path), config)
+    assert summary["num_images"] == 4 and summary["num_empty"] == 2
+    with open(tmp_path / "ground_truth.json") as fh:
+        gt = json.load(fh)
+    assert [r["num_people"] == 0 for r in gt["images"]] == [False, True, False, True]
+    assert gt["images"][1]["pose2d"] == [] and gt["config"]["empty_fraction"] == 0.5
+    assert summary["num_people"] == sum(r["num_people"] for r in gt["images"])
+
+
+# ---------------------------------------------------------------------------------------------------
 # Configuration and bad inputs
 # ---------------------------------------------------------------------------------------------------
 
@@ -237,6 +285,7 @@ def test_studio_people_are_large_and_whole(corpus):
     ({"truncation_prob": 1.5}, "truncation_prob"),
     ({"background_kinds": ("sky",)}, "sky"),
     ({"height": 4}, "image size"),
+    ({"empty_fraction": -0.1}, "empty_fraction"),
 ])
 def test_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -420,6 +469,8 @@ def test_cli_help():
     proc = _run_cli("--help")
     assert proc.returncode == 0, proc.stderr
     assert "--num_images" in proc.stdout and "--contact_sheet" in proc.stdout
+    empty_help = proc.stdout.split("--empty_fraction:")[1].split("\n  --")[0]
+    assert "no people" in empty_help and "(default: '0.0')" in empty_help
 
 
 def test_cli_writes_images_ground_truth_and_contact_sheet(tmp_path, corpus):

@@ -44,8 +44,12 @@ class RoIAligner(keras.layers.Layer):
         self.spatial_scale = float(spatial_scale)
         self.sampling_ratio = int(sampling_ratio)
         self.pooling = pooling
+        # Keras would cast the RoIs to the compute dtype under a mixed policy: bfloat16 keeps 8 bits of
+        # a pixel coordinate (2 px steps at 256). The features are cast here instead.
+        self._convert_input_args = False
 
     def call(self, features, rois):
+        features = tf.cast(features, self.compute_dtype)
         rois = tf.stop_gradient(tf.cast(rois, tf.float32))
         shape = tf.shape(rois)
         batch, per_image = shape[0], shape[1]

@@ -40,7 +40,7 @@ def roi_align(features, boxes, box_indices, output_size: int, spatial_scale: flo
     """Pools a fixed-size feature grid for every box.
 
     Args:
-      features: (B, H, W, C) feature maps (H, W >= 2), any float dtype crop_and_resize takes.
+      features: (B, H, W, C) feature maps (H, W >= 2), float16, bfloat16, float32 or float64.
       boxes: (N, 4) xyxy boxes in image pixels (they may reach outside the image; empty and inverted
         boxes are allowed: an inverted box gives a mirrored grid).
       box_indices: (N,) int, the image in [0, B) that each box pools from.
@@ -68,7 +68,9 @@ def roi_align(features, boxes, box_indices, output_size: int, spatial_scale: flo
     x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
     ny1, ny2 = _crop_coordinates(y1, y2, spatial_scale, n, feature_hw[0])
     nx1, nx2 = _crop_coordinates(x1, x2, spatial_scale, n, feature_hw[1])
-    crops = tf.image.crop_and_resize(features, tf.stack([ny1, nx1, ny2, nx2], axis=-1), box_indices,
+    # crop_and_resize has no bfloat16 kernel (it computes in float32 whatever it is given anyway).
+    source = tf.cast(features, tf.float32) if features.dtype == tf.bfloat16 else features
+    crops = tf.image.crop_and_resize(source, tf.stack([ny1, nx1, ny2, nx2], axis=-1), box_indices,
                                      [n, n], method="bilinear", extrapolation_value=0.0)
     if sampling_ratio > 1:
         # The pooling kernels are several times faster on CPU than a reshape + reduce over the samples.

@@ -1,0 +1,77 @@
+"""Each precision policy (float32, mixed_float16, mixed_bfloat16): a few training steps on a fixed batch
+lower the loss, every op of the model runs (crop_and_resize has no bfloat16 kernel), the losses are
+float32, and the exported SavedModel takes and returns float32."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from lcr_tf import anchors as anchors_lib
+from lcr_tf import body_model
+from lcr_tf import export as export_lib
+from lcr_tf import inference
+from lcr_tf import optimization
+from lcr_tf.modeling import factory
+from lcr_tf.modeling import lcr_model
+from test_export import params as export_params
+from test_export import png, noise
+from test_lcr_model import K, S, make_batch, small_config
+
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return body_model.sample_poses(400, seed=0).poses3d
+
+
+@pytest.fixture(scope="module")
+def anchor_set(corpus):
+    return anchors_lib.cluster_poses(corpus, K, 4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def batch(corpus, anchor_set):
+    return lcr_model.select_batch(make_batch(corpus, anchor_set, [0, 1], seed=4))
+
+
+@pytest.fixture
+def policy():
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch, policy, tmp_path):
+    policy(name)
+    keras.utils.set_random_seed(0)
+    model = factory.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32),
+                                             joint_heatmap_weight=0.5), anchor_set)
+    loss_scale = optimization.DynamicLossScale(2.0 ** 10) if name == "mixed_float16" else None
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss_scale=loss_scale, jit_compile=False)
+    out = model(batch["image"])
+    compute = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[name]
+    assert model.trunk.layers[1].compute_dtype == compute
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    assert out[lcr_model.CLASS_PROBS].dtype == tf.float32 and out[lcr_model.REGRESSION].dtype == tf.float32
+    first = model.test_on_batch(batch, return_dict=True)
+    for _ in range(6):
+        model.train_on_batch(batch)
+    last = model.test_on_batch(batch, return_dict=True)
+    assert np.isfinite(last[lcr_model.TOTAL_LOSS])
+    assert last[lcr_model.TOTAL_LOSS] < 0.9 * first[lcr_model.TOTAL_LOSS], (first, last)
+    assert int(model.optimizer.iterations.numpy()) == 6  # no step skipped
+
+    # The export of a model trained under the policy serves float32 in and out.
+    model_dir = str(tmp_path / "run")
+    inference.save_model_dir(model, model_dir)
+    path = export_lib.export(model_dir, str(tmp_path / "serving"), version=1, params=export_params())
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures["detect_float"]
+    assert signature.structured_input_signature[1]["images"].dtype == tf.float32
+    result = signature(images=tf.constant(noise(S, S, 1)[None], tf.float32))
+    assert all(value.dtype in (tf.float32, tf.int32, tf.bool) for value in result.values())
+    assert result["poses2d"].dtype == tf.float32
+    served = loaded.signatures["serving_default"](images=tf.constant([png(noise(40, 50, 2))]))
+    assert np.all(np.isfinite(served["scores"].numpy()))
