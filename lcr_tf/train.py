@@ -71,7 +71,8 @@ def define_flags() -> None:
                         "final weights. A directory holding checkpoints resumes from the latest one.")
     # --- input pipeline ---
     flags.DEFINE_integer("batch_size", 4, "Global batch size in images (split over replicas).")
-    flags.DEFINE_integer("max_people", 8, "People slots per image; more are dropped, smallest first.")
+    flags.DEFINE_integer("max_people", 8, "People slots per image; the smallest of the others become ignore "
+                         "regions (see --ignore_ioa).")
     flags.DEFINE_list("scale_range", ["0.75", "1.5"], "Zoom range lo,hi of the random training crop.")
     flags.DEFINE_float("flip_probability", 0.5, "Probability of a horizontal flip in training.")
     flags.DEFINE_integer("shuffle_buffer", 256, "Records in the training shuffle buffer.")
@@ -99,6 +100,10 @@ def define_flags() -> None:
                          "ResNet-50, 32 with VGG-16).")
     flags.DEFINE_float("roi_positive_fraction", 0.25, "Most positive RoIs, fraction of --rois_per_image.")
     flags.DEFINE_float("fg_iou", 0.5, "IoU with a ground-truth box at which a RoI is positive.")
+    flags.DEFINE_float("ignore_ioa", 0.5, "An anchor or RoI that is not positive and lies more than this "
+                       "fraction of its area inside an ignore region (crowds, people without a pose, people "
+                       "beyond --max_people) is neither an RPN negative nor a background RoI; 1 turns it off.",
+                       lower_bound=0.0, upper_bound=1.0)
     flags.DEFINE_enum("roi_pooling", "max", ["max", "avg"], "RoIAlign pooling.")
     flags.DEFINE_float("regression_std_2d", 0.1, "Scale of the 2D pose deltas (box units): the heads regress "
                        "deltas / scale and the loss compares them so (target normalisation).", lower_bound=1e-6)
@@ -230,7 +235,7 @@ def model_config(anchor_set):
             rpn_pre_nms_top_n_test=FLAGS.rpn_pre_nms_top_n_test,
             rpn_post_nms_top_n_test=FLAGS.rpn_post_nms_top_n_test, rpn_nms_iou=FLAGS.rpn_nms_iou,
             rpn_batch_size_per_image=FLAGS.rpn_batch_size_per_image, rois_per_image=FLAGS.rois_per_image,
-            roi_positive_fraction=FLAGS.roi_positive_fraction, fg_iou=FLAGS.fg_iou,
+            roi_positive_fraction=FLAGS.roi_positive_fraction, fg_iou=FLAGS.fg_iou, ignore_ioa=FLAGS.ignore_ioa,
             roi_pooling=FLAGS.roi_pooling, regression_std_2d=FLAGS.regression_std_2d,
             regression_std_3d=FLAGS.regression_std_3d, refinement=FLAGS.refinement,
             refinement_hidden=FLAGS.refinement_hidden,

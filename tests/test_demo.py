@@ -91,5 +91,9 @@ def test_demo_help_explains_its_flags():
     proc = subprocess.run([sys.executable, "-m", "lcr_tf.demo", "--help"], cwd=_REPO, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0
-    for flag in ("--output_dir", "--mocap", "--num_anchors", "--views", "--num_queries", "--seed"):
+    for flag in ("--output_dir", "--mocap", "--num_anchors", "--views", "--num_queries", "--seed",
+                 "--empty_fraction", "--val_empty_fraction"):
         assert flag in proc.stdout
+    # Training images are 5 % negatives, validation images 10 %: 10 of the default 100 to evaluate on.
+    assert "(default: '0.05')" in proc.stdout.split("--empty_fraction:")[1].split("\n  --")[0]
+    assert "(default: '0.1')" in proc.stdout.split("--val_empty_fraction:")[1].split("\n  --")[0]

@@ -130,6 +130,7 @@ def test_perfect_predictions(data, tmp_path):
         assert row["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-2)
         assert row["matched"] == 4 and row["missed"] == 0
     assert res["ppi"]["ap"] == pytest.approx(1.0) and res["nms"]["ap"] == pytest.approx(1.0)
+    assert res["ppi"]["empty_images"] == 0 and res["ppi"]["detections_per_empty_image"] is None
 
 
 def test_shifted_predictions_by_hand(data, tmp_path):
@@ -292,6 +293,64 @@ def test_joints_outside_the_image_are_not_judged(tmp_path):
     assert res["ppi"]["ap_per_joint"][12] is None   # no positive for the head joint
 
 
+def _with_empty_images(tmp_path):
+    """The three images of ``_ground_truth`` plus "e" and "f" without people, and perfect detections on the
+    three with false ones on the two (all inside the image, at person a's pose): PPI scores 2.0 and 0.3 on
+    "e", nothing on "f"; NMS 0.6, 0.55, 0.1 on "e" and 0.5 on "f"."""
+    gt = dict(_ground_truth())
+    nobody = (np.zeros((0, J, 2)), np.zeros((0, J, 3)), np.zeros(0))
+    gt.update(e=nobody, f=nobody)
+    _write_records(str(tmp_path / "val-00000-of-00001.tfrecord"), gt)
+    preds = tmp_path / "with_empty.json"
+    _predictions_file(str(preds), {k: v for k, v in gt.items()})
+    doc = json.loads(preds.read_text())
+    fake = gt["a"][0][0].tolist(), gt["a"][1][0].tolist()
+    for image_id, mode, scores in (("e", "ppi", [2.0, 0.3]), ("e", "nms", [0.6, 0.55, 0.1]), ("f", "nms", [0.5])):
+        doc["images"][image_id][mode] = {"scores": scores, "pose2d_px": [fake[0]] * len(scores),
+                                         "pose3d_m": [fake[1]] * len(scores)}
+    preds.write_text(json.dumps(doc))
+    return gt, preds
+
+
+def test_images_without_people_count_their_detections_and_false_positives(tmp_path):
+    gt, preds = _with_empty_images(tmp_path)
+    truth = evaluate.read_ground_truth(str(tmp_path / "val-*.tfrecord"))
+    assert [t.image_id for t in truth] == ["a", "b", "c", "e", "f"]  # kept, not skipped
+    assert truth[3].pose2d.shape == (0, J, 2) and truth[3].head_size.shape == (0,)
+    res = evaluate.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds))
+    assert res["num_images"] == 5 and res["num_people"] == 4 and res["detection_score"] == 0.5
+    ppi, nms = res["ppi"], res["nms"]
+    # Scores >= 0.5 on "e" and "f": PPI 1 and 0, NMS 2 and 1 (0.5 itself counts).
+    assert (ppi["empty_images"], ppi["detections_per_empty_image"]) == (2, 0.5)
+    assert (nms["empty_images"], nms["detections_per_empty_image"]) == (2, 1.5)
+    assert (ppi["detections"], nms["detections"]) == (4 + 2, 4 + 4)
+    for row in (ppi, nms, res["upper_bound"]):
+        assert row["matched"] == 4 and row["missed"] == 0 and row["pckh_0.5"] == 1.0
+    # AP per joint: PPI's false positive at 2.0 ranks before the 4 true ones at 1.0: precision
+    # [0, 1/2, 2/3, 3/4, 4/5] at recall [0, .25, .5, .75, 1], whose envelope is 0.8 everywhere -> AP 0.8
+    # (its 0.3 ranks last and changes nothing). NMS's false positives all score below 1: AP 1.
+    assert ppi["ap"] == pytest.approx(0.8) and ppi["ap_per_joint"] == [pytest.approx(0.8)] * J
+    assert nms["ap"] == pytest.approx(1.0)
+    table = evaluate.format_table(res)
+    assert table.splitlines()[-1] == ("images without people: 2; detections scoring >= 0.5 per such image: "
+                                      "ppi 0.50, nms 1.50")
+    assert "images without people" not in evaluate.format_table({**res, "ppi": {**ppi, "empty_images": 0},
+                                                                 "nms": {**nms, "empty_images": 0}})
+
+
+def test_report_lists_the_detections_on_images_without_people(tmp_path):
+    from lcr_tf import report
+    _, preds = _with_empty_images(tmp_path)
+    out = tmp_path / "report"
+    evaluate.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds), report_dir=str(out))
+    text = (out / report.REPORT_MD).read_text()
+    assert "## Images without people" in text
+    assert "| method | images without people | detections (score >= 0.5) per image |" in text
+    assert "| PPI (eq 7-8) | 2 | 0.50 |" in text and "| NMS baseline | 2 | 1.50 |" in text
+    assert "upper bound (closest candidate) | 2 |" not in text
+    assert "| PPI (eq 7-8) | 100.0 % | 0.0 | 0.0 | 0.800 | 4 / 0 | 6 |" in text
+
+
 def test_report_holds_the_figures_and_pictures(data, tmp_path):
     import cv2
     from lcr_tf import report
@@ -317,6 +376,7 @@ def test_report_holds_the_figures_and_pictures(data, tmp_path):
     assert "| PPI (eq 7-8) | 50.0 % | 0.0 | 0.0 | 0.375 | 4 / 0 | 4 |" in text
     assert f"| PPI (eq 7-8) | {np.median(9.0 / heads):.2f} | 0.00 | 1.00 |" in text
     assert text.count("| right_ankle |") == 1 and "| head | 50.0 % |" in text
+    assert "## Images without people" not in text  # none evaluated
     for name in (report.PCK_CURVE_PNG, report.OVERLAYS_PNG, report.POSES3D_PNG):
         assert f"({name})" in text
         image = cv2.imread(str(out / name))

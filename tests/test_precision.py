@@ -63,6 +63,8 @@ def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch
     assert last[lcr_model.TOTAL_LOSS] < 0.9 * first[lcr_model.TOTAL_LOSS], (first, last)
     assert int(model.optimizer.iterations.numpy()) == 6  # no step skipped
 
+    if name == "float32":
+        return  # its export is tests/test_export.py's
     # The export of a model trained under the policy serves float32 in and out.
     model_dir = str(tmp_path / "run")
     inference.save_model_dir(model, model_dir)

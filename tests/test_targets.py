@@ -366,3 +366,67 @@ def test_batch_to_losses_end_to_end():
     # Person 0: full (3) and upper (3 + 5) boxes; person 1: upper only (8).
     assert sorted(classes[out["roi_valid"].numpy()[0]].tolist()) == [3, 8, 8]
     assert loss.numpy() == 0.0
+
+
+# ----------------------------------------------------------------------------------- ignore regions
+
+
+def test_ioa_by_hand():
+    from lcr_tf.ops import box_ops
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 15, 25], [0, 0, 0, 0]], np.float32)
+    regions = np.array([[0, 0, 10, 20], [10, 0, 30, 30]], np.float32)
+    # Box 1 (area 200): 5 x 15 = 75 inside region 0, 5 x 20 = 100 inside region 1.
+    np.testing.assert_allclose(box_ops.ioa(boxes, regions).numpy(),
+                               [[1.0, 0.0], [75 / 200, 0.5], [0.0, 0.0]], rtol=1e-6)
+
+
+def test_rpn_negatives_inside_a_crowd_box_are_ignored():
+    """A crowd box over anchors 2 (wholly inside) and 5 (a quarter inside): anchor 2 stops being a
+    negative, anchor 5 stays one; positives are untouched even inside the region; padding regions and a
+    threshold above the overlap change nothing."""
+    crowd = np.array([[[45, 45, 100, 100], [0, 0, 10, 10]]], np.float32)  # the second row is padding
+    mask = np.array([[True, False]])
+    labels, _ = tg.assign_rpn_targets(_RPN_ANCHORS, _RPN_GT, _RPN_GT_MASK, (100, 100), seed=0,
+                                      ignore_boxes=crowd, ignore_mask=mask, ignore_ioa=0.5)
+    np.testing.assert_array_equal(labels.numpy(), [[1, -1, -1, 1, -1, 0]])
+    over_positive = np.array([[[0, 0, 12, 12]]], np.float32)
+    labels, _ = tg.assign_rpn_targets(_RPN_ANCHORS, _RPN_GT, _RPN_GT_MASK, (100, 100), seed=0,
+                                      ignore_boxes=over_positive, ignore_mask=[[True]])
+    np.testing.assert_array_equal(labels.numpy(), [[1, -1, 0, 1, -1, 0]])
+    labels, _ = tg.assign_rpn_targets(_RPN_ANCHORS, _RPN_GT, _RPN_GT_MASK, (100, 100), seed=0,
+                                      ignore_boxes=crowd, ignore_mask=mask, ignore_ioa=1.0)
+    np.testing.assert_array_equal(labels.numpy(), [[1, -1, 0, 1, -1, 0]])
+
+
+def test_rpn_sampling_fills_the_budget_with_negatives_outside_the_crowd():
+    anchors = _grid_anchors(10)  # 100 anchors of 10 x 10 on a 100 x 100 image, no person
+    crowd = np.array([[[0, 0, 50, 100]]], np.float32)  # covers the left half
+    labels, _ = tg.assign_rpn_targets(anchors, np.zeros((1, 1, 4), np.float32), [[False]], (100, 100),
+                                      batch_size_per_image=40, seed=3, ignore_boxes=crowd,
+                                      ignore_mask=[[True]])
+    labels = labels.numpy().reshape(10, 10)  # rows y, columns x
+    assert (labels[:, :5] == -1).all()
+    assert (labels[:, 5:] == 0).sum() == 40
+
+
+def test_person_beyond_max_people_is_not_background():
+    """Person 1 dropped by max_people reaches the targets as an ignore box (lcr_tf.data.pipeline); a
+    proposal on it is not drawn as background, one mostly outside it still is, and person 0's RoIs keep
+    their classes."""
+    people = _people()
+    people[tg.PERSON_MASK] = np.array([[True, False, False]])  # person 1 dropped ...
+    dropped = people[tg.BOXES_UPPER][:, 1:2]  # ... its box [60, 0, 140, 100] is an ignore region
+    proposals = np.array([[[0, 0, 100, 200], [62, 0, 138, 100], [120, 0, 200, 100]]], np.float32)
+    valid = np.ones((1, 3), bool)
+    kept = _rows_by_box(_assign(proposals, valid, people))
+    assert {box: c for box, (c, _) in kept.items()} == {(0, 0, 100, 200): 2, (62, 0, 138, 100): 0,
+                                                       (120, 0, 200, 100): 0}
+    out = _assign(proposals, valid, people, ignore_boxes=dropped, ignore_mask=[[True]])
+    # [120, 0, 200, 100] has a quarter of its area in the region: still background.
+    assert {box: c for box, (c, _) in _rows_by_box(out).items()} == {(0, 0, 100, 200): 2,
+                                                                      (120, 0, 200, 100): 0}
+
+
+def test_ignore_ioa_must_be_a_fraction():
+    with pytest.raises(ValueError, match="ignore_ioa"):
+        tg.ignored_boxes(np.zeros((1, 1, 4), np.float32), np.zeros((1, 1, 4), np.float32), [[True]], 1.5)

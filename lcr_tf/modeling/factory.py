@@ -49,6 +49,9 @@ class ModelConfig:
         image with VGG-16).
       roi_positive_fraction: most positive RoIs (paper: 25%).
       fg_iou: IoU with a ground-truth box at which a RoI is positive (paper: 0.5).
+      ignore_ioa: an anchor or RoI that is not positive and lies more than this fraction of its area
+        inside an ignore region (crowds, people without a pose target) is neither an RPN negative nor a
+        background RoI (:mod:`lcr_tf.ops.targets`); 1 turns ignore regions off.
       roi_pooling: ``"max"`` (paper) or ``"avg"`` RoIAlign pooling; ``roi_sampling_ratio`` samples per cell
         side.
       refinement: add the iterative refinement stage (Sec 3.4).
@@ -90,6 +93,7 @@ class ModelConfig:
     rois_per_image: int = 64
     roi_positive_fraction: float = 0.25
     fg_iou: float = 0.5
+    ignore_ioa: float = 0.5
     roi_pooling: str = "max"
     roi_sampling_ratio: int = 2
     regression_std_2d: float = pose_coding.DEFAULT_STD_2D
@@ -128,7 +132,7 @@ class ModelConfig:
         if any(v <= 0 for v in self.fc_dims + self.refinement_fc) or not self.refinement_fc:
             fail("fc_dims" if any(v <= 0 for v in self.fc_dims) else "refinement_fc", "must be positive widths")
         for field in ("rpn_nms_iou", "rpn_positive_fraction", "rpn_pos_iou", "rpn_neg_iou",
-                      "roi_positive_fraction", "fg_iou"):
+                      "roi_positive_fraction", "fg_iou", "ignore_ioa"):
             if not 0.0 <= float(getattr(self, field)) <= 1.0:
                 fail(field, "must be in [0, 1]")
         if self.rpn_neg_iou > self.rpn_pos_iou:

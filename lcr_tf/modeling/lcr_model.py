@@ -43,20 +43,24 @@ from lcr_tf.ops import proposals as proposals_lib
 from lcr_tf.ops import row_random
 from lcr_tf.ops import targets as targets_lib
 
-# Batch keys the training and evaluation steps read (everything else in a batch is ignored).
+# Batch keys the training and evaluation steps read (everything else in a batch is ignored); the ignore
+# regions are optional (a batch without them has none).
 BATCH_KEYS = (dec.IMAGE, input_pipeline.PERSON_MASK, dec.BOXES, dec.POSE2D, dec.POSE3D, dec.ANNOTATED,
               dec.VISIBLE, dec.ANCHOR_CLASS)
+IGNORE_KEYS = (dec.IGNORE_BOXES, input_pipeline.IGNORE_MASK)
 
 
 
 def select_batch(batch: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """The :data:`BATCH_KEYS` of an input-pipeline batch, boolean masks as float32 0 / 1.
+    """The :data:`BATCH_KEYS` (and :data:`IGNORE_KEYS` when present) of an input-pipeline batch, boolean
+    masks as float32 0 / 1.
 
     Keras's distributed ``fit`` averages the first batch over the replicas to build the model, which it
     cannot do with bool tensors; the steps cast the masks back to bool.
     """
+    keys = BATCH_KEYS + tuple(key for key in IGNORE_KEYS if key in batch)
     return {key: tf.cast(batch[key], tf.float32) if batch[key].dtype == tf.bool else batch[key]
-            for key in BATCH_KEYS}
+            for key in keys}
 
 
 TOTAL_LOSS = "total_loss"
@@ -295,14 +299,18 @@ class LCRNet(keras.Model):
 
         people = targets_lib.people_from_batch(batch, cfg.num_anchors, skeleton=self.skeleton_name)
         gt_boxes, gt_mask = targets_lib.rpn_gt_boxes(people)
+        ignore = {}
+        if dec.IGNORE_BOXES in batch:
+            ignore = dict(ignore_boxes=batch[dec.IGNORE_BOXES], ignore_mask=batch[input_pipeline.IGNORE_MASK],
+                          ignore_ioa=cfg.ignore_ioa)
         rpn_labels, rpn_targets = targets_lib.assign_rpn_targets(
             anchors, gt_boxes, gt_mask, image_size, pos_iou=cfg.rpn_pos_iou, neg_iou=cfg.rpn_neg_iou,
             batch_size_per_image=cfg.rpn_batch_size_per_image,
-            positive_fraction=cfg.rpn_positive_fraction, seed=seeds[0])
+            positive_fraction=cfg.rpn_positive_fraction, seed=seeds[0], **ignore)
         rois = targets_lib.assign_roi_targets(
             boxes, valid, people, self.anchor_pose2d, self.anchor_pose3d, num_rois=cfg.rois_per_image,
             positive_fraction=cfg.roi_positive_fraction, fg_iou=cfg.fg_iou, add_gt_boxes=True,
-            seed=seeds[1])
+            seed=seeds[1], **ignore)
         stages = self._heads(features, rois["rois"], training)
 
         parts = {losses_lib.RPN_OBJECTNESS: losses_lib.rpn_objectness_loss(logits, rpn_labels),

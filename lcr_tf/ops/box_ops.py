@@ -68,6 +68,23 @@ def iou(boxes_a, boxes_b) -> tf.Tensor:
     return tf.math.divide_no_nan(inter, union)
 
 
+def ioa(boxes, regions) -> tf.Tensor:
+    """Pairwise intersection over the area of the first box: how much of each box lies in each region.
+
+    Args:
+      boxes: (..., N, 4) xyxy boxes (anchors, RoIs).
+      regions: (..., M, 4) xyxy boxes (ignore regions); leading dimensions broadcast as in :func:`iou`.
+    Returns:
+      (..., N, M) in [0, 1]; 0 for an empty box, never NaN.
+    """
+    boxes = _float(boxes)
+    regions = _float(regions, boxes.dtype)
+    a = boxes[..., :, None, :]
+    b = regions[..., None, :, :]
+    inter_wh = tf.nn.relu(tf.minimum(a[..., 2:], b[..., 2:]) - tf.maximum(a[..., :2], b[..., :2]))
+    return tf.math.divide_no_nan(inter_wh[..., 0] * inter_wh[..., 1], box_areas(boxes)[..., :, None])
+
+
 def _centres_sizes(boxes: tf.Tensor) -> tuple:
     """(..., 4) xyxy -> (cx, cy, w, h), each (...,)."""
     x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)

@@ -16,6 +16,12 @@ nearest anchor ``k`` (``anchor_index``) as a full-body class ``k + 1`` when the 
 full-body one, or as an upper-body class ``K + k + 1`` when it is the upper-body one. Its target is the
 person's pose encoded in the *candidate's* box (:func:`lcr_tf.ops.pose_coding.encode_pose_targets`).
 
+Ignore regions (COCO crowds, people without enough joints, people beyond the input pipeline's
+``max_people``): parts of an image holding people that have no pose target. An anchor or candidate box that
+is not positive and lies mostly inside one (:func:`ignored_boxes`: intersection over its *own* area above
+``ignore_ioa``) is neither sampled as a negative nor as background, so the network is not taught that those
+people are background; a box that is positive for an annotated person stays positive.
+
 Randomness: ``seed`` is an int or a shape-(2,) int tensor (e.g. ``[run_seed, step]``) for the stateless
 ops, or a (B, 2) int tensor of one seed per image (:func:`lcr_tf.ops.row_random.row_seeds`: an image
 then samples the same whatever else is in its batch); the same seed and inputs give the same samples.
@@ -101,7 +107,8 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
                        neg_iou: float = 0.3, batch_size_per_image: int = 256,
                        positive_fraction: float = 0.5, seed: SeedLike = None,
                        border_tolerance: Optional[float] = None,
-                       box_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
+                       box_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+                       ignore_boxes=None, ignore_mask=None, ignore_ioa: float = 0.5
                        ) -> Tuple[tf.Tensor, tf.Tensor]:
     """RPN anchor labels and box targets (Faster R-CNN rules; the loss of eq 2).
 
@@ -118,6 +125,9 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
     original Faster R-CNN rule: anchors reaching more than that many pixels outside the image are
     ignored (the original used 0).
 
+    Ignore regions (module docstring): a would-be negative anchor (0) that lies more than ``ignore_ioa``
+    inside one becomes -1 before sampling, so other negatives fill the budget.
+
     Args:
       anchors: (N_a, 4) xyxy pixels (:func:`lcr_tf.ops.anchor_boxes.generate_anchors`).
       gt_boxes: (B, P, 4) xyxy pixels, P >= 1 (padding rows allowed).
@@ -129,6 +139,9 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
       seed: random seed (module docstring).
       border_tolerance: pixels; None keeps every anchor (see above).
       box_weights: weights of :func:`lcr_tf.ops.box_ops.encode_deltas`.
+      ignore_boxes: None, or (B, G, 4) xyxy pixels of ignore regions; ignore_mask: (B, G) bool (padding
+        rows False).
+      ignore_ioa: the fraction of an anchor inside a region above which it is ignored.
     Returns:
       labels: (B, N_a) int32 in {1, 0, -1}.
       box_targets: (B, N_a, 4) float32 encoded (dx, dy, dw, dh) of each positive anchor's matched box
@@ -159,6 +172,9 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
     is_best = tf.reduce_any((iou == gt_best) & (gt_best > 0.0), axis=-1)
     labels = tf.where(is_best, 1, labels)
     labels = tf.where(usable[None, :], labels, -1)
+    if ignore_boxes is not None:
+        inside = ignored_boxes(anchors[None], ignore_boxes, ignore_mask, ignore_ioa)
+        labels = tf.where(tf.logical_and(labels == 0, inside), -1, labels)
 
     keys = _uniform(tf.shape(labels), seed)
     max_pos = _quota(batch_size_per_image, positive_fraction)
@@ -176,7 +192,8 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
 def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor], anchors2d, anchors3d,
                        num_rois: int = 512, positive_fraction: float = 0.25, fg_iou: float = 0.5,
                        bg_iou_hi: float = 0.5, bg_iou_lo: float = 0.0, add_gt_boxes: bool = True,
-                       seed: SeedLike = None) -> Dict[str, tf.Tensor]:
+                       seed: SeedLike = None, ignore_boxes=None, ignore_mask=None,
+                       ignore_ioa: float = 0.5) -> Dict[str, tf.Tensor]:
     """Samples the RoIs of the classification and regression branches and their targets (Sec 3.1-3.5).
 
     Candidates are the proposals plus, with ``add_gt_boxes``, every valid ground-truth box (full-body
@@ -202,6 +219,8 @@ def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor
       fg_iou, bg_iou_hi, bg_iou_lo: IoU thresholds (paper: positive at 0.5).
       add_gt_boxes: whether the ground-truth boxes join the candidates.
       seed: random seed (module docstring).
+      ignore_boxes, ignore_mask, ignore_ioa: ignore regions as in :func:`assign_rpn_targets`: a
+        background candidate more than ``ignore_ioa`` inside one is not drawn.
     Returns:
       dict of
         ``rois`` (B, R, 4) float32 xyxy pixels (gradient stopped: boxes are fixed, Sec 3.5),
@@ -253,6 +272,8 @@ def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor
     matched = tf.argmax(iou, axis=-1, output_type=tf.int32)
     positive = tf.logical_and(cand_valid, best_iou >= fg_iou)
     background = cand_valid & ~positive & (best_iou >= bg_iou_lo) & (best_iou < bg_iou_hi)
+    if ignore_boxes is not None:
+        background = background & ~ignored_boxes(candidates, ignore_boxes, ignore_mask, ignore_ioa)
 
     keys = _uniform(tf.shape(best_iou), seed)
     max_pos = _quota(num_rois, positive_fraction)
@@ -290,6 +311,21 @@ def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor
         "matched_iou": tf.where(roi_valid, tf.gather(best_iou, index, batch_dims=1), 0.0),
         "matched_person": tf.where(roi_positive, person, -1),
     }
+
+
+def ignored_boxes(boxes, ignore_boxes, ignore_mask, ignore_ioa: float) -> tf.Tensor:
+    """(B, N) bool: box ``n`` of image ``b`` lies more than ``ignore_ioa`` inside one of the image's valid
+    ignore regions (intersection over the box's own area, :func:`lcr_tf.ops.box_ops.ioa`).
+
+    Args:
+      boxes: (B, N, 4) (or (1, N, 4), shared) xyxy pixels; ignore_boxes: (B, G, 4) xyxy pixels;
+        ignore_mask: (B, G) bool.
+    """
+    if not 0.0 <= ignore_ioa <= 1.0:
+        raise ValueError(f"ignore_ioa must be in [0, 1], got {ignore_ioa}")
+    overlap = box_ops.ioa(boxes, ignore_boxes)  # (B, N, G)
+    overlap = tf.where(tf.cast(ignore_mask, tf.bool)[:, None, :], overlap, 0.0)
+    return tf.reduce_max(tf.pad(overlap, [[0, 0], [0, 0], [0, 1]]), axis=-1) > ignore_ioa
 
 
 def people_from_batch(batch: Mapping[str, tf.Tensor], num_anchors: int, skeleton="lcr13",
