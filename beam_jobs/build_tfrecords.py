@@ -38,7 +38,11 @@ worker, once per process):
    completed 2D), the ignore regions, :func:`lcr_tf.features.encode_example`, keyed by shard.
 6. :class:`WriteShardFn`: writes each shard.
 
-An image without a usable person left is rejected. Every listed key ends either written or in
+An image without a usable person left is rejected (``no_usable_person``), unless its reader marked it
+:attr:`~beam_jobs.datasets.base.ImageRecord.negative` (no person by intent: a background, or only crowds,
+which stay ignore regions): such an image is written with P = 0, a pure negative for training and
+evaluation, and counted in the summary's ``images.written_empty``. A record marked negative that lists
+people is a reader bug and is rejected (``read_error``). Every listed key ends either written or in
 ``rejected.jsonl``; the summary's ``check`` field says whether the counts add up.
 
 Deterministic output. Beam does not order elements, so the job does not use ``WriteToTFRecord``: each
@@ -241,6 +245,7 @@ class ImageItem:
     Image-level, from :class:`ReadImageFn`:
       ignore_boxes: (R, 4) float64 xyxy pixels, the record's ignore regions clipped to the image.
       ignore_empty: number of the record's ignore regions dropped as empty after clipping.
+      negative: the record's :attr:`~beam_jobs.datasets.base.ImageRecord.negative` (then Q = 0 always).
     """
 
     key: str
@@ -264,6 +269,7 @@ class ImageItem:
     distance: Optional[np.ndarray] = None
     ignore_boxes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4)))
     ignore_empty: int = 0
+    negative: bool = False
 
     def keep(self, rows: np.ndarray) -> None:
         """Keeps only the people ``rows`` ((Q',) int or (Q,) bool) of the arrays."""
@@ -484,6 +490,11 @@ class ReadImageFn(beam.DoFn):
         Metrics.counter(NAMESPACE, "persons_read").inc(persons)
         Metrics.counter(NAMESPACE, "ignore_regions_read").inc(_num_regions(record.ignore_regions))
         image_id = str(record.image_id)
+        negative = bool(record.negative)
+        if negative and persons:
+            yield reject("read_error", f"the record is marked negative (an image without people) but lists "
+                                       f"{persons} people", image_id, persons)
+            return
         try:
             data = record.load_image_bytes()
         except FileNotFoundError as e:
@@ -518,7 +529,7 @@ class ReadImageFn(beam.DoFn):
         record.image_bytes = None  # the bytes travel once, in ``encoded``
         yield ImageItem(key=name, image_id=image_id, dataset=dataset, encoded=data, image_format=fmt,
                         height=height, width=width, intrinsics=intrinsics, num_people=persons, record=record,
-                        ignore_boxes=ignore_boxes, ignore_empty=ignore_empty)
+                        ignore_boxes=ignore_boxes, ignore_empty=ignore_empty, negative=negative)
 
 
 def _num_regions(boxes) -> int:
@@ -560,7 +571,7 @@ class ConvertPeopleFn(beam.DoFn):
         for index, person_id, code, reason in problems:
             Metrics.counter(NAMESPACE, f"persons_rejected_{code}").inc()
             yield beam.pvalue.TaggedOutput(REJECTED, person_rejection(item, index, person_id, code, reason))
-        if item.person_index.size == 0:
+        if item.person_index.size == 0 and not item.negative:
             yield _reject_unusable(item)
             return
         yield item
@@ -694,7 +705,7 @@ class WriteShardFn(beam.DoFn):
         entries = sorted((e for e in entries if e is not None), key=lambda e: e[:4])
         path = shard_path(self.prefix, shard, self.num_shards)
         temp = f"{path}.tmp-{uuid.uuid4().hex}"
-        written = people = 0
+        written = people = empty = 0
         last_id = None
         with tf.io.TFRecordWriter(temp) as writer:
             for image_id, key, num_people, serialized, stats in entries:
@@ -713,10 +724,12 @@ class WriteShardFn(beam.DoFn):
                 last_id = image_id
                 written += 1
                 people += num_people
+                empty += num_people == 0
         tf.io.gfile.rename(temp, path, overwrite=True)
         Metrics.counter(NAMESPACE, "images_written").inc(written)
+        Metrics.counter(NAMESPACE, "images_written_empty").inc(empty)
         Metrics.counter(NAMESPACE, "persons_written").inc(people)
-        yield {"shard": shard, "path": path, "images": written, "persons": people}
+        yield {"shard": shard, "path": path, "images": written, "images_empty": empty, "persons": people}
 
 
 def _sort_key(line: Mapping[str, Any]):
@@ -861,8 +874,9 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
               num_listed: int, parameters: Mapping[str, Any], shards: Sequence[str] = ()) -> Dict[str, Any]:
     """The summary dict written to ``PREFIX-summary.json``.
 
-    ``check.images_accounted`` is true when every listed key ended written or rejected
-    (written + rejected = listed), ``check.persons_accounted`` when every person read ended written,
+    ``images.written_empty`` counts the written images without people (those marked negative by the
+    reader; they are part of ``images.written``). ``check.images_accounted`` is true when every listed key
+    ended written or rejected (written + rejected = listed), ``check.persons_accounted`` when every person read ended written,
     rejected, or dropped with a rejected image. ``ignore_regions`` counts the records' ignore regions:
     read, written, dropped because clipping to the image left nothing, and the rest (those of rejected
     images). ``completed_joints.by_joint`` counts the completed joints of the written people per LCR-13
@@ -900,7 +914,8 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
     return {
         "parameters": dict(parameters),
         "images": {"listed": int(num_listed), "read": c["images_read"], "written": written,
-                   "rejected": images_rejected_total, "rejected_by_reason": images_rejected},
+                   "written_empty": c["images_written_empty"], "rejected": images_rejected_total,
+                   "rejected_by_reason": images_rejected},
         "persons": {"read": persons_read, "written": c["persons_written"], "rejected": persons_rejected_total,
                     "rejected_by_reason": persons_rejected,
                     "dropped_with_rejected_images": c["persons_dropped_with_image"],
@@ -1059,7 +1074,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     images = summary["images"]
     print(f"{images['written']} of {images['listed']} images written to {fv['output'].value}-*{SHARD_SUFFIX} "
-          f"({summary['persons']['written']} people); {images['rejected']} images rejected "
+          f"({summary['persons']['written']} people, {images['written_empty']} images without people); "
+          f"{images['rejected']} images rejected "
           f"{images['rejected_by_reason']}, {summary['persons']['rejected']} people rejected "
           f"{summary['persons']['rejected_by_reason']}; see {summary_path(fv['output'].value)}")
     return 0 if summary["check"]["images_accounted"] else 1

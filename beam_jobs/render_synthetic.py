@@ -3,7 +3,8 @@ r"""Synthetic multi-person images with exact 2D and 3D ground truth (paper Sec 4
 Usage::
 
     python -m beam_jobs.render_synthetic --num_images=N --seed=S --output_dir=DIR [--poses=poses.npz] \
-        [--height=H --width=W] [--min_people=A --max_people=B] [--contact_sheet=sheet.png]
+        [--height=H --width=W] [--min_people=A --max_people=B] [--empty_fraction=F] \
+        [--contact_sheet=sheet.png]
 
 The paper renders SMPL bodies driven by CMU MoCap poses to add multi-person training images. This module
 stands in for that renderer without any external asset: each person is a shaded articulated body (tapered
@@ -15,6 +16,12 @@ Scene (:func:`render_image`, fully determined by ``(poses3d, index, seed, config
 --------------------------------------------------------------------------------
 * A pinhole camera: ``fx = fy`` uniform in ``focal_range`` times ``max(height, width)``; the principal
   point near the image centre.
+* Empty scenes: a share ``empty_fraction`` of the images holds nobody (background, blur and noise
+  only), the pure negatives a detector must learn to leave alone. Image ``i`` is empty when
+  ``floor((i + 1) f) > floor(i f)`` (:func:`empty_scenes`), so exactly ``floor(N f)`` of images
+  ``0..N-1`` are empty, spread evenly, whatever the seed. The choice uses no random number: an image with
+  people is the same pixel for pixel whatever ``empty_fraction``, and an empty image draws its camera and
+  background from its own ``[seed, index]`` stream like any other.
 * P people, P uniform in ``[min_people, max_people]``. Each takes a random corpus pose (re-centred on
   its body centre), a random turn about the vertical (camera y) axis, a small tilt and roll, and a body
   scale uniform in ``body_scale_range``.
@@ -51,6 +58,7 @@ Ground truth and conventions
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import json
 import os
 import time
@@ -87,6 +95,9 @@ _ANKLE_TO_HEAD_CENTRE = 0.891
 # Each layer stays inside the previous one (shrink + shift < 1), so the outer rim stays darkest.
 _LAYERS = np.array([[1.00, 0.00, 0.62], [0.84, 0.12, 0.80], [0.64, 0.24, 0.93],
                     [0.42, 0.34, 1.04], [0.20, 0.42, 1.14]])
+# Largest denominator of the ratio that stands for ``empty_fraction``: exact for any fraction written with
+# up to six decimals, and small enough that ``index * numerator`` stays far inside int64.
+_EMPTY_DENOMINATOR = 1_000_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,6 +129,7 @@ class RenderConfig:
       noise_sigma_range: per-image Gaussian pixel noise, standard deviation uniform in this range (0-255).
       blur_prob: probability of a slight Gaussian blur of the whole image.
       background_kinds: background generators to draw from (see :data:`BACKGROUND_KINDS`).
+      empty_fraction: share of the images rendered without people, in [0, 1] (:func:`empty_scenes`).
     """
 
     height: int = 256
@@ -140,6 +152,7 @@ class RenderConfig:
     noise_sigma_range: Tuple[float, float] = (0.0, 4.0)
     blur_prob: float = 0.25
     background_kinds: Tuple[str, ...] = BACKGROUND_KINDS
+    empty_fraction: float = 0.0
 
     def __post_init__(self):
         def check(ok, what):
@@ -159,7 +172,7 @@ class RenderConfig:
             check(0 <= lo <= hi, f"{name} must satisfy 0 <= lo <= hi, got {(lo, hi)}")
         check(self.truncation_range[1] < 1,
               f"truncation_range must stay below 1, got {self.truncation_range}")
-        for name in ("truncation_prob", "occluder_prob", "blur_prob"):
+        for name in ("truncation_prob", "occluder_prob", "blur_prob", "empty_fraction"):
             check(0 <= getattr(self, name) <= 1, f"{name} must be in [0, 1], got {getattr(self, name)}")
         check(self.near_plane > 0, f"near_plane must be positive, got {self.near_plane}")
         check(0 <= self.min_joints_in_image <= NUM_JOINTS,
@@ -905,6 +918,56 @@ def _occluders(rng, rendered_boxes, config: RenderConfig):
     return out
 
 
+def empty_scenes(indices, fraction: float) -> np.ndarray:
+    """Which images are rendered without people: index ``i`` is empty when ``floor((i + 1) f) > floor(i f)``.
+
+    So exactly ``floor(N f)`` of the indices ``0..N-1`` are empty, about one every ``1 / f`` images (for
+    f = 0.05: 19, 39, 59, ...), the same for every seed. ``f`` is taken as the nearest ratio p / q with
+    q <= 10^6 (0.05 is 1/20 exactly), so the count does not depend on float rounding.
+
+    Args:
+      indices: non-negative integer image indices, any shape.
+      fraction: f in [0, 1].
+    Returns:
+      bool array of the shape of ``indices``.
+    """
+    if not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"empty_fraction must be in [0, 1], got {fraction!r}")
+    ratio = fractions.Fraction(float(fraction)).limit_denominator(_EMPTY_DENOMINATOR)
+    i = np.asarray(indices, np.int64)
+    p, q = ratio.numerator, ratio.denominator
+    return (i + 1) * p // q > i * p // q
+
+
+def _finish_image(rng: np.random.Generator, image: np.ndarray, config: RenderConfig) -> np.ndarray:
+    """The camera's blur and pixel noise on an (H, W, 3) float32 image -> uint8."""
+    if rng.random() < config.blur_prob:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.1))
+    sigma = rng.uniform(*config.noise_sigma_range)
+    if sigma > 0:
+        image += np.float32(sigma) * rng.standard_normal(image.shape, dtype=np.float32)
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+def _render_empty(rng: np.random.Generator, config: RenderConfig) -> RenderedImage:
+    """An image without people: camera, background, blur and noise drawn as for a scene with people."""
+    height, width = config.height, config.width
+    f = rng.uniform(*config.focal_range) * max(height, width)
+    cx = (width - 1) / 2 + rng.uniform(-1, 1) * config.principal_jitter * width
+    cy = (height - 1) / 2 + rng.uniform(-1, 1) * config.principal_jitter * height
+    kind = config.background_kinds[int(rng.integers(len(config.background_kinds)))]
+    background = make_background(rng, height, width, kind)
+    image = _finish_image(rng, background.astype(np.float32), config)
+    nobody = np.zeros((0, NUM_JOINTS), bool)
+    return RenderedImage(image=image, intrinsics=np.array([f, f, cx, cy], np.float32),
+                         pose2d=np.zeros((0, NUM_JOINTS, 2), np.float32),
+                         pose3d=np.zeros((0, NUM_JOINTS, 3), np.float32),
+                         pose3d_camera=np.zeros((0, NUM_JOINTS, 3), np.float32), in_image=nobody,
+                         visible=nobody.copy(), person_map=np.full((height, width), -1, np.int16),
+                         depth_order=np.zeros(0, np.int64), corpus_index=np.zeros(0, np.int64),
+                         body_scale=np.zeros(0, np.float32))
+
+
 def render_image(poses3d: np.ndarray, index: int, seed: int,
                  config: RenderConfig = RenderConfig()) -> RenderedImage:
     """Renders synthetic image ``index`` of the set ``seed``.
@@ -917,13 +980,16 @@ def render_image(poses3d: np.ndarray, index: int, seed: int,
         ``lcr_tf.body_model.sample_poses(...).poses3d`` or a MoCap ``poses.npz``).
       index, seed: non-negative integers.
     Returns:
-      A :class:`RenderedImage` with ``corpus_index`` and ``body_scale`` of each person filled in.
+      A :class:`RenderedImage` with ``corpus_index`` and ``body_scale`` of each person filled in; without
+      people (P = 0) when :func:`empty_scenes` says so for ``index`` and ``config.empty_fraction``.
     """
     poses3d = _check_corpus(poses3d)
     for name, value in (("index", index), ("seed", seed)):
         if isinstance(value, (bool, np.bool_)) or int(value) != value or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+    if config.empty_fraction and empty_scenes(int(index), config.empty_fraction):
+        return _render_empty(rng, config)
     height, width = config.height, config.width
     num = int(rng.integers(config.min_people, config.max_people + 1))
     corpus_index = rng.integers(0, poses3d.shape[0], num)
@@ -955,13 +1021,7 @@ def render_image(poses3d: np.ndarray, index: int, seed: int,
         occluders = _occluders(rng, np.concatenate([uv.min(1), uv.max(1)], 1), config)
     out = render_people(camera, intrinsics, background, appearance, light, ambient, occluders)
 
-    image = out.image.astype(np.float32)
-    if rng.random() < config.blur_prob:
-        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.1))
-    sigma = rng.uniform(*config.noise_sigma_range)
-    if sigma > 0:
-        image += np.float32(sigma) * rng.standard_normal(image.shape, dtype=np.float32)
-    out.image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    out.image = _finish_image(rng, out.image.astype(np.float32), config)
     # pose3d straight from the posed corpus pose (not re-derived from the camera frame), so the bone
     # lengths are exactly scale x the corpus's up to float32 rounding.
     out.pose3d = posed.astype(np.float32)
@@ -1047,12 +1107,13 @@ def render_dataset(poses3d: np.ndarray, num_images: int, seed: int, output_dir: 
                    config: RenderConfig = RenderConfig(), contact_sheet: Optional[str] = None,
                    sheet_images: int = 12, quality: int = 90) -> dict:
     """Renders images 0..num_images-1 of set ``seed`` into ``output_dir``: ``NNNNNN.jpg`` files and
-    ``ground_truth.json`` (a list of :func:`ground_truth_record`), plus an optional contact sheet of the
-    first ``sheet_images``. Returns a summary dict (counts and timings)."""
+    ``ground_truth.json`` (a list of :func:`ground_truth_record`; an empty scene has ``num_people`` 0 and
+    empty lists), plus an optional contact sheet of the first ``sheet_images``. Returns a summary dict:
+    ``num_images``, ``num_people``, ``num_empty`` (images without people) and timings."""
     if num_images < 1:
         raise ValueError(f"num_images must be at least 1, got {num_images}")
     os.makedirs(output_dir, exist_ok=True)
-    records, sheet, times, people = [], [], [], 0
+    records, sheet, times, people, empty = [], [], [], 0, 0
     for index in range(num_images):
         start = time.perf_counter()
         rendered = render_image(poses3d, index, seed, config)
@@ -1062,6 +1123,7 @@ def render_dataset(poses3d: np.ndarray, num_images: int, seed: int, output_dir: 
             fh.write(encode_image(rendered.image, "jpeg", quality))
         records.append(ground_truth_record(rendered, name, index, seed))
         people += rendered.num_people
+        empty += rendered.num_people == 0
         if len(sheet) < sheet_images:
             sheet.append(rendered)
     with open(os.path.join(output_dir, "ground_truth.json"), "w") as fh:
@@ -1072,7 +1134,7 @@ def render_dataset(poses3d: np.ndarray, num_images: int, seed: int, output_dir: 
                    "joints": list(SKELETON.joint_names), "images": records}, fh)
     if contact_sheet:
         write_contact_sheet(sheet, contact_sheet)
-    return {"num_images": num_images, "num_people": people,
+    return {"num_images": num_images, "num_people": people, "num_empty": int(empty),
             "median_render_ms": 1e3 * float(np.median(times)), "total_render_s": float(np.sum(times))}
 
 
@@ -1103,6 +1165,10 @@ def define_flags(flag_values=None) -> None:
                          flag_values=fv)
     flags.DEFINE_integer("max_people", None, "Most people per image (default: the preset's).", lower_bound=1,
                          flag_values=fv)
+    flags.DEFINE_float("empty_fraction", RenderConfig.empty_fraction, "Share of the images rendered with no "
+                       "people (background only: pure negatives); image i is empty when floor((i+1) f) > "
+                       "floor(i f), so floor(N f) of N images are, spread evenly; the others are the same "
+                       "images as without it.", lower_bound=0.0, upper_bound=1.0, flag_values=fv)
     flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of the written images.", lower_bound=0,
                          upper_bound=100, flag_values=fv)
     flags.DEFINE_string("contact_sheet", None, "Optional PNG: a grid of the first images with their 2D "
@@ -1125,7 +1191,8 @@ def main(argv: List[str]) -> None:
         raise app.UsageError("--output_dir is required")
     try:
         people = {k: fv[k].value for k in ("min_people", "max_people") if fv[k].value is not None}
-        config = preset_config(fv.preset, height=fv.height, width=fv.width, **people)
+        config = preset_config(fv.preset, height=fv.height, width=fv.width, empty_fraction=fv.empty_fraction,
+                               **people)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
     if fv.poses:
@@ -1134,7 +1201,8 @@ def main(argv: List[str]) -> None:
         poses3d = body_model.sample_poses(num_poses=fv.body_model_poses, seed=fv.seed).poses3d
     summary = render_dataset(poses3d, fv.num_images, fv.seed, fv.output_dir, config, fv.contact_sheet,
                              fv.sheet_images, fv.jpeg_quality)
-    print(f"wrote {summary['num_images']} images with {summary['num_people']} people to {fv.output_dir} "
+    print(f"wrote {summary['num_images']} images with {summary['num_people']} people "
+          f"({summary['num_empty']} images without people) to {fv.output_dir} "
           f"(median {summary['median_render_ms']:.1f} ms per image to render)"
           + (f"; contact sheet {fv.contact_sheet}" if fv.contact_sheet else ""))
 

@@ -178,7 +178,7 @@ def test_lsp_job_end_to_end(lsp_root, job_assets, tmp_path):
     assert bt.main(argv) == 0
     with open(bt.summary_path(str(tmp_path / "out" / "lsp"))) as f:
         summary = json.load(f)
-    assert summary["images"] == {"listed": 4, "read": 3, "written": 2, "rejected": 2,
+    assert summary["images"] == {"listed": 4, "read": 3, "written": 2, "written_empty": 0, "rejected": 2,
                                  "rejected_by_reason": {"image_missing": 1, "read_error": 1}}
     by_id = {r["image_id"] or r["key"]: r for r in _rejected(tmp_path / "out" / "lsp")}
     assert by_id["im1004.jpg"]["code"] == "image_missing"

@@ -99,7 +99,7 @@ class ImageRecord:
         orders the records within a shard).
       dataset: the reader's name (``coco``, ``mpii``, ``synthetic``, ...).
       skeleton: :mod:`lcr_tf.skeleton` name of the people's joint order (``coco17``, ``lcr13``, ...).
-      people: the annotated people; may be empty (the job then rejects the image).
+      people: the annotated people; may be empty (the job then rejects the image, unless ``negative``).
       image_bytes: the encoded image (JPEG or PNG file bytes), or None to read ``image_path``.
       image_path: where to read the bytes from (any ``apache_beam.io.filesystems`` path) when
         ``image_bytes`` is None.
@@ -109,6 +109,11 @@ class ImageRecord:
       ignore_regions: (R, 4) xyxy pixel boxes of unannotated crowds (COCO ``iscrowd``), where a detector
         should be neither rewarded nor penalised.
       metadata: anything else (sequence, frame, camera name, ...); not written to TFRecords.
+      negative: True when the image has no person to learn by intent (a background, or an image whose only
+        people are unannotated crowds, given as ``ignore_regions``): ``people`` must then be empty, and the
+        job writes the image with P = 0 as a pure negative. False (the default): an image left without a
+        usable person is rejected, so that images whose people all fail validation are reported rather
+        than written as background.
     """
 
     image_id: str
@@ -122,6 +127,7 @@ class ImageRecord:
     intrinsics: Optional[np.ndarray] = None
     ignore_regions: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4), np.float32))
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    negative: bool = False
 
     @property
     def num_joints(self) -> int:

@@ -25,10 +25,14 @@ Fields read (everything else is ignored):
 What becomes of them:
 
 * Each image is one key (its integer id; keys sorted). An image is listed when it has at least one
-  non-crowd person annotation; with ``include_empty=True`` every image is listed, and those without a
-  person are rejected by the job as ``no_usable_person`` (they would be useful negatives, but the schema
-  has no image without people; :attr:`CocoReader.images_without_people` counts the unlisted ones once
-  :meth:`CocoReader.list_items` ran).
+  non-crowd person annotation. With ``keep_empty=True`` the images without one (no person annotation at
+  all, or only crowds) are listed too and become pure negatives: records with no people, marked
+  :attr:`~beam_jobs.datasets.base.ImageRecord.negative`, that keep their crowds as ignore regions; the
+  job writes them with P = 0. With ``include_empty=True`` (and ``keep_empty`` off) they are listed but not
+  marked, so the job rejects them as ``no_usable_person`` (a count of them in ``rejected.jsonl``).
+  :attr:`CocoReader.images_without_people` counts them, listed or not, once :meth:`CocoReader.list_items`
+  ran. An image whose non-crowd people all fail the job's checks (e.g. none has enough keypoints) is not
+  a negative: it is rejected as ``no_usable_person``, with its people's reasons.
 * Each non-crowd person annotation becomes a :class:`~beam_jobs.datasets.base.Person` (``person_id`` =
   the annotation id): ``annotated = v > 0``, ``visible = v == 2``, ``pose2d`` NaN where ``v = 0``. People
   with too few keypoints are *not* dropped here: the job rejects those with fewer than ``--min_joints``
@@ -325,7 +329,10 @@ class CocoReader(DatasetReader):
         package's continuous coordinates).
       ignore_below_joints: people whose keypoints give fewer LCR-13 joints than this also become ignore
         regions (0: none); match it to the job's ``--min_joints``.
-      include_empty: also list images without a non-crowd person annotation.
+      include_empty: also list images without a non-crowd person annotation, unmarked (the job rejects
+        them as ``no_usable_person``).
+      keep_empty: also list images without a non-crowd person annotation, as negative records without
+        people (their crowds as ignore regions) that the job writes.
     """
 
     name = "coco"
@@ -334,7 +341,8 @@ class CocoReader(DatasetReader):
     def __init__(self, input: Optional[str] = None, split: Optional[str] = None,
                  annotation_file: Optional[str] = None, image_dir: Optional[str] = None,
                  keypoint_offset: float = DEFAULT_KEYPOINT_OFFSET,
-                 ignore_below_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS, include_empty: bool = False):
+                 ignore_below_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS, include_empty: bool = False,
+                 keep_empty: bool = False):
         super().__init__()
         if annotation_file and input:
             raise ValueError("coco: give --input (with --split) or --reader_option=annotation_file, not both")
@@ -361,6 +369,7 @@ class CocoReader(DatasetReader):
         self.keypoint_offset = float(keypoint_offset)
         self.ignore_below_joints = int(ignore_below_joints)
         self.include_empty = bool(include_empty)
+        self.keep_empty = bool(keep_empty)
         self.images_without_people: Optional[int] = None  # set by list_items
 
     # ------------------------------------------------------------------ files
@@ -383,12 +392,12 @@ class CocoReader(DatasetReader):
 
     def list_items(self) -> List[Any]:
         """Image ids (int, sorted) of the images with a non-crowd person annotation (every image with
-        ``include_empty``), then the ``("image", position)`` and ``("annotation", position)`` keys of
+        ``include_empty`` or ``keep_empty``), then the ``("image", position)`` and ``("annotation", position)`` keys of
         entries that name no image, sorted."""
         index = self.index()
         with_people = {image_id for image_id, rows in index.rows.items() if not index.iscrowd[rows].all()}
         all_ids = set(index.images) | {k for k in index.image_problems if _is_int(k)}
-        listed = all_ids if self.include_empty else all_ids & with_people
+        listed = all_ids if self.include_empty or self.keep_empty else all_ids & with_people
         self.images_without_people = len(all_ids - with_people)
         strays = sorted([k for k in index.image_problems if not _is_int(k)] + list(index.orphans))
         return sorted(listed) + strays
@@ -437,6 +446,6 @@ class CocoReader(DatasetReader):
         return ImageRecord(
             image_id=name, dataset=self.name, skeleton=self.skeleton, people=people,
             image_path=_join(self.images_path(), file_name), height=height, width=width,
-            ignore_regions=ignore.reshape(-1, 4),
+            ignore_regions=ignore.reshape(-1, 4), negative=self.keep_empty and not people,
             metadata={"coco_image_id": int(key), "file_name": file_name, "split": self.split,
                       "crowd_regions": int(crowd.sum()), "sparse_person_regions": int(sparse.sum())})

@@ -4,7 +4,10 @@ Keys are ``0 .. num_images - 1``; ``read(i)`` renders image ``i`` of ``seed`` (t
 give the same image), encodes it as JPEG and returns its people with exact annotations: every joint's 2D
 position (the renderer knows all joints, so all are annotated, including those outside the image or
 hidden), the renderer's visibility (inside the image and not occluded), the exact 3D pose (metres,
-camera axes, body-centred; the job keeps it as MoCap 3D) and the camera intrinsics.
+camera axes, body-centred; the job keeps it as MoCap 3D) and the camera intrinsics. With
+``empty_fraction`` > 0 a share of the images holds nobody (:func:`beam_jobs.render_synthetic.empty_scenes`
+says which); their records are marked :attr:`~beam_jobs.datasets.base.ImageRecord.negative`, and the job
+writes them with P = 0.
 
 The people's 3D poses are drawn from ``poses`` (a ``poses.npz`` corpus in LCR-13) or, without it, from
 ``body_model_poses`` poses of :func:`lcr_tf.body_model.sample_poses` with ``seed``. The corpus is loaded
@@ -35,6 +38,8 @@ class SyntheticReader(DatasetReader):
       min_people, max_people: people per image (None: the preset's).
       preset: scene distribution, a name of :data:`beam_jobs.render_synthetic.PRESETS`.
       jpeg_quality: JPEG quality (1..100).
+      empty_fraction: share of the images rendered without people, in [0, 1]
+        (:attr:`beam_jobs.render_synthetic.RenderConfig.empty_fraction`).
     """
 
     name = "synthetic"
@@ -43,7 +48,7 @@ class SyntheticReader(DatasetReader):
     def __init__(self, num_images: int, seed: int = 0, poses: Optional[str] = None,
                  body_model_poses: Optional[int] = None, height: int = 256, width: int = 256,
                  min_people: Optional[int] = None, max_people: Optional[int] = None, jpeg_quality: int = 90,
-                 preset: str = "wild"):
+                 preset: str = "wild", empty_fraction: float = 0.0):
         super().__init__()
         from beam_jobs import render_synthetic
         if preset not in render_synthetic.PRESETS:
@@ -61,6 +66,8 @@ class SyntheticReader(DatasetReader):
             raise ValueError(f"synthetic: max_people={max_people} is below min_people={min_people}")
         if jpeg_quality > 100:
             raise ValueError(f"synthetic: jpeg_quality must be at most 100, got {jpeg_quality}")
+        if not 0.0 <= float(empty_fraction) <= 1.0:
+            raise ValueError(f"synthetic: empty_fraction must be in [0, 1], got {empty_fraction!r}")
         self.num_images = int(num_images)
         self.seed = int(seed)
         self.poses = poses
@@ -71,6 +78,7 @@ class SyntheticReader(DatasetReader):
         self.max_people = int(max_people)
         self.jpeg_quality = int(jpeg_quality)
         self.preset = preset
+        self.empty_fraction = float(empty_fraction)
 
     def list_items(self) -> List[int]:
         return list(range(self.num_images))
@@ -92,7 +100,8 @@ class SyntheticReader(DatasetReader):
     def render_config(self):
         from beam_jobs import render_synthetic
         return render_synthetic.preset_config(self.preset, height=self.height, width=self.width,
-                                              min_people=self.min_people, max_people=self.max_people)
+                                              min_people=self.min_people, max_people=self.max_people,
+                                              empty_fraction=self.empty_fraction)
 
     def setup(self) -> None:
         self.corpus()
@@ -117,5 +126,5 @@ class SyntheticReader(DatasetReader):
         height, width = rendered.image.shape[:2]
         return ImageRecord(image_id=self.image_id(key), dataset=self.name, skeleton=self.skeleton,
                            people=people, image_bytes=data, height=int(height), width=int(width),
-                           intrinsics=np.asarray(rendered.intrinsics, np.float32),
+                           intrinsics=np.asarray(rendered.intrinsics, np.float32), negative=not people,
                            metadata={"index": int(key), "seed": self.seed})
