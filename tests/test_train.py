@@ -124,6 +124,25 @@ def test_bad_flags_give_clear_errors(data, tmp_path):
     assert result.returncode == 2 and "--lr_values" in result.stderr
     result = _run(_command(data, tmp_path / "d", "--num_steps=1", "--num_anchors=200"), timeout=120)
     assert result.returncode == 2 and "--num_anchors=200" in result.stderr
+    result = _run(_command(data, tmp_path / "e", "--num_steps=1", "--cpu_replicas=2", "--batch_size=3"),
+                  timeout=120)
+    assert result.returncode == 2 and "--batch_size=3" in result.stderr and "2 replicas" in result.stderr
+    result = _run(_command(data, tmp_path / "f", "--num_steps=1", "--mixed_precision",
+                           "--precision=mixed_bfloat16"), timeout=120)
+    assert result.returncode == 2 and "--mixed_precision" in result.stderr
+
+
+def test_two_cpu_replicas_in_bfloat16(data, tmp_path):
+    """--cpu_replicas=2 mirrors over two logical CPUs; metrics.json says how the run was made."""
+    model_dir = tmp_path / "run"
+    result = _run(_command(data, model_dir, "--num_steps=3", "--steps_per_epoch=3", "--cpu_replicas=2",
+                           "--precision=mixed_bfloat16"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(model_dir / "metrics.json") as f:
+        metrics = json.load(f)
+    assert (metrics["strategy"], metrics["replicas"], metrics["precision"]) == ("MirroredStrategy", 2,
+                                                                                "mixed_bfloat16")
+    assert metrics["images_per_second"] > 0 and np.isfinite(metrics["last_epoch"]["total_loss"])
 
 
 @pytest.mark.slow
