@@ -23,7 +23,7 @@ float32's exponent range and needs no scaling.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -90,7 +90,8 @@ def _check_plain(optimizer) -> None:
 
 
 def apply_gradients(optimizer, gradients: Sequence[Optional[tf.Tensor]], variables,
-                    loss_scale: Optional[DynamicLossScale] = None, clipnorm: float = 0.0) -> tf.Tensor:
+                    loss_scale: Optional[DynamicLossScale] = None, clipnorm: float = 0.0
+                    ) -> Tuple[tf.Tensor, tf.Tensor]:
     """One optimizer step from this replica's gradients (module docstring), in a replica context (a
     ``train_step`` under ``strategy.run`` or Keras ``fit``) or without a strategy.
 
@@ -103,7 +104,9 @@ def apply_gradients(optimizer, gradients: Sequence[Optional[tf.Tensor]], variabl
       loss_scale: the dynamic loss scale of ``mixed_float16``, or None.
       clipnorm: > 0 clips the summed, unscaled gradient to this global norm.
     Returns:
-      () bool, True when the step was applied (every replica's gradient was finite).
+      (applied, norm): () bool, True when the step was applied (every replica's gradient was finite),
+      and () float32, the global norm of the summed, unscaled gradient before clipping (0 when it is not
+      finite).
     """
     _check_plain(optimizer)
     variables = list(variables)
@@ -117,10 +120,10 @@ def apply_gradients(optimizer, gradients: Sequence[Optional[tf.Tensor]], variabl
     finite = tf.equal(bad_replicas, 0.0)
     if loss_scale is not None:
         summed = [g / loss_scale.scale for g in summed]
+    # The norm of finite gradients only: a non-finite norm would turn the clipped gradient into NaN, and
+    # that step is skipped anyway.
+    norm = tf.where(finite, tf.linalg.global_norm(summed), 0.0)
     if clipnorm and clipnorm > 0:
-        # use_norm of the finite grads only: a non-finite norm would turn the clipped gradient into NaN,
-        # and that step is skipped anyway.
-        norm = tf.where(finite, tf.linalg.global_norm(summed), 0.0)
         summed, _ = tf.clip_by_global_norm(summed, clipnorm, use_norm=norm)
     pairs = [(summed[n], variables[i]) for n, i in enumerate(present)]
 
@@ -144,4 +147,4 @@ def apply_gradients(optimizer, gradients: Sequence[Optional[tf.Tensor]], variabl
 
     context = tf.distribute.get_replica_context()
     applied = context.merge_call(cross_replica_step, args=(pairs, finite))
-    return tf.convert_to_tensor(applied)
+    return tf.convert_to_tensor(applied), norm

@@ -65,6 +65,7 @@ def select_batch(batch: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
 
 TOTAL_LOSS = "total_loss"
 SKIPPED_STEPS = "skipped_steps"
+GRADIENT_NORM = "gradient_norm"  # of the global gradient before clipping, mean over the epoch's steps
 LOSS_SCALE = "loss_scale"
 WEIGHT_DECAY = "weight_decay"
 PROPOSAL_RECALL = "proposal_recall"
@@ -159,6 +160,7 @@ class LCRNet(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.loss_names + (WEIGHT_DECAY, TOTAL_LOSS, PROPOSAL_RECALL)}
         self.skipped = keras.metrics.Sum(name=SKIPPED_STEPS)
+        self.gradient_norm = keras.metrics.Mean(name=GRADIENT_NORM)
         self.loss_scale = None
         self.clipnorm = 0.0
 
@@ -369,7 +371,7 @@ class LCRNet(keras.Model):
 
     @property
     def metrics(self):
-        return list(self.trackers.values()) + [self.skipped]
+        return list(self.trackers.values()) + [self.skipped, self.gradient_norm]
 
     def compile(self, optimizer, loss_scale=None, clipnorm: float = 0.0, **kwargs):
         """Keras ``compile`` plus the settings of the gradient step (:func:`lcr_tf.optimization.apply_gradients`).
@@ -405,7 +407,8 @@ class LCRNet(keras.Model):
     def train_step(self, data):
         """One optimizer step on a batch dict (:func:`compute_losses`); returns the running means of the
         trackers (module docstring), ``skipped_steps`` (steps of the epoch whose gradient was not
-        finite) and, with loss scaling, ``loss_scale``.
+        finite), ``gradient_norm`` (the epoch's mean global norm of the gradient before clipping) and,
+        with loss scaling, ``loss_scale``.
 
         Under a strategy each replica computes its share of the global batch's loss (:mod:`lcr_tf.losses`:
         normalisers count the global batch; weight decay is split evenly), and
@@ -422,12 +425,14 @@ class LCRNet(keras.Model):
             scaled = share if self.loss_scale is None else self.loss_scale.scale_loss(share)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
-        applied = optimization.apply_gradients(self.optimizer, gradients, variables, self.loss_scale,
-                                               self.clipnorm)
+        applied, norm = optimization.apply_gradients(self.optimizer, gradients, variables, self.loss_scale,
+                                                     self.clipnorm)
         self.global_step.assign_add(1)
         self.skipped.update_state(1.0 - tf.cast(applied, tf.float32))
+        self.gradient_norm.update_state(norm, sample_weight=tf.cast(applied, tf.float32))
         logs = self._global_logs(parts, decay, recalled, person_mask)
         logs[SKIPPED_STEPS] = self.skipped.result()
+        logs[GRADIENT_NORM] = self.gradient_norm.result()
         if self.loss_scale is not None:
             logs[LOSS_SCALE] = tf.identity(self.loss_scale.scale)
         return _keras_logs(logs)
