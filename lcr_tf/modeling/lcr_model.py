@@ -24,7 +24,7 @@ class probabilities and regression; decoding poses and PPI belong to post-proces
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Tuple
 
 import keras
 import numpy as np
