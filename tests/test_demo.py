@@ -36,8 +36,11 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["images"] == 6
     for method in ("ppi", "nms"):
-        assert set(report[method]) == {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap"}
+        assert set(report[method]) == {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap", "empty_images",
+                                       "detections_per_empty_image"}
         assert 0.0 <= report[method]["pckh_0.5"] <= 1.0 and 0.0 <= report[method]["ap"] <= 1.0
+        # 10 % of 6 validation images rounds down to no image without people.
+        assert report[method]["empty_images"] == 0 and report[method]["detections_per_empty_image"] is None
     text = (out / "report" / "report.md").read_text()
     assert "| PPI (eq 7-8) |" in text and "| NMS baseline |" in text and "## Time per stage" in text
     assert "| total |" in text and (out / "report" / "overlays.png").stat().st_size > 0
