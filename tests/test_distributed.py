@@ -68,23 +68,40 @@ def trainable(model):
     return [v.numpy() for v in model.trainable_variables]
 
 
+def _tie_proposals(model):
+    """Zero RPN outputs: every anchor scores the same and proposes itself, so the proposals (top-k and NMS
+    break exact ties by index) are the same whatever the batch shape. With random weights the scores of
+    an untrained RPN are near-ties that the convolution kernels chosen for batch 4 and batch 2 order
+    differently, and other proposals mean other sampled RoIs (a few % of the gradient)."""
+    for v in model.rpn_head.weights:
+        if "rpn_objectness" in v.path or "rpn_deltas" in v.path:
+            v.assign(tf.zeros_like(v))
+
+
 def test_two_replicas_take_the_step_of_one(anchor_set, batch):
     """Batch 4 on one replica and 2 + 2 on two replicas: the same gradients (weight change / learning rate)
     and weights after a step, with batch norm, weight decay, the heatmap loss and sampled RoIs."""
     single = build(tf.distribute.get_strategy(), anchor_set)
+    _tie_proposals(single)
     start = single.get_weights()
     before = trainable(single)
     logs1 = one_step(single, batch)
     two = build(mirrored(), anchor_set, weights=start)
     assert two.distribute_strategy.num_replicas_in_sync == 2
     logs2 = one_step(two, batch)
-    for b, a1, a2 in zip(before, trainable(single), trainable(two)):
-        g1, g2 = (b - a1) / LR, (b - a2) / LR
-        # Float32 sums in another order; batch norm amplifies their differences in the kernels' gradients
-        # (a ~1e-4 of the largest gradient, measured), where a per-replica normalisation gives > 1e-2.
-        scale = max(np.abs(g1).max(), 1e-6)
-        np.testing.assert_allclose(g2, g1, atol=1e-3 * scale)
-        np.testing.assert_allclose(a2, a1, rtol=1e-6, atol=1e-3 * scale * LR + 1e-6)
+    # Float32 sums in another order (and convolution kernels chosen for another batch shape); batch norm
+    # amplifies their differences in the kernels under it. Measured: relative L2 difference of a
+    # variable's gradient at most 4e-4, of the whole gradient 8e-6; RoIs sampled with other seeds or
+    # Keras' one-pass synchronised batch norm give percents.
+    g1 = [(b - a) / LR for b, a in zip(before, trainable(single))]
+    g2 = [(b - a) / LR for b, a in zip(before, trainable(two))]
+    worst = max(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-12) for x, y in zip(g1, g2))
+    flat1, flat2 = np.concatenate([x.ravel() for x in g1]), np.concatenate([x.ravel() for x in g2])
+    whole = np.linalg.norm(flat1 - flat2) / np.linalg.norm(flat1)
+    print(f"relative gradient difference: worst variable {worst:.2e}, whole {whole:.2e}")
+    assert worst < 5e-3 and whole < 1e-4, (worst, whole)
+    for a1, a2 in zip(trainable(single), trainable(two)):
+        np.testing.assert_allclose(a2, a1, rtol=1e-5, atol=1e-5)
     moved = sum(float(np.abs(b - a).max() > 0) for b, a in zip(before, trainable(single)))
     assert moved > 0.9 * len(before)  # the step did change (almost) every variable
     # The reported losses are the global batch's, the same with either split.
@@ -148,6 +165,7 @@ def test_clipnorm_clips_the_summed_gradient(anchor_set, batch):
     replica or two (per-replica clipping would give two half-batches of norm clipnorm each)."""
     clip = 1e-3
     single = build(tf.distribute.get_strategy(), anchor_set, clipnorm=clip)
+    _tie_proposals(single)
     start = single.get_weights()
     before = trainable(single)
     one_step(single, batch)

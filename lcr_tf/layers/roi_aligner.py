@@ -47,6 +47,7 @@ class RoIAligner(keras.layers.Layer):
         # Keras would cast the RoIs to the compute dtype under a mixed policy: bfloat16 keeps 8 bits of
         # a pixel coordinate (2 px steps at 256). The features are cast here instead.
         self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
 
     def call(self, features, rois):
         features = tf.cast(features, self.compute_dtype)
