@@ -16,7 +16,6 @@ once per worker process, on first use.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import List, Optional
 
 import numpy as np
