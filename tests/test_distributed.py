@@ -7,25 +7,13 @@ import tensorflow as tf
 import keras
 
 from conftest import CPU_REPLICAS
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
 from lcr_tf import distribute
 from lcr_tf import optimization
 from lcr_tf.modeling import factory
 from lcr_tf.modeling import lcr_model
-from test_lcr_model import K, S, make_batch, small_config
+from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401 (fixtures)
 
 LR = 0.05
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return body_model.sample_poses(400, seed=0).poses3d
-
-
-@pytest.fixture(scope="module")
-def anchor_set(corpus):
-    return anchors_lib.cluster_poses(corpus, K, 4, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -146,7 +146,8 @@ def random_window(example: Dict[str, tf.Tensor], seed, scale_range: Tuple[float,
     has_person = num > 0
     pick = tf.random.stateless_uniform([], substream(seed, _STREAM_PERSON), minval=0,
                                        maxval=tf.maximum(num, 1), dtype=tf.int32)
-    # Without people the box is a placeholder that neither raises the side nor constrains the placement.
+    # Without people there is no box to keep in view: a zero box neither raises the side nor constrains
+    # the placement.
     box = tf.cond(has_person, lambda: boxes[tf.minimum(pick, num - 1)], lambda: tf.zeros([4]))
     side = tf.maximum(side, tf.maximum(box[2] - box[0], box[3] - box[1]))
 
