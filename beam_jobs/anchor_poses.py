@@ -30,7 +30,7 @@ from absl import flags
 
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import cli
-from lcr_tf import geometry
+from lcr_tf.contracts import geometry
 from lcr_tf import pose_corpus
 
 FLAGS = flags.FLAGS

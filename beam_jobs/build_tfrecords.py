@@ -1,4 +1,4 @@
-r"""Beam job: a dataset's annotated images -> TFRecord shards of ``tf.train.Example`` (:mod:`lcr_tf.features`).
+r"""Beam job: a dataset's annotated images -> TFRecord shards of ``tf.train.Example`` (:mod:`lcr_tf.contracts.features`).
 
 Usage::
 
@@ -18,7 +18,7 @@ Without ``--runner``, the job runs on the DirectRunner with ``--direct_running_m
 The steps (one DoFn each; every DoFn holds only small options when pickled, heavy state is built in the
 worker, once per process):
 
-1. ``Create(keys)`` from :meth:`beam_jobs.datasets.base.DatasetReader.list_items`, then ``Reshuffle`` so
+1. ``Create(keys)`` from :meth:`lcr_tf.datasets.base.DatasetReader.list_items`, then ``Reshuffle`` so
    that reading spreads over the workers.
 2. :class:`ReadImageFn`: ``reader.read(key)``; the image bytes are read and fully decoded (the decoder
    the trainer uses, ``tf.io.decode_jpeg`` / ``decode_png``) to check the file and measure it. A bad
@@ -28,18 +28,18 @@ worker, once per process):
 3. :class:`ConvertPeopleFn`: checks each person (array shapes, NaN in an annotated joint, an annotated
    joint absurdly far outside the image, non-finite or impossible 3D, fewer than ``min_joints``
    annotated joints, all joints at one point) and rejects the bad ones; converts the rest to LCR-13
-   (:func:`lcr_tf.skeleton.convert` with the annotated mask, then with the visible mask); re-centres
+   (:func:`lcr_tf.contracts.skeleton.convert` with the annotated mask, then with the visible mask); re-centres
    given 3D poses and completes their missing 2D joints from their own 3D (:func:`complete_from_own_3d`).
 4. :class:`PseudoGtFn`: people without 3D get the pseudo ground truth of eq 9
    (:class:`lcr_tf.pseudo_gt.PoseDatabase`, one per worker process, searched once per image with all of
    its people); their missing 2D joints are completed from the match, and the match distance is kept.
 5. :class:`EncodeFn`: full body = any lower-body joint annotated (Sec 4.2), anchor class
-   (:meth:`lcr_tf.anchors.AnchorSet.assign_classes`), pose box (:func:`lcr_tf.geometry.pose_box` of the
-   completed 2D), the ignore regions, :func:`lcr_tf.features.encode_example`, keyed by shard.
+   (:meth:`lcr_tf.anchors.AnchorSet.assign_classes`), pose box (:func:`lcr_tf.contracts.geometry.pose_box` of the
+   completed 2D), the ignore regions, :func:`lcr_tf.contracts.features.encode_example`, keyed by shard.
 6. :class:`WriteShardFn`: writes each shard.
 
 An image without a usable person left is rejected (``no_usable_person``), unless its reader marked it
-:attr:`~beam_jobs.datasets.base.ImageRecord.negative` (no person by intent: a background, or only crowds,
+:attr:`~lcr_tf.datasets.base.ImageRecord.negative` (no person by intent: a background, or only crowds,
 which stay ignore regions): such an image is written with P = 0, a pure negative for training and
 evaluation, and counted in the summary's ``images.written_empty``. A record marked negative that lists
 people is a reader bug and is rejected (``read_error``). Every listed key ends either written or in
@@ -75,12 +75,13 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
-from beam_jobs import datasets, runner_options
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, RecordError, stack_people
-from lcr_tf import features
-from lcr_tf import geometry
+from beam_jobs import runner_options
+from lcr_tf import datasets
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, RecordError, stack_people
+from lcr_tf.contracts import features
+from lcr_tf.contracts import geometry
 from lcr_tf import pseudo_gt
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 NAMESPACE = "build_tfrecords"
 REJECTED = "rejected"
@@ -201,7 +202,7 @@ def clip_ignore_regions(boxes, height: int, width: int) -> Tuple[np.ndarray, int
     """Clips a record's ignore regions to its image and drops those left without area.
 
     Args:
-      boxes: (R, 4) xyxy pixels (:attr:`~beam_jobs.datasets.base.ImageRecord.ignore_regions`); may reach
+      boxes: (R, 4) xyxy pixels (:attr:`~lcr_tf.datasets.base.ImageRecord.ignore_regions`); may reach
         outside the image.
       height, width: the image size in pixels.
     Returns:
@@ -245,7 +246,7 @@ class ImageItem:
     Image-level, from :class:`ReadImageFn`:
       ignore_boxes: (R, 4) float64 xyxy pixels, the record's ignore regions clipped to the image.
       ignore_empty: number of the record's ignore regions dropped as empty after clipping.
-      negative: the record's :attr:`~beam_jobs.datasets.base.ImageRecord.negative` (then Q = 0 always).
+      negative: the record's :attr:`~lcr_tf.datasets.base.ImageRecord.negative` (then Q = 0 always).
     """
 
     key: str
@@ -392,7 +393,7 @@ def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarra
       (bytes of ``features.encode_example(...)`` serialized deterministically, {"full_body" (Q,) bool,
       "anchor_class" (Q,) int, "box" (Q, 4) float64}).
     Raises:
-      ValueError: from :func:`lcr_tf.features.encode_example`.
+      ValueError: from :func:`lcr_tf.contracts.features.encode_example`.
     """
     full_body = np.any(item.annotated[:, TARGET.lower_body], axis=1)
     classes = anchor_set.assign_classes(item.pose3d, full_body)
@@ -1002,7 +1003,7 @@ def _define_flags(flag_values) -> None:
     # Defined on demand in a private FlagValues, so that importing this module never collides with flags
     # of the same name elsewhere and unknown flags can pass to Beam.
     from absl import flags
-    flags.DEFINE_enum("dataset", None, datasets.reader_names(), "Dataset reader (beam_jobs/datasets).",
+    flags.DEFINE_enum("dataset", None, datasets.reader_names(), "Dataset reader (lcr_tf/datasets).",
                       flag_values=flag_values)
     flags.DEFINE_string("input", None, "The dataset's files (a folder, annotation file or glob; see its "
                         "reader). Not used by the synthetic dataset.", flag_values=flag_values)

@@ -37,7 +37,7 @@ from beam_jobs import runner_options
 
 from lcr_tf import mocap
 from lcr_tf import pose_corpus
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.mocap import rigs
 
 MOTION_EXTENSIONS = (".bvh", ".amc")
@@ -181,7 +181,7 @@ def _define_flags(flag_values) -> None:
     flags.DEFINE_string("output", None, "Output poses.npz; its sidecar poses.json is written beside it.",
                         flag_values=flag_values)
     flags.DEFINE_enum("skeleton", "lcr13", sorted(skeleton_lib.SKELETONS),
-                      "Target joint set (lcr_tf.skeleton); every joint must be available from each rig "
+                      "Target joint set (lcr_tf.contracts.skeleton); every joint must be available from each rig "
                       "(files whose rig lacks one are listed as rejected).", flag_values=flag_values)
     flags.DEFINE_float("min_distance_mm", 0.0, "Keep a frame only if its mean per-joint distance to the "
                        "last kept frame of its trial is at least this many millimetres (0 keeps all).",

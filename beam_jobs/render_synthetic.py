@@ -45,7 +45,7 @@ person under every pixel (:attr:`RenderedImage.person_map`) and the joint visibi
 Ground truth and conventions
 ----------------------------
 * 3D: metres, camera axes (x right, y down, z away). ``pose3d`` is body-centred
-  (:func:`lcr_tf.skeleton.centre_poses`); ``pose3d_camera = pose3d + translation``.
+  (:func:`lcr_tf.contracts.skeleton.centre_poses`); ``pose3d_camera = pose3d + translation``.
 * 2D: pixels, x right, y down, origin top-left, **integer coordinates at pixel centres** (OpenCV's
   drawing convention): pixel ``(row, col)`` covers ``[col - 0.5, col + 0.5) x [row - 0.5, row + 0.5)``,
   the image covers ``[-0.5, W - 0.5) x [-0.5, H - 0.5)``. ``pose2d = (fx X / Z + cx, fy Y / Z + cy)``.
@@ -67,8 +67,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from lcr_tf import geometry
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SKELETON = skeleton_lib.LCR13
 NUM_JOINTS = SKELETON.num_joints

@@ -29,8 +29,8 @@ sys.path.insert(0, _REPO)
 
 from beam_jobs import anchor_poses  # noqa: E402
 from beam_jobs import build_tfrecords as bt  # noqa: E402
-from beam_jobs import datasets  # noqa: E402
-from beam_jobs.datasets.base import DatasetReader  # noqa: E402
+from lcr_tf import datasets  # noqa: E402
+from lcr_tf.datasets.base import DatasetReader  # noqa: E402
 from lcr_tf import body_model  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
 
@@ -68,7 +68,7 @@ class TwoDOnlyReader(DatasetReader):
 def _decode_times(paths, repeats):
     import cv2
     import tensorflow as tf
-    from lcr_tf import features
+    from lcr_tf.contracts import features
     blobs = [features.decode_example_numpy(raw)[features.IMAGE_ENCODED]
              for p in paths for raw in tf.data.TFRecordDataset(p).as_numpy_iterator()]
     tf.io.decode_jpeg(blobs[0], channels=3)  # warm-up

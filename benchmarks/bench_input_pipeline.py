@@ -3,7 +3,7 @@ r"""Speed of the training input pipeline (:mod:`lcr_tf.data.pipeline`): images p
 Writes its own shards first: ``--num_images`` JPEG images of ``--height`` x ``--width`` pixels, each with
 1-4 stick figures drawn from 3D poses of the embedded body model (:func:`lcr_tf.body_model.sample_poses`)
 seen through a pinhole camera, over a noisy background, in ``--shards`` files (the records follow
-:mod:`lcr_tf.features`). Then it runs full passes of :func:`lcr_tf.data.pipeline.make_dataset` (decode,
+:mod:`lcr_tf.contracts.features`). Then it runs full passes of :func:`lcr_tf.data.pipeline.make_dataset` (decode,
 scale and crop, flip, colour jitter, pad, batch) and prints the median images per second of
 ``--epochs`` passes (the first pass, which builds the graphs, is run and reported apart), in training
 mode and, for comparison, in evaluation mode (decode and letterbox only). Example::
@@ -26,9 +26,9 @@ from absl import flags
 
 from lcr_tf import body_model
 from lcr_tf import cli
-from lcr_tf import features
-from lcr_tf import geometry
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import features
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_images", 200, "Images written to the shards.", lower_bound=1)

@@ -25,7 +25,7 @@ from absl import flags
 from lcr_tf import cli
 from lcr_tf import pose_corpus
 from lcr_tf import pseudo_gt
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("poses", None, "Corpus (poses.npz); default: random template poses.")

@@ -28,9 +28,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from beam_jobs import render_synthetic  # noqa: E402
 from lcr_tf import anchors as anchors_lib  # noqa: E402
 from lcr_tf import body_model  # noqa: E402
-from lcr_tf import features  # noqa: E402
-from lcr_tf import geometry  # noqa: E402
-from lcr_tf import skeleton as skeleton_lib  # noqa: E402
+from lcr_tf.contracts import features  # noqa: E402
+from lcr_tf.contracts import geometry  # noqa: E402
+from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.data import pipeline  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.modeling import lcr_model  # noqa: E402

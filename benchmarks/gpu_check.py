@@ -261,7 +261,7 @@ def serve(args) -> None:
     """Child process of the serving stage: times ``serving_default`` of the SavedModel ``--serve``."""
     import tensorflow as tf
     from benchmarks.timing import median_time
-    from lcr_tf import features
+    from lcr_tf.contracts import features
     for g in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(g, True)
     record = next(iter(tf.data.TFRecordDataset(sorted(glob.glob(args.serve_image))).take(1)))

@@ -3,7 +3,7 @@
 An anchor-pose is the centre of a K-means cluster of 3D poses. The poses are *oriented*: each corpus pose
 is turned to several random camera views before clustering, so the same body pose seen from the front
 and from the side falls into different clusters and gives different anchors. Poses are body-centred
-(:func:`lcr_tf.skeleton.centre_poses`) in camera axes (x right, y down, z away from the camera), metres.
+(:func:`lcr_tf.contracts.skeleton.centre_poses`) in camera axes (x right, y down, z away from the camera), metres.
 
 "Dealing with truncation" doubles the anchors: for each of the K full-body anchors there is an
 upper-body anchor with the *same 3D pose* whose 2D pose is placed so that the upper body alone fills the
@@ -27,10 +27,10 @@ Anchor ``k + K`` has the same 3D pose as anchor ``k``. The arrays of :class:`Anc
 anchor index, i.e. class minus one; :data:`BACKGROUND_CLASS`, :func:`full_body_class` and
 :func:`upper_body_class` convert.
 
-2D anchors are in box-normalised coordinates (:func:`lcr_tf.geometry.normalise_to_box`): the orthographic
-projection of the 3D anchor (:func:`lcr_tf.geometry.orthographic_project`, x right, y down) divided by
-its box, the full-body pose box (:func:`lcr_tf.geometry.pose_box`) for ``k < K``, the upper-body box
-(:func:`lcr_tf.geometry.upper_body_box`) for ``k >= K``, where the knees and ankles of an upright anchor
+2D anchors are in box-normalised coordinates (:func:`lcr_tf.contracts.geometry.normalise_to_box`): the orthographic
+projection of the 3D anchor (:func:`lcr_tf.contracts.geometry.orthographic_project`, x right, y down) divided by
+its box, the full-body pose box (:func:`lcr_tf.contracts.geometry.pose_box`) for ``k < K``, the upper-body box
+(:func:`lcr_tf.contracts.geometry.upper_body_box`) for ``k >= K``, where the knees and ankles of an upright anchor
 fall below the box (y > 1).
 """
 
@@ -42,9 +42,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf import geometry
-from lcr_tf import npz_io
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import npz_io
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 BACKGROUND_CLASS = 0
 ARRAYS = ("pose3d", "pose2d", "upper_body")
@@ -154,7 +154,7 @@ class AnchorSet:
         orthographic projection of ``pose3d`` in its full-body pose box for ``k < K``, in its
         upper-body box for ``k >= K``.
       upper_body: (2K,) bool, False for the first K anchors, True for the last K.
-      metadata: JSON-able dict; ``skeleton`` (a :mod:`lcr_tf.skeleton` name) is required.
+      metadata: JSON-able dict; ``skeleton`` (a :mod:`lcr_tf.contracts.skeleton` name) is required.
     """
 
     pose3d: np.ndarray
@@ -256,7 +256,7 @@ def from_centres(centres3d: np.ndarray, skeleton="lcr13", metadata: Optional[Map
     Args:
       centres3d: (K, J, 3) metres, camera axes. They are body-centred here (exact K-means centres of
         centred poses already are, up to rounding).
-      skeleton: joint set of the centres (name or :class:`lcr_tf.skeleton.Skeleton`).
+      skeleton: joint set of the centres (name or :class:`lcr_tf.contracts.skeleton.Skeleton`).
       metadata: extra sidecar fields; ``skeleton`` and ``num_anchors`` are set here.
     Returns:
       An :class:`AnchorSet` with anchors ``0..K-1`` full-body and ``K..2K-1`` upper-body.
@@ -367,7 +367,7 @@ def orient_poses(poses3d: np.ndarray, num_views: int, seed, skeleton="lcr13",
     """Turns every pose to ``num_views`` random camera views of its own.
 
     Views: azimuth uniform all round, elevation uniform in ``elevation_range_deg``
-    (:func:`lcr_tf.geometry.random_view_rotations`), drawn for all poses at once from ``seed`` (an int
+    (:func:`lcr_tf.contracts.geometry.random_view_rotations`), drawn for all poses at once from ``seed`` (an int
     or a ``SeedSequence``). Rotation is about the body centre; the result is re-centred anyway.
 
     Args:

@@ -11,7 +11,7 @@ Forward kinematics runs in a body-attached **anatomical frame**: X to the person
 (right-handed). Output points go to **camera axes** (x right, y down, z away from the camera) through
 :data:`ANATOMICAL_TO_CAMERA` = diag(1, -1, -1), a proper rotation. With zero yaw the person faces the
 camera (looks along -z), so their left side is at +x (image right) and the head is at negative y.
-Finally every pose is centred with :func:`lcr_tf.skeleton.body_centre` (mean of hips and shoulders).
+Finally every pose is centred with :func:`lcr_tf.contracts.skeleton.body_centre` (mean of hips and shoulders).
 
 Kinematic tree
 --------------
@@ -27,7 +27,7 @@ Kinematic tree
                 +-- head (centre of the head, neck_head above the thorax)
 
 ``pelvis``, ``spine`` and ``thorax`` are internal points; the public output is the 13 joints of
-:data:`lcr_tf.skeleton.LCR13`. :data:`POINT_NAMES` and :data:`SEGMENTS` expose the whole tree (e.g. for
+:data:`lcr_tf.contracts.skeleton.LCR13`. :data:`POINT_NAMES` and :data:`SEGMENTS` expose the whole tree (e.g. for
 drawing capsules), and :func:`forward_kinematics` can return every point.
 
 Body dimensions
@@ -97,9 +97,9 @@ from typing import Callable, Dict, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from lcr_tf import geometry
+from lcr_tf.contracts import geometry
 from lcr_tf import pose_corpus
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SOURCE = "lcr_tf.body_model"
 SIDES = ("right", "left")

@@ -55,8 +55,9 @@ from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 
 from beam_jobs import render_synthetic  # noqa: E402
-from lcr_tf import cli, evaluate, geometry, pose_corpus, pseudo_gt  # noqa: E402
-from lcr_tf import skeleton as skeleton_lib  # noqa: E402
+from lcr_tf import cli, evaluate, pose_corpus, pseudo_gt  # noqa: E402
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "demo_output", "Folder for everything the demo writes.")
@@ -208,7 +209,7 @@ def check_pseudo_gt(out_dir: str, corpus: pose_corpus.PoseCorpus, seed: int) -> 
 def build_synthetic_data(out_dir: str, poses_path: str, anchors_path: str, seed: int) -> Dict[str, Any]:
     """Stage 4: synthetic train / validation TFRecords, and a picture of augmented input samples."""
     from beam_jobs import build_tfrecords
-    from beam_jobs.datasets.synthetic import SyntheticReader
+    from lcr_tf.datasets.synthetic import SyntheticReader
     data_dir = os.path.join(out_dir, "synthetic")
     info: Dict[str, Any] = {}
     # Validation images come from another seed, so no training image is ever evaluated on.
@@ -290,7 +291,7 @@ def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
     import tensorflow as tf
     from lcr_tf import export, inference, predict
     from lcr_tf.data import pipeline
-    from lcr_tf import features
+    from lcr_tf.contracts import features
     import shutil
     loaded = inference.load_model(os.path.join(out_dir, "model"))
     # The demo owns its output folder: a rerun replaces its export (export never overwrites a version).

@@ -9,9 +9,9 @@
         --reader_option=val_split_file=mpii_val.json --predictions=preds.json --output=r.json
     python -m lcr_tf.evaluate --dataset=mupots --data=MUPOTS_ROOT --predictions=preds.json --output=r.json
 
-Datasets: ``synthetic`` (TFRecords of :mod:`lcr_tf.features`, e.g. the validation split that
+Datasets: ``synthetic`` (TFRecords of :mod:`lcr_tf.contracts.features`, e.g. the validation split that
 ``beam_jobs.build_tfrecords`` writes from the synthetic renderer), and the paper's benchmarks read straight
-from their native files by the readers of :mod:`beam_jobs.datasets` (``--data`` is the dataset's ROOT as
+from their native files by the readers of :mod:`lcr_tf.datasets` (``--data`` is the dataset's ROOT as
 its reader takes it; ``--split`` and ``--reader_option NAME=VALUE`` go to the reader): ``h36m``
 (Human3.6M, ``--protocol`` 1, 2 or 3, the reader's test split), ``mpii`` (MPII Human Pose, ``--split``
 val by default: the paper's 1k validation images, the reader's option ``val_split_file`` shares the split
@@ -73,7 +73,7 @@ person is null.
 
 Real benchmarks (``h36m``, ``mpii``, ``mupots``). Everything is compared in **LCR-13**, the model's joint
 set: the dataset's ground truth (2D, and 3D where it has 3D) is converted with
-:func:`lcr_tf.skeleton.convert` (Human3.6M's and MPII's ``head`` is the midpoint of neck and head top,
+:func:`lcr_tf.contracts.skeleton.convert` (Human3.6M's and MPII's ``head`` is the midpoint of neck and head top,
 MuPoTS-3D has its own); a joint the conversion cannot derive for a person is left out through the masks
 (the JSON's ``"joints"`` names the compared joints, ``"joints_note"`` says this). Detections are matched
 to the annotated people of their image by the Hungarian algorithm on the mean 2D joint distance as above
@@ -137,8 +137,8 @@ import numpy as np
 from absl import flags
 
 from lcr_tf import cli
-from lcr_tf import features
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
@@ -171,7 +171,7 @@ def define_flags() -> None:
     before = set(FLAGS)
     flags.DEFINE_enum("dataset", None, sorted(DATASETS),
                       "Benchmark to evaluate on: synthetic (TFRecords), or h36m (Human3.6M), mpii (MPII Human "
-                      "Pose), mupots (MuPoTS-3D) read from their native files by the beam_jobs.datasets readers.")
+                      "Pose), mupots (MuPoTS-3D) read from their native files by the lcr_tf.datasets readers.")
     flags.DEFINE_string("protocol", None, "Human3.6M's protocol: 1, 2 or 3 (P1: S11 camera 2 every 64th frame; "
                         "P2: S9 and S11 every 5th frame; P3: P2 on camera 3, trial 1). Refused elsewhere: the "
                         "other benchmarks have a single protocol.")
@@ -189,8 +189,8 @@ def define_flags() -> None:
     flags.DEFINE_string("predictions", None, "JSON of detections per image id, as --save_predictions writes "
                         "it, evaluated instead of running a model. Exclusive with --saved_model.")
     flags.DEFINE_string("data", None, "Ground truth. synthetic: TFRecord glob(s) (comma-separated) of the "
-                        "lcr_tf.features schema, e.g. 'synthetic/val-*.tfrecord'. h36m / mpii / mupots: the "
-                        "dataset's ROOT folder as its reader takes it (beam_jobs.datasets).")
+                        "lcr_tf.contracts.features schema, e.g. 'synthetic/val-*.tfrecord'. h36m / mpii / mupots: the "
+                        "dataset's ROOT folder as its reader takes it (lcr_tf.datasets).")
     flags.DEFINE_string("output", None, "JSON file for the results table.")
     flags.DEFINE_string("save_predictions", None, "Also write the model's detections and candidates per "
                         "image to this JSON (reusable with --predictions).")
@@ -281,7 +281,7 @@ def synthetic_head_sizes(pose2d, pose3d) -> np.ndarray:
 
 
 def read_ground_truth(data: str, max_images: int = 0) -> List[GroundTruth]:
-    """Reads the images of TFRecord shards (lcr_tf.features schema), in shard order.
+    """Reads the images of TFRecord shards (lcr_tf.contracts.features schema), in shard order.
 
     Args:
       data: glob or comma-separated globs. max_images: the first N images only (0: all).
@@ -601,7 +601,7 @@ def evaluate_synthetic(data: str, saved_model: Optional[str] = None, predictions
 REAL_DATASETS = ("h36m", "mpii", "mupots")
 MUPOTS_3D = ("univ", "annot3")
 JOINTS_NOTE = ("compared in LCR-13 (the model's joints): the dataset's ground truth converted with "
-               "lcr_tf.skeleton.convert (head = midpoint of neck and head top where the dataset has no head "
+               "lcr_tf.contracts.skeleton.convert (head = midpoint of neck and head top where the dataset has no head "
                "centre); joints the conversion cannot derive are left out through the masks")
 MPII_HEAD_SIZE = "MPII: 0.6 x the diagonal of the person's head box (lcr_tf.evaluation.mpii_head_size)"
 MPII_GROUPS_NOTE = ("groups_v12.mat (the MPII toolkit's multi-person groups) is not in the annotation release: "
@@ -629,7 +629,7 @@ def parse_h36m_protocol(protocol) -> int:
 
 def make_reader(dataset: str, data: str, protocol=None, split: Optional[str] = None,
                 reader_options: Sequence[str] = ()):
-    """The :mod:`beam_jobs.datasets` reader of a real benchmark.
+    """The :mod:`lcr_tf.datasets` reader of a real benchmark.
 
     Args:
       dataset: ``h36m``, ``mpii`` or ``mupots``. data: the dataset's ROOT folder.
@@ -639,7 +639,7 @@ def make_reader(dataset: str, data: str, protocol=None, split: Optional[str] = N
     Raises:
       ValueError: unknown dataset, bad protocol / split / option (named).
     """
-    from beam_jobs import datasets
+    from lcr_tf import datasets
     from beam_jobs.build_tfrecords import parse_reader_options
     if dataset not in REAL_DATASETS:
         raise ValueError(f"unknown real dataset {dataset!r}; known: {', '.join(REAL_DATASETS)}")
@@ -671,7 +671,7 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
     """One reader record as a :class:`GroundTruth` in LCR-13.
 
     Args:
-      record: a :class:`beam_jobs.datasets.ImageRecord` of ``dataset``.
+      record: a :class:`lcr_tf.datasets.ImageRecord` of ``dataset``.
       mupots_3d: MuPoTS-3D's reference 3D, ``univ`` (``univ_annot3``) or ``annot3`` (module docstring).
     Returns:
       (the ground truth, the number of people left out for having no head box (MPII)). Its ``pose3d`` is
@@ -681,7 +681,7 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
       ValueError naming the image: a person whose arrays do not fit the skeleton, an unreadable image
       (MPII, whose image size is not in the annotation).
     """
-    from beam_jobs.datasets.base import stack_people
+    from lcr_tf.datasets.base import stack_people
     from lcr_tf import evaluation
     src = record.skeleton
     ok, problems, p2, ann, _, _, p3, has3d = stack_people(record.people, record.num_joints)
@@ -733,7 +733,7 @@ def read_dataset(dataset: str, data: str, protocol=None, split: Optional[str] = 
     Raises:
       ValueError: bad options or a ROOT the reader cannot list (its message).
     """
-    from beam_jobs.datasets.base import RecordError
+    from lcr_tf.datasets.base import RecordError
     if mupots_3d not in MUPOTS_3D:
         raise ValueError(f"mupots_3d must be one of {', '.join(MUPOTS_3D)}, got {mupots_3d!r}")
     reader = make_reader(dataset, data, protocol, split, reader_options)

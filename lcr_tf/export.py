@@ -134,7 +134,7 @@ def build_module(loaded, params, mode: str = "paper"):
     import tensorflow as tf
 
     from lcr_tf import inference
-    from lcr_tf import skeleton as skeleton_lib
+    from lcr_tf.contracts import skeleton as skeleton_lib
 
     if mode not in inference.GRAPH_MODES:
         raise ValueError(f"mode must be one of {inference.GRAPH_MODES}, got {mode!r}")

@@ -21,7 +21,7 @@ parameters (sigma_b of eq 6) and the 3D placement's camera are those of the orig
 
 Units and frames of every output: 2D in pixels of the original image (x right, y down, origin top-left),
 boxes xyxy pixels, 3D in metres with camera axes (x right, y down, z away), ``poses3d`` body-centred
-(centre = mean of hips and shoulders, :func:`lcr_tf.skeleton.body_centre`) and ``poses3d_camera``
+(centre = mean of hips and shoulders, :func:`lcr_tf.contracts.skeleton.body_centre`) and ``poses3d_camera``
 placed in the camera frame.
 
 A model directory is what :mod:`lcr_tf.train` writes: ``config.json`` (``{"flags": ..., "model":
@@ -39,7 +39,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.postprocess import params as params_lib
 
 # Files of a model directory (names owned by lcr_tf.train).
@@ -72,7 +72,7 @@ class LoadedModel:
     Attributes:
       model: the :class:`lcr_tf.modeling.lcr_model.LCRNet` with its trained weights.
       config: its :class:`lcr_tf.modeling.factory.ModelConfig`.
-      skeleton: the joint set of its poses (a :mod:`lcr_tf.skeleton` name).
+      skeleton: the joint set of its poses (a :mod:`lcr_tf.contracts.skeleton` name).
     """
 
     model: Any

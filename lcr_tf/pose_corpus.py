@@ -1,11 +1,11 @@
 """The 3D pose corpus: ``poses.npz`` as written by ``beam_jobs.mocap_poses`` and the body model.
 
-Arrays (see :mod:`lcr_tf.npz_io` for the on-disk rules):
+Arrays (see :mod:`lcr_tf.contracts.npz_io` for the on-disk rules):
   * ``poses3d``: (N, J, 3) float32, metres, camera axes (x right, y down, z away), body-centred
-    (:func:`lcr_tf.skeleton.centre_poses`); the MoCap's up axis is -y.
+    (:func:`lcr_tf.contracts.skeleton.centre_poses`); the MoCap's up axis is -y.
   * ``trial``: (N,) unicode, the trial (or motion family) each pose comes from.
   * ``frame``: (N,) int32, the frame index of each pose within its trial.
-Sidecar: at least ``skeleton`` (a :mod:`lcr_tf.skeleton` name) and ``units`` ("m").
+Sidecar: at least ``skeleton`` (a :mod:`lcr_tf.contracts.skeleton` name) and ``units`` ("m").
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from lcr_tf import npz_io
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import npz_io
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 REQUIRED_ARRAYS = ("poses3d", "trial", "frame")
 

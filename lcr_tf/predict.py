@@ -164,7 +164,7 @@ def draw_2d(rgb, record: Dict):
     """(H, W, 3) uint8 RGB -> a copy with each person's skeleton, pose box and score drawn (cv2)."""
     import cv2
     import numpy as np
-    from lcr_tf import skeleton as skeleton_lib
+    from lcr_tf.contracts import skeleton as skeleton_lib
 
     skel = skeleton_lib.get_skeleton(record["skeleton"])
     canvas = np.ascontiguousarray(np.asarray(rgb, np.uint8).copy())

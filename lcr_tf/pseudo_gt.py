@@ -73,8 +73,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-from lcr_tf import geometry
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 DEFAULT_NUM_VIEWS = 10
 DEFAULT_CHUNK_SIZE = 2048
@@ -129,14 +129,14 @@ class PoseDatabase:
     Args:
       poses3d: (N, J, 3) metres, camera axes (x right, y down, z away), in the joint order of
         ``skeleton`` (a :attr:`lcr_tf.pose_corpus.PoseCorpus.poses3d`). They are re-centred on the body
-        centre (:func:`lcr_tf.skeleton.centre_poses`), so every output is body-centred.
+        centre (:func:`lcr_tf.contracts.skeleton.centre_poses`), so every output is body-centred.
       num_views: V, views per pose. The views are drawn independently for every pose (N V draws of
-        :func:`lcr_tf.geometry.random_view_rotations`, azimuth uniform all round, elevation uniform in
+        :func:`lcr_tf.contracts.geometry.random_view_rotations`, azimuth uniform all round, elevation uniform in
         ``elevation_range_deg``), so the database covers N V viewpoints rather than V shared ones:
         consecutive MoCap frames, which are nearly the same pose, then add views instead of duplicates.
       seed: seeds ``np.random.default_rng``; the same corpus and seed give the same database, bit for bit.
       elevation_range_deg: (lo, hi) camera elevation range in degrees (positive: camera above).
-      skeleton: a :mod:`lcr_tf.skeleton` name or object.
+      skeleton: a :mod:`lcr_tf.contracts.skeleton` name or object.
       chunk_size: candidates per matrix product; also the layout of the stored features (contiguous
         (F, chunk_size) blocks), so it is fixed at construction.
       batch_size: queries per matrix product.

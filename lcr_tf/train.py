@@ -218,10 +218,10 @@ def model_config(anchor_set):
     for name, value in (("num_anchors", k), ("num_joints", j)):
         if getattr(FLAGS, name) not in (0, value):
             raise FlagError(f"--{name}={getattr(FLAGS, name)} but --anchors {FLAGS.anchors!r} has {value}")
-    from lcr_tf import features
+    from lcr_tf.contracts import features
     if j != features.NUM_JOINTS:
         raise FlagError(f"--anchors {FLAGS.anchors!r} has {j} joints but the training records hold "
-                        f"{features.NUM_JOINTS} (lcr_tf.features); use anchors of that skeleton")
+                        f"{features.NUM_JOINTS} (lcr_tf.contracts.features); use anchors of that skeleton")
     try:
         return factory.ModelConfig(
             backbone=FLAGS.backbone, backbone_weights=FLAGS.backbone_weights, roi_head=FLAGS.roi_head,
@@ -306,7 +306,7 @@ def draw_top_poses(images, top: Dict, skeleton="lcr13"):
     (B, S, S, 3) uint8."""
     import cv2
     import numpy as np
-    from lcr_tf import skeleton as skeleton_lib
+    from lcr_tf.contracts import skeleton as skeleton_lib
 
     skel = skeleton_lib.get_skeleton(skeleton)
     out = []

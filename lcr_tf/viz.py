@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SIDE_COLOURS: Dict[str, str] = {"left": "tab:blue", "right": "tab:red", "centre": "tab:green"}
 # Matplotlib 3D view (degrees) for draw_pose_3d: azimuth -90 looks along the camera's +z.
@@ -170,7 +170,7 @@ def plot_anchors(anchor_set, path: str, max_anchors: int = 24, num_3d: int = 4, 
       The anchor indices (0..K-1) shown.
     """
     from lcr_tf import anchors as anchors_lib  # the class layout lives there
-    from lcr_tf import geometry
+    from lcr_tf.contracts import geometry
 
     if max_anchors < 1 or columns < 1 or num_3d < 0:
         raise ValueError(f"need max_anchors >= 1, columns >= 1, num_3d >= 0; got {max_anchors}, "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lcr_tf import distribute
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 # The CPU as two logical devices, before any test runs TensorFlow, so that the distributed training
 # path runs here (tests/test_distributed.py). Ops without a device go to the first one, as before.

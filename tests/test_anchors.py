@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from lcr_tf import anchors
-from lcr_tf import npz_io
+from lcr_tf.contracts import npz_io
 from lcr_tf import pose_corpus
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from beam_jobs import anchor_poses
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,7 +6,7 @@ import pytest
 
 from lcr_tf import body_model
 from lcr_tf import pose_corpus
-from lcr_tf.skeleton import LCR13
+from lcr_tf.contracts.skeleton import LCR13
 
 J = {name: i for i, name in enumerate(LCR13.joint_names)}
 UP = np.array([0.0, -1.0, 0.0])  # camera axes: y points down

@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
+from lcr_tf.contracts import batch_keys
 from lcr_tf import body_model
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
 
@@ -26,18 +27,18 @@ def _element(image, pose2d, boxes=None, pose3d=None, visible=None, annotated=Non
     rng = np.random.default_rng(0)
     pose3d = rng.normal(0, 0.3, (p, J, 3)) if pose3d is None else pose3d
     ones = np.ones((p, J), bool)
-    extra = {} if ignore is None else {dec.IGNORE_BOXES: tf.constant(np.reshape(ignore, (-1, 4)), tf.float32)}
+    extra = {} if ignore is None else {batch_keys.IGNORE_BOXES: tf.constant(np.reshape(ignore, (-1, 4)), tf.float32)}
     return extra | {
-        dec.IMAGE: tf.constant(image), dec.IMAGE_ID: tf.constant("e"), dec.IMAGE_SOURCE: tf.constant("t"),
-        dec.SOURCE_FILE: tf.constant(""), dec.ORIGINAL_SIZE: tf.constant(image.shape[:2], tf.int32),
-        dec.INTRINSICS: tf.constant(intrinsics, tf.float32), dec.TRANSFORM: tf.constant([1.0, 1, 0, 0]),
-        dec.NUM_PEOPLE: tf.constant(p), dec.BOXES: tf.constant(np.reshape(boxes, (-1, 4)), tf.float32),
-        dec.POSE2D: tf.constant(pose2d),
-        dec.ANNOTATED: tf.constant(ones if annotated is None else annotated),
-        dec.VISIBLE: tf.constant(ones if visible is None else visible),
-        dec.COMPLETED: tf.constant(~ones), dec.POSE3D: tf.constant(pose3d, tf.float32),
-        dec.POSE3D_SOURCE: tf.zeros([p], tf.int32), dec.PSEUDO_GT_DISTANCE: tf.zeros([p]),
-        dec.ANCHOR_CLASS: tf.fill([p], 5),
+        batch_keys.IMAGE: tf.constant(image), batch_keys.IMAGE_ID: tf.constant("e"), batch_keys.IMAGE_SOURCE: tf.constant("t"),
+        batch_keys.SOURCE_FILE: tf.constant(""), batch_keys.ORIGINAL_SIZE: tf.constant(image.shape[:2], tf.int32),
+        batch_keys.INTRINSICS: tf.constant(intrinsics, tf.float32), batch_keys.TRANSFORM: tf.constant([1.0, 1, 0, 0]),
+        batch_keys.NUM_PEOPLE: tf.constant(p), batch_keys.BOXES: tf.constant(np.reshape(boxes, (-1, 4)), tf.float32),
+        batch_keys.POSE2D: tf.constant(pose2d),
+        batch_keys.ANNOTATED: tf.constant(ones if annotated is None else annotated),
+        batch_keys.VISIBLE: tf.constant(ones if visible is None else visible),
+        batch_keys.COMPLETED: tf.constant(~ones), batch_keys.POSE3D: tf.constant(pose3d, tf.float32),
+        batch_keys.POSE3D_SOURCE: tf.zeros([p], tf.int32), batch_keys.PSEUDO_GT_DISTANCE: tf.zeros([p]),
+        batch_keys.ANCHOR_CLASS: tf.fill([p], 5),
     }
 
 
@@ -58,16 +59,16 @@ def test_crop_window_maps_points_boxes_intrinsics_by_hand():
     ex = _element(image, [inside, outside], boxes=[[25, 15, 65, 45], [75, 10, 95, 75]],
                   intrinsics=(500, 500, 50, 40))
     out = _np(augment.crop_and_resize(ex, [20.0, 10.0, 60.0, 50.0], 80))   # 40 px -> 80 px: scale 2
-    assert out[dec.IMAGE].shape == (80, 80, 3) and out[dec.IMAGE].dtype == np.float32
-    assert out[dec.POSE2D].shape == (1, J, 2) and int(out[augment.NUM_PEOPLE_OUTSIDE]) == 1
-    np.testing.assert_allclose(out[dec.POSE2D][0, 0], [(30 - 20) * 2, (20 - 10) * 2])
-    np.testing.assert_allclose(out[dec.POSE2D][0, 1], [(70 - 20) * 2, (30 - 10) * 2])  # kept, at x=100 > 80
-    np.testing.assert_array_equal(out[dec.VISIBLE][0], np.arange(J) % 2 == 0)
-    np.testing.assert_array_equal(out[dec.ANNOTATED][0], np.ones(J, bool))             # labels stay
-    np.testing.assert_allclose(out[dec.BOXES][0], [10, 10, 90, 70])                    # not clipped
-    np.testing.assert_allclose(out[dec.INTRINSICS], [1000, 1000, 60, 60])
-    np.testing.assert_allclose(out[dec.TRANSFORM], [2, 2, -40, -20])
-    np.testing.assert_array_equal(out[dec.ANCHOR_CLASS], [5])
+    assert out[batch_keys.IMAGE].shape == (80, 80, 3) and out[batch_keys.IMAGE].dtype == np.float32
+    assert out[batch_keys.POSE2D].shape == (1, J, 2) and int(out[batch_keys.NUM_PEOPLE_OUTSIDE]) == 1
+    np.testing.assert_allclose(out[batch_keys.POSE2D][0, 0], [(30 - 20) * 2, (20 - 10) * 2])
+    np.testing.assert_allclose(out[batch_keys.POSE2D][0, 1], [(70 - 20) * 2, (30 - 10) * 2])  # kept, at x=100 > 80
+    np.testing.assert_array_equal(out[batch_keys.VISIBLE][0], np.arange(J) % 2 == 0)
+    np.testing.assert_array_equal(out[batch_keys.ANNOTATED][0], np.ones(J, bool))             # labels stay
+    np.testing.assert_allclose(out[batch_keys.BOXES][0], [10, 10, 90, 70])                    # not clipped
+    np.testing.assert_allclose(out[batch_keys.INTRINSICS], [1000, 1000, 60, 60])
+    np.testing.assert_allclose(out[batch_keys.TRANSFORM], [2, 2, -40, -20])
+    np.testing.assert_array_equal(out[batch_keys.ANCHOR_CLASS], [5])
 
 
 def test_ignore_boxes_move_like_pose_boxes_then_are_clipped_and_emptied_ones_dropped():
@@ -78,13 +79,13 @@ def test_ignore_boxes_move_like_pose_boxes_then_are_clipped_and_emptied_ones_dro
               [55, 45, 95, 75]]      # -> [70, 70, 150, 130] -> [70, 70, 80, 80]
     ex = _element(image, [pose], boxes=[[25, 15, 65, 45]], ignore=ignore)
     out = _np(augment.crop_and_resize(ex, [20.0, 10.0, 60.0, 50.0], 80))    # scale 2
-    np.testing.assert_allclose(out[dec.BOXES], [[10, 10, 90, 70]])           # the pose box is not clipped
-    np.testing.assert_allclose(out[dec.IGNORE_BOXES], [[10, 10, 80, 70], [70, 70, 80, 80]])
+    np.testing.assert_allclose(out[batch_keys.BOXES], [[10, 10, 90, 70]])           # the pose box is not clipped
+    np.testing.assert_allclose(out[batch_keys.IGNORE_BOXES], [[10, 10, 80, 70], [70, 70, 80, 80]])
     flipped = _np(augment.flip_horizontal(augment.crop_and_resize(ex, [20.0, 10.0, 60.0, 50.0], 80)))
-    np.testing.assert_allclose(flipped[dec.IGNORE_BOXES], [[0, 10, 70, 70], [0, 70, 10, 80]])   # x1 < x2
-    np.testing.assert_allclose(flipped[dec.BOXES], [[-10, 10, 70, 70]])
+    np.testing.assert_allclose(flipped[batch_keys.IGNORE_BOXES], [[0, 10, 70, 70], [0, 70, 10, 80]])   # x1 < x2
+    np.testing.assert_allclose(flipped[batch_keys.BOXES], [[-10, 10, 70, 70]])
     # Without ignore boxes in the element, none appear.
-    assert dec.IGNORE_BOXES not in augment.letterbox(_element(image, [pose]), 32)
+    assert batch_keys.IGNORE_BOXES not in augment.letterbox(_element(image, [pose]), 32)
 
 
 def test_letterbox_keeps_aspect_and_marks_joints_in_the_padding_not_visible():
@@ -92,10 +93,10 @@ def test_letterbox_keeps_aspect_and_marks_joints_in_the_padding_not_visible():
     pose = _pose_at([[10, 40], [90, 60]])            # (90, 60) lies below the image (completed joint)
     out = _np(augment.letterbox(_element(image, [pose], intrinsics=(100, 100, 50, 25)), 64, pad_value=7.0))
     s = 64 / 100
-    np.testing.assert_allclose(out[dec.POSE2D][0, :2], [[10 * s, 40 * s], [90 * s, 60 * s]], rtol=1e-6)
-    np.testing.assert_array_equal(out[dec.VISIBLE][0], np.arange(J) % 2 == 0)
-    np.testing.assert_allclose(out[dec.INTRINSICS], [100 * s, 100 * s, 50 * s, 25 * s], rtol=1e-6)
-    img = out[dec.IMAGE]
+    np.testing.assert_allclose(out[batch_keys.POSE2D][0, :2], [[10 * s, 40 * s], [90 * s, 60 * s]], rtol=1e-6)
+    np.testing.assert_array_equal(out[batch_keys.VISIBLE][0], np.arange(J) % 2 == 0)
+    np.testing.assert_allclose(out[batch_keys.INTRINSICS], [100 * s, 100 * s, 50 * s, 25 * s], rtol=1e-6)
+    img = out[batch_keys.IMAGE]
     # Content: rows [0, 32) (50 * 0.64); padding below; a row straddling the border mixes both.
     np.testing.assert_allclose(img[:31], 200, atol=1e-3)
     np.testing.assert_allclose(img[33:], 7.0)
@@ -124,14 +125,14 @@ def test_image_content_moves_with_the_joint_through_crop_and_flip(window):
     image = _dot_image(120, 160, centre, half=6)
     ex = _element(image, [_pose_at([centre])])
     out = augment.crop_and_resize(ex, window, 120)
-    expected = out[dec.POSE2D].numpy()[0, 0]
-    np.testing.assert_allclose(_bright_centroid(out[dec.IMAGE].numpy()), expected, atol=0.3)
+    expected = out[batch_keys.POSE2D].numpy()[0, 0]
+    np.testing.assert_allclose(_bright_centroid(out[batch_keys.IMAGE].numpy()), expected, atol=0.3)
     col, row = np.floor(expected).astype(int)
-    assert out[dec.IMAGE].numpy()[row, col].min() > 200
+    assert out[batch_keys.IMAGE].numpy()[row, col].min() > 200
     flipped = augment.flip_horizontal(out)
-    moved = flipped[dec.POSE2D].numpy()[0, 0]
+    moved = flipped[batch_keys.POSE2D].numpy()[0, 0]
     np.testing.assert_allclose(moved, [120 - expected[0], expected[1]], rtol=1e-6)
-    np.testing.assert_allclose(_bright_centroid(flipped[dec.IMAGE].numpy()), moved, atol=0.3)
+    np.testing.assert_allclose(_bright_centroid(flipped[batch_keys.IMAGE].numpy()), moved, atol=0.3)
 
 
 def test_random_crops_and_flips_keep_image_and_joint_together():
@@ -142,12 +143,12 @@ def test_random_crops_and_flips_keep_image_and_joint_together():
         seed = tf.constant([i, 17], tf.int64)
         out = augment.random_scale_crop(ex, seed, 96, (0.6, 2.5))
         out = augment.random_flip(out, augment.substream(seed, 9), 0.5)
-        joint = out[dec.POSE2D].numpy()[0, 0]
-        np.testing.assert_allclose(_bright_centroid(out[dec.IMAGE].numpy()), joint, atol=0.3)
+        joint = out[batch_keys.POSE2D].numpy()[0, 0]
+        np.testing.assert_allclose(_bright_centroid(out[batch_keys.IMAGE].numpy()), joint, atol=0.3)
         # The transform field maps the original point to the same place.
-        sx, sy, tx, ty = out[dec.TRANSFORM].numpy()
+        sx, sy, tx, ty = out[batch_keys.TRANSFORM].numpy()
         np.testing.assert_allclose([sx * centre[0] + tx, sy * centre[1] + ty], joint, rtol=1e-5, atol=1e-4)
-        np.testing.assert_array_equal(out[dec.INTRINSICS].numpy(), np.zeros(4))   # unknown stays unknown
+        np.testing.assert_array_equal(out[batch_keys.INTRINSICS].numpy(), np.zeros(4))   # unknown stays unknown
 
 
 def test_one_flip_swaps_right_and_left_and_mirrors_by_hand():
@@ -165,19 +166,19 @@ def test_one_flip_swaps_right_and_left_and_mirrors_by_hand():
     ex = _element(image, [pose], boxes=[[10, 5, 40, 50]], pose3d=pose3d, visible=visible,
                   intrinsics=(400, 410, 30, 28))
     out = _np(augment.flip_horizontal(ex))
-    np.testing.assert_allclose(out[dec.POSE2D][0, lw], [90.0, 20.0])   # the right wrist, mirrored, now
-    np.testing.assert_allclose(out[dec.POSE2D][0, rw], [30.0, 25.0])   # labelled left, and vice versa
-    np.testing.assert_allclose(out[dec.POSE3D][0, lw], [-0.3, -0.1, 0.2])
-    np.testing.assert_allclose(out[dec.POSE3D][0, rw], [0.0, 0.0, 0.0])
-    assert not out[dec.VISIBLE][0, lw] and out[dec.VISIBLE][0, rw]
+    np.testing.assert_allclose(out[batch_keys.POSE2D][0, lw], [90.0, 20.0])   # the right wrist, mirrored, now
+    np.testing.assert_allclose(out[batch_keys.POSE2D][0, rw], [30.0, 25.0])   # labelled left, and vice versa
+    np.testing.assert_allclose(out[batch_keys.POSE3D][0, lw], [-0.3, -0.1, 0.2])
+    np.testing.assert_allclose(out[batch_keys.POSE3D][0, rw], [0.0, 0.0, 0.0])
+    assert not out[batch_keys.VISIBLE][0, lw] and out[batch_keys.VISIBLE][0, rw]
     head = LCR.index("head")
-    np.testing.assert_allclose(out[dec.POSE2D][0, head], [50.0, 30.0])  # centre joint stays in place
-    np.testing.assert_allclose(out[dec.BOXES][0], [60, 5, 90, 50])
-    np.testing.assert_allclose(out[dec.INTRINSICS], [400, 410, 70, 28])
-    np.testing.assert_allclose(out[dec.TRANSFORM], [-1, 1, 100, 0])
-    np.testing.assert_array_equal(out[dec.IMAGE][:, w - 1], np.tile([255, 0, 0], (60, 1)))
-    assert out[dec.IMAGE][:, :w - 1].max() == 0
-    np.testing.assert_array_equal(out[dec.ANCHOR_CLASS], [-1])          # no anchors: to be assigned
+    np.testing.assert_allclose(out[batch_keys.POSE2D][0, head], [50.0, 30.0])  # centre joint stays in place
+    np.testing.assert_allclose(out[batch_keys.BOXES][0], [60, 5, 90, 50])
+    np.testing.assert_allclose(out[batch_keys.INTRINSICS], [400, 410, 70, 28])
+    np.testing.assert_allclose(out[batch_keys.TRANSFORM], [-1, 1, 100, 0])
+    np.testing.assert_array_equal(out[batch_keys.IMAGE][:, w - 1], np.tile([255, 0, 0], (60, 1)))
+    assert out[batch_keys.IMAGE][:, :w - 1].max() == 0
+    np.testing.assert_array_equal(out[batch_keys.ANCHOR_CLASS], [-1])          # no anchors: to be assigned
 
 
 def test_flipping_twice_is_the_identity():
@@ -185,17 +186,17 @@ def test_flipping_twice_is_the_identity():
     image = rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)
     ex = _element(image, rng.uniform(0, 40, (3, J, 2)), visible=rng.random((3, J)) < 0.5,
                   annotated=rng.random((3, J)) < 0.5, intrinsics=(300, 300, 17.5, 12))
-    ex[dec.COMPLETED] = tf.constant(rng.random((3, J)) < 0.5)
+    ex[batch_keys.COMPLETED] = tf.constant(rng.random((3, J)) < 0.5)
     twice = _np(augment.flip_horizontal(augment.flip_horizontal(ex)))
     once = _np(augment.flip_horizontal(ex))
     for key, value in _np(ex).items():
-        if key == dec.ANCHOR_CLASS:
+        if key == batch_keys.ANCHOR_CLASS:
             continue
         if np.asarray(value).dtype.kind == "f":
             np.testing.assert_allclose(twice[key], value, rtol=1e-6, atol=1e-5, err_msg=key)
         else:
             np.testing.assert_array_equal(twice[key], value, err_msg=key)
-    assert not np.array_equal(once[dec.VISIBLE], _np(ex)[dec.VISIBLE])
+    assert not np.array_equal(once[batch_keys.VISIBLE], _np(ex)[batch_keys.VISIBLE])
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +216,7 @@ def test_flip_reassigns_anchor_classes_like_assign_classes(anchor_set):
     flipped3d = poses3d[:, LCR.flip_permutation] * np.float32([-1, 1, 1])
     full_body = annotated[:, LCR.lower_body].any(1)
     expected = anchor_set.assign_classes(flipped3d, full_body)
-    np.testing.assert_array_equal(out[dec.ANCHOR_CLASS].numpy(), expected)
+    np.testing.assert_array_equal(out[batch_keys.ANCHOR_CLASS].numpy(), expected)
     assert (expected > anchor_set.num_anchors).sum() >= 20
     # Mirroring changes the nearest anchor of most poses: the re-assignment is not a no-op.
     unflipped = anchor_set.assign_classes(poses3d, full_body)
@@ -275,8 +276,8 @@ def test_random_window_without_people_covers_the_image_in_the_scale_range():
     assert zoom_in > 3 and zoom_out > 3
     out = _np(augment.random_flip(augment.random_scale_crop(ex, tf.constant([0, 1]), 32, (0.5, 2.0)),
                                   tf.constant([0, 2]), 1.0))
-    assert out[dec.POSE2D].shape == (0, J, 2) and out[dec.IMAGE].shape == (32, 32, 3)
-    assert int(out[augment.NUM_PEOPLE_OUTSIDE]) == 0
+    assert out[batch_keys.POSE2D].shape == (0, J, 2) and out[batch_keys.IMAGE].shape == (32, 32, 3)
+    assert int(out[batch_keys.NUM_PEOPLE_OUTSIDE]) == 0
 
 
 def test_anchor_classes_of_no_person(anchor_set):
@@ -292,11 +293,11 @@ def test_random_ops_are_seeded():
     a = _np(augment.random_scale_crop(ex, tf.constant([3, 4]), 48, (0.5, 2.0)))
     b = _np(augment.random_scale_crop(ex, tf.constant([3, 4]), 48, (0.5, 2.0)))
     c = _np(augment.random_scale_crop(ex, tf.constant([3, 5]), 48, (0.5, 2.0)))
-    np.testing.assert_array_equal(a[dec.IMAGE], b[dec.IMAGE])
-    assert not np.array_equal(a[dec.TRANSFORM], c[dec.TRANSFORM])
-    flips = [float(augment.random_flip(ex, tf.constant([i, 1]), 0.5)[dec.TRANSFORM][0]) for i in range(40)]
+    np.testing.assert_array_equal(a[batch_keys.IMAGE], b[batch_keys.IMAGE])
+    assert not np.array_equal(a[batch_keys.TRANSFORM], c[batch_keys.TRANSFORM])
+    flips = [float(augment.random_flip(ex, tf.constant([i, 1]), 0.5)[batch_keys.TRANSFORM][0]) for i in range(40)]
     assert 5 < flips.count(-1.0) < 35
-    always = [float(augment.random_flip(ex, tf.constant([i, 1]), 1.0)[dec.TRANSFORM][0]) for i in range(3)]
+    always = [float(augment.random_flip(ex, tf.constant([i, 1]), 1.0)[batch_keys.TRANSFORM][0]) for i in range(3)]
     assert always == [-1.0] * 3
     assert augment.random_flip(ex, tf.constant([0, 1]), 0.0) is ex
 
@@ -329,11 +330,11 @@ def test_augmentations_trace_in_a_graph(anchor_set):
     def run(e, seed):
         e = augment.random_scale_crop(e, seed, 32, (0.8, 1.2))
         e = augment.random_flip(e, augment.substream(seed, 1), 1.0, anchor3d)
-        e[dec.IMAGE] = augment.photometric_jitter(e[dec.IMAGE], seed, 0.1, (0.9, 1.1), (0.9, 1.1), 0.02)
+        e[batch_keys.IMAGE] = augment.photometric_jitter(e[batch_keys.IMAGE], seed, 0.1, (0.9, 1.1), (0.9, 1.1), 0.02)
         return e
 
     out = run(ex, tf.constant([0, 1], tf.int64))
-    assert out[dec.IMAGE].shape == (32, 32, 3)
-    assert (out[dec.ANCHOR_CLASS].numpy() >= 1).all()
+    assert out[batch_keys.IMAGE].shape == (32, 32, 3)
+    assert (out[batch_keys.ANCHOR_CLASS].numpy() >= 1).all()
     with pytest.raises(ValueError, match="output_size"):
         augment.crop_and_resize(ex, [0.0, 0.0, 10.0, 10.0], 1)

@@ -1,11 +1,12 @@
-"""lcr_tf.data.decoder: records written with lcr_tf.features decode back to the values encoded."""
+"""lcr_tf.data.decoder: records written with lcr_tf.contracts.features decode back to the values encoded."""
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import features
+from lcr_tf.contracts import features
+from lcr_tf.contracts import batch_keys
 from lcr_tf.data import decoder as dec
 
 J = features.NUM_JOINTS
@@ -49,39 +50,39 @@ def test_png_round_trip_gives_the_encoded_values():
     bgr = _image()
     record = _record(bgr, people=3)
     out = dec.decode(_serialize(record), "shard-a")
-    np.testing.assert_array_equal(out[dec.IMAGE].numpy(), bgr[..., ::-1])  # RGB, lossless
-    assert out[dec.IMAGE].dtype == tf.uint8
-    assert out[dec.IMAGE_ID].numpy() == b"img-0" and out[dec.IMAGE_SOURCE].numpy() == b"handmade"
-    assert out[dec.SOURCE_FILE].numpy() == b"shard-a"
-    np.testing.assert_array_equal(out[dec.ORIGINAL_SIZE].numpy(), [40, 60])
-    np.testing.assert_array_equal(out[dec.INTRINSICS].numpy(), np.float32([500, 510, 80, 60]))
-    np.testing.assert_array_equal(out[dec.TRANSFORM].numpy(), [1, 1, 0, 0])
-    assert int(out[dec.NUM_PEOPLE]) == 3
-    for key, feature_key in ((dec.BOXES, features.BOX), (dec.POSE2D, features.POSE2D),
-                             (dec.POSE3D, features.POSE3D),
-                             (dec.PSEUDO_GT_DISTANCE, features.PSEUDO_GT_DISTANCE)):
+    np.testing.assert_array_equal(out[batch_keys.IMAGE].numpy(), bgr[..., ::-1])  # RGB, lossless
+    assert out[batch_keys.IMAGE].dtype == tf.uint8
+    assert out[batch_keys.IMAGE_ID].numpy() == b"img-0" and out[batch_keys.IMAGE_SOURCE].numpy() == b"handmade"
+    assert out[batch_keys.SOURCE_FILE].numpy() == b"shard-a"
+    np.testing.assert_array_equal(out[batch_keys.ORIGINAL_SIZE].numpy(), [40, 60])
+    np.testing.assert_array_equal(out[batch_keys.INTRINSICS].numpy(), np.float32([500, 510, 80, 60]))
+    np.testing.assert_array_equal(out[batch_keys.TRANSFORM].numpy(), [1, 1, 0, 0])
+    assert int(out[batch_keys.NUM_PEOPLE]) == 3
+    for key, feature_key in ((batch_keys.BOXES, features.BOX), (batch_keys.POSE2D, features.POSE2D),
+                             (batch_keys.POSE3D, features.POSE3D),
+                             (batch_keys.PSEUDO_GT_DISTANCE, features.PSEUDO_GT_DISTANCE)):
         np.testing.assert_array_equal(out[key].numpy(), np.asarray(record[feature_key], np.float32), key)
-    for key, feature_key in ((dec.ANNOTATED, features.ANNOTATED), (dec.VISIBLE, features.VISIBLE),
-                             (dec.COMPLETED, features.COMPLETED)):
+    for key, feature_key in ((batch_keys.ANNOTATED, features.ANNOTATED), (batch_keys.VISIBLE, features.VISIBLE),
+                             (batch_keys.COMPLETED, features.COMPLETED)):
         assert out[key].dtype == tf.bool
         np.testing.assert_array_equal(out[key].numpy(), record[feature_key] == 1, key)
-    np.testing.assert_array_equal(out[dec.ANCHOR_CLASS].numpy(), [3, 4, 5])
-    np.testing.assert_array_equal(out[dec.POSE3D_SOURCE].numpy(), [0, 1, 0])
-    assert out[dec.POSE2D].shape == (3, J, 2) and out[dec.POSE3D].shape == (3, J, 3)
+    np.testing.assert_array_equal(out[batch_keys.ANCHOR_CLASS].numpy(), [3, 4, 5])
+    np.testing.assert_array_equal(out[batch_keys.POSE3D_SOURCE].numpy(), [0, 1, 0])
+    assert out[batch_keys.POSE2D].shape == (3, J, 2) and out[batch_keys.POSE3D].shape == (3, J, 3)
 
 
 def test_jpeg_and_grayscale_images_decode_to_rgb():
     bgr = _image()
     out = dec.decode(_serialize(_record(bgr, fmt="jpeg")))
-    decoded = out[dec.IMAGE].numpy().astype(float)
+    decoded = out[batch_keys.IMAGE].numpy().astype(float)
     assert decoded.shape == (40, 60, 3)
     assert np.abs(decoded - bgr[..., ::-1]).mean() < 4.0  # lossy, but the same picture
-    assert out[dec.SOURCE_FILE].numpy() == b""
+    assert out[batch_keys.SOURCE_FILE].numpy() == b""
     gray = (np.arange(60)[None, :] * 4 + np.zeros((40, 1))).astype(np.uint8)
     ok, buf = cv2.imencode(".png", gray)
     record = _record(bgr)
     record[features.IMAGE_ENCODED] = buf.tobytes()
-    img = dec.decode(_serialize(record))[dec.IMAGE].numpy()
+    img = dec.decode(_serialize(record))[batch_keys.IMAGE].numpy()
     assert img.shape == (40, 60, 3)
     for c in range(3):
         np.testing.assert_array_equal(img[..., c], gray)
@@ -90,12 +91,12 @@ def test_jpeg_and_grayscale_images_decode_to_rgb():
 def test_unknown_intrinsics_stay_zero():
     record = _record(_image())
     record[features.INTRINSICS] = None
-    np.testing.assert_array_equal(dec.decode(_serialize(record))[dec.INTRINSICS].numpy(), np.zeros(4))
+    np.testing.assert_array_equal(dec.decode(_serialize(record))[batch_keys.INTRINSICS].numpy(), np.zeros(4))
 
 
 def test_decode_runs_in_a_graph():
     serialized = _serialize(_record(_image(), people=2))
-    fn = tf.function(lambda s: dec.decode(s, "f")[dec.POSE2D])
+    fn = tf.function(lambda s: dec.decode(s, "f")[batch_keys.POSE2D])
     assert fn(tf.constant(serialized)).shape == (2, J, 2)
 
 
@@ -151,9 +152,9 @@ def test_ignore_boxes_decode_to_pixels_of_the_image():
     record = _record(_image(), people=1)
     record[features.IGNORE_BOXES] = [[1.5, 2.0, 10.25, 20.0], [0.0, 0.0, 60.0, 40.0]]
     out = dec.decode(_serialize(record))
-    assert out[dec.IGNORE_BOXES].dtype == tf.float32
-    np.testing.assert_array_equal(out[dec.IGNORE_BOXES].numpy(), [[1.5, 2.0, 10.25, 20.0], [0, 0, 60, 40]])
-    none = dec.decode(_serialize(_record(_image(), people=1)))[dec.IGNORE_BOXES]
+    assert out[batch_keys.IGNORE_BOXES].dtype == tf.float32
+    np.testing.assert_array_equal(out[batch_keys.IGNORE_BOXES].numpy(), [[1.5, 2.0, 10.25, 20.0], [0, 0, 60, 40]])
+    none = dec.decode(_serialize(_record(_image(), people=1)))[batch_keys.IGNORE_BOXES]
     assert none.shape == (0, 4)
 
 
@@ -161,11 +162,11 @@ def test_an_image_without_people_decodes_to_empty_person_fields():
     record = _record(_image(), people=0)
     record[features.IGNORE_BOXES] = [[5.0, 6.0, 30.0, 35.0]]
     out = dec.decode(_serialize(record), "s.tfrecord")
-    assert int(out[dec.NUM_PEOPLE]) == 0
-    assert out[dec.BOXES].shape == (0, 4) and out[dec.POSE2D].shape == (0, J, 2)
-    assert out[dec.POSE3D].shape == (0, J, 3) and out[dec.VISIBLE].shape == (0, J)
-    assert out[dec.VISIBLE].dtype == tf.bool and out[dec.ANCHOR_CLASS].shape == (0,)
-    np.testing.assert_array_equal(out[dec.IGNORE_BOXES].numpy(), [[5, 6, 30, 35]])
-    np.testing.assert_array_equal(out[dec.IMAGE].numpy(), _image()[..., ::-1])
-    fn = tf.function(lambda s: dec.decode(s)[dec.POSE2D])
+    assert int(out[batch_keys.NUM_PEOPLE]) == 0
+    assert out[batch_keys.BOXES].shape == (0, 4) and out[batch_keys.POSE2D].shape == (0, J, 2)
+    assert out[batch_keys.POSE3D].shape == (0, J, 3) and out[batch_keys.VISIBLE].shape == (0, J)
+    assert out[batch_keys.VISIBLE].dtype == tf.bool and out[batch_keys.ANCHOR_CLASS].shape == (0,)
+    np.testing.assert_array_equal(out[batch_keys.IGNORE_BOXES].numpy(), [[5, 6, 30, 35]])
+    np.testing.assert_array_equal(out[batch_keys.IMAGE].numpy(), _image()[..., ::-1])
+    fn = tf.function(lambda s: dec.decode(s)[batch_keys.POSE2D])
     assert fn(tf.constant(_serialize(record))).shape == (0, J, 2)

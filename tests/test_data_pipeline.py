@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
+from lcr_tf.contracts import batch_keys
 from lcr_tf import body_model
-from lcr_tf import features
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import draw_samples
@@ -127,35 +128,35 @@ def _batches(ds):
 def test_evaluation_batches_letterbox_every_record_once_and_pad(shards):
     config = pipeline.InputConfig(image_size=32, max_people=3, batch_size=4)
     batches = _batches(pipeline.make_dataset(shards, config, training=False))
-    assert [b[dec.IMAGE].shape[0] for b in batches] == [4, 4, 1]        # the remainder is kept
-    got = np.concatenate([b[dec.IMAGE_ID] for b in batches])
+    assert [b[batch_keys.IMAGE].shape[0] for b in batches] == [4, 4, 1]        # the remainder is kept
+    got = np.concatenate([b[batch_keys.IMAGE_ID] for b in batches])
     assert sorted(got) == sorted(f"im{i}".encode() for i in range(9))
     b = batches[0]
-    assert b[dec.IMAGE].shape == (4, 32, 32, 3) and b[dec.IMAGE].dtype == np.float32
-    assert b[dec.BOXES].shape == (4, 3, 4) and b[dec.POSE2D].shape == (4, 3, J, 2)
-    assert b[dec.POSE3D].shape == (4, 3, J, 3) and b[dec.VISIBLE].shape == (4, 3, J)
-    assert b[pipeline.PERSON_MASK].shape == (4, 3) and b[pipeline.PERSON_MASK].dtype == bool
+    assert b[batch_keys.IMAGE].shape == (4, 32, 32, 3) and b[batch_keys.IMAGE].dtype == np.float32
+    assert b[batch_keys.BOXES].shape == (4, 3, 4) and b[batch_keys.POSE2D].shape == (4, 3, J, 2)
+    assert b[batch_keys.POSE3D].shape == (4, 3, J, 3) and b[batch_keys.VISIBLE].shape == (4, 3, J)
+    assert b[batch_keys.PERSON_MASK].shape == (4, 3) and b[batch_keys.PERSON_MASK].dtype == bool
     for batch in batches:
-        for n, image_id in enumerate(batch[dec.IMAGE_ID]):
+        for n, image_id in enumerate(batch[batch_keys.IMAGE_ID]):
             i = int(image_id[2:])
             people = 1 + i % 4
             record = features.decode_example_numpy(_record(i, people))
             kept = min(people, 3)
-            np.testing.assert_array_equal(batch[pipeline.PERSON_MASK][n], np.arange(3) < kept)
-            assert batch[dec.NUM_PEOPLE][n] == people
-            assert batch[pipeline.NUM_PEOPLE_OVER_MAX][n] == people - kept
+            np.testing.assert_array_equal(batch[batch_keys.PERSON_MASK][n], np.arange(3) < kept)
+            assert batch[batch_keys.NUM_PEOPLE][n] == people
+            assert batch[batch_keys.NUM_PEOPLE_OVER_MAX][n] == people - kept
             s = 32 / W                                               # letterbox: the width is the long side
-            np.testing.assert_allclose(batch[dec.TRANSFORM][n], [s, s, 0, 0])
-            np.testing.assert_allclose(batch[dec.INTRINSICS][n], np.float32([60, 60, 32, 24]) * s)
+            np.testing.assert_allclose(batch[batch_keys.TRANSFORM][n], [s, s, 0, 0])
+            np.testing.assert_allclose(batch[batch_keys.INTRINSICS][n], np.float32([60, 60, 32, 24]) * s)
             # Each kept person is one of the record's, scaled; padding is all zero.
             for p in range(kept):
-                match = [np.allclose(batch[dec.POSE2D][n, p], q * s, atol=1e-4)
+                match = [np.allclose(batch[batch_keys.POSE2D][n, p], q * s, atol=1e-4)
                          for q in record[features.POSE2D]]
                 assert sum(match) == 1
-            assert not batch[dec.POSE2D][n, kept:].any() and not batch[dec.BOXES][n, kept:].any()
-            assert not batch[dec.ANNOTATED][n, kept:].any() and (batch[dec.ANCHOR_CLASS][n, kept:] == 0).all()
-            assert (batch[dec.ANCHOR_CLASS][n, :kept] == 1).all()
-            assert (batch[dec.IMAGE][n, 25:] == 0).all()                 # 48 * 0.5 = 24 rows of content
+            assert not batch[batch_keys.POSE2D][n, kept:].any() and not batch[batch_keys.BOXES][n, kept:].any()
+            assert not batch[batch_keys.ANNOTATED][n, kept:].any() and (batch[batch_keys.ANCHOR_CLASS][n, kept:] == 0).all()
+            assert (batch[batch_keys.ANCHOR_CLASS][n, :kept] == 1).all()
+            assert (batch[batch_keys.IMAGE][n, 25:] == 0).all()                 # 48 * 0.5 = 24 rows of content
 
 
 def test_more_people_than_slots_keeps_the_largest(tmp_path):
@@ -164,9 +165,9 @@ def test_more_people_than_slots_keeps_the_largest(tmp_path):
     path = _write(tmp_path / "crowd.tfrecord", [_record(0, 5, boxes=boxes)])
     config = pipeline.InputConfig(image_size=64, max_people=3, batch_size=1)
     b = _batches(pipeline.make_dataset(path, config, training=False))[0]
-    np.testing.assert_allclose(b[dec.BOXES][0, :, 2] - 2, [40, 35, 20])
-    assert b[pipeline.NUM_PEOPLE_OVER_MAX][0] == 2 and b[dec.NUM_PEOPLE][0] == 5
-    assert b[pipeline.PERSON_MASK][0].all()
+    np.testing.assert_allclose(b[batch_keys.BOXES][0, :, 2] - 2, [40, 35, 20])
+    assert b[batch_keys.NUM_PEOPLE_OVER_MAX][0] == 2 and b[batch_keys.NUM_PEOPLE][0] == 5
+    assert b[batch_keys.PERSON_MASK][0].all()
 
 
 def test_training_batches_are_consistent_and_every_class_recomputed(shards, anchor_set):
@@ -176,30 +177,30 @@ def test_training_batches_are_consistent_and_every_class_recomputed(shards, anch
     assert len(batches) == 18 // 4                                          # remainder dropped
     flipped = 0
     for b in batches:
-        assert b[dec.IMAGE].shape == (4, 40, 40, 3)
-        assert b[dec.IMAGE].min() >= 0 and b[dec.IMAGE].max() <= 255
-        mask = b[pipeline.PERSON_MASK]
+        assert b[batch_keys.IMAGE].shape == (4, 40, 40, 3)
+        assert b[batch_keys.IMAGE].min() >= 0 and b[batch_keys.IMAGE].max() <= 255
+        mask = b[batch_keys.PERSON_MASK]
         assert mask.any(axis=1).all()                                       # the crop keeps a person
-        pts = b[dec.POSE2D]
+        pts = b[batch_keys.POSE2D]
         inside = ((pts >= 0) & (pts < 40)).all(-1)
         assert inside.any(-1)[mask].all()                                   # no one entirely outside
-        assert not (b[dec.VISIBLE] & ~inside).any()                         # visible joints are inside
+        assert not (b[batch_keys.VISIBLE] & ~inside).any()                         # visible joints are inside
         for n in range(4):
             people = mask[n]
-            flipped += b[dec.TRANSFORM][n, 0] < 0
+            flipped += b[batch_keys.TRANSFORM][n, 0] < 0
             # The records say class 1 for everyone; with anchors the pipeline recomputes every class.
-            full = b[dec.ANNOTATED][n, people][:, LCR.lower_body].any(1)
-            expected = anchor_set.assign_classes(b[dec.POSE3D][n, people], full)
-            np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][n, people], expected)
-        assert b[dec.IGNORE_BOXES].shape == (4, 16, 4) and not b[pipeline.IGNORE_MASK].any()
+            full = b[batch_keys.ANNOTATED][n, people][:, LCR.lower_body].any(1)
+            expected = anchor_set.assign_classes(b[batch_keys.POSE3D][n, people], full)
+            np.testing.assert_array_equal(b[batch_keys.ANCHOR_CLASS][n, people], expected)
+        assert b[batch_keys.IGNORE_BOXES].shape == (4, 16, 4) and not b[batch_keys.IGNORE_MASK].any()
     assert 2 <= flipped <= 14
 
 
 def test_without_anchors_flipped_people_are_to_be_assigned(shards):
     config = pipeline.InputConfig(image_size=24, batch_size=3, flip_probability=1.0)
     b = _batches(pipeline.make_dataset(shards, config, training=True, seed=0))[0]
-    assert (b[dec.TRANSFORM][:, 0] < 0).all()
-    assert (b[dec.ANCHOR_CLASS][b[pipeline.PERSON_MASK]] == -1).all()
+    assert (b[batch_keys.TRANSFORM][:, 0] < 0).all()
+    assert (b[batch_keys.ANCHOR_CLASS][b[batch_keys.PERSON_MASK]] == -1).all()
 
 
 def test_deterministic_option_gives_identical_batches(shards):
@@ -212,10 +213,10 @@ def test_deterministic_option_gives_identical_batches(shards):
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    assert not all(np.array_equal(a[dec.IMAGE], c[dec.IMAGE]) for a, c in zip(runs[0], other))
+    assert not all(np.array_equal(a[batch_keys.IMAGE], c[batch_keys.IMAGE]) for a, c in zip(runs[0], other))
     # The two epochs differ: element seeds follow the position in the stream, not the record.
-    first = {i: t for b in runs[0][:3] for i, t in zip(b[dec.IMAGE_ID], b[dec.TRANSFORM])}
-    second = {i: t for b in runs[0][3:] for i, t in zip(b[dec.IMAGE_ID], b[dec.TRANSFORM])}
+    first = {i: t for b in runs[0][:3] for i, t in zip(b[batch_keys.IMAGE_ID], b[batch_keys.TRANSFORM])}
+    second = {i: t for b in runs[0][3:] for i, t in zip(b[batch_keys.IMAGE_ID], b[batch_keys.TRANSFORM])}
     assert any(not np.array_equal(first[i], second[i]) for i in set(first) & set(second))
 
 
@@ -253,13 +254,13 @@ def test_record_classes_beyond_the_anchor_set_are_recomputed_not_refused(tmp_pat
     ds = pipeline.make_dataset(path, pipeline.InputConfig(image_size=16, batch_size=1), training=False,
                                anchors=anchor_set)
     b = _batches(ds)[0]
-    full = b[dec.ANNOTATED][0, :2][:, LCR.lower_body].any(1)
-    np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][0, :2],
-                                  _nearest_anchor_classes(b[dec.POSE3D][0, :2], full, anchor_set))
+    full = b[batch_keys.ANNOTATED][0, :2][:, LCR.lower_body].any(1)
+    np.testing.assert_array_equal(b[batch_keys.ANCHOR_CLASS][0, :2],
+                                  _nearest_anchor_classes(b[batch_keys.POSE3D][0, :2], full, anchor_set))
     # Without anchors the record's class is all there is.
     config = pipeline.InputConfig(image_size=16, batch_size=1)
     b = _batches(pipeline.make_dataset(path, config, training=False))[0]
-    np.testing.assert_array_equal(b[dec.ANCHOR_CLASS][0], [77] * 2 + [0] * 6)
+    np.testing.assert_array_equal(b[batch_keys.ANCHOR_CLASS][0], [77] * 2 + [0] * 6)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -272,23 +273,23 @@ def test_classes_written_with_another_anchor_set_are_those_of_the_given_set(tmp_
                                   num_epochs=3 if training else 1)
     seen = {"flipped": 0, "unflipped": 0, "differ": 0}
     for b in _batches(pipeline.make_dataset(path, config, training=training, anchors=other, seed=5)):
-        for n, image_id in enumerate(b[dec.IMAGE_ID]):
+        for n, image_id in enumerate(b[batch_keys.IMAGE_ID]):
             i = int(image_id[2:])
-            flipped = b[dec.TRANSFORM][n, 0] < 0
+            flipped = b[batch_keys.TRANSFORM][n, 0] < 0
             record3d, annotated = _pose3d(i, people[i]), _annotated(people[i])
             if flipped:
                 record3d = _mirror3d(record3d)
-            mask = b[pipeline.PERSON_MASK][n]
+            mask = b[batch_keys.PERSON_MASK][n]
             assert mask.sum() == people[i]
             for p in np.flatnonzero(mask):
                 # Which record person this is: its 3D pose (mirrored when flipped) is in the record.
                 match = [q for q in range(people[i])
-                         if np.allclose(b[dec.POSE3D][n, p], record3d[q], atol=1e-6)]
+                         if np.allclose(b[batch_keys.POSE3D][n, p], record3d[q], atol=1e-6)]
                 assert len(match) == 1
                 q = match[0]
                 full = annotated[q, LCR.lower_body].any()
                 want = _nearest_anchor_classes(record3d[q:q + 1], np.array([full]), other)[0]
-                assert b[dec.ANCHOR_CLASS][n, p] == want
+                assert b[batch_keys.ANCHOR_CLASS][n, p] == want
                 written = features.decode_example_numpy(_record(i, people[i], anchors=anchor_set))
                 seen["differ"] += int(written[features.ANCHOR_CLASS][q] != want)
                 seen["flipped" if flipped else "unflipped"] += 1
@@ -301,10 +302,10 @@ def test_crowd_boxes_follow_the_letterbox_and_the_flip_by_hand(tmp_path):
     path = _write(tmp_path / "crowd.tfrecord", [_record(0, 2, ignore=crowds)])
     config = pipeline.InputConfig(image_size=32, max_ignore=4, batch_size=1)
     b = _batches(pipeline.make_dataset(path, config, training=False))[0]
-    assert b[dec.IGNORE_BOXES].shape == (1, 4, 4) and b[dec.IGNORE_BOXES].dtype == np.float32
+    assert b[batch_keys.IGNORE_BOXES].shape == (1, 4, 4) and b[batch_keys.IGNORE_BOXES].dtype == np.float32
     # Letterbox of 48 x 64 onto 32: scale 0.5; the larger region first.
-    np.testing.assert_allclose(b[dec.IGNORE_BOXES][0], [[20, 15, 32, 24], [5, 2, 15, 10], [0] * 4, [0] * 4])
-    np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], [True, True, False, False])
+    np.testing.assert_allclose(b[batch_keys.IGNORE_BOXES][0], [[20, 15, 32, 24], [5, 2, 15, 10], [0] * 4, [0] * 4])
+    np.testing.assert_array_equal(b[batch_keys.IGNORE_MASK][0], [True, True, False, False])
 
     # A square 64 x 64 image at zoom 1: the training window is the whole image, [0, 64]^2, then scale 0.5
     # and a flip x -> 32 - x.
@@ -313,9 +314,9 @@ def test_crowd_boxes_follow_the_letterbox_and_the_flip_by_hand(tmp_path):
     config = pipeline.InputConfig(image_size=32, max_ignore=3, batch_size=1, scale_range=(1.0, 1.0),
                                   flip_probability=1.0)
     b = _batches(pipeline.make_dataset(path, config, training=True, seed=4))[0]
-    np.testing.assert_allclose(b[dec.TRANSFORM][0], [-0.5, 0.5, 32, 0])
-    np.testing.assert_allclose(b[dec.IGNORE_BOXES][0], [[0, 20, 32, 32], [17, 2, 27, 10], [0] * 4])
-    np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], [True, True, False])
+    np.testing.assert_allclose(b[batch_keys.TRANSFORM][0], [-0.5, 0.5, 32, 0])
+    np.testing.assert_allclose(b[batch_keys.IGNORE_BOXES][0], [[0, 20, 32, 32], [17, 2, 27, 10], [0] * 4])
+    np.testing.assert_array_equal(b[batch_keys.IGNORE_MASK][0], [True, True, False])
 
 
 def test_zoomed_crops_clip_ignore_boxes_and_drop_those_left_outside(tmp_path):
@@ -325,12 +326,12 @@ def test_zoomed_crops_clip_ignore_boxes_and_drop_those_left_outside(tmp_path):
                                   num_epochs=16)
     counts = set()
     for b in _batches(pipeline.make_dataset(path, config, training=True, seed=1)):
-        want = _map_boxes_np(crowds, b[dec.TRANSFORM][0], 32)
+        want = _map_boxes_np(crowds, b[batch_keys.TRANSFORM][0], 32)
         counts.add(len(want))
-        got = b[dec.IGNORE_BOXES][0]
+        got = b[batch_keys.IGNORE_BOXES][0]
         np.testing.assert_allclose(got[:len(want)], want, atol=1e-4)
         assert not got[len(want):].any()
-        np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], np.arange(4) < len(want))
+        np.testing.assert_array_equal(b[batch_keys.IGNORE_MASK][0], np.arange(4) < len(want))
         assert (got[:, 2] >= got[:, 0]).all() and got.min() >= 0 and got.max() <= 32
         np.testing.assert_allclose(got[0], [0, 0, 32, 32])            # the whole-image region, clipped
     assert len(counts) > 1                                           # the corner regions come and go
@@ -348,15 +349,15 @@ def test_people_beyond_max_people_become_the_first_ignore_boxes(tmp_path, region
     for max_ignore in (3, 6):
         config = pipeline.InputConfig(image_size=64, max_people=3, max_ignore=max_ignore, batch_size=1)
         b = _batches(pipeline.make_dataset(path, config, training=False))[0]
-        assert b[pipeline.NUM_PEOPLE_OVER_MAX][0] == 2
-        np.testing.assert_allclose(b[dec.BOXES][0], boxes[[1, 3, 4]])      # letterbox 64: scale 1
+        assert b[batch_keys.NUM_PEOPLE_OVER_MAX][0] == 2
+        np.testing.assert_allclose(b[batch_keys.BOXES][0], boxes[[1, 3, 4]])      # letterbox 64: scale 1
         # The two people left out, largest first, then the record's regions, largest first.
         want = [[60, 10, 64, 30], [0, 40, 4, 50]] + [[30, 5, 60, 45], [10, 10, 20, 20]][:len(regions)]
         want = np.float32(want[:max_ignore])
-        got = b[dec.IGNORE_BOXES][0]
+        got = b[batch_keys.IGNORE_BOXES][0]
         np.testing.assert_allclose(got[:len(want)], want)
         assert not got[len(want):].any()
-        np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][0], np.arange(max_ignore) < len(want))
+        np.testing.assert_array_equal(b[batch_keys.IGNORE_MASK][0], np.arange(max_ignore) < len(want))
 
 
 def test_people_outside_the_crop_do_not_become_ignore_boxes(tmp_path):
@@ -366,9 +367,9 @@ def test_people_outside_the_crop_do_not_become_ignore_boxes(tmp_path):
     path = _write(tmp_path / "out.tfrecord", [_record(4, 2, pose2d=pose2d)])
     config = pipeline.InputConfig(image_size=64, max_people=1, max_ignore=2, batch_size=1)
     b = _batches(pipeline.make_dataset(path, config, training=False))[0]
-    assert b[augment.NUM_PEOPLE_OUTSIDE][0] == 1 and b[pipeline.NUM_PEOPLE_OVER_MAX][0] == 0
-    assert b[pipeline.PERSON_MASK][0].all() and not b[pipeline.IGNORE_MASK][0].any()
-    assert not b[dec.IGNORE_BOXES].any()
+    assert b[batch_keys.NUM_PEOPLE_OUTSIDE][0] == 1 and b[batch_keys.NUM_PEOPLE_OVER_MAX][0] == 0
+    assert b[batch_keys.PERSON_MASK][0].all() and not b[batch_keys.IGNORE_MASK][0].any()
+    assert not b[batch_keys.IGNORE_BOXES].any()
 
 
 def _bilinear_rows(src, index):
@@ -383,13 +384,13 @@ def test_images_without_people_letterbox_by_hand(tmp_path):
     path = _write(tmp_path / "empty.tfrecord", [_record(5, 0), _record(6, 0, ignore=[[8, 6, 40, 30]])])
     config = pipeline.InputConfig(image_size=128, max_people=3, max_ignore=2, batch_size=2, pad_value=50.0)
     b = _batches(pipeline.make_dataset(path, config, training=False))[0]
-    assert list(b[dec.IMAGE_ID]) == [b"im5", b"im6"]
-    assert b[dec.IMAGE].shape == (2, 128, 128, 3) and b[dec.POSE2D].shape == (2, 3, J, 2)
-    assert b[dec.BOXES].shape == (2, 3, 4) and b[dec.ANCHOR_CLASS].shape == (2, 3)
-    assert not b[pipeline.PERSON_MASK].any() and (b[dec.NUM_PEOPLE] == 0).all()
-    assert not b[dec.POSE2D].any() and not b[dec.BOXES].any() and not b[dec.ANCHOR_CLASS].any()
-    np.testing.assert_array_equal(b[pipeline.IGNORE_MASK], [[False, False], [True, False]])
-    np.testing.assert_allclose(b[dec.IGNORE_BOXES], [[[0] * 4] * 2, [[16, 12, 80, 60], [0] * 4]])
+    assert list(b[batch_keys.IMAGE_ID]) == [b"im5", b"im6"]
+    assert b[batch_keys.IMAGE].shape == (2, 128, 128, 3) and b[batch_keys.POSE2D].shape == (2, 3, J, 2)
+    assert b[batch_keys.BOXES].shape == (2, 3, 4) and b[batch_keys.ANCHOR_CLASS].shape == (2, 3)
+    assert not b[batch_keys.PERSON_MASK].any() and (b[batch_keys.NUM_PEOPLE] == 0).all()
+    assert not b[batch_keys.POSE2D].any() and not b[batch_keys.BOXES].any() and not b[batch_keys.ANCHOR_CLASS].any()
+    np.testing.assert_array_equal(b[batch_keys.IGNORE_MASK], [[False, False], [True, False]])
+    np.testing.assert_allclose(b[batch_keys.IGNORE_BOXES], [[[0] * 4] * 2, [[16, 12, 80, 60], [0] * 4]])
     for n, index in enumerate((5, 6)):
         src = _image(index)[..., ::-1].astype(np.float64)              # written BGR, decoded RGB
         # Letterbox of 48 x 64 onto 128: scale 2; output pixel centre i + 0.5 samples the source at
@@ -399,8 +400,8 @@ def test_images_without_people_letterbox_by_hand(tmp_path):
         cols = slice(1, 127)
         want = _bilinear_rows(src, index_of[rows])
         want = _bilinear_rows(want.transpose(1, 0, 2), index_of[cols]).transpose(1, 0, 2)
-        np.testing.assert_allclose(b[dec.IMAGE][n, rows, cols], want, atol=1e-3)
-        np.testing.assert_array_equal(b[dec.IMAGE][n, 96:], 50.0)         # below the content: padding
+        np.testing.assert_allclose(b[batch_keys.IMAGE][n, rows, cols], want, atol=1e-3)
+        np.testing.assert_array_equal(b[batch_keys.IMAGE][n, 96:], 50.0)         # below the content: padding
 
 
 def test_images_without_people_train_on_a_random_window(tmp_path, anchor_set):
@@ -412,10 +413,10 @@ def test_images_without_people_train_on_a_random_window(tmp_path, anchor_set):
                                   num_epochs=4)
     offsets = set()
     for b in _batches(pipeline.make_dataset(path, config, training=True, anchors=anchor_set, seed=2)):
-        assert b[dec.IMAGE].shape == (2, 64, 64, 3) and b[dec.POSE3D].shape == (2, 2, J, 3)
-        assert not b[pipeline.PERSON_MASK].any() and not b[dec.ANCHOR_CLASS].any()
-        for n, image_id in enumerate(b[dec.IMAGE_ID]):
-            sx, sy, tx, ty = b[dec.TRANSFORM][n]
+        assert b[batch_keys.IMAGE].shape == (2, 64, 64, 3) and b[batch_keys.POSE3D].shape == (2, 2, J, 3)
+        assert not b[batch_keys.PERSON_MASK].any() and not b[batch_keys.ANCHOR_CLASS].any()
+        for n, image_id in enumerate(b[batch_keys.IMAGE_ID]):
+            sx, sy, tx, ty = b[batch_keys.TRANSFORM][n]
             # Zoom 1 of a 64-wide image: the window is [0, 64] along x, anywhere in [-16, 0] along y.
             np.testing.assert_allclose([sx, sy, tx], [-1, 1, 64])
             assert 0 <= ty <= 16
@@ -424,13 +425,13 @@ def test_images_without_people_train_on_a_random_window(tmp_path, anchor_set):
             # Output row r (centre r + 0.5) samples source row index r - ty.
             index_of = np.arange(64) - ty
             inner = (index_of >= 0) & (index_of <= H - 1)
-            np.testing.assert_allclose(b[dec.IMAGE][n, inner], _bilinear_rows(src, index_of[inner]),
+            np.testing.assert_allclose(b[batch_keys.IMAGE][n, inner], _bilinear_rows(src, index_of[inner]),
                                        atol=1e-3)
             padding = (np.arange(64) + 1 <= ty) | (np.arange(64) >= ty + H)
-            np.testing.assert_allclose(b[dec.IMAGE][n, padding], 50.0, atol=1e-3)
-            want = _map_boxes_np(crowd, b[dec.TRANSFORM][n], 64) if image_id == b"im8" else np.zeros((0, 4))
-            np.testing.assert_allclose(b[dec.IGNORE_BOXES][n, :len(want)], want, atol=1e-4)
-            np.testing.assert_array_equal(b[pipeline.IGNORE_MASK][n], np.arange(2) < len(want))
+            np.testing.assert_allclose(b[batch_keys.IMAGE][n, padding], 50.0, atol=1e-3)
+            want = _map_boxes_np(crowd, b[batch_keys.TRANSFORM][n], 64) if image_id == b"im8" else np.zeros((0, 4))
+            np.testing.assert_allclose(b[batch_keys.IGNORE_BOXES][n, :len(want)], want, atol=1e-4)
+            np.testing.assert_array_equal(b[batch_keys.IGNORE_MASK][n], np.arange(2) < len(want))
     assert len(offsets) > 2
 
 

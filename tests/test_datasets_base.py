@@ -1,4 +1,4 @@
-"""The dataset reader interface (beam_jobs.datasets.base), the reader registry, and the synthetic reader."""
+"""The dataset reader interface (lcr_tf.datasets.base), the reader registry, and the synthetic reader."""
 
 import pickle
 
@@ -6,8 +6,8 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from beam_jobs import datasets
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError, stack_people
+from lcr_tf import datasets
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, stack_people
 
 
 class CountingReader(DatasetReader):

@@ -59,7 +59,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     for split, num in (("train", 24), ("val", 6)):
         assert data[split]["accounted"] and data[split]["written"] + data[split]["rejected"] == num
         assert data[split]["people"] >= data[split]["written"]
-    from lcr_tf import features
+    from lcr_tf.contracts import features
     records = list(tf_record_iterator(out / "synthetic" / "train-00000-of-00001.tfrecord"))
     assert len(records) == data["train"]["written"]
     example = features.decode_example_numpy(records[0])

@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from lcr_tf import body_model
 from lcr_tf import evaluate
-from lcr_tf import features
-from lcr_tf import geometry
+from lcr_tf.contracts import features
+from lcr_tf.contracts import geometry
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 J = 13

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lcr_tf import evaluate
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.evaluation import protocols
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +66,7 @@ def h36m_tree(tmp_path_factory):
     each; S9 Sitting 2 (trial 2) is outside the split. Returns (root, {image id: (pose2d, pose3d) LCR-13})."""
     pytest.importorskip("cdflib")
     import test_reader_h36m as th
-    from beam_jobs.datasets import h36m
+    from lcr_tf.datasets import h36m
     root = str(tmp_path_factory.mktemp("h36m"))
     truth = {}
     for subject, sequence, seed, offset in (("S11", "Directions", 1, [0, 0, 5000]),
@@ -248,7 +248,7 @@ def mpii_tree(tmp_path_factory):
     """a.jpg: person 1 single-person, persons 2 and 3 a multi-person group; b.jpg: one single-person person.
     Every head box 11 x 20 px. Returns (root, {image id: [LCR-13 pose2d per annotated person]})."""
     import test_reader_mpii as tp
-    from beam_jobs.datasets import mpii
+    from lcr_tf.datasets import mpii
     root = tmp_path_factory.mktemp("mpii")
     box = lambda dx, dy: (45.0 + dx, 10.0 + dy, 56.0 + dx, 30.0 + dy)
     shifts = {"a.jpg": [(0, 0), (100, 0), (100, 30)], "b.jpg": [(20, 10)]}

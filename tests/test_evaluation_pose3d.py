@@ -4,7 +4,7 @@ from scipy import optimize
 from scipy.spatial.transform import Rotation
 
 from lcr_tf import evaluation as ev
-from lcr_tf import skeleton as sk
+from lcr_tf.contracts import skeleton as sk
 
 
 def _poses(n, seed=0):

@@ -20,7 +20,7 @@ from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
 from lcr_tf import export as export_lib
 from lcr_tf import inference
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.modeling import factory
 from lcr_tf.modeling import lcr_model
 from lcr_tf.ops import pose_coding

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import features as F
+from lcr_tf.contracts import features as F
 
 J = F.NUM_JOINTS
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lcr_tf import geometry as g
+from lcr_tf.contracts import geometry as g
 
 
 def test_rotations_are_proper_and_follow_the_stated_conventions():

@@ -8,9 +8,9 @@ import keras
 from beam_jobs import render_synthetic
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
-from lcr_tf import geometry
+from lcr_tf.contracts import geometry
 from lcr_tf import losses as losses_lib
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.modeling import factory
 from lcr_tf.modeling import lcr_model
 from lcr_tf.ops import box_ops

@@ -4,7 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from lcr_tf import npz_io, pose_corpus
+from lcr_tf import pose_corpus
+from lcr_tf.contracts import npz_io
 
 
 def _digest(path):

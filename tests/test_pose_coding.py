@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import geometry
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.ops import pose_coding as pc
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from lcr_tf import export as export_lib
 from lcr_tf import inference
 from lcr_tf import predict
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 from test_export import K, D, noise, tiny_model
 

@@ -1,4 +1,4 @@
-"""The COCO keypoints reader (beam_jobs.datasets.coco): a small dataset written in COCO's own JSON format
+"""The COCO keypoints reader (lcr_tf.datasets.coco): a small dataset written in COCO's own JSON format
 and folder layout (people with missing and out-of-image joints, a crowd, broken annotations, an orphan
 annotation, a missing image file), the real 4-image excerpt checked against its JSON read here, and the
 TFRecord job run on both."""
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from beam_jobs import build_tfrecords as bt
-from beam_jobs import datasets
-from beam_jobs.datasets import coco as coco_lib
-from beam_jobs.datasets.base import RecordError
-from lcr_tf import features
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf import datasets
+from lcr_tf.datasets import coco as coco_lib
+from lcr_tf.datasets.base import RecordError
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 LCR = skeleton_lib.LCR13
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",

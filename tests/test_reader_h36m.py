@@ -1,4 +1,4 @@
-"""The Human3.6M reader (beam_jobs.datasets.h36m) on a small tree in the dataset's real layout: CDF pose
+"""The Human3.6M reader (lcr_tf.datasets.h36m) on a small tree in the dataset's real layout: CDF pose
 files written with cdflib (one record of F x 96 / F x 64 float32, as the dataset ships them), whose 2D is
 the pinhole projection of the 3D with the published intrinsics, and 1000x1000 JPEG frames; broken files,
 NaN frames, a short 2D file; protocol splits; one end-to-end run of the TFRecord job."""
@@ -14,11 +14,12 @@ cdflib = pytest.importorskip("cdflib")
 from cdflib import cdfwrite  # noqa: E402
 
 from beam_jobs import build_tfrecords as bt  # noqa: E402
-from beam_jobs import datasets  # noqa: E402
-from beam_jobs.datasets import h36m  # noqa: E402
-from beam_jobs.datasets.base import RecordError  # noqa: E402
-from lcr_tf import body_model, features  # noqa: E402
-from lcr_tf import skeleton as skeleton_lib  # noqa: E402
+from lcr_tf import datasets  # noqa: E402
+from lcr_tf.datasets import h36m  # noqa: E402
+from lcr_tf.datasets.base import RecordError  # noqa: E402
+from lcr_tf import body_model  # noqa: E402
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from conftest import lift_lcr13  # noqa: E402
 
 H36M = skeleton_lib.H36M17

@@ -1,4 +1,4 @@
-"""The MuPoTS-3D reader (beam_jobs.datasets.mupots) on small sequences in the dataset's real layout:
+"""The MuPoTS-3D reader (lcr_tf.datasets.mupots) on small sequences in the dataset's real layout:
 annot.mat / occlusion.mat written with scipy.io.savemat as MATLAB cell arrays (frames x people) of structs,
 whose 2D is the projection of the 3D with known per-sequence intrinsics, and tiny JPEG frames; a missing
 joint, a truncated person, invalid people, broken cells and files; one end-to-end run of the TFRecord job."""
@@ -12,11 +12,12 @@ import pytest
 import scipy.io
 
 from beam_jobs import build_tfrecords as bt
-from beam_jobs import datasets
-from beam_jobs.datasets import mupots
-from beam_jobs.datasets.base import RecordError
-from lcr_tf import body_model, features
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf import datasets
+from lcr_tf.datasets import mupots
+from lcr_tf.datasets.base import RecordError
+from lcr_tf import body_model
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib
 from conftest import lift_lcr13
 
 MU = skeleton_lib.MUPOTS17

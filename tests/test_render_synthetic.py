@@ -14,9 +14,9 @@ from PIL import Image
 
 from beam_jobs import render_synthetic as rs
 from lcr_tf import body_model
-from lcr_tf import geometry
+from lcr_tf.contracts import geometry
 from lcr_tf import pose_corpus
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKEL = skeleton_lib.LCR13
@@ -52,7 +52,7 @@ def standing(shoulder_abduction=0.0, stature=1.75):
 
 
 def centre_of(poses):
-    """Mean of the hips and shoulders, written out here rather than taken from lcr_tf.skeleton."""
+    """Mean of the hips and shoulders, written out here rather than taken from lcr_tf.contracts.skeleton."""
     idx = [NAMES.index(n) for n in ("left_hip", "right_hip", "left_shoulder", "right_shoulder")]
     return poses[..., idx, :].mean(axis=-2, keepdims=True)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lcr_tf import skeleton as sk
+from lcr_tf.contracts import skeleton as sk
 
 
 def test_lcr13_order_is_the_public_release_order():

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import geometry
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import batch_keys
 from lcr_tf import losses
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import pipeline as input_pipeline
 from lcr_tf.ops import targets as tg
@@ -100,10 +101,10 @@ def _people():
         tg.BOXES_FULL: np.array([[[0, 0, 100, 200], [60, 0, 160, 200], [300, 300, 400, 400]]], np.float32),
         tg.BOXES_UPPER: np.array([[[10, 0, 90, 100], [60, 0, 140, 100], [300, 300, 400, 400]]], np.float32),
         tg.HAS_FULL: np.array([[True, False, True]]),
-        tg.PERSON_MASK: np.array([[True, True, False]]),
+        batch_keys.PERSON_MASK: np.array([[True, True, False]]),
         tg.ANCHOR_INDEX: np.array([[1, 0, 1]], np.int32),
-        tg.POSE2D: pose2d[None],
-        tg.POSE3D: pose3d[None],
+        batch_keys.POSE2D: pose2d[None],
+        batch_keys.POSE3D: pose3d[None],
     }
 
 
@@ -157,16 +158,16 @@ def test_roi_regression_target_by_hand():
     people = _people()
     # Proposal [0, 0, 100, 140], class 2 (anchor row 1), person 0: 2D normalised to the PROPOSAL's box.
     r = rows[(0, 0, 100, 140)][1]
-    p_norm = people[tg.POSE2D][0, 0] / np.array([100.0, 140.0])
+    p_norm = people[batch_keys.POSE2D][0, 0] / np.array([100.0, 140.0])
     d2 = p_norm - _ANCHORS2D[1]
-    d3 = people[tg.POSE3D][0, 0] - _ANCHORS3D[1]
+    d3 = people[batch_keys.POSE3D][0, 0] - _ANCHORS3D[1]
     expected = np.concatenate([d2.reshape(-1), d3.reshape(-1)])
     np.testing.assert_allclose(out["reg_targets"].numpy()[0, r], expected, atol=1e-6)
     # Upper-body class 3 of person 1 in proposal [55, 0, 135, 100]: anchor row 2.
     r = rows[(55, 0, 135, 100)][1]
-    p_norm = (people[tg.POSE2D][0, 1] - [55.0, 0.0]) / np.array([80.0, 100.0])
+    p_norm = (people[batch_keys.POSE2D][0, 1] - [55.0, 0.0]) / np.array([80.0, 100.0])
     expected = np.concatenate([(p_norm - _ANCHORS2D[2]).reshape(-1),
-                               (people[tg.POSE3D][0, 1] - _ANCHORS3D[2]).reshape(-1)])
+                               (people[batch_keys.POSE3D][0, 1] - _ANCHORS3D[2]).reshape(-1)])
     np.testing.assert_allclose(out["reg_targets"].numpy()[0, r], expected, atol=1e-6)
     # Background and padding rows have zero targets.
     negatives = out["reg_weights"].numpy()[0] == 0
@@ -178,10 +179,10 @@ def test_roi_takes_the_person_of_highest_iou():
         tg.BOXES_FULL: np.zeros((1, 2, 4), np.float32),
         tg.BOXES_UPPER: np.array([[[20, 0, 120, 100], [0, 0, 100, 100]]], np.float32),
         tg.HAS_FULL: np.array([[False, False]]),
-        tg.PERSON_MASK: np.array([[True, True]]),
+        batch_keys.PERSON_MASK: np.array([[True, True]]),
         tg.ANCHOR_INDEX: np.array([[0, 1]], np.int32),
-        tg.POSE2D: np.zeros((1, 2, 2, 2), np.float32),
-        tg.POSE3D: np.zeros((1, 2, 2, 3), np.float32),
+        batch_keys.POSE2D: np.zeros((1, 2, 2, 2), np.float32),
+        batch_keys.POSE3D: np.zeros((1, 2, 2, 3), np.float32),
     }
     # IoU 0.905 with person 0 (upper box [20, 0, 120, 100]) and 0.739 with person 1.
     proposal = np.array([[[15, 0, 115, 100]]], np.float32)
@@ -265,7 +266,7 @@ def test_padding_when_too_few_candidates_and_fewer_candidates_than_rois():
 def test_roi_targets_batched_under_tf_function():
     people = _people()
     batched = {key: np.concatenate([value, value]) for key, value in people.items()}
-    batched[tg.PERSON_MASK] = np.array([[True, True, False], [False, False, False]])
+    batched[batch_keys.PERSON_MASK] = np.array([[True, True, False], [False, False, False]])
     proposals = np.concatenate([_PROPOSALS, _PROPOSALS])
     valid = np.concatenate([_PROPOSAL_VALID, _PROPOSAL_VALID])
 
@@ -289,7 +290,7 @@ def test_roi_targets_batched_under_tf_function():
 
 def test_roi_argument_errors():
     with pytest.raises(ValueError, match="lacks"):
-        tg.assign_roi_targets(_PROPOSALS, _PROPOSAL_VALID, {tg.POSE2D: 0}, _ANCHORS2D, _ANCHORS3D)
+        tg.assign_roi_targets(_PROPOSALS, _PROPOSAL_VALID, {batch_keys.POSE2D: 0}, _ANCHORS2D, _ANCHORS3D)
     with pytest.raises(ValueError, match="fg_iou"):
         _assign(fg_iou=0.0)
     with pytest.raises(ValueError, match="neg_iou"):
@@ -307,13 +308,13 @@ def _batch():
     visible[0, 1, skel.lower_body] = False   # person 1: legs not seen -> upper-body box only
     visible[0, 2] = False                    # padding
     return {
-        input_pipeline.PERSON_MASK: np.array([[True, True, False]]),
-        dec.BOXES: geometry.pose_box(pose2d).astype(np.float32),
-        dec.POSE2D: pose2d,
-        dec.POSE3D: rng.normal(0, 0.3, (1, 3, skel.num_joints, 3)).astype(np.float32),
-        dec.VISIBLE: visible,
-        dec.ANNOTATED: np.ones_like(visible),
-        dec.ANCHOR_CLASS: np.array([[3, 3 + 5, 0]], np.int32),  # K = 5: anchor 2 twice
+        batch_keys.PERSON_MASK: np.array([[True, True, False]]),
+        batch_keys.BOXES: geometry.pose_box(pose2d).astype(np.float32),
+        batch_keys.POSE2D: pose2d,
+        batch_keys.POSE3D: rng.normal(0, 0.3, (1, 3, skel.num_joints, 3)).astype(np.float32),
+        batch_keys.VISIBLE: visible,
+        batch_keys.ANNOTATED: np.ones_like(visible),
+        batch_keys.ANCHOR_CLASS: np.array([[3, 3 + 5, 0]], np.int32),  # K = 5: anchor 2 twice
     }
 
 
@@ -322,10 +323,10 @@ def test_people_from_batch():
     people = tg.people_from_batch(batch, num_anchors=5)
     np.testing.assert_array_equal(people[tg.ANCHOR_INDEX].numpy(), [[2, 2, 0]])
     np.testing.assert_array_equal(people[tg.HAS_FULL].numpy(), [[True, False, False]])
-    np.testing.assert_allclose(people[tg.BOXES_UPPER].numpy(), geometry.upper_body_box(batch[dec.POSE2D]),
+    np.testing.assert_allclose(people[tg.BOXES_UPPER].numpy(), geometry.upper_body_box(batch[batch_keys.POSE2D]),
                                rtol=1e-5)
-    np.testing.assert_array_equal(people[tg.BOXES_FULL].numpy(), batch[dec.BOXES])
-    annotated = tg.people_from_batch(batch, num_anchors=5, full_body_mask=dec.ANNOTATED)
+    np.testing.assert_array_equal(people[tg.BOXES_FULL].numpy(), batch[batch_keys.BOXES])
+    annotated = tg.people_from_batch(batch, num_anchors=5, full_body_mask=batch_keys.ANNOTATED)
     np.testing.assert_array_equal(annotated[tg.HAS_FULL].numpy(), [[True, True, False]])
     boxes, mask = tg.rpn_gt_boxes(people)
     assert boxes.shape == (1, 6, 4)
@@ -334,10 +335,10 @@ def test_people_from_batch():
 
 def test_people_from_batch_refuses_unassigned_classes():
     batch = _batch()
-    batch[dec.ANCHOR_CLASS] = np.array([[3, -1, -1]], np.int32)
+    batch[batch_keys.ANCHOR_CLASS] = np.array([[3, -1, -1]], np.int32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside 1..10"):
         tg.people_from_batch(batch, num_anchors=5)
-    batch[dec.ANCHOR_CLASS] = np.array([[3, 11, 0]], np.int32)
+    batch[batch_keys.ANCHOR_CLASS] = np.array([[3, 11, 0]], np.int32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside 1..10"):
         tg.people_from_batch(batch, num_anchors=5)
 
@@ -414,7 +415,7 @@ def test_person_beyond_max_people_is_not_background():
     proposal on it is not drawn as background, one mostly outside it still is, and person 0's RoIs keep
     their classes."""
     people = _people()
-    people[tg.PERSON_MASK] = np.array([[True, False, False]])  # person 1 dropped ...
+    people[batch_keys.PERSON_MASK] = np.array([[True, False, False]])  # person 1 dropped ...
     dropped = people[tg.BOXES_UPPER][:, 1:2]  # ... its box [60, 0, 140, 100] is an ignore region
     proposals = np.array([[[0, 0, 100, 200], [62, 0, 138, 100], [120, 0, 200, 100]]], np.float32)
     valid = np.ones((1, 3), bool)

@@ -15,9 +15,9 @@ import tensorflow as tf
 from beam_jobs import render_synthetic
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
-from lcr_tf import features
-from lcr_tf import geometry
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import features
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S = 128

@@ -9,7 +9,7 @@ from matplotlib import image as mpl_image
 from matplotlib.colors import to_rgba
 
 from lcr_tf import anchors
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf import viz
 
 # Standing LCR-13 pose, camera axes (y down), metres: head at negative y, ankles at positive y.

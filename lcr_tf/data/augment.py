@@ -50,11 +50,10 @@ from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.contracts import batch_keys
 from lcr_tf.data import decoder as dec
 
-#: Element key added by :func:`crop_and_resize`: people dropped because no joint was left in the image.
-NUM_PEOPLE_OUTSIDE = "num_people_outside"
 
 _SKELETON = skeleton_lib.LCR13
 # Independent random streams within the seed of one step (the pipeline gives each step its own seed):
@@ -75,7 +74,7 @@ def _uniform(seed, stream: int, minval=0.0, maxval=1.0):
 
 def _map_people(example: Dict[str, tf.Tensor], fn) -> Dict[str, tf.Tensor]:
     out = dict(example)
-    for key in dec.PERSON_KEYS:
+    for key in batch_keys.PERSON_KEYS:
         out[key] = fn(example[key])
     return out
 
@@ -96,18 +95,18 @@ def _affine(example: Dict[str, tf.Tensor], sx, tx, sy, ty) -> Dict[str, tf.Tenso
     out = dict(example)
     scale = tf.stack([sx, sy])
     offset = tf.stack([tx, ty])
-    out[dec.POSE2D] = example[dec.POSE2D] * scale + offset
-    out[dec.BOXES] = _map_boxes(example[dec.BOXES], sx, tx, sy, ty)
-    if dec.IGNORE_BOXES in example:
-        out[dec.IGNORE_BOXES] = _map_boxes(example[dec.IGNORE_BOXES], sx, tx, sy, ty)
+    out[batch_keys.POSE2D] = example[batch_keys.POSE2D] * scale + offset
+    out[batch_keys.BOXES] = _map_boxes(example[batch_keys.BOXES], sx, tx, sy, ty)
+    if batch_keys.IGNORE_BOXES in example:
+        out[batch_keys.IGNORE_BOXES] = _map_boxes(example[batch_keys.IGNORE_BOXES], sx, tx, sy, ty)
     # u = fx X / Z + cx: scaling the image scales fx and moves cx; mirroring also negates X, which the
     # caller does to pose3d, so fx keeps its sign and only cx is mirrored.
-    k = example[dec.INTRINSICS]
+    k = example[batch_keys.INTRINSICS]
     known = tf.reduce_any(tf.not_equal(k, 0.0))
     moved = tf.stack([k[0] * tf.abs(sx), k[1] * sy, k[2] * sx + tx, k[3] * sy + ty])
-    out[dec.INTRINSICS] = tf.where(known, moved, k)
-    t = example[dec.TRANSFORM]
-    out[dec.TRANSFORM] = tf.stack([t[0] * sx, t[1] * sy, t[2] * sx + tx, t[3] * sy + ty])
+    out[batch_keys.INTRINSICS] = tf.where(known, moved, k)
+    t = example[batch_keys.TRANSFORM]
+    out[batch_keys.TRANSFORM] = tf.stack([t[0] * sx, t[1] * sy, t[2] * sx + tx, t[3] * sy + ty])
     return out
 
 
@@ -136,12 +135,12 @@ def random_window(example: Dict[str, tf.Tensor], seed, scale_range: Tuple[float,
     lo, hi = float(scale_range[0]), float(scale_range[1])
     if not 0.0 < lo <= hi:
         raise ValueError(f"scale_range must satisfy 0 < lo <= hi, got {scale_range}")
-    size = tf.cast(tf.shape(example[dec.IMAGE])[:2], tf.float32)
+    size = tf.cast(tf.shape(example[batch_keys.IMAGE])[:2], tf.float32)
     height, width = size[0], size[1]
     zoom = tf.exp(_uniform(seed, _STREAM_SCALE, math.log(lo), math.log(hi)))
     side = tf.maximum(height, width) / zoom
 
-    boxes = example[dec.BOXES]
+    boxes = example[batch_keys.BOXES]
     num = tf.shape(boxes)[0]
     has_person = num > 0
     pick = tf.random.stateless_uniform([], substream(seed, _STREAM_PERSON), minval=0,
@@ -190,7 +189,7 @@ def crop_and_resize(example: Dict[str, tf.Tensor], window, output_size: int, pad
         raise ValueError(f"output_size must be >= 2, got {output_size}")
     s = float(output_size)
     window = tf.cast(window, tf.float32)
-    image = example[dec.IMAGE]
+    image = example[batch_keys.IMAGE]
     size = tf.shape(image)[:2]
     height, width = tf.cast(size[0], tf.float32), tf.cast(size[1], tf.float32)
     sx = s / (window[2] - window[0])
@@ -223,19 +222,19 @@ def crop_and_resize(example: Dict[str, tf.Tensor], window, output_size: int, pad
 
     tx, ty = -window[0] * sx, -window[1] * sy
     out = _affine(example, sx, tx, sy, ty)
-    out[dec.IMAGE] = out_image
+    out[batch_keys.IMAGE] = out_image
     # Image content in output pixels: the mapped image intersected with the output frame.
     cx1, cy1 = tf.maximum(0.0, tx), tf.maximum(0.0, ty)
     cx2, cy2 = tf.minimum(s, width * sx + tx), tf.minimum(s, height * sy + ty)
-    pts = out[dec.POSE2D]
+    pts = out[batch_keys.POSE2D]
     inside = ((pts[..., 0] >= cx1) & (pts[..., 0] < cx2) & (pts[..., 1] >= cy1) & (pts[..., 1] < cy2))
-    out[dec.VISIBLE] = out[dec.VISIBLE] & inside
+    out[batch_keys.VISIBLE] = out[batch_keys.VISIBLE] & inside
     keep = tf.reduce_any(inside, axis=1)
     out = _map_people(out, lambda v: tf.boolean_mask(v, keep))
-    if dec.IGNORE_BOXES in out:
-        out[dec.IGNORE_BOXES] = clip_boxes(out[dec.IGNORE_BOXES], output_size)
-    previous = example.get(NUM_PEOPLE_OUTSIDE, tf.constant(0, tf.int32))
-    out[NUM_PEOPLE_OUTSIDE] = previous + tf.reduce_sum(tf.cast(~keep, tf.int32))
+    if batch_keys.IGNORE_BOXES in out:
+        out[batch_keys.IGNORE_BOXES] = clip_boxes(out[batch_keys.IGNORE_BOXES], output_size)
+    previous = example.get(batch_keys.NUM_PEOPLE_OUTSIDE, tf.constant(0, tf.int32))
+    out[batch_keys.NUM_PEOPLE_OUTSIDE] = previous + tf.reduce_sum(tf.cast(~keep, tf.int32))
     return out
 
 
@@ -252,7 +251,7 @@ def letterbox(example: Dict[str, tf.Tensor], output_size: int, pad_value: float 
               ) -> Dict[str, tf.Tensor]:
     """Evaluation resize: keeps the aspect ratio, image at the top-left, padding bottom or right
     (:func:`crop_and_resize` of :func:`letterbox_window`)."""
-    return crop_and_resize(example, letterbox_window(tf.shape(example[dec.IMAGE])[:2]), output_size,
+    return crop_and_resize(example, letterbox_window(tf.shape(example[batch_keys.IMAGE])[:2]), output_size,
                            pad_value)
 
 
@@ -311,7 +310,7 @@ def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None) -> Dict[s
 
     The image is reversed along x; 2D points go to ``x -> W - x`` (W the current image width); boxes to
     ``[W - x2, y1, W - x1, y2]``; 3D poses get ``X -> -X``; left and right joints swap places (the
-    :attr:`~lcr_tf.skeleton.Skeleton.flip_permutation` of LCR-13) in pose2d, pose3d and every per-joint
+    :attr:`~lcr_tf.contracts.skeleton.Skeleton.flip_permutation` of LCR-13) in pose2d, pose3d and every per-joint
     mask, so a person's right wrist is still called right wrist; ignore boxes like the pose boxes;
     ``cx -> W - cx`` when intrinsics are known. The mirrored 3D pose has another nearest anchor, so
     the anchor class is re-assigned with :func:`anchor_classes` when ``anchor_pose3d`` ((K, J, 3), see
@@ -319,18 +318,18 @@ def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None) -> Dict[s
     whoever holds the anchors (the input pipeline recomputes every class itself when it has anchors).
     """
     out = dict(example)
-    width = tf.cast(tf.shape(example[dec.IMAGE])[1], tf.float32)
+    width = tf.cast(tf.shape(example[batch_keys.IMAGE])[1], tf.float32)
     out = _affine(out, tf.constant(-1.0), width, tf.constant(1.0), tf.constant(0.0))
-    out[dec.IMAGE] = tf.reverse(example[dec.IMAGE], axis=[1])
+    out[batch_keys.IMAGE] = tf.reverse(example[batch_keys.IMAGE], axis=[1])
     perm = _SKELETON.flip_permutation
-    out[dec.POSE2D] = tf.gather(out[dec.POSE2D], perm, axis=1)
-    for key in dec.JOINT_MASK_KEYS:
+    out[batch_keys.POSE2D] = tf.gather(out[batch_keys.POSE2D], perm, axis=1)
+    for key in batch_keys.JOINT_MASK_KEYS:
         out[key] = tf.gather(example[key], perm, axis=1)
-    out[dec.POSE3D] = tf.gather(example[dec.POSE3D], perm, axis=1) * tf.constant([-1.0, 1.0, 1.0])
+    out[batch_keys.POSE3D] = tf.gather(example[batch_keys.POSE3D], perm, axis=1) * tf.constant([-1.0, 1.0, 1.0])
     if anchor_pose3d is None:
-        out[dec.ANCHOR_CLASS] = tf.fill(tf.shape(example[dec.ANCHOR_CLASS]), -1)
+        out[batch_keys.ANCHOR_CLASS] = tf.fill(tf.shape(example[batch_keys.ANCHOR_CLASS]), -1)
     else:
-        out[dec.ANCHOR_CLASS] = anchor_classes(out[dec.POSE3D], out[dec.ANNOTATED], anchor_pose3d)
+        out[batch_keys.ANCHOR_CLASS] = anchor_classes(out[batch_keys.POSE3D], out[batch_keys.ANNOTATED], anchor_pose3d)
     return out
 
 

@@ -1,12 +1,12 @@
 """Decoding one serialized ``tf.train.Example`` of the training shards into a dict of tensors.
 
-The record schema (feature keys, types, meanings) is :mod:`lcr_tf.features`; this module reads it through
-:func:`lcr_tf.features.parse_example` and never spells a feature key. What it returns is the *element*
+The record schema (feature keys, types, meanings) is :mod:`lcr_tf.contracts.features`; this module reads it through
+:func:`lcr_tf.contracts.features.parse_example` and never spells a feature key. What it returns is the *element*
 of the input pipeline, keyed by the constants below, which :mod:`lcr_tf.data.augment` and
 :mod:`lcr_tf.data.pipeline` transform and batch.
 
 Element of one image with P people (P >= 0) and R ignore regions (R >= 0) (J = 13, the LCR-13 joint
-order of :data:`lcr_tf.skeleton.LCR13`):
+order of :data:`lcr_tf.contracts.skeleton.LCR13`):
 
 ======================  ===============  ==================================================================
 key                     shape, dtype     meaning
@@ -28,7 +28,7 @@ key                     shape, dtype     meaning
 ``visible``             (P, J) bool      the joint is seen (inside the image and not occluded)
 ``completed``           (P, J) bool      the joint was filled in from the pseudo ground truth
 ``pose3d``              (P, J, 3) f32    metres, camera axes (x right, y down, z away), body-centred
-``pose3d_source``       (P,) int32       :data:`lcr_tf.features.POSE3D_MOCAP` or ``POSE3D_PSEUDO_GT``
+``pose3d_source``       (P,) int32       :data:`lcr_tf.contracts.features.POSE3D_MOCAP` or ``POSE3D_PSEUDO_GT``
 ``pseudo_gt_distance``  (P,) float32     eq-9 match distance (0 for MoCap 3D)
 ``anchor_class``        (P,) int32       1..2K in the layout of :mod:`lcr_tf.anchors`; -1 "to be
                                          assigned" (see :func:`lcr_tf.data.augment.flip_horizontal`)
@@ -52,43 +52,23 @@ from typing import Dict
 
 import tensorflow as tf
 
-from lcr_tf import features
+from lcr_tf.contracts import features
+from lcr_tf.contracts import batch_keys
 
-IMAGE = "image"
-IMAGE_ID = "image_id"
-IMAGE_SOURCE = "image_source"
-SOURCE_FILE = "source_file"
-ORIGINAL_SIZE = "original_size"
-INTRINSICS = "intrinsics"
-TRANSFORM = "transform"
-NUM_PEOPLE = "num_people"
-BOXES = "boxes"
-POSE2D = "pose2d"
-ANNOTATED = "annotated"
-VISIBLE = "visible"
-COMPLETED = "completed"
-POSE3D = "pose3d"
-POSE3D_SOURCE = "pose3d_source"
-PSEUDO_GT_DISTANCE = "pseudo_gt_distance"
-ANCHOR_CLASS = "anchor_class"
-IGNORE_BOXES = "ignore_boxes"
 
 # Element key -> (record feature key, element dtype), for the per-person fields.
 _PERSON_SOURCES = {
-    BOXES: (features.BOX, tf.float32),
-    POSE2D: (features.POSE2D, tf.float32),
-    ANNOTATED: (features.ANNOTATED, tf.bool),
-    VISIBLE: (features.VISIBLE, tf.bool),
-    COMPLETED: (features.COMPLETED, tf.bool),
-    POSE3D: (features.POSE3D, tf.float32),
-    POSE3D_SOURCE: (features.POSE3D_SOURCE, tf.int32),
-    PSEUDO_GT_DISTANCE: (features.PSEUDO_GT_DISTANCE, tf.float32),
-    ANCHOR_CLASS: (features.ANCHOR_CLASS, tf.int32),
+    batch_keys.BOXES: (features.BOX, tf.float32),
+    batch_keys.POSE2D: (features.POSE2D, tf.float32),
+    batch_keys.ANNOTATED: (features.ANNOTATED, tf.bool),
+    batch_keys.VISIBLE: (features.VISIBLE, tf.bool),
+    batch_keys.COMPLETED: (features.COMPLETED, tf.bool),
+    batch_keys.POSE3D: (features.POSE3D, tf.float32),
+    batch_keys.POSE3D_SOURCE: (features.POSE3D_SOURCE, tf.int32),
+    batch_keys.PSEUDO_GT_DISTANCE: (features.PSEUDO_GT_DISTANCE, tf.float32),
+    batch_keys.ANCHOR_CLASS: (features.ANCHOR_CLASS, tf.int32),
 }
 #: The per-person keys of an element: their first dimension is the person axis.
-PERSON_KEYS = tuple(_PERSON_SOURCES)
-#: The per-joint boolean masks (permuted together with the joints by a flip).
-JOINT_MASK_KEYS = (ANNOTATED, VISIBLE, COMPLETED)
 
 IDENTITY_TRANSFORM = (1.0, 1.0, 0.0, 0.0)
 
@@ -122,7 +102,7 @@ def decode(serialized, source_file=None) -> Dict[str, tf.Tensor]:
     Works eagerly and inside ``tf.data`` / ``tf.function`` graphs.
 
     Args:
-      serialized: scalar tf.string, a serialized ``tf.train.Example`` in the :mod:`lcr_tf.features`
+      serialized: scalar tf.string, a serialized ``tf.train.Example`` in the :mod:`lcr_tf.contracts.features`
         schema.
       source_file: scalar tf.string naming the shard, used in error messages and kept in the element;
         '' when None.
@@ -172,15 +152,15 @@ def decode(serialized, source_file=None) -> Dict[str, tf.Tensor]:
 
     with tf.control_dependencies(checks):
         out = {
-            IMAGE: tf.identity(image),
-            IMAGE_ID: tf.identity(parsed[features.IMAGE_ID]),
-            IMAGE_SOURCE: parsed[features.IMAGE_SOURCE],
-            SOURCE_FILE: source_file,
-            ORIGINAL_SIZE: size,
-            INTRINSICS: tf.cast(parsed[features.INTRINSICS], tf.float32),
-            TRANSFORM: tf.constant(IDENTITY_TRANSFORM, tf.float32),
-            NUM_PEOPLE: num_people,
-            IGNORE_BOXES: tf.identity(parsed[features.IGNORE_BOXES]),
+            batch_keys.IMAGE: tf.identity(image),
+            batch_keys.IMAGE_ID: tf.identity(parsed[features.IMAGE_ID]),
+            batch_keys.IMAGE_SOURCE: parsed[features.IMAGE_SOURCE],
+            batch_keys.SOURCE_FILE: source_file,
+            batch_keys.ORIGINAL_SIZE: size,
+            batch_keys.INTRINSICS: tf.cast(parsed[features.INTRINSICS], tf.float32),
+            batch_keys.TRANSFORM: tf.constant(IDENTITY_TRANSFORM, tf.float32),
+            batch_keys.NUM_PEOPLE: num_people,
+            batch_keys.IGNORE_BOXES: tf.identity(parsed[features.IGNORE_BOXES]),
         }
     for key, (feature_key, dtype) in _PERSON_SOURCES.items():
         value = parsed[feature_key]

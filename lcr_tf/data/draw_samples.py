@@ -23,6 +23,7 @@ from absl import app, flags
 from matplotlib.patches import Rectangle
 
 from lcr_tf import cli
+from lcr_tf.contracts import batch_keys
 from lcr_tf import viz
 
 FLAGS = flags.FLAGS
@@ -66,7 +67,7 @@ def draw_samples(file_pattern: str, output: str, num: int = 8, seed: int = 0, im
     if batch is None:
         raise ValueError(f"the shards {file_pattern!r} hold no record")
     batch = {k: v.numpy() for k, v in batch.items()}
-    count = batch[dec.IMAGE].shape[0]
+    count = batch[batch_keys.IMAGE].shape[0]
     cols = min(columns, count)
     rows = math.ceil(count / cols)
     panel = max(2.0, image_size / dpi)  # inches: about one image pixel per figure pixel
@@ -87,21 +88,21 @@ def _draw_one(ax, sample, size: int) -> None:
     from lcr_tf.data import decoder as dec
     from lcr_tf.data import pipeline
 
-    image = np.clip(sample[dec.IMAGE], 0, 255).astype(np.uint8)
+    image = np.clip(sample[batch_keys.IMAGE], 0, 255).astype(np.uint8)
     ax.imshow(image, extent=(0, size, size, 0), interpolation="nearest")
-    for p in np.flatnonzero(sample[pipeline.PERSON_MASK]):
-        x1, y1, x2, y2 = sample[dec.BOXES][p]
+    for p in np.flatnonzero(sample[batch_keys.PERSON_MASK]):
+        x1, y1, x2, y2 = sample[batch_keys.BOXES][p]
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="yellow",
                                linestyle="--", linewidth=1.0))
-        pose = sample[dec.POSE2D][p]
+        pose = sample[batch_keys.POSE2D][p]
         viz.draw_pose_2d(ax, pose, "lcr13", linewidth=1.0, marker_size=1.5, alpha=0.35)
-        viz.draw_pose_2d(ax, pose, "lcr13", mask=sample[dec.VISIBLE][p], linewidth=1.5, marker_size=2.5)
-        ax.text(max(x1, 0.0), max(y1, 0.0), f"c={sample[dec.ANCHOR_CLASS][p]}", color="yellow",
+        viz.draw_pose_2d(ax, pose, "lcr13", mask=sample[batch_keys.VISIBLE][p], linewidth=1.5, marker_size=2.5)
+        ax.text(max(x1, 0.0), max(y1, 0.0), f"c={sample[batch_keys.ANCHOR_CLASS][p]}", color="yellow",
                 fontsize=6, va="top", ha="left",
                 bbox=dict(facecolor="black", alpha=0.5, pad=0.5, linewidth=0))
-    sx = sample[dec.TRANSFORM][0]
-    dropped = int(sample[augment_lib.NUM_PEOPLE_OUTSIDE]) + int(sample[pipeline.NUM_PEOPLE_OVER_MAX])
-    title = (f"{sample[dec.IMAGE_ID].decode('utf-8', 'replace')}  zoom {abs(sx):.2f}"
+    sx = sample[batch_keys.TRANSFORM][0]
+    dropped = int(sample[batch_keys.NUM_PEOPLE_OUTSIDE]) + int(sample[batch_keys.NUM_PEOPLE_OVER_MAX])
+    title = (f"{sample[batch_keys.IMAGE_ID].decode('utf-8', 'replace')}  zoom {abs(sx):.2f}"
              f"{'  flipped' if sx < 0 else ''}" + (f"  dropped {dropped}" if dropped else ""))
     ax.set_title(title, fontsize=6, pad=2)
     ax.set_xlim(0, size)

@@ -1,7 +1,7 @@
 """The training and evaluation input pipeline: TFRecord shards -> batches of images and padded people.
 
 :func:`make_dataset` reads the shards written by ``beam_jobs.build_tfrecords`` (schema:
-:mod:`lcr_tf.features`) and yields dicts of batched tensors, B images of S x S pixels, at most
+:mod:`lcr_tf.contracts.features`) and yields dicts of batched tensors, B images of S x S pixels, at most
 ``max_people`` people and ``max_ignore`` ignore regions each (J = 13, LCR-13 order; keys are the
 constants of :mod:`lcr_tf.data.decoder` plus :data:`PERSON_MASK`, :data:`IGNORE_MASK` and the counters
 below):
@@ -79,13 +79,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf import features
+from lcr_tf.contracts import features
+from lcr_tf.contracts import batch_keys
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
 
-PERSON_MASK = "person_mask"
-NUM_PEOPLE_OVER_MAX = "num_people_over_max"
-IGNORE_MASK = "ignore_mask"
 
 _STEP_CROP, _STEP_FLIP, _STEP_JITTER = 0, 1, 2
 # Read-ahead per open shard; TFRecordDataset's default is 256 KiB, a few images at most.
@@ -246,28 +244,28 @@ def limit_and_pad(example: Dict[str, tf.Tensor], max_people: int, max_ignore: in
       then the element's regions by decreasing area; the rows beyond ``max_ignore`` are dropped, then
       zero rows (mask False) fill the slots.
     """
-    size = tf.cast(tf.shape(example[dec.IMAGE])[:2], tf.float32)
-    box = example[dec.BOXES]
+    size = tf.cast(tf.shape(example[batch_keys.IMAGE])[:2], tf.float32)
+    box = example[batch_keys.BOXES]
     clipped, area = _clip_to_image(box, size)
     ranked = tf.argsort(area, direction="DESCENDING", stable=True)
     order = ranked[:max_people]
     count = tf.shape(order)[0]
     out = dict(example)
-    for key in dec.PERSON_KEYS:
+    for key in batch_keys.PERSON_KEYS:
         out[key] = _pad_rows(tf.gather(example[key], order), max_people)
-    out[PERSON_MASK] = tf.range(max_people) < count
-    out[NUM_PEOPLE_OVER_MAX] = tf.shape(box)[0] - count
+    out[batch_keys.PERSON_MASK] = tf.range(max_people) < count
+    out[batch_keys.NUM_PEOPLE_OVER_MAX] = tf.shape(box)[0] - count
 
     # Annotated people that are not targets first: they are certain, the record's regions come second.
     over_max = tf.gather(clipped, ranked[max_people:])
     has_area = (over_max[:, 2] > over_max[:, 0]) & (over_max[:, 3] > over_max[:, 1])
     over_max = tf.boolean_mask(over_max, has_area)
-    regions = tf.reshape(tf.cast(example.get(dec.IGNORE_BOXES, tf.zeros([0, 4])), tf.float32), [-1, 4])
+    regions = tf.reshape(tf.cast(example.get(batch_keys.IGNORE_BOXES, tf.zeros([0, 4])), tf.float32), [-1, 4])
     _, region_area = _clip_to_image(regions, size)
     regions = tf.gather(regions, tf.argsort(region_area, direction="DESCENDING", stable=True))
     ignore = tf.concat([over_max, regions], axis=0)[:max_ignore]
-    out[dec.IGNORE_BOXES] = _pad_rows(ignore, max_ignore)
-    out[IGNORE_MASK] = tf.range(max_ignore) < tf.shape(ignore)[0]
+    out[batch_keys.IGNORE_BOXES] = _pad_rows(ignore, max_ignore)
+    out[batch_keys.IGNORE_MASK] = tf.range(max_ignore) < tf.shape(ignore)[0]
     return out
 
 
@@ -292,14 +290,14 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
                                            config.scale_range, config.pad_value)
             # No anchors here: the classes of everyone, flipped or not, are recomputed below.
             ex = augment.random_flip(ex, augment.substream(element_seed, _STEP_FLIP), config.flip_probability)
-            ex[dec.IMAGE] = augment.photometric_jitter(
-                ex[dec.IMAGE], augment.substream(element_seed, _STEP_JITTER), config.brightness,
+            ex[batch_keys.IMAGE] = augment.photometric_jitter(
+                ex[batch_keys.IMAGE], augment.substream(element_seed, _STEP_JITTER), config.brightness,
                 config.contrast, config.saturation, config.hue)
         else:
             ex = augment.letterbox(ex, config.image_size, config.pad_value)
         if anchor_pose3d is not None:
-            ex[dec.ANCHOR_CLASS] = augment.anchor_classes(ex[dec.POSE3D], ex[dec.ANNOTATED], anchor_pose3d)
-        ex[dec.IMAGE] = tf.ensure_shape(ex[dec.IMAGE], [config.image_size, config.image_size, 3])
+            ex[batch_keys.ANCHOR_CLASS] = augment.anchor_classes(ex[batch_keys.POSE3D], ex[batch_keys.ANNOTATED], anchor_pose3d)
+        ex[batch_keys.IMAGE] = tf.ensure_shape(ex[batch_keys.IMAGE], [config.image_size, config.image_size, 3])
         return limit_and_pad(ex, config.max_people, config.max_ignore)
 
     return element

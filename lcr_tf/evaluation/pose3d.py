@@ -5,7 +5,7 @@ x right / y down / z away); errors come out in **millimetres**. Person ``n`` of 
 person ``n`` of ``gt`` (pair them first, e.g. with :func:`lcr_tf.evaluation.match_detections`).
 
 * :func:`mpjpe` — mean Euclidean joint error. With ``skeleton`` given, both poses are first centred on their
-  own body centre (mean of hips and shoulders, :func:`lcr_tf.skeleton.centre_poses`), so a global shift
+  own body centre (mean of hips and shoulders, :func:`lcr_tf.contracts.skeleton.centre_poses`), so a global shift
   does not count: the paper's "Abs." protocol on body-centred poses. With ``skeleton=None`` the poses are
   compared as given (use it when they are already centred, as the package's 3D outputs are).
 * :func:`pa_mpjpe` — MPJPE after the similarity transform (rotation, translation, isotropic scale) that best
@@ -24,7 +24,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.evaluation import _checks
 
 # Thresholds of the 3DPCK curve whose mean is the AUC (MPI-INF-3DHP / MuPoTS-3D), millimetres.

@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.evaluation import pose2d as pose2d_lib
 from lcr_tf.evaluation import pose3d as pose3d_lib
 

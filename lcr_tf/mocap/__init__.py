@@ -1,4 +1,4 @@
-"""Motion capture readers: BVH and ASF/AMC files to 3D poses in a :mod:`lcr_tf.skeleton` joint set.
+"""Motion capture readers: BVH and ASF/AMC files to 3D poses in a :mod:`lcr_tf.contracts.skeleton` joint set.
 
 The pipeline for one file (:func:`read_trial`):
 
@@ -12,7 +12,7 @@ The pipeline for one file (:func:`read_trial`):
    for BVH, which declares none, unless given explicitly);
 4. map the MoCap axes (x, y up, z) to camera axes (x right, y down, z away) with the proper rotation
    ``(x, y, z) -> (x, -y, -z)`` (a half turn about x, so handedness is kept and left stays left);
-5. centre every pose on the body centre with :func:`lcr_tf.skeleton.centre_poses`.
+5. centre every pose on the body centre with :func:`lcr_tf.contracts.skeleton.centre_poses`.
 
 :func:`drop_slow_frames` then thins a trial to frames that differ enough from the previous kept one.
 """
@@ -89,7 +89,7 @@ class SkeletonMotion:
 
 # Imported after the two classes above, which the submodules import from this package.
 from lcr_tf.mocap import asf_amc, bvh, rigs  # noqa: E402
-from lcr_tf import skeleton as skeleton_lib  # noqa: E402
+from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 
 # The proper rotation from MoCap axes (Y up) to camera axes (y down): a half turn about x.
 MOCAP_TO_CAMERA = np.diag([1.0, -1.0, -1.0])
@@ -100,11 +100,11 @@ CMU_AMC_FRAME_RATE = 120.0
 
 @dataclasses.dataclass
 class MocapTrial:
-    """One MoCap trial as poses of a :mod:`lcr_tf.skeleton` joint set.
+    """One MoCap trial as poses of a :mod:`lcr_tf.contracts.skeleton` joint set.
 
     Attributes:
       poses3d: (F, J, 3) float32, metres, camera axes (x right, y down, z away; the MoCap up axis is
-        -y), each pose centred on its body centre (:func:`lcr_tf.skeleton.centre_poses`).
+        -y), each pose centred on its body centre (:func:`lcr_tf.contracts.skeleton.centre_poses`).
       frame_rate: frames per second (BVH: from ``Frame Time``; AMC: 120, the CMU rate, unless given).
       rig: the :mod:`lcr_tf.mocap.rigs` name the joints were recognised as.
       length_unit: the file's length unit (``"m"``, ``"cm"``, ``"mm"``, ``"inch"``, ``"cmu"`` or, for an
@@ -170,7 +170,7 @@ def read_trial(path: str, skeleton="lcr13", asf_path: Optional[str] = None,
 
     Args:
       path: a ``.bvh`` file, or a ``.amc`` file whose ASF is ``<subject>.asf`` in the same folder.
-      skeleton: target :mod:`lcr_tf.skeleton` joint set; every joint must be available from the rig.
+      skeleton: target :mod:`lcr_tf.contracts.skeleton` joint set; every joint must be available from the rig.
       asf_path: ASF to use for an AMC that has no ``<subject>.asf`` of its own (its bone lengths are
         the stand-in's, the angles the AMC's).
       length_unit: one of :data:`lcr_tf.mocap.rigs.LENGTH_UNITS` to override the file's unit (BVH:

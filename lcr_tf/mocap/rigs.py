@@ -2,7 +2,7 @@
 
 A rig is recognised from its joint names (:func:`detect_rig`); it never guesses: a file whose joints
 match no registered rig is refused with the joints that are missing. Each rig gives the points of one
-shared vocabulary, the joint names of :mod:`lcr_tf.skeleton` (``left_hip``, ``head``, ``head_top``, ...),
+shared vocabulary, the joint names of :mod:`lcr_tf.contracts.skeleton` (``left_hip``, ``head``, ``head_top``, ...),
 so mapping to any registered skeleton follows from its joint names (:meth:`Rig.points`).
 
 Point recipes (``Origin``/``End`` read the forward-kinematics output of :class:`lcr_tf.mocap.SkeletonMotion`):

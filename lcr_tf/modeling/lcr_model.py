@@ -31,10 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 from lcr_tf import distribute
+from lcr_tf.contracts import batch_keys
 from lcr_tf import losses as losses_lib
 from lcr_tf import optimization
-from lcr_tf.data import decoder as dec
-from lcr_tf.data import pipeline as input_pipeline
 from lcr_tf.layers import JointHeatmapHead, LCRHead, RefinementStage, RoIAligner, RPNHead
 from lcr_tf.ops import anchor_boxes
 from lcr_tf.ops import box_ops
@@ -45,9 +44,9 @@ from lcr_tf.ops import targets as targets_lib
 
 # Batch keys the training and evaluation steps read (everything else in a batch is ignored); the ignore
 # regions are optional (a batch without them has none).
-BATCH_KEYS = (dec.IMAGE, input_pipeline.PERSON_MASK, dec.BOXES, dec.POSE2D, dec.POSE3D, dec.ANNOTATED,
-              dec.VISIBLE, dec.ANCHOR_CLASS)
-IGNORE_KEYS = (dec.IGNORE_BOXES, input_pipeline.IGNORE_MASK)
+BATCH_KEYS = (batch_keys.IMAGE, batch_keys.PERSON_MASK, batch_keys.BOXES, batch_keys.POSE2D, batch_keys.POSE3D, batch_keys.ANNOTATED,
+              batch_keys.VISIBLE, batch_keys.ANCHOR_CLASS)
+IGNORE_KEYS = (batch_keys.IGNORE_BOXES, batch_keys.IGNORE_MASK)
 
 
 
@@ -108,7 +107,7 @@ class LCRNet(keras.Model):
       anchors2d: (2K, J, 2) box-normalised anchor-poses (:class:`lcr_tf.anchors.AnchorSet` ``pose2d``).
       anchors3d: (2K, J, 3) metres, body-centred (``AnchorSet.pose3d``).
       backbone: :class:`lcr_tf.modeling.backbones.Backbone` (trunk, RoI head, preprocessing).
-      skeleton: joint set of the poses (a :mod:`lcr_tf.skeleton` name), for the upper-body boxes.
+      skeleton: joint set of the poses (a :mod:`lcr_tf.contracts.skeleton` name), for the upper-body boxes.
 
     The anchor-poses are held as non-trainable float32 weights (``anchor_pose2d``, ``anchor_pose3d``), so
     that checkpoints and exported models carry them; ``global_step`` (int64) counts training steps.
@@ -294,7 +293,7 @@ class LCRNet(keras.Model):
           (name -> () float32 loss part, (B, P) float32 1 for recalled people, (B, P) bool real people).
         """
         cfg = self.model_config
-        images = tf.cast(batch[dec.IMAGE], tf.float32)
+        images = tf.cast(batch[batch_keys.IMAGE], tf.float32)
         image_size = tf.shape(images)[1:3]
         features, logits, deltas, anchors = self._rpn(images, training)
         boxes, _, valid = self._proposals(images, logits, deltas, anchors, training)
@@ -302,8 +301,8 @@ class LCRNet(keras.Model):
         people = targets_lib.people_from_batch(batch, cfg.num_anchors, skeleton=self.skeleton_name)
         gt_boxes, gt_mask = targets_lib.rpn_gt_boxes(people)
         ignore = {}
-        if dec.IGNORE_BOXES in batch:
-            ignore = dict(ignore_boxes=batch[dec.IGNORE_BOXES], ignore_mask=batch[input_pipeline.IGNORE_MASK],
+        if batch_keys.IGNORE_BOXES in batch:
+            ignore = dict(ignore_boxes=batch[batch_keys.IGNORE_BOXES], ignore_mask=batch[batch_keys.IGNORE_MASK],
                           ignore_ioa=cfg.ignore_ioa)
         rpn_labels, rpn_targets = targets_lib.assign_rpn_targets(
             anchors, gt_boxes, gt_mask, image_size, pos_iou=cfg.rpn_pos_iou, neg_iou=cfg.rpn_neg_iou,
@@ -337,9 +336,9 @@ class LCRNet(keras.Model):
     def _joint_heatmap_loss(self, features, batch) -> tf.Tensor:
         """The trunk's auxiliary loss (:mod:`lcr_tf.ops.joint_heatmaps`) on the annotated joints of the
         real people of ``batch``, unweighted (:attr:`loss_weights` weighs it)."""
-        mask = tf.logical_and(tf.cast(batch[dec.ANNOTATED], tf.bool),
-                              tf.cast(batch[input_pipeline.PERSON_MASK], tf.bool)[..., None])
-        targets = joint_heatmaps.joint_heatmaps(batch[dec.POSE2D], mask, tf.shape(features)[1:3],
+        mask = tf.logical_and(tf.cast(batch[batch_keys.ANNOTATED], tf.bool),
+                              tf.cast(batch[batch_keys.PERSON_MASK], tf.bool)[..., None])
+        targets = joint_heatmaps.joint_heatmaps(batch[batch_keys.POSE2D], mask, tf.shape(features)[1:3],
                                                 float(self.stride), self.model_config.joint_heatmap_sigma)
         return joint_heatmaps.heatmap_loss(self.joint_heatmap_head(features), targets,
                                            losses_lib.global_count(tf.reduce_sum(tf.cast(mask, tf.float32))))
@@ -418,7 +417,7 @@ class LCRNet(keras.Model):
         batch = self._batch(data)
         with tf.GradientTape() as tape:
             parts, recalled, person_mask = self.compute_losses(
-                batch, training=True, seeds=self._seeds(tf.shape(batch[dec.IMAGE])[0]))
+                batch, training=True, seeds=self._seeds(tf.shape(batch[batch_keys.IMAGE])[0]))
             share, parts = losses_lib.total_loss(parts, self.loss_weights)
             decay = self.weight_decay_loss()
             share = share + decay / float(distribute.num_replicas())
@@ -441,10 +440,10 @@ class LCRNet(keras.Model):
         """Losses and proposal recall on a batch dict, with the test-time proposals and fixed sampling."""
         batch = self._batch(data)
         parts, recalled, person_mask = self.compute_losses(
-            batch, training=False, seeds=self._seeds(tf.shape(batch[dec.IMAGE])[0], training=False))
+            batch, training=False, seeds=self._seeds(tf.shape(batch[batch_keys.IMAGE])[0], training=False))
         _, parts = losses_lib.total_loss(parts, self.loss_weights)
         return _keras_logs(self._global_logs(parts, self.weight_decay_loss(), recalled, person_mask))
 
     def predict_step(self, data):
-        images = data[dec.IMAGE] if isinstance(data, Mapping) else data
+        images = data[batch_keys.IMAGE] if isinstance(data, Mapping) else data
         return self(images, training=False)

@@ -28,7 +28,7 @@ anchor + delta.
 Pose boxes
 ----------
 :func:`pose_boxes` and :func:`upper_body_boxes` are the TensorFlow twins of
-:func:`lcr_tf.geometry.pose_box` and :func:`lcr_tf.geometry.upper_body_box` (same margin and minimum
+:func:`lcr_tf.contracts.geometry.pose_box` and :func:`lcr_tf.contracts.geometry.upper_body_box` (same margin and minimum
 aspect rule), for code that builds ground-truth boxes inside a graph.
 """
 
@@ -39,8 +39,8 @@ from typing import Tuple
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf import geometry
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 # 2D (x, y) then 3D (X, Y, Z) per joint.
 COORDS_PER_JOINT = 5
@@ -203,7 +203,7 @@ def select_class_block(regression, classes, num_joints: int = DEFAULT_NUM_JOINTS
 
 def pose_boxes(pose2d, mask=None, margin: float = geometry.POSE_BOX_MARGIN,
                min_aspect: float = geometry.MIN_BOX_ASPECT, fill: float = 0.0) -> tf.Tensor:
-    """Pose boxes in TensorFlow, as :func:`lcr_tf.geometry.pose_box`.
+    """Pose boxes in TensorFlow, as :func:`lcr_tf.contracts.geometry.pose_box`.
 
     The tight box of the masked joints; each side made at least ``min_aspect`` times the other (about the
     centre), then grown by ``margin`` times its size on each side.
@@ -239,10 +239,10 @@ def pose_boxes(pose2d, mask=None, margin: float = geometry.POSE_BOX_MARGIN,
 
 def upper_body_boxes(pose2d, mask=None, skeleton="lcr13", margin: float = geometry.POSE_BOX_MARGIN,
                      min_aspect: float = geometry.MIN_BOX_ASPECT, fill: float = 0.0) -> tf.Tensor:
-    """Upper-body pose boxes (Sec 4.2), as :func:`lcr_tf.geometry.upper_body_box`.
+    """Upper-body pose boxes (Sec 4.2), as :func:`lcr_tf.contracts.geometry.upper_body_box`.
 
     The :func:`pose_boxes` of the masked joints that are not knees or ankles
-    (:attr:`lcr_tf.skeleton.Skeleton.upper_body`). Shapes as in :func:`pose_boxes`.
+    (:attr:`lcr_tf.contracts.skeleton.Skeleton.upper_body`). Shapes as in :func:`pose_boxes`.
     """
     skel = skeleton_lib.get_skeleton(skeleton)
     pose2d = tf.convert_to_tensor(pose2d)

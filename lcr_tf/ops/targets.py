@@ -35,9 +35,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf import skeleton as skeleton_lib
-from lcr_tf.data import decoder as dec
-from lcr_tf.data import pipeline as input_pipeline
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.contracts import batch_keys
 from lcr_tf.ops import box_ops
 from lcr_tf.ops import pose_coding
 from lcr_tf.ops import row_random
@@ -46,11 +45,8 @@ from lcr_tf.ops import row_random
 BOXES_FULL = "boxes_full"
 BOXES_UPPER = "boxes_upper"
 HAS_FULL = "has_full"
-PERSON_MASK = "person_mask"
 ANCHOR_INDEX = "anchor_index"
-POSE2D = "pose2d"
-POSE3D = "pose3d"
-PEOPLE_KEYS = (BOXES_FULL, BOXES_UPPER, HAS_FULL, PERSON_MASK, ANCHOR_INDEX, POSE2D, POSE3D)
+PEOPLE_KEYS = (BOXES_FULL, BOXES_UPPER, HAS_FULL, batch_keys.PERSON_MASK, ANCHOR_INDEX, batch_keys.POSE2D, batch_keys.POSE3D)
 
 SeedLike = Union[None, int, Sequence[int], tf.Tensor]
 
@@ -250,7 +246,7 @@ def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor
 
     boxes_full = tf.cast(people[BOXES_FULL], tf.float32)
     boxes_upper = tf.cast(people[BOXES_UPPER], tf.float32)
-    person_mask = tf.cast(people[PERSON_MASK], tf.bool)
+    person_mask = tf.cast(people[batch_keys.PERSON_MASK], tf.bool)
     full_valid = tf.logical_and(person_mask, tf.cast(people[HAS_FULL], tf.bool))
     num_people = tf.shape(boxes_full)[1]
     gt_boxes = tf.concat([boxes_full, boxes_upper], axis=1)  # (B, 2P, 4): full first wins ties
@@ -299,8 +295,8 @@ def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor
     upper = matched_box >= num_people
     anchor_index = tf.gather(tf.cast(people[ANCHOR_INDEX], tf.int32), person, batch_dims=1)
     classes = tf.where(roi_positive, tf.where(upper, k_anchors + anchor_index + 1, anchor_index + 1), 0)
-    pose2d = tf.gather(tf.cast(people[POSE2D], tf.float32), person, batch_dims=1)
-    pose3d = tf.gather(tf.cast(people[POSE3D], tf.float32), person, batch_dims=1)
+    pose2d = tf.gather(tf.cast(people[batch_keys.POSE2D], tf.float32), person, batch_dims=1)
+    pose3d = tf.gather(tf.cast(people[batch_keys.POSE3D], tf.float32), person, batch_dims=1)
     reg_targets = pose_coding.encode_pose_targets(pose2d, pose3d, rois, classes, anchors2d, anchors3d)
     return {
         "rois": rois,
@@ -329,7 +325,7 @@ def ignored_boxes(boxes, ignore_boxes, ignore_mask, ignore_ioa: float) -> tf.Ten
 
 
 def people_from_batch(batch: Mapping[str, tf.Tensor], num_anchors: int, skeleton="lcr13",
-                      full_body_mask: str = dec.VISIBLE) -> Dict[str, tf.Tensor]:
+                      full_body_mask: str = batch_keys.VISIBLE) -> Dict[str, tf.Tensor]:
     """The ``people`` dict of :func:`assign_roi_targets` from an input batch (:mod:`lcr_tf.data.pipeline`).
 
     * ``boxes_full``: the batch's pose boxes (of the completed 2D pose, all joints).
@@ -353,8 +349,8 @@ def people_from_batch(batch: Mapping[str, tf.Tensor], num_anchors: int, skeleton
         (e.g. -1 "to be assigned" after a flip without anchors).
     """
     skel = skeleton_lib.get_skeleton(skeleton)
-    person_mask = tf.cast(batch[input_pipeline.PERSON_MASK], tf.bool)
-    anchor_class = tf.cast(batch[dec.ANCHOR_CLASS], tf.int32)
+    person_mask = tf.cast(batch[batch_keys.PERSON_MASK], tf.bool)
+    anchor_class = tf.cast(batch[batch_keys.ANCHOR_CLASS], tf.int32)
     real_class = tf.where(person_mask, anchor_class, 1)
     check = tf.debugging.assert_equal(
         tf.reduce_all((real_class >= 1) & (real_class <= 2 * num_anchors)), True,
@@ -363,15 +359,15 @@ def people_from_batch(batch: Mapping[str, tf.Tensor], num_anchors: int, skeleton
     with tf.control_dependencies([check]):
         anchor_index = tf.where(person_mask, (anchor_class - 1) % num_anchors, 0)
     lower = tf.gather(tf.cast(batch[full_body_mask], tf.bool), skel.lower_body, axis=-1)
-    pose2d = tf.cast(batch[dec.POSE2D], tf.float32)
+    pose2d = tf.cast(batch[batch_keys.POSE2D], tf.float32)
     return {
-        BOXES_FULL: tf.cast(batch[dec.BOXES], tf.float32),
+        BOXES_FULL: tf.cast(batch[batch_keys.BOXES], tf.float32),
         BOXES_UPPER: pose_coding.upper_body_boxes(pose2d, skeleton=skel),
         HAS_FULL: tf.logical_and(person_mask, tf.reduce_any(lower, axis=-1)),
-        PERSON_MASK: person_mask,
+        batch_keys.PERSON_MASK: person_mask,
         ANCHOR_INDEX: anchor_index,
-        POSE2D: pose2d,
-        POSE3D: tf.cast(batch[dec.POSE3D], tf.float32),
+        batch_keys.POSE2D: pose2d,
+        batch_keys.POSE3D: tf.cast(batch[batch_keys.POSE3D], tf.float32),
     }
 
 
@@ -383,7 +379,7 @@ def rpn_gt_boxes(people: Mapping[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor]
     Returns:
       boxes (B, 2P, 4) xyxy pixels (full-body boxes then upper-body boxes) and mask (B, 2P) bool.
     """
-    person_mask = tf.cast(people[PERSON_MASK], tf.bool)
+    person_mask = tf.cast(people[batch_keys.PERSON_MASK], tf.bool)
     boxes = tf.concat([tf.cast(people[BOXES_FULL], tf.float32), tf.cast(people[BOXES_UPPER], tf.float32)],
                       axis=1)
     mask = tf.concat([tf.logical_and(person_mask, tf.cast(people[HAS_FULL], tf.bool)), person_mask], axis=1)

@@ -49,12 +49,12 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from lcr_tf import geometry
+from lcr_tf.contracts import geometry
 from lcr_tf.postprocess import decoding, rescoring
 from lcr_tf.postprocess.params import PPIParams, check_mode
 
 # Joints whose average down-weights upper-body classes in the official mode: the release's joints 0-3,
-# which in the LCR-13 order are the ankles and knees (:attr:`lcr_tf.skeleton.Skeleton.lower_body`).
+# which in the LCR-13 order are the ankles and knees (:attr:`lcr_tf.contracts.skeleton.Skeleton.lower_body`).
 OFFICIAL_LOWER_BODY_JOINTS = np.arange(4)
 OFFICIAL_UPPER_BODY_WEIGHT = 0.1
 
@@ -65,7 +65,7 @@ class Detections:
 
     Attributes:
       scores: (D,) float32.
-      boxes: (D, 4) float32 xyxy px, the pose box (:func:`lcr_tf.geometry.pose_box`) of ``pose2d``.
+      boxes: (D, 4) float32 xyxy px, the pose box (:func:`lcr_tf.contracts.geometry.pose_box`) of ``pose2d``.
       pose2d: (D, J, 2) float32 px (x right, y down, origin top-left).
       pose3d: (D, J, 3) float32 m, camera axes (x right, y down, z away), body-centred.
     """

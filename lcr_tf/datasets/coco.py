@@ -19,7 +19,7 @@ Fields read (everything else is ignored):
   other categories are not people and are skipped.
 * ``annotations[]``: ``id``, ``image_id``, ``iscrowd`` (0 or 1, default 0), ``bbox`` (``[x, y, w, h]``
   pixels, floats), ``area``, ``num_keypoints`` and ``keypoints``: 51 numbers, 17 ``(x, y, v)`` triples in the
-  ``coco17`` order of :mod:`lcr_tf.skeleton`, where ``v = 0`` not annotated (x = y = 0), ``v = 1``
+  ``coco17`` order of :mod:`lcr_tf.contracts.skeleton`, where ``v = 0`` not annotated (x = y = 0), ``v = 1``
   annotated but not visible (occluded), ``v = 2`` annotated and visible.
 
 What becomes of them:
@@ -27,13 +27,13 @@ What becomes of them:
 * Each image is one key (its integer id; keys sorted). An image is listed when it has at least one
   non-crowd person annotation. With ``keep_empty=True`` the images without one (no person annotation at
   all, or only crowds) are listed too and become pure negatives: records with no people, marked
-  :attr:`~beam_jobs.datasets.base.ImageRecord.negative`, that keep their crowds as ignore regions; the
+  :attr:`~lcr_tf.datasets.base.ImageRecord.negative`, that keep their crowds as ignore regions; the
   job writes them with P = 0. With ``include_empty=True`` (and ``keep_empty`` off) they are listed but not
   marked, so the job rejects them as ``no_usable_person`` (a count of them in ``rejected.jsonl``).
   :attr:`CocoReader.images_without_people` counts them, listed or not, once :meth:`CocoReader.list_items`
   ran. An image whose non-crowd people all fail the job's checks (e.g. none has enough keypoints) is not
   a negative: it is rejected as ``no_usable_person``, with its people's reasons.
-* Each non-crowd person annotation becomes a :class:`~beam_jobs.datasets.base.Person` (``person_id`` =
+* Each non-crowd person annotation becomes a :class:`~lcr_tf.datasets.base.Person` (``person_id`` =
   the annotation id): ``annotated = v > 0``, ``visible = v == 2``, ``pose2d`` NaN where ``v = 0``. People
   with too few keypoints are *not* dropped here: the job rejects those with fewer than ``--min_joints``
   LCR-13 joints as ``too_few_joints`` and lists them in ``rejected.jsonl`` (COCO has many people with no
@@ -50,7 +50,7 @@ What becomes of them:
   (taken from the polygon outlines, in ``[0, W]``) and are not shifted. An evaluation against COCO's own
   tools must subtract the offset from predicted keypoints.
 
-Rejected records (:class:`~beam_jobs.datasets.base.RecordError`, reported by the job as ``read_error``
+Rejected records (:class:`~lcr_tf.datasets.base.RecordError`, reported by the job as ``read_error``
 with the file, the annotation id and the field): an ``images`` entry without a usable ``file_name``,
 ``height`` or ``width``, or whose id is repeated; an annotation whose ``keypoints`` are not 51 numbers or
 hold a ``v`` outside {0, 1, 2} or a non-finite coordinate, whose ``bbox`` is not 4 finite numbers with
@@ -75,9 +75,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
 from lcr_tf import pseudo_gt
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SPLITS = ("train", "val")
 COCO = skeleton_lib.COCO17

@@ -25,9 +25,9 @@ first frame of the video and of the CDF. Frames must keep the video's size (1000
 
 The 17 joints kept from the 32 are the usual ones (indices 0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19,
 25, 26, 27 of the 32: hip, right hip/knee/ankle, left hip/knee/ankle, spine, thorax, neck/nose, head,
-left shoulder/elbow/wrist, right shoulder/elbow/wrist), in the order of ``lcr_tf.skeleton`` ``h36m17``.
+left shoulder/elbow/wrist, right shoulder/elbow/wrist), in the order of ``lcr_tf.contracts.skeleton`` ``h36m17``.
 One person per image, every joint annotated (visibility is not given: ``visible`` is None). Its 3D pose is
-``D3_Positions_mono`` in metres, body-centred (:func:`lcr_tf.skeleton.centre_poses`); ``extras`` keeps
+``D3_Positions_mono`` in metres, body-centred (:func:`lcr_tf.contracts.skeleton.centre_poses`); ``extras`` keeps
 ``centre_camera`` (3,) and ``pelvis_camera`` (3,) metres, the body centre and the hip joint in camera
 coordinates (so the absolute pose is ``pose3d + centre_camera``), and ``reprojection_px``, the mean
 distance between the 2D and the pinhole projection of the 3D with :data:`CAMERAS` (a few pixels: the
@@ -63,15 +63,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SKELETON = skeleton_lib.H36M17
 POSE_VARIABLE = "Pose"
 D3_FOLDER = os.path.join("MyPoseFeatures", "D3_Positions_mono")
 D2_FOLDER = os.path.join("MyPoseFeatures", "D2_Positions")
 NUM_MOCAP_JOINTS = 32
-# Indices of the 17 joints of H36M17 (lcr_tf.skeleton order) among the 32 of the MoCap files.
+# Indices of the 17 joints of H36M17 (lcr_tf.contracts.skeleton order) among the 32 of the MoCap files.
 MOCAP_INDICES = np.array([0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27], np.int64)
 DEFAULT_FRAME_PATTERN = "{subject}/Images/{sequence}.{camera}/frame_{frame:06d}.jpg"
 DEFAULT_TRAIN_EVERY = 5

@@ -2,7 +2,7 @@
 
 Coordinate conventions (DESIGN.md sec 3):
   * 3D: metres, camera axes (x right, y down, z away from the camera), body-centred
-    (see :func:`lcr_tf.skeleton.centre_poses`). An upright person has the head at negative y.
+    (see :func:`lcr_tf.contracts.skeleton.centre_poses`). An upright person has the head at negative y.
   * 2D: pixels, x right, y down, origin at the top-left image corner; or, for a pose in a box,
     box-normalised coordinates ``(p - [x1, y1]) / [w, h]``, where the box lies in [0, 1]^2.
   * Boxes: ``[x1, y1, x2, y2]`` in the same unit as the points they hold.
@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 # The pose box is the tight box around the joints grown by this fraction of its width (height) on the
 # left and right (top and bottom) sides: the paper's "fixed additional margin of 10%" (Sec 3.1).

@@ -6,7 +6,7 @@ position (the renderer knows all joints, so all are annotated, including those o
 hidden), the renderer's visibility (inside the image and not occluded), the exact 3D pose (metres,
 camera axes, body-centred; the job keeps it as MoCap 3D) and the camera intrinsics. With
 ``empty_fraction`` > 0 a share of the images holds nobody (:func:`beam_jobs.render_synthetic.empty_scenes`
-says which); their records are marked :attr:`~beam_jobs.datasets.base.ImageRecord.negative`, and the job
+says which); their records are marked :attr:`~lcr_tf.datasets.base.ImageRecord.negative`, and the job
 writes them with P = 0.
 
 The people's 3D poses are drawn from ``poses`` (a ``poses.npz`` corpus in LCR-13) or, without it, from
@@ -20,8 +20,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 
 class SyntheticReader(DatasetReader):

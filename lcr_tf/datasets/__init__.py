@@ -4,8 +4,8 @@
     keys = reader.list_items()          # cheap, on the launching machine
     record = reader.read(keys[0])       # heavy, in the Beam workers
 
-The interface is in :mod:`beam_jobs.datasets.base`. A new dataset is one module defining a
-:class:`~beam_jobs.datasets.base.DatasetReader` subclass plus one line in :data:`READERS`. Reader modules
+The interface is in :mod:`lcr_tf.datasets.base`. A new dataset is one module defining a
+:class:`~lcr_tf.datasets.base.DatasetReader` subclass plus one line in :data:`READERS`. Reader modules
 are imported only when asked for, so a reader's dependencies (e.g. a .mat or .cdf parser) cost nothing to
 the others.
 """
@@ -16,16 +16,16 @@ import importlib
 import inspect
 from typing import Any, Dict, List, Mapping, Type
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
 
 # name -> "module:Class". Add a line here for each new reader.
 READERS: Dict[str, str] = {
-    "coco": "beam_jobs.datasets.coco:CocoReader",
-    "h36m": "beam_jobs.datasets.h36m:H36MReader",
-    "lsp": "beam_jobs.datasets.lsp:LspReader",
-    "mpii": "beam_jobs.datasets.mpii:MpiiReader",
-    "mupots": "beam_jobs.datasets.mupots:MupotsReader",
-    "synthetic": "beam_jobs.datasets.synthetic:SyntheticReader",
+    "coco": "lcr_tf.datasets.coco:CocoReader",
+    "h36m": "lcr_tf.datasets.h36m:H36MReader",
+    "lsp": "lcr_tf.datasets.lsp:LspReader",
+    "mpii": "lcr_tf.datasets.mpii:MpiiReader",
+    "mupots": "lcr_tf.datasets.mupots:MupotsReader",
+    "synthetic": "lcr_tf.datasets.synthetic:SyntheticReader",
 }
 
 __all__ = ["DatasetReader", "ImageRecord", "Person", "RecordError", "READERS", "reader_names",

@@ -7,7 +7,7 @@ Expected folder (``--input=ROOT``), as either official archive extracts::
     ROOT/images/im00001.jpg ...         LSPET: im00001.jpg .. im10000.jpg (im%05d.jpg)
     ROOT/README.txt                     (not read)
 
-One person per image, 14 joints in the order of :data:`lcr_tf.skeleton.LSP14` (right ankle, right knee,
+One person per image, 14 joints in the order of :data:`lcr_tf.contracts.skeleton.LSP14` (right ankle, right knee,
 right hip, left hip, left knee, left ankle, right wrist, right elbow, right shoulder, left shoulder, left
 elbow, left wrist, neck, head top), x and y in pixels of the image. The release is told by the layout of
 ``joints`` (float64), and the two releases use the third value, the flag, differently:
@@ -25,7 +25,7 @@ Any other layout, or a flag other than 0 / 1, is refused (``ValueError`` naming 
 non-finite coordinate of an annotated joint makes that image a bad record (``RecordError``).
 
 The LCR-13 ``head`` is made by the job from ``neck`` and ``head_top`` (their midpoint, the rule of
-:data:`lcr_tf.skeleton.DERIVED_JOINTS`).
+:data:`lcr_tf.contracts.skeleton.DERIVED_JOINTS`).
 
 Splits (``--split``): LSP: ``train`` (im0001..im1000), ``test`` (im1001..im2000), ``all``; LSPET: ``all``
 (``train`` is accepted as the same: LSPET is a training set). ``--reader_option=indices=1-12,9999``
@@ -47,8 +47,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 JOINTS_FILE = "joints.mat"
 IMAGES_DIR = "images"

@@ -3,7 +3,7 @@
 Written by ``beam_jobs.build_tfrecords`` and read by :mod:`lcr_tf.data`; nothing else spells a key.
 
 One Example is one image with its P people (P >= 0), all in the LCR-13 joint order
-(:data:`lcr_tf.skeleton.LCR13`, J = 13), and its R ignore regions (R >= 0). Per-person fields are
+(:data:`lcr_tf.contracts.skeleton.LCR13`, J = 13), and its R ignore regions (R >= 0). Per-person fields are
 flattened person-major into one list: ``person/pose2d`` holds P * J * 2 floats, i.e. ``reshape(P, J, 2)``
 gives them back; ``image/ignore_boxes`` likewise holds R * 4 floats. An image without people (P = 0: a
 background image, or one whose people are all ignore regions) has every per-person list empty; readers
@@ -49,7 +49,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SCHEMA_VERSION = 2
 NUM_JOINTS = skeleton_lib.LCR13.num_joints

@@ -3,7 +3,7 @@
 A reader turns one dataset, in its own format (COCO json, MPII / LSP .mat, Human3.6M .cdf + frames,
 MuPoTS annot.mat, the synthetic renderer), into :class:`ImageRecord` objects, one per image, holding the
 people exactly as the dataset gives them: its own joint order (:attr:`ImageRecord.skeleton`, a
-:mod:`lcr_tf.skeleton` name), its own annotation mask, 3D where it has 3D. Everything that is the same for
+:mod:`lcr_tf.contracts.skeleton` name), its own annotation mask, 3D where it has 3D. Everything that is the same for
 every dataset happens once, in the job: image decoding and checks, validation of joints, conversion to
 LCR-13, pseudo ground-truth 3D, completion of missing 2D joints, anchor classes, pose boxes, encoding.
 A reader therefore stays one small module.
@@ -29,7 +29,7 @@ produces pixels itself (the renderer, a video decoder) sets :attr:`ImageRecord.i
 
 Conventions (the package's): 2D in pixels, x right, y down, origin at the image's top-left corner;
 3D in metres, camera axes (x right, y down, z away), centred on the body centre
-(:func:`lcr_tf.skeleton.centre_poses`); boxes ``[x1, y1, x2, y2]`` pixels.
+(:func:`lcr_tf.contracts.skeleton.centre_poses`); boxes ``[x1, y1, x2, y2]`` pixels.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any, Callable, ClassVar, Dict, Hashable, List, Optional, Sequ
 
 import numpy as np
 
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 
 class RecordError(Exception):
@@ -98,7 +98,7 @@ class ImageRecord:
       image_id: unique within the dataset (it names the image in the TFRecords and in reports, and
         orders the records within a shard).
       dataset: the reader's name (``coco``, ``mpii``, ``synthetic``, ...).
-      skeleton: :mod:`lcr_tf.skeleton` name of the people's joint order (``coco17``, ``lcr13``, ...).
+      skeleton: :mod:`lcr_tf.contracts.skeleton` name of the people's joint order (``coco17``, ``lcr13``, ...).
       people: the annotated people; may be empty (the job then rejects the image, unless ``negative``).
       image_bytes: the encoded image (JPEG or PNG file bytes), or None to read ``image_path``.
       image_path: where to read the bytes from (any ``apache_beam.io.filesystems`` path) when

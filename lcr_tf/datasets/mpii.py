@@ -12,7 +12,7 @@ squeeze_me=True)``. The fields used (MATLAB indices are 1-based):
 * ``annolist(i).annorect(j)``: the people of image i. ``x1 y1 x2 y2``: the head box (pixels);
   ``objpos.x / .y``: a rough body centre (pixels); ``scale``: the person's height / 200 px;
   ``annopoints.point``: the joints, a struct array with ``id`` (0..15, the order of
-  :data:`lcr_tf.skeleton.MPII16`), ``x``, ``y`` (pixels) and ``is_visible`` (0 / 1 as a number or a
+  :data:`lcr_tf.contracts.skeleton.MPII16`), ``x``, ``y`` (pixels) and ``is_visible`` (0 / 1 as a number or a
   ``'0'`` / ``'1'`` string; empty or absent when the annotators did not say).
 * ``annolist(i).vididx`` (1-based into ``video_list``, the YouTube id) and ``frame_sec``: the video and the
   time the frame comes from; empty for a few images.
@@ -58,7 +58,7 @@ or None), ``scale`` (float or None), ``single_person`` (bool), ``visibility_unkn
 MPII's multi-person AP evaluates the latter, split into groups by the evaluation toolkit's own groups file,
 which is not part of this release), ``num_annorect``, ``num_unannotated``, ``unannotated``.
 
-Bad records raise :class:`~beam_jobs.datasets.base.RecordError` naming the file and field, e.g.
+Bad records raise :class:`~lcr_tf.datasets.base.RecordError` naming the file and field, e.g.
 ``mpii_human_pose_v1_u12_1.mat: annolist(17).annorect(2).annopoints.point(3) has no field 'x'``. A missing
 image file is left to the job (``image_missing``). Image sizes are not in the annotation, so they are not
 checked against it.
@@ -74,8 +74,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 ANNOTATION_FILE = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 IMAGES_DIR = "images"
@@ -591,7 +591,7 @@ class MpiiReader(DatasetReader):
         if split == "test":
             raise ValueError("mpii: the test split has no joint annotations and the TFRecord job writes only "
                              "people with joints; evaluation reads the test people (head box, objpos, scale) "
-                             "with beam_jobs.datasets.mpii.load_release and parse_image")
+                             "with lcr_tf.datasets.mpii.load_release and parse_image")
         for label, value, lo in (("val_images", val_images, 1), ("val_seed", val_seed, 0)):
             if int(value) != value or value < lo:
                 raise ValueError(f"mpii: {label} must be an integer >= {lo}, got {value!r}")

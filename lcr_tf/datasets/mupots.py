@@ -15,13 +15,13 @@ Expected layout of ``--input`` (ROOT), as ``MultiPersonTestSet.zip`` extracts::
 * ``isValidFrame``: scalar, 0 where the person's annotation in that frame is not valid.
 
 ``occlusion_labels`` is a cell array of the same frames x people, each cell 17 flags (1 = occluded). Joints
-are in the order of ``lcr_tf.skeleton`` ``mupots17`` (head_top, neck, right shoulder/elbow/wrist, left
+are in the order of ``lcr_tf.contracts.skeleton`` ``mupots17`` (head_top, neck, right shoulder/elbow/wrist, left
 shoulder/elbow/wrist, right hip/knee/ankle, left hip/knee/ankle, pelvis, spine, head). A cell that is an
 empty array holds no person and is skipped.
 
 Per person: ``pose2d`` = ``annot2`` (annotated where finite), ``visible`` = annotated, inside the image
 (its size read from the frame's header) and, when ``occlusion.mat`` is there, not occluded; ``pose3d`` =
-``annot3`` in metres, body-centred (:func:`lcr_tf.skeleton.centre_poses`); ``extras``: ``centre_camera``
+``annot3`` in metres, body-centred (:func:`lcr_tf.contracts.skeleton.centre_poses`); ``extras``: ``centre_camera``
 (3,) metres (the body centre in camera coordinates: the absolute pose is ``pose3d + centre_camera``),
 ``pelvis_camera`` (3,), ``univ_pose3d_camera`` (17, 3) metres (``univ_annot3`` as given, camera
 coordinates), ``occluded`` (17,) bool or None, ``valid`` (bool). Person ids are ``TS<s>_p<column>``
@@ -52,8 +52,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from beam_jobs.datasets.base import DatasetReader, ImageRecord, Person, RecordError
-from lcr_tf import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 SKELETON = skeleton_lib.MUPOTS17
 J = SKELETON.num_joints
