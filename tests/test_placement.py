@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lcr_tf.postprocess import placement
+from lcr_tf.postprocess import placement, placement_tf
 
 
 def _project(cam, k):
@@ -23,7 +23,7 @@ def test_exact_with_given_intrinsics(backend):
     pose3d, t = _people()
     k = np.array([1000.0, 900.0, 320.0, 240.0])
     pose2d = _project(pose3d + t[:, None], k)
-    fn = placement.place_3d if backend == "numpy" else placement.place_3d_tf
+    fn = placement.place_3d if backend == "numpy" else placement_tf.place_3d_tf
     got, camera = fn(pose2d, pose3d, k)
     got, camera = np.asarray(got), np.asarray(camera)
     np.testing.assert_allclose(got, t, atol=1e-9 if backend == "numpy" else 1e-4)
@@ -41,12 +41,12 @@ def test_default_camera():
     other = _project(pose3d + t[:, None], np.array([768.0, 768.0, 320.0, 240.0]))
     got, _ = placement.place_3d(other, pose3d, None, (h, w))
     np.testing.assert_allclose(got[:, 2] / t[:, 2], 640 / 768, rtol=0.1)
-    tf_got, _ = placement.place_3d_tf(other, pose3d, None, [h, w])
+    tf_got, _ = placement_tf.place_3d_tf(other, pose3d, None, [h, w])
     np.testing.assert_allclose(tf_got.numpy(), got, rtol=1e-4, atol=1e-4)
 
 
 def test_padding_rows_stay_finite():
-    got, camera = placement.place_3d_tf(np.zeros((2, 13, 2)), np.zeros((2, 13, 3)), None, [480, 640])
+    got, camera = placement_tf.place_3d_tf(np.zeros((2, 13, 2)), np.zeros((2, 13, 3)), None, [480, 640])
     assert np.all(np.isfinite(got.numpy())) and np.all(np.isfinite(camera.numpy()))
 
 

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf.ops import pose_coding
-from lcr_tf.postprocess import PPIParams, decoding, integrate_candidates, ppi
+from lcr_tf.postprocess import PPIParams, decoding, decoding_tf, integrate_candidates, ppi
 
 J = 13
 
@@ -23,7 +23,7 @@ def test_select_candidates_by_hand():
     assert valid.all()
     roi, cls, _, _ = decoding.select_candidates(probs, 0.2, 2)
     np.testing.assert_array_equal(cls, [3, 1])
-    t_roi, t_cls, t_sc, t_valid = decoding.select_candidates_tf(probs, 0.2, 6)
+    t_roi, t_cls, t_sc, t_valid = decoding_tf.select_candidates_tf(probs, 0.2, 6)
     np.testing.assert_array_equal(t_valid.numpy(), [1, 1, 1, 1, 0, 0])
     np.testing.assert_array_equal(t_roi.numpy()[:4], [1, 0, 1, 0])
     np.testing.assert_array_equal(t_cls.numpy()[:4], [3, 1, 2, 2])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf.postprocess import rescoring
+from lcr_tf.postprocess import rescoring, rescoring_tf
 
 BOX = np.array([[10.0, 20.0, 110.0, 220.0]])
 
@@ -35,7 +35,7 @@ def test_tf_matches_numpy():
     pose = rng.uniform(-100, 400, (50, 13, 2))
     boxes = np.sort(rng.uniform(0, 300, (50, 2, 2)), axis=1).transpose(0, 2, 1).reshape(50, 4)[:, [0, 2, 1, 3]]
     scores = rng.uniform(0, 1, 50)
-    np.testing.assert_allclose(rescoring.rescore_tf(scores, pose, boxes).numpy(),
+    np.testing.assert_allclose(rescoring_tf.rescore_tf(scores, pose, boxes).numpy(),
                                rescoring.rescore(scores, pose, boxes), rtol=1e-5, atol=1e-7)
 
 

@@ -38,20 +38,25 @@ def _unstack_image_size(image_size, dtype) -> tuple:
     return size[..., 0], size[..., 1]
 
 
-def box_areas(boxes) -> tf.Tensor:
-    """(..., 4) xyxy boxes -> (...,) areas in pixels²; empty (or inverted) boxes have area 0."""
+def box_areas(boxes, plus_one: bool = False) -> tf.Tensor:
+    """(..., 4) xyxy boxes -> (...,) areas in pixels²; empty (or inverted) boxes have area 0.
+
+    ``plus_one``: a box spans ``x2 - x1 + 1`` pixels (see :mod:`lcr_tf.contracts.boxes`).
+    """
     boxes = _float(boxes)
+    extra = 1.0 if plus_one else 0.0
     x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
-    return tf.nn.relu(x2 - x1) * tf.nn.relu(y2 - y1)
+    return tf.nn.relu(x2 - x1 + extra) * tf.nn.relu(y2 - y1 + extra)
 
 
-def iou(boxes_a, boxes_b) -> tf.Tensor:
-    """Pairwise intersection over union.
+def iou(boxes_a, boxes_b, plus_one: bool = False) -> tf.Tensor:
+    """Pairwise intersection over union (the TensorFlow twin of :func:`lcr_tf.contracts.boxes.iou`).
 
     Args:
       boxes_a: (..., N, 4) xyxy boxes.
       boxes_b: (..., M, 4) xyxy boxes; leading dimensions broadcast against those of ``boxes_a``
         (e.g. (B, N, 4) against (M, 4) gives (B, N, M)).
+      plus_one: a box spans ``x2 - x1 + 1`` pixels (the public release's PPI convention).
 
     Returns:
       (..., N, M) IoU in [0, 1]. A pair whose union is empty (two empty boxes) has IoU 0, never NaN.
@@ -62,9 +67,10 @@ def iou(boxes_a, boxes_b) -> tf.Tensor:
     b = boxes_b[..., None, :, :]
     top_left = tf.maximum(a[..., :2], b[..., :2])
     bottom_right = tf.minimum(a[..., 2:], b[..., 2:])
-    inter_wh = tf.nn.relu(bottom_right - top_left)
+    extra = 1.0 if plus_one else 0.0
+    inter_wh = tf.nn.relu(bottom_right - top_left + extra)
     inter = inter_wh[..., 0] * inter_wh[..., 1]
-    union = box_areas(boxes_a)[..., :, None] + box_areas(boxes_b)[..., None, :] - inter
+    union = box_areas(boxes_a, plus_one)[..., :, None] + box_areas(boxes_b, plus_one)[..., None, :] - inter
     return tf.math.divide_no_nan(inter, union)
 
 

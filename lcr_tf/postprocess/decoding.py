@@ -7,7 +7,8 @@ only (:meth:`lcr_tf.layers.lcr_head.LCRHead.regress_classes`), then decodes them
     2D pose (pixels)  = RoI box corner + (anchor2d_c + delta2d) * RoI box size
     3D pose (metres)  = anchor3d_c + delta3d        (camera axes, body-centred)
 
-(:func:`lcr_tf.ops.pose_coding.decode_poses` in TensorFlow, :func:`decode_candidates` here in NumPy.)
+(:func:`lcr_tf.ops.pose_coding.decode_poses` in TensorFlow, :func:`decode_candidates` here in NumPy;
+the TensorFlow candidate selection is :mod:`lcr_tf.postprocess.decoding_tf`.)
 
 Class indices are those of :mod:`lcr_tf.anchors`: 0 background, ``1..C`` foreground (C = 2K).
 Candidates are ordered by decreasing score, ties by increasing flat index ``roi * C + (class - 1)``, in
@@ -19,7 +20,6 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-import tensorflow as tf
 
 
 def _check_probs(class_probs: np.ndarray) -> None:
@@ -53,31 +53,6 @@ def select_candidates(class_probs: np.ndarray, score_threshold: float, max_candi
     chosen = chosen[order]
     return (chosen // c).astype(np.int64), (chosen % c + 1).astype(np.int64), flat[chosen], \
         np.ones(chosen.shape, bool)
-
-
-def select_candidates_tf(class_probs, score_threshold, max_candidates: int):
-    """TensorFlow version of :func:`select_candidates`, padded to a fixed size.
-
-    Args:
-      class_probs: (N, C+1) float probabilities, background first.
-      score_threshold: () float.
-      max_candidates: python int, the padded size M (``min(max_candidates, N * C)`` when N * C is static,
-        else ``max_candidates`` with extra rows padded).
-    Returns:
-      roi_index (M,) int32, classes (M,) int32 in ``1..C`` (1 in padding), scores (M,) float32 (0 in
-      padding), valid (M,) bool.
-    """
-    class_probs = tf.cast(class_probs, tf.float32)
-    c = tf.shape(class_probs)[1] - 1
-    flat = tf.reshape(class_probs[:, 1:], [-1])
-    k = tf.minimum(int(max_candidates), tf.size(flat))
-    top, index = tf.math.top_k(flat, k=k, sorted=True)
-    valid = top >= tf.cast(score_threshold, tf.float32)
-    pad = int(max_candidates) - k
-    top = tf.pad(tf.where(valid, top, 0.0), [[0, pad]])
-    index = tf.pad(tf.where(valid, index, 0), [[0, pad]])
-    valid = tf.pad(valid, [[0, pad]])
-    return index // c, index % c + 1, top, valid
 
 
 def decode_candidates(deltas: np.ndarray, roi_boxes: np.ndarray, classes: np.ndarray,

@@ -49,6 +49,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from lcr_tf.contracts import boxes as boxes_lib
 from lcr_tf.contracts import geometry
 from lcr_tf.postprocess import decoding, rescoring
 from lcr_tf.postprocess.params import PPIParams, check_mode
@@ -82,21 +83,6 @@ class Detections:
         """One dict per person: ``score`` float, ``box`` (4,), ``pose2d`` (J, 2), ``pose3d`` (J, 3)."""
         return [dict(score=float(s), box=b, pose2d=p2, pose3d=p3)
                 for s, b, p2, p3 in zip(self.scores, self.boxes, self.pose2d, self.pose3d)]
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray, plus_one: bool = False) -> np.ndarray:
-    """IoU of one xyxy box (4,) with boxes (M, 4) -> (M,); 0 where the union is empty.
-
-    ``plus_one``: the +1-pixel convention (width = x2 - x1 + 1) of the public release.
-    """
-    extra = 1.0 if plus_one else 0.0
-    lo = np.maximum(box[:2], boxes[:, :2])
-    hi = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.maximum(hi - lo + extra, 0.0), axis=-1)
-    area = np.prod(np.maximum(box[2:] - box[:2] + extra, 0.0))
-    areas = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2] + extra, 0.0), axis=-1)
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def _check_image_size(image_size) -> None:
@@ -186,7 +172,7 @@ def integrate_candidates(scores, roi_boxes, pose2d, pose3d, classes, *, image_si
     remaining = np.ones(m, bool)
     while remaining.any():
         seed = int(np.argmax(remaining))  # sorted: the first remaining is the best
-        group = remaining & (box_iou(group_boxes[seed], group_boxes, official) > params.iou_threshold)
+        group = remaining & (boxes_lib.iou(group_boxes[seed][None], group_boxes, official)[0] > params.iou_threshold)
         group[seed] = True
         remaining &= ~group
         best = None

@@ -16,10 +16,9 @@ centre ``(w / 2, h / 2)``.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 
 def default_intrinsics(image_size) -> np.ndarray:
@@ -29,7 +28,7 @@ def default_intrinsics(image_size) -> np.ndarray:
     return np.array([f, f, 0.5 * w, 0.5 * h])
 
 
-def _system(pose2d, pose3d, intrinsics, xp):
+def linear_system(pose2d, pose3d, intrinsics, xp):
     """(D, 2J, 3) design matrices and (D, 2J) right-hand sides of the linearised equations."""
     fx, fy, cx, cy = intrinsics[0], intrinsics[1], intrinsics[2], intrinsics[3]
     du = pose2d[..., 0] - cx
@@ -73,7 +72,7 @@ def place_3d(pose2d, pose3d, intrinsics: Optional[Sequence[float]] = None, image
     intrinsics = np.asarray(intrinsics, np.float64)
     if intrinsics.shape != (4,) or not np.all(np.isfinite(intrinsics)) or np.any(intrinsics[:2] <= 0):
         raise ValueError(f"intrinsics must be (fx, fy, cx, cy) with fx, fy > 0, got {intrinsics!r}")
-    a, b = _system(pose2d, pose3d, intrinsics, _NumpyOps)
+    a, b = linear_system(pose2d, pose3d, intrinsics, _NumpyOps)
     # pinv rather than solve: a degenerate 2D pose (all joints at one pixel) has no unique depth.
     translation = np.einsum("dkr,dr->dk", np.linalg.pinv(a), b)
     return translation, pose3d + translation[:, None, :]
@@ -83,35 +82,3 @@ class _NumpyOps:
     zeros_like = staticmethod(np.zeros_like)
     stack = staticmethod(np.stack)
     concat = staticmethod(np.concatenate)
-
-
-class _TFOps:
-    zeros_like = staticmethod(tf.zeros_like)
-    stack = staticmethod(tf.stack)
-    concat = staticmethod(tf.concat)
-
-
-def place_3d_tf(pose2d, pose3d, intrinsics=None, image_size=None) -> Tuple[tf.Tensor, tf.Tensor]:
-    """TensorFlow version of :func:`place_3d`; float32, graph-compatible.
-
-    Args:
-      pose2d: (D, J, 2) px; pose3d: (D, J, 3) m.
-      intrinsics: (4,) ``fx, fy, cx, cy`` or None (then ``image_size`` (2,) (height, width) gives the
-        default camera).
-    Returns:
-      translation (D, 3) and pose3d_camera (D, J, 3), float32. All-zero padded rows give finite values.
-    """
-    pose2d = tf.cast(pose2d, tf.float32)
-    pose3d = tf.cast(pose3d, tf.float32)
-    if intrinsics is None:
-        if image_size is None:
-            raise ValueError("place_3d_tf needs intrinsics or image_size (for the default camera)")
-        size = tf.cast(image_size, tf.float32)
-        f = tf.reduce_max(size)
-        intrinsics = tf.stack([f, f, 0.5 * size[1], 0.5 * size[0]])
-    intrinsics = tf.cast(intrinsics, tf.float32)
-    a, b = _system(pose2d, pose3d, intrinsics, _TFOps)
-    # Normal equations in float64: the pixel-scale columns make A^T A badly scaled for float32.
-    a64 = tf.cast(a, tf.float64)
-    translation = tf.cast(tf.einsum("dkr,dr->dk", tf.linalg.pinv(a64), tf.cast(b, tf.float64)), tf.float32)
-    return translation, pose3d + translation[:, None, :]

@@ -3,7 +3,7 @@
 Same rules, modes and tie-breaking as the NumPy reference :mod:`lcr_tf.postprocess.integration` (its module
 docstring documents them); the greedy grouping and the modes are two nested ``tf.while_loop``. Candidates
 come padded to a fixed M with a ``valid`` mask (from
-:func:`lcr_tf.postprocess.decoding.select_candidates_tf`); outputs are padded to D = ``max_detections``.
+:func:`lcr_tf.postprocess.decoding_tf.select_candidates_tf`); outputs are padded to D = ``max_detections``.
 The numeric settings may be tensors (SavedModel inputs); ``mode``, ``group_by`` and ``max_detections``
 are Python values fixed at trace time.
 """
@@ -15,24 +15,13 @@ from typing import Mapping, Union
 
 import tensorflow as tf
 
-from lcr_tf.ops import pose_coding
+from lcr_tf.ops import box_ops, pose_coding
 from lcr_tf.postprocess.integration import OFFICIAL_LOWER_BODY_JOINTS, OFFICIAL_UPPER_BODY_WEIGHT
 from lcr_tf.postprocess.params import GROUP_BY, PPIParams, check_mode, DEFAULT_POSE3D_THRESHOLD_M
-from lcr_tf.postprocess.rescoring import rescore_tf
-from lcr_tf.postprocess.decoding import select_candidates_tf
+from lcr_tf.postprocess.decoding_tf import select_candidates_tf
+from lcr_tf.postprocess.rescoring_tf import rescore_tf
 
 _STATIC = ("group_by", "max_detections", "max_candidates")
-
-
-def box_iou_tf(box, boxes, plus_one: bool = False) -> tf.Tensor:
-    """IoU of one xyxy box (4,) with boxes (M, 4) -> (M,) float32; 0 where the union is empty."""
-    extra = 1.0 if plus_one else 0.0
-    lo = tf.maximum(box[:2], boxes[:, :2])
-    hi = tf.minimum(box[2:], boxes[:, 2:])
-    inter = tf.reduce_prod(tf.maximum(hi - lo + extra, 0.0), axis=-1)
-    area = tf.reduce_prod(tf.maximum(box[2:] - box[:2] + extra, 0.0))
-    areas = tf.reduce_prod(tf.maximum(boxes[:, 2:] - boxes[:, :2] + extra, 0.0), axis=-1)
-    return tf.math.divide_no_nan(inter, area + areas - inter)
 
 
 def _settings(params, mode: str) -> dict:
@@ -152,7 +141,7 @@ def integrate_candidates(scores, roi_boxes, pose2d, pose3d, classes, valid, imag
 
     def group_body(remaining, count, out_scores, out2d, out3d):
         seed = first(remaining)
-        group = remaining & ((box_iou_tf(group_boxes[seed], group_boxes, official) > iou_th)
+        group = remaining & ((box_ops.iou(group_boxes[seed][None], group_boxes, plus_one=official)[0] > iou_th)
                              | tf.equal(index, seed))
         score, p2, p3 = modes(group)
         at = [[count]]

@@ -4,13 +4,13 @@
 
 where ``D(p_j, B)`` is the Euclidean distance (pixels) from joint j to the box B (0 inside or on the box),
 so a pose entirely inside its box keeps its score. B is the box the proposal was regressed in (the RoI
-box). NumPy (:func:`rescore`) and TensorFlow (:func:`rescore_tf`) versions compute the same thing.
+box). This is the NumPy version (:func:`rescore`); :func:`lcr_tf.postprocess.rescoring_tf.rescore_tf` computes the
+same in TensorFlow.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 DEFAULT_SIGMA_B_PX = 25.0
 
@@ -57,14 +57,3 @@ def rescore(scores: np.ndarray, pose2d: np.ndarray, boxes: np.ndarray,
     if not sigma_b > 0:
         raise ValueError(f"sigma_b must be > 0, got {sigma_b}")
     return scores * inside_fraction(pose2d, boxes, sigma_b)
-
-
-def rescore_tf(scores, pose2d, boxes, sigma_b=DEFAULT_SIGMA_B_PX) -> tf.Tensor:
-    """Eq 6 in TensorFlow; shapes and units as :func:`rescore`; returns (M,) float32."""
-    scores = tf.cast(scores, tf.float32)
-    pose2d = tf.cast(pose2d, tf.float32)
-    boxes = tf.cast(boxes, tf.float32)[:, None, :]
-    sigma_b = tf.cast(sigma_b, tf.float32)
-    gap = tf.maximum(tf.maximum(boxes[..., :2] - pose2d, pose2d - boxes[..., 2:]), 0.0)
-    d2 = tf.reduce_sum(gap * gap, axis=-1)
-    return scores * tf.reduce_mean(tf.exp(-d2 / (sigma_b * sigma_b)), axis=-1)
