@@ -70,3 +70,22 @@ def test_upper_body_box_ignores_knees_and_ankles():
     np.testing.assert_allclose(g.upper_body_box(pose), g.pose_box(pose[4:]))
     norm = g.normalise_to_box(pose, g.upper_body_box(pose))
     assert (norm[:4, 1] > 1).all()
+
+
+def test_axis_rotations_are_the_right_handed_matrices_and_euler_composes_in_listed_order():
+    a = np.deg2rad(np.array([[10.0, -35.0], [120.0, 0.0]]))  # any leading shape
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+
+    def mat(rows):
+        return np.stack([np.stack(r, -1) for r in rows], -2)
+
+    np.testing.assert_allclose(g.rotation_x(a), mat([[o, z, z], [z, c, -s], [z, s, c]]), atol=1e-12)
+    np.testing.assert_allclose(g.rotation_y(a), mat([[c, z, s], [z, o, z], [-s, z, c]]), atol=1e-12)
+    np.testing.assert_allclose(g.rotation_z(a), mat([[c, -s, z], [s, c, z], [z, z, o]]), atol=1e-12)
+    r = g.euler_to_matrix(np.array([30.0, 40.0, 50.0]), (2, 0, 1))
+    expected = g.rotation_z(np.deg2rad(30)) @ g.rotation_x(np.deg2rad(40)) @ g.rotation_y(np.deg2rad(50))
+    np.testing.assert_allclose(r, expected, atol=1e-12)
+    np.testing.assert_array_equal(g.euler_to_matrix(np.zeros((4, 0)), ()), np.broadcast_to(np.eye(3), (4, 3, 3)))
+    with pytest.raises(ValueError, match="axis"):
+        g.axis_rotation(3, 0.0)

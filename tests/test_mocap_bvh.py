@@ -104,18 +104,6 @@ def test_mixed_channel_orders_and_position_channels_by_hand():
     np.testing.assert_allclose(origins[1, 2], [9, 7, 4], atol=1e-12)
 
 
-def test_axis_rotation_agrees_with_geometry_and_composes_in_listed_order():
-    a = np.deg2rad([10.0, -35.0, 120.0])
-    np.testing.assert_allclose(bvh.axis_rotation(0, a), geometry.rotation_x(a), atol=1e-12)
-    np.testing.assert_allclose(bvh.axis_rotation(1, a), geometry.rotation_y(a), atol=1e-12)
-    rz = bvh.axis_rotation(2, np.deg2rad(90.0))
-    np.testing.assert_allclose(rz @ [1, 0, 0], [0, 1, 0], atol=1e-12)  # right-handed about z
-    r = bvh.euler_to_matrix(np.array([30.0, 40.0, 50.0]), (2, 0, 1))
-    expected = (bvh.axis_rotation(2, np.deg2rad(30)) @ bvh.axis_rotation(0, np.deg2rad(40))
-                @ bvh.axis_rotation(1, np.deg2rad(50)))
-    np.testing.assert_allclose(r, expected, atol=1e-12)
-
-
 def test_crlf_and_tabs_read_the_same(tmp_path):
     p = tmp_path / "crlf.bvh"
     p.write_bytes(TWO_BONE.replace("\n", "\r\n").replace("Frames: 4", "Frames:\t4").encode())

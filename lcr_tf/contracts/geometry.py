@@ -10,9 +10,10 @@ Coordinate conventions (DESIGN.md sec 3):
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from lcr_tf.contracts import skeleton as skeleton_lib
 
@@ -26,18 +27,44 @@ MIN_BOX_ASPECT = 0.1
 DEFAULT_ELEVATION_RANGE_DEG = (-10.0, 40.0)
 
 
-def rotation_x(angle: np.ndarray) -> np.ndarray:
-    """(...,) radians -> (..., 3, 3): rotation about the camera x axis (positive tilts +z towards -y)."""
-    c, s = np.cos(angle), np.sin(angle)
-    o, z = np.ones_like(c), np.zeros_like(c)
-    return np.stack([np.stack([o, z, z], -1), np.stack([z, c, -s], -1), np.stack([z, s, c], -1)], -2)
+def axis_rotation(axis: int, angle) -> np.ndarray:
+    """Right-handed rotation about camera axis 0 (x), 1 (y) or 2 (z): (...,) radians -> (..., 3, 3) float64.
+
+    About x, a positive angle turns +z towards -y (a camera above the person looking down); about y
+    (vertical, y down) it is the azimuth, turning +x towards -z.
+    """
+    if axis not in (0, 1, 2):
+        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
+    angle = np.asarray(angle, np.float64)
+    rotvec = np.zeros(angle.shape + (3,))
+    rotvec[..., axis] = angle
+    return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(angle.shape + (3, 3))
 
 
-def rotation_y(angle: np.ndarray) -> np.ndarray:
-    """(...,) radians -> (..., 3, 3): rotation about the vertical (y down) axis: the azimuth."""
-    c, s = np.cos(angle), np.sin(angle)
-    o, z = np.ones_like(c), np.zeros_like(c)
-    return np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
+def rotation_x(angle) -> np.ndarray:
+    """(...,) radians -> (..., 3, 3): :func:`axis_rotation` about x (the elevation)."""
+    return axis_rotation(0, angle)
+
+
+def rotation_y(angle) -> np.ndarray:
+    """(...,) radians -> (..., 3, 3): :func:`axis_rotation` about the vertical y axis (the azimuth)."""
+    return axis_rotation(1, angle)
+
+
+def rotation_z(angle) -> np.ndarray:
+    """(...,) radians -> (..., 3, 3): :func:`axis_rotation` about the optical z axis (the roll)."""
+    return axis_rotation(2, angle)
+
+
+def euler_to_matrix(angles_deg, axes: Sequence[int]) -> np.ndarray:
+    """Intrinsic rotations composed in the order given: (..., K) degrees about ``axes`` (K,) ->
+    ``R_axes[0] @ R_axes[1] @ ...`` (..., 3, 3). With no axis, the identity. (Rotations about fixed axes
+    in the order given are the same product reversed.)"""
+    angles = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    out = np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3)).copy()
+    for k, axis in enumerate(axes):  # at most three factors, each vectorised over frames
+        out = out @ axis_rotation(axis, angles[..., k])
+    return out
 
 
 def view_rotations(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:

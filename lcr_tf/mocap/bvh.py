@@ -34,6 +34,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from lcr_tf.contracts.geometry import euler_to_matrix
 from lcr_tf.mocap import MocapError, SkeletonMotion
 
 POSITION_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
@@ -75,30 +76,6 @@ class BvhFile:
     skeleton: BvhSkeleton
     frame_time: float
     motion: np.ndarray
-
-
-def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
-    """Right-handed rotation about axis 0 (x), 1 (y) or 2 (z): (...,) radians -> (..., 3, 3)."""
-    angle = np.asarray(angle, dtype=np.float64)
-    c, s = np.cos(angle), np.sin(angle)
-    out = np.zeros(angle.shape + (3, 3))
-    i, j = (axis + 1) % 3, (axis + 2) % 3
-    out[..., axis, axis] = 1.0
-    out[..., i, i] = c
-    out[..., j, j] = c
-    out[..., i, j] = -s
-    out[..., j, i] = s
-    return out
-
-
-def euler_to_matrix(angles_deg: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    """Intrinsic rotations composed in the order given: (..., K) degrees about ``axes`` (K,) ->
-    ``R_axes[0] @ R_axes[1] @ ...`` (..., 3, 3). With no axis, the identity."""
-    angles = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
-    out = np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3)).copy()
-    for k, axis in enumerate(axes):  # at most three factors, each vectorised over frames
-        out = out @ axis_rotation(axis, angles[..., k])
-    return out
 
 
 def _tokens(text: str):
