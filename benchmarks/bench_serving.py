@@ -13,7 +13,7 @@ resized):
 * ``raw_proposals``: the same up to the candidates (no PPI);
 * the network alone (``LCRNet.roi_features`` in a ``tf.function``, letterboxed input) and the full
   ``LCRNet.call`` that regresses all 2K + 1 classes, for comparison with class-selective regression;
-* PPI + placement alone (:func:`lcr_tf.inference.integrate` in a ``tf.function``) on the candidates of the
+* PPI + placement alone (:func:`lcr_tf.serving.inference.integrate` in a ``tf.function``) on the candidates of the
   same image; its share of the ``serving_default`` call.
 
 Configs: ``tiny`` is configs/synthetic_tiny.flags (tiny backbone, 256-pixel input, K = 32, 64 proposals);
@@ -37,8 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lcr_tf import anchors as anchors_lib  # noqa: E402
 from lcr_tf import body_model  # noqa: E402
-from lcr_tf import export as export_lib  # noqa: E402
-from lcr_tf import inference  # noqa: E402
+from lcr_tf.serving import export as export_lib  # noqa: E402
+from lcr_tf.serving import inference  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
 

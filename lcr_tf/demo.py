@@ -289,7 +289,8 @@ def shared_images_dir() -> str:
 def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
     """Stage 6: SavedModel export, then predictions on held-out synthetic images and real photographs."""
     import tensorflow as tf
-    from lcr_tf import export, inference, predict
+    from lcr_tf import predict
+    from lcr_tf.serving import export, inference
     from lcr_tf.data import pipeline
     from lcr_tf.contracts import features
     import shutil

@@ -21,7 +21,7 @@ benchmarks" below; what follows up to there is the synthetic benchmark.
 For each image the SavedModel's ``raw_proposals`` signature runs once; its candidates (original pixels)
 go through the NumPy pose proposal integration (:func:`lcr_tf.postprocess.integrate_candidates`) twice:
 mode ``paper`` (PPI, eq 7-8) and mode ``nms`` (the paper's NMS baseline), with the defaults of
-:func:`lcr_tf.inference.default_params`. With ``--predictions`` those detections are read from a file
+:func:`lcr_tf.serving.inference.default_params`. With ``--predictions`` those detections are read from a file
 written earlier by ``--save_predictions`` instead, so the measures can be recomputed without the model.
 
 Measures, for each of ``ppi`` and ``nms``:
@@ -335,8 +335,8 @@ def predict(saved_model: str, images: List[GroundTruth]) -> Dict[str, Dict[str, 
       (M, J, 3)}}, people = {"scores" (D,), "pose2d_px" (D, J, 2) px, "pose3d_m" (D, J, 3) m}.
     """
     import tensorflow as tf
-    from lcr_tf import export as export_lib
-    from lcr_tf import inference
+    from lcr_tf.serving import export as export_lib
+    from lcr_tf.serving import inference
     from lcr_tf.postprocess import integration
     loaded = tf.saved_model.load(export_lib.latest_version_dir(saved_model))
     signature = loaded.signatures["raw_proposals"]

@@ -18,59 +18,19 @@ Serving it::
 
 and querying it with :mod:`lcr_tf.serving.client` (REST on 8501, gRPC on 8500).
 
-Signatures
-----------
-Every input is batched (first dimension B), so TF Serving's REST "row" format (``{"instances": [...]}``,
-one object per image) carries them all.
-
-``serving_default``
-    ``images``: (B,) tf.string, encoded images (JPEG, PNG, BMP or GIF; any size; grey, RGB or RGBA).
-    The PPI settings are the defaults stored in the model (``default_*`` variables) and the camera is
-    the default one of :mod:`lcr_tf.postprocess.placement`.
-``detect_with_options``
-    ``images`` as above, plus one value per image of each PPI setting that may change per request —
-    ``score_threshold``, ``iou_threshold``, ``pose3d_threshold_m``, ``min_mode_score``,
-    ``min_person_score``, ``sigma_b_px`` (float32 (B,)), ``rescore`` (bool (B,)) — and ``intrinsics``
-    (B, 4) float32 ``fx, fy, cx, cy`` in pixels of the original image (a row with ``fx <= 0`` takes the
-    default camera). TF Serving matches the inputs a request gives to those a signature declares, and
-    older servers refuse a request that omits one, so optional settings are a second signature rather
-    than inputs with defaults: ``serving_default`` is the no-options call.
-``detect_float``
-    ``images``: (B, H, W, 3) float32 RGB in [0, 255], one size per batch (already decoded frames).
-``raw_proposals``
-    ``images`` as ``serving_default``; returns the proposals and the candidates before PPI, in original
-    pixels, for evaluation and for :func:`lcr_tf.postprocess.ppi` in NumPy: ``proposal_boxes`` (B, R, 4),
-    ``proposal_valid`` (B, R), ``class_probs`` (B, R, 2K + 1) background first, and ``candidate_*``:
-    ``roi_index``, ``classes``, ``scores``, ``valid`` (B, M), ``roi_boxes`` (B, M, 4), ``pose2d``
-    (B, M, J, 2), ``pose3d`` (B, M, J, 3); ``image_size`` (B, 2) ``(H, W)``.
-
-The detection signatures return, padded to D = ``max_detections`` people per image and sorted by score:
-``num_detections`` (B,) int32, ``scores`` (B, D), ``boxes`` (B, D, 4) xyxy pixels, ``poses2d``
-(B, D, J, 2) pixels, ``poses3d`` (B, D, J, 3) metres body-centred, ``poses3d_camera`` (B, D, J, 3) metres
-in the camera frame, ``translations`` (B, D, 3) metres (body centre in the camera frame). All pixel
-values are in the original image (the letterboxing of :mod:`lcr_tf.inference` is undone); rows past
-``num_detections`` are zeros. Bytes that are no image fail the call with ``INVALID_ARGUMENT``.
-
-PPI runs inside the graph (:mod:`lcr_tf.postprocess.ppi_tf`) in the mode of ``--ppi_mode`` (``paper``,
-``official`` for the public release's rules, or ``nms``); ``mode``, ``group_by``, ``max_candidates`` and
-``max_detections`` are fixed at export, the other settings are the stored defaults or per-request inputs.
-
-The SavedModel also holds, as variables readable after ``tf.saved_model.load``: ``skeleton`` (name),
-``joint_names`` (J,), ``image_size`` (S), ``ppi_mode`` and ``export_info`` (JSON of the model config
-and every PPI setting).
+The module saved, its signatures and the version folders are those of :mod:`lcr_tf.serving.export`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from absl import flags
 
 from lcr_tf import cli
+from lcr_tf.serving import export as export_lib
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
@@ -102,142 +62,8 @@ def define_flags() -> None:
     _DEFINED[:] = sorted(set(FLAGS) - before)
 
 
-def next_version(export_dir: str) -> int:
-    """One more than the highest numeric sub-folder of ``export_dir`` (1 when there is none)."""
-    if not os.path.isdir(export_dir):
-        return 1
-    versions = [int(n) for n in os.listdir(export_dir)
-                if re.fullmatch(r"\d+", n) and os.path.isdir(os.path.join(export_dir, n))]
-    return max(versions, default=0) + 1
-
-
-def latest_version_dir(path: str) -> str:
-    """``path`` itself if it holds a ``saved_model.pb``, else its highest numeric version folder (as TF
-    Serving picks). Raises FileNotFoundError naming ``path`` when there is neither."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    version = next_version(path) - 1
-    candidate = os.path.join(path, str(version))
-    if version < 1 or not os.path.isfile(os.path.join(candidate, "saved_model.pb")):
-        raise FileNotFoundError(f"{path}: neither a SavedModel nor a folder of numbered SavedModel versions")
-    return candidate
-
-
-def build_module(loaded, params, mode: str = "paper"):
-    """The ``tf.Module`` that is saved (signatures in the module docstring).
-
-    Args:
-      loaded: :class:`lcr_tf.inference.LoadedModel`.
-      params: resolved :class:`lcr_tf.postprocess.PPIParams` (the stored defaults).
-      mode: graph PPI mode, ``"paper"``, ``"official"`` or ``"nms"``.
-    """
-    import tensorflow as tf
-
-    from lcr_tf import inference
-    from lcr_tf.contracts import skeleton as skeleton_lib
-
-    if mode not in inference.GRAPH_MODES:
-        raise ValueError(f"mode must be one of {inference.GRAPH_MODES}, got {mode!r}")
-    model = loaded.model
-    size = int(loaded.config.image_size)
-    skel = skeleton_lib.get_skeleton(loaded.skeleton)
-    info = {"model": loaded.config.to_dict(), "skeleton": skel.name, "ppi_mode": mode,
-            "ppi_params": {k: v for k, v in vars(params).items()}}
-
-    class LCRServing(tf.Module):
-        def __init__(self):
-            super().__init__(name="lcr_serving")
-            self.model = model
-            self.image_size = tf.Variable(size, trainable=False, name="image_size")
-            self.skeleton = tf.Variable(skel.name, trainable=False, name="skeleton")
-            self.joint_names = tf.Variable(list(skel.joint_names), trainable=False, name="joint_names")
-            self.ppi_mode = tf.Variable(mode, trainable=False, name="ppi_mode")
-            self.export_info = tf.Variable(json.dumps(info, sort_keys=True), trainable=False,
-                                           name="export_info")
-            self.defaults = {name: tf.Variable(value, trainable=False, name="default_" + name)
-                             for name, value in inference.runtime_tensors(params).items()}
-
-        def _runtime(self, batch):
-            return {name: tf.fill([batch], var.read_value()) for name, var in self.defaults.items()}
-
-        def _detect(self, images, scales, sizes, runtime, intrinsics=None):
-            return inference.detect(model, images, scales, sizes, params, runtime=runtime,
-                                    intrinsics=intrinsics, mode=mode)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
-        def serve_encoded(self, images):
-            canvases, scales, sizes = inference.prepare_encoded(images, size)
-            return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")] + [
-            tf.TensorSpec([None], tf.bool if n == "rescore" else tf.float32, name=n)
-            for n in inference.RUNTIME_PARAMS] + [tf.TensorSpec([None, 4], tf.float32, name="intrinsics")])
-        def serve_with_options(self, images, score_threshold, iou_threshold, pose3d_threshold_m,
-                               min_mode_score, min_person_score, sigma_b_px, rescore, intrinsics):
-            runtime = dict(score_threshold=score_threshold, iou_threshold=iou_threshold,
-                           pose3d_threshold_m=pose3d_threshold_m, min_mode_score=min_mode_score,
-                           min_person_score=min_person_score, sigma_b_px=sigma_b_px, rescore=rescore)
-            canvases, scales, sizes = inference.prepare_encoded(images, size)
-            return self._detect(canvases, scales, sizes, runtime, intrinsics)
-
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
-        def serve_float(self, images):
-            canvases, scales, sizes = inference.prepare_float(images, size)
-            return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
-        def serve_proposals(self, images):
-            canvases, scales, sizes = inference.prepare_encoded(images, size)
-            threshold = tf.fill([tf.shape(images)[0]], self.defaults["score_threshold"].read_value())
-            out = inference.proposals(model, canvases, scales, params, threshold)
-            out["image_size"] = sizes
-            return out
-
-    return LCRServing()
-
-
-SIGNATURES = ("serving_default", "detect_with_options", "detect_float", "raw_proposals")
-
-
-def export(loaded, export_dir: str, version: Optional[int] = None, params=None, mode: str = "paper") -> str:
-    """Saves the serving module of ``loaded`` to ``<export_dir>/<version>/``; returns that path.
-
-    Args:
-      loaded: :class:`lcr_tf.inference.LoadedModel` (or a model directory path).
-      export_dir: base folder of the versions.
-      version: a positive int; None: :func:`next_version`.
-      params: resolved :class:`lcr_tf.postprocess.PPIParams`; None: :func:`lcr_tf.inference.default_params`.
-      mode: graph PPI mode.
-    Raises:
-      FileExistsError: the version folder exists already.
-    """
-    import tensorflow as tf
-
-    from lcr_tf import inference
-
-    if isinstance(loaded, str):
-        loaded = inference.load_model(loaded)
-    if params is None:
-        params = inference.default_params(loaded.config.num_anchors, mode)
-    version = next_version(export_dir) if version is None else int(version)
-    if version < 1:
-        raise ValueError(f"version must be a positive integer, got {version}")
-    path = os.path.join(export_dir, str(version))
-    if os.path.exists(path):
-        raise FileExistsError(f"{path} exists already; choose another --version")
-    module = build_module(loaded, params, mode)
-    signatures = {
-        "serving_default": module.serve_encoded.get_concrete_function(),
-        "detect_with_options": module.serve_with_options.get_concrete_function(),
-        "detect_float": module.serve_float.get_concrete_function(),
-        "raw_proposals": module.serve_proposals.get_concrete_function(),
-    }
-    tf.saved_model.save(module, path, signatures=signatures)
-    return path
-
-
 def params_from_flags(num_anchors: int):
-    from lcr_tf import inference
+    from lcr_tf.serving import inference
 
     overrides: Dict[str, Any] = dict(
         score_threshold=FLAGS.score_threshold, iou_threshold=FLAGS.iou_threshold,
@@ -255,16 +81,17 @@ def main(argv: List[str]) -> None:
         if not getattr(FLAGS, name):
             print(f"error: --{name} is required", file=sys.stderr)
             sys.exit(2)
-    from lcr_tf import inference
+    from lcr_tf.serving import inference
 
     try:
         loaded = inference.load_model(FLAGS.model_dir)
         params = params_from_flags(loaded.config.num_anchors)
-        path = export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params, FLAGS.ppi_mode)
+        path = export_lib.export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params,
+                                 FLAGS.ppi_mode)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print(f"exported {path} (signatures: {', '.join(SIGNATURES)})", flush=True)
+    print(f"exported {path} (signatures: {', '.join(export_lib.SIGNATURES)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ class Predictor:
 
     def __init__(self, path: str, intrinsics=None):
         import tensorflow as tf
-        from lcr_tf import export as export_lib
+        from lcr_tf.serving import export as export_lib
 
         self.path = export_lib.latest_version_dir(path)
         self.module = tf.saved_model.load(self.path)

@@ -245,8 +245,8 @@ def test_saved_model_end_to_end(data, tmp_path):
     """A tiny untrained model, in process (the export takes most of the time): every key present, fractions
     in [0, 1], errors finite, strict JSON; the saved predictions give the same results when read back."""
     import test_export  # the tiny model and PPI settings of the export tests
-    from lcr_tf import export as export_lib
-    from lcr_tf import inference
+    from lcr_tf.serving import export as export_lib
+    from lcr_tf.serving import inference
     root, _ = data
     model = test_export.tiny_model()
     inference.save_model_dir(model, str(tmp_path / "run"))

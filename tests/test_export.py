@@ -1,4 +1,4 @@
-"""SavedModel export (lcr_tf.export) and the inference path (lcr_tf.inference) on a tiny untrained model.
+"""SavedModel export (lcr_tf.export) and the inference path (lcr_tf.serving.inference) on a tiny untrained model.
 
 The model directory is written as lcr_tf.train writes it, exported once through the command line, and
 reloaded with tf.saved_model.load; its signatures are checked against the Keras model, the inference
@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
-from lcr_tf import export as export_lib
-from lcr_tf import inference
+from lcr_tf.serving import export as export_lib
+from lcr_tf.serving import inference
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.modeling import factory
 from lcr_tf.modeling import lcr_model

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 import keras
 
-from lcr_tf import export as export_lib
-from lcr_tf import inference
+from lcr_tf.serving import export as export_lib
+from lcr_tf.serving import inference
 from lcr_tf import optimization
 from lcr_tf.modeling import factory
 from lcr_tf.modeling import lcr_model

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import export as export_lib
-from lcr_tf import inference
+from lcr_tf.serving import export as export_lib
+from lcr_tf.serving import inference
 from lcr_tf import predict
 from lcr_tf.contracts import skeleton as skeleton_lib
 

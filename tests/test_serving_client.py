@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import export as export_lib
-from lcr_tf import inference
+from lcr_tf.serving import export as export_lib
+from lcr_tf.serving import inference
 from lcr_tf.serving import client
 
 from test_export import K, D, noise, png, tiny_model

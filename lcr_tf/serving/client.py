@@ -39,7 +39,7 @@ DEFAULT_SIGNATURE = "serving_default"
 OPTIONS_SIGNATURE = "detect_with_options"
 IMAGES = "images"
 INTRINSICS = "intrinsics"
-# The per-image settings of the detect_with_options signature (lcr_tf.inference.RUNTIME_PARAMS).
+# The per-image settings of the detect_with_options signature (lcr_tf.serving.inference.RUNTIME_PARAMS).
 OPTION_NAMES = ("score_threshold", "iou_threshold", "pose3d_threshold_m", "min_mode_score",
                 "min_person_score", "sigma_b_px", "rescore")
 

@@ -249,7 +249,7 @@ def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold
     """
     from lcr_tf.modeling import lcr_model
     from lcr_tf.ops import pose_coding
-    from lcr_tf.postprocess import decoding
+    from lcr_tf.postprocess import decoding_tf
 
     probs = features[lcr_model.CLASS_PROBS]
     # Padding proposals score nothing, so they never become candidates.
@@ -258,7 +258,7 @@ def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold
 
     def select(args):
         p, threshold = args
-        roi, cls, score, valid = decoding.select_candidates_tf(p, threshold, m)
+        roi, cls, score, valid = decoding_tf.select_candidates_tf(p, threshold, m)
         return (tf.ensure_shape(tf.cast(roi, tf.int32), [m]), tf.ensure_shape(tf.cast(cls, tf.int32), [m]),
                 tf.ensure_shape(score, [m]), tf.ensure_shape(valid, [m]))
 
@@ -303,7 +303,7 @@ def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PP
       ``poses2d`` (B, D, J, 2), ``poses3d`` (B, D, J, 3), ``poses3d_camera`` (B, D, J, 3),
       ``translations`` (B, D, 3) metres; rows past ``num_detections`` are zeros.
     """
-    from lcr_tf.postprocess import placement
+    from lcr_tf.postprocess import placement_tf
     from lcr_tf.postprocess import ppi_tf
 
     if mode not in GRAPH_MODES:
@@ -322,8 +322,8 @@ def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PP
         n = tf.cast(det[NUM_DETECTIONS], tf.int32)
         translation, camera = tf.cond(
             intr[0] > 0,
-            lambda: placement.place_3d_tf(det["pose2d"], det["pose3d"], intr, size),
-            lambda: placement.place_3d_tf(det["pose2d"], det["pose3d"], None, size))
+            lambda: placement_tf.place_3d_tf(det["pose2d"], det["pose3d"], intr, size),
+            lambda: placement_tf.place_3d_tf(det["pose2d"], det["pose3d"], None, size))
         keep = tf.range(d) < n
         zero = lambda t: tf.where(tf.reshape(keep, [d] + [1] * (t.shape.rank - 1)), t, tf.zeros_like(t))
         return {NUM_DETECTIONS: n, SCORES: zero(det["scores"]), BOXES: zero(det["boxes"]),
