@@ -10,22 +10,8 @@ upper-body anchor with the *same 3D pose* whose 2D pose is placed so that the up
 box. The full-body pose is still regressed for both, so a network can "hallucinate" the legs of a person
 cut by the image border.
 
-Class layout
-------------
-This module is the one place that defines it. With K full-body anchors, the classifier has ``2K + 1``
-outputs:
-
-====================  ===============================  =====================================
-class                 meaning                          anchor index (``class - 1``)
-====================  ===============================  =====================================
-``0``                 background                       none
-``1 .. K``            full-body anchor ``k = c - 1``   ``0 .. K-1``   (``upper_body`` False)
-``K+1 .. 2K``         upper-body anchor ``k = c-K-1``  ``K .. 2K-1``  (``upper_body`` True)
-====================  ===============================  =====================================
-
-Anchor ``k + K`` has the same 3D pose as anchor ``k``. The arrays of :class:`AnchorSet` are indexed by
-anchor index, i.e. class minus one; :data:`BACKGROUND_CLASS`, :func:`full_body_class` and
-:func:`upper_body_class` convert.
+Class layout: :mod:`lcr_tf.contracts.anchor_layout` (K full-body anchors, then K upper-body ones,
+class = row + 1, class 0 the background). Row ``k + K`` has the same 3D pose as row ``k``.
 
 2D anchors are in box-normalised coordinates (:func:`lcr_tf.contracts.geometry.normalise_to_box`): the orthographic
 projection of the 3D anchor (:func:`lcr_tf.contracts.geometry.orthographic_project`, x right, y down) divided by
@@ -42,11 +28,10 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.contracts import geometry
+from lcr_tf.contracts import anchor_layout, geometry
 from lcr_tf.contracts import npz_io
 from lcr_tf.contracts import skeleton as skeleton_lib
 
-BACKGROUND_CLASS = 0
 ARRAYS = ("pose3d", "pose2d", "upper_body")
 FORMAT_VERSION = 1
 
@@ -56,16 +41,6 @@ _POSE2D_TOLERANCE = 1e-4
 _CENTRE_TOLERANCE_M = 1e-4
 # Independent random streams derived from the one user seed (numpy SeedSequence spawn keys).
 SEED_STREAMS = ("views", "kmeans", "subsample")
-
-
-def full_body_class(k):
-    """Anchor index ``k`` in ``[0, K)`` -> its full-body class ``k + 1`` (works on arrays)."""
-    return np.asarray(k) + 1
-
-
-def upper_body_class(k, num_anchors: int):
-    """Anchor index ``k`` in ``[0, K)`` -> its upper-body class ``K + k + 1`` (works on arrays)."""
-    return np.asarray(k) + num_anchors + 1
 
 
 def seed_stream(seed: int, name: str) -> np.random.SeedSequence:
@@ -180,7 +155,7 @@ class AnchorSet:
     @property
     def num_classes(self) -> int:
         """2K + 1: background, K full-body and K upper-body classes."""
-        return 2 * self.num_anchors + 1
+        return anchor_layout.num_classes(self.num_anchors)
 
     @property
     def skeleton(self) -> skeleton_lib.Skeleton:
@@ -232,8 +207,8 @@ class AnchorSet:
             flat = skeleton_lib.centre_poses(chunk, skel).reshape(chunk.shape[0], -1)
             nearest[start:start + chunk_size] = np.argmin(centre_sq[None, :] - 2.0 * flat @ centres.T,
                                                           axis=1)
-        return np.where(full_body, full_body_class(nearest),
-                        upper_body_class(nearest, k_anchors)).astype(np.int32)
+        return np.where(full_body, anchor_layout.full_body_class(nearest),
+                        anchor_layout.upper_body_class(nearest, k_anchors)).astype(np.int32)
 
 
 def load(path: str) -> AnchorSet:

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from lcr_tf.contracts import anchor_layout, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 SIDE_COLOURS: Dict[str, str] = {"left": "tab:blue", "right": "tab:red", "centre": "tab:green"}
@@ -169,9 +170,6 @@ def plot_anchors(anchor_set, path: str, max_anchors: int = 24, num_3d: int = 4, 
     Returns:
       The anchor indices (0..K-1) shown.
     """
-    from lcr_tf import anchors as anchors_lib  # the class layout lives there
-    from lcr_tf.contracts import geometry
-
     if max_anchors < 1 or columns < 1 or num_3d < 0:
         raise ValueError(f"need max_anchors >= 1, columns >= 1, num_3d >= 0; got {max_anchors}, "
                          f"{columns}, {num_3d}")
@@ -184,9 +182,9 @@ def plot_anchors(anchor_set, path: str, max_anchors: int = 24, num_3d: int = 4, 
     cols = min(columns, len(shown))
     rows = -(-len(shown) // cols)
     proj = geometry.orthographic_project(anchor_set.pose3d[shown].astype(np.float64))
-    panels = (("full-body", anchor_set.pose2d[shown], anchors_lib.full_body_class(shown),
+    panels = (("full-body", anchor_set.pose2d[shown], anchor_layout.full_body_class(shown),
                geometry.pose_box(proj)),
-              ("upper-body", anchor_set.pose2d[shown + k], anchors_lib.upper_body_class(shown, k),
+              ("upper-body", anchor_set.pose2d[shown + k], anchor_layout.upper_body_class(shown, k),
                geometry.upper_body_box(proj, skeleton=skel)))
     # One y range per panel, so the upper-body cells show the hanging legs at a common scale.
     y_ranges = [(min(-0.1, float(p[..., 1].min()) - 0.05), max(1.1, float(p[..., 1].max()) + 0.05))
@@ -224,7 +222,7 @@ def plot_anchors(anchor_set, path: str, max_anchors: int = 24, num_3d: int = 4, 
             extent = np.ptp(anchor_set.pose3d[a], axis=0).max()
             draw_pose_3d(ax, anchor_set.pose3d[a], skel, linewidth=1.5, marker_size=2.0,
                          radius=0.6 * float(extent))
-            ax.set_title(f"class {int(anchors_lib.full_body_class(a))} in 3D", fontsize=6)
+            ax.set_title(f"class {int(anchor_layout.full_body_class(a))} in 3D", fontsize=6)
             ax.set_xticklabels([])
             ax.set_yticklabels([])
             ax.set_zticklabels([])

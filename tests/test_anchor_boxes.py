@@ -8,7 +8,7 @@ from lcr_tf.ops import anchor_boxes
 
 
 def test_count_is_h_times_w_times_a():
-    assert anchor_boxes.num_anchors([32, 64, 128], [0.5, 1.0, 2.0]) == 9
+    assert anchor_boxes.anchors_per_cell([32, 64, 128], [0.5, 1.0, 2.0]) == 9
     anchors = anchor_boxes.generate_anchors(3, 5, 16, [32, 64], [0.5, 1.0, 2.0])
     assert anchors.shape == (3 * 5 * 6, 4) and anchors.dtype == tf.float32
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lcr_tf import anchors
-from lcr_tf.contracts import npz_io
+from lcr_tf.contracts import anchor_layout, npz_io
 from lcr_tf import pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
 from beam_jobs import anchor_poses
@@ -160,9 +160,12 @@ def test_from_centres_errors():
 
 
 def test_class_helpers():
-    assert anchors.BACKGROUND_CLASS == 0
-    assert anchors.full_body_class(np.array([0, 4])).tolist() == [1, 5]
-    assert anchors.upper_body_class(np.array([0, 4]), 5).tolist() == [6, 10]
+    assert anchor_layout.BACKGROUND_CLASS == 0
+    assert anchor_layout.full_body_class(np.array([0, 4])).tolist() == [1, 5]
+    assert anchor_layout.upper_body_class(np.array([0, 4]), 5).tolist() == [6, 10]
+    assert anchor_layout.anchor_row(np.array([1, 6, 10])).tolist() == [0, 5, 9]
+    assert anchor_layout.anchor_pose(np.array([1, 5, 6, 10]), 5).tolist() == [0, 4, 0, 4]
+    assert (anchor_layout.num_pose_classes(5), anchor_layout.num_classes(5)) == (10, 11)
 
 
 # ---------------------------------------------------------------- assign_classes

@@ -23,7 +23,7 @@ def _round_trip(layer):
 # ----------------------------------------------------------------------------------------------- RPNHead
 
 def test_rpn_head_shapes_and_dynamic_size():
-    head = RPNHead(num_anchors=6, channels=16)
+    head = RPNHead(anchors_per_cell=6, channels=16)
     logits, deltas = head(tf.zeros((2, 5, 7, 8)))
     assert logits.shape == (2, 5 * 7 * 6) and deltas.shape == (2, 5 * 7 * 6, 4)
 
@@ -37,7 +37,7 @@ def test_rpn_head_shapes_and_dynamic_size():
 
 def test_rpn_head_flattening_order_matches_anchor_order():
     b, h, w, a = 2, 3, 4, 2
-    head = RPNHead(num_anchors=a, channels=4 * a)
+    head = RPNHead(anchors_per_cell=a, channels=4 * a)
     head.build((None, h, w, 4 * a))
     # The 3x3 conv copies the input (centre tap = identity), the 1x1 convs pick channels, so each output
     # equals a hand-made input value that encodes (image, y, x, anchor, coordinate).
@@ -66,11 +66,11 @@ def test_rpn_head_flattening_order_matches_anchor_order():
 
 
 def test_rpn_head_config_round_trip_and_errors():
-    head = RPNHead(num_anchors=9, channels=32, name="rpn")
+    head = RPNHead(anchors_per_cell=9, channels=32, name="rpn")
     copy = _round_trip(head)
-    assert copy.num_anchors == 9 and copy.channels == 32 and copy.name == "rpn"
-    with pytest.raises(ValueError, match="num_anchors"):
-        RPNHead(num_anchors=0)
+    assert copy.anchors_per_cell == 9 and copy.channels == 32 and copy.name == "rpn"
+    with pytest.raises(ValueError, match="anchors_per_cell"):
+        RPNHead(anchors_per_cell=0)
 
 
 # -------------------------------------------------------------------------------------------- RoIAligner

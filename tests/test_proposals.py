@@ -81,12 +81,12 @@ def _greedy_nms_reference(boxes, logits, iou_threshold, max_output):
     return np.array(kept, np.int64)
 
 
-def _random_rpn(seed, batch, num_anchors):
+def _random_rpn(seed, batch, num_anchor_boxes):
     rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 200, (num_anchors, 2))
-    anchors = np.concatenate([xy, xy + rng.uniform(5, 80, (num_anchors, 2))], -1).astype(np.float32)
-    logits = rng.normal(size=(batch, num_anchors)).astype(np.float32)
-    return logits, np.zeros((batch, num_anchors, 4), np.float32), anchors
+    xy = rng.uniform(0, 200, (num_anchor_boxes, 2))
+    anchors = np.concatenate([xy, xy + rng.uniform(5, 80, (num_anchor_boxes, 2))], -1).astype(np.float32)
+    logits = rng.normal(size=(batch, num_anchor_boxes)).astype(np.float32)
+    return logits, np.zeros((batch, num_anchor_boxes, 4), np.float32), anchors
 
 
 @pytest.mark.parametrize("nms_method", ["combined", "padded"])

@@ -28,22 +28,22 @@ class RPNHead(keras.layers.Layer):
     Weights are drawn from N(0, 0.01^2) with zero biases, the RPN's usual initialisation.
 
     Args:
-      num_anchors: A, anchors per feature cell (``lcr_tf.ops.anchor_boxes.num_anchors``).
+      anchors_per_cell: A, anchors per feature cell (``lcr_tf.ops.anchor_boxes.anchors_per_cell``).
       channels: width of the 3x3 conv (512 in Faster R-CNN's VGG RPN).
     """
 
-    def __init__(self, num_anchors: int, channels: int = 512, **kwargs):
+    def __init__(self, anchors_per_cell: int, channels: int = 512, **kwargs):
         super().__init__(**kwargs)
-        if int(num_anchors) <= 0 or int(channels) <= 0:
-            raise ValueError(f"num_anchors and channels must be positive; got {num_anchors}, {channels}")
-        self.num_anchors = int(num_anchors)
+        if int(anchors_per_cell) <= 0 or int(channels) <= 0:
+            raise ValueError(f"anchors_per_cell and channels must be positive; got {anchors_per_cell}, {channels}")
+        self.anchors_per_cell = int(anchors_per_cell)
         self.channels = int(channels)
         init = keras.initializers.RandomNormal(stddev=0.01)
         self.conv = keras.layers.Conv2D(self.channels, 3, padding="same", activation="relu",
                                         kernel_initializer=init, name="rpn_conv")
-        self.objectness = keras.layers.Conv2D(self.num_anchors, 1, kernel_initializer=init,
+        self.objectness = keras.layers.Conv2D(self.anchors_per_cell, 1, kernel_initializer=init,
                                               name="rpn_objectness")
-        self.box_deltas = keras.layers.Conv2D(4 * self.num_anchors, 1, kernel_initializer=init,
+        self.box_deltas = keras.layers.Conv2D(4 * self.anchors_per_cell, 1, kernel_initializer=init,
                                               name="rpn_deltas")
 
     def build(self, input_shape):
@@ -63,10 +63,10 @@ class RPNHead(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, height, width = input_shape[0], input_shape[1], input_shape[2]
-        cells = None if height is None or width is None else height * width * self.num_anchors
+        cells = None if height is None or width is None else height * width * self.anchors_per_cell
         return (batch, cells), (batch, cells, 4)
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_anchors=self.num_anchors, channels=self.channels)
+        config.update(anchors_per_cell=self.anchors_per_cell, channels=self.channels)
         return config

@@ -131,7 +131,7 @@ class LCRNet(keras.Model):
         self.backbone_name = backbone.name
         self.trunk = backbone.features
         self.roi_head = backbone.roi_head
-        self.rpn_head = RPNHead(anchor_boxes.num_anchors(config.rpn_scales, config.rpn_aspect_ratios),
+        self.rpn_head = RPNHead(anchor_boxes.anchors_per_cell(config.rpn_scales, config.rpn_aspect_ratios),
                                 channels=config.rpn_channels, name="rpn_head")
         self.aligner = RoIAligner(backbone.roi_size, 1.0 / backbone.stride,
                                   sampling_ratio=config.roi_sampling_ratio, pooling=config.roi_pooling,

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 
-def num_anchors(scales: Sequence[float], aspect_ratios: Sequence[float]) -> int:
+def anchors_per_cell(scales: Sequence[float], aspect_ratios: Sequence[float]) -> int:
     """Anchors per feature cell: ``len(scales) * len(aspect_ratios)``."""
     return len(scales) * len(aspect_ratios)
 

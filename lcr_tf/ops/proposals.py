@@ -84,8 +84,8 @@ def generate_proposals(objectness_logits, deltas, anchors, image_size, pre_nms_t
     logits = tf.cast(objectness_logits, tf.float32)
     deltas = tf.cast(deltas, tf.float32)
     anchors = tf.cast(anchors, tf.float32)
-    num_anchors = logits.shape[1]
-    k = min(pre_nms_top_n, num_anchors) if num_anchors is not None else tf.minimum(
+    num_anchor_boxes = logits.shape[1]
+    k = min(pre_nms_top_n, num_anchor_boxes) if num_anchor_boxes is not None else tf.minimum(
         pre_nms_top_n, tf.shape(logits)[1])
     top_logits, top_index = tf.math.top_k(logits, k=k, sorted=True)
     boxes = box_ops.decode_deltas(tf.gather(deltas, top_index, batch_dims=1),

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.contracts import batch_keys
+from lcr_tf.contracts import anchor_layout, batch_keys
 from lcr_tf.ops import box_ops
 from lcr_tf.ops import pose_coding
 from lcr_tf.ops import row_random
@@ -151,11 +151,11 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
     anchors = tf.cast(anchors, tf.float32)
     gt_boxes = tf.cast(gt_boxes, tf.float32)
     gt_mask = tf.cast(gt_mask, tf.bool)
-    num_anchors = tf.shape(anchors)[0]
+    num_anchor_boxes = tf.shape(anchors)[0]
 
     iou = box_ops.iou(anchors[None], gt_boxes)  # (B, N_a, P)
     if border_tolerance is None:
-        usable = tf.ones([num_anchors], tf.bool)
+        usable = tf.ones([num_anchor_boxes], tf.bool)
     else:
         usable = _inside_image(anchors, image_size, float(border_tolerance))
     iou = tf.where(tf.logical_and(gt_mask[:, None, :], usable[None, :, None]), iou, -1.0)
@@ -357,7 +357,7 @@ def people_from_batch(batch: Mapping[str, tf.Tensor], num_anchors: int, skeleton
         message=f"anchor_class of a real person is outside 1..{2 * num_anchors} (K={num_anchors}); "
                 f"assign the classes (lcr_tf.data.augment.anchor_classes) before the targets")
     with tf.control_dependencies([check]):
-        anchor_index = tf.where(person_mask, (anchor_class - 1) % num_anchors, 0)
+        anchor_index = tf.where(person_mask, anchor_layout.anchor_pose(anchor_class, num_anchors), 0)
     lower = tf.gather(tf.cast(batch[full_body_mask], tf.bool), skel.lower_body, axis=-1)
     pose2d = tf.cast(batch[batch_keys.POSE2D], tf.float32)
     return {

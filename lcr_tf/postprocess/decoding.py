@@ -10,8 +10,8 @@ only (:meth:`lcr_tf.layers.lcr_head.LCRHead.regress_classes`), then decodes them
 (:func:`lcr_tf.ops.pose_coding.decode_poses` in TensorFlow, :func:`decode_candidates` here in NumPy;
 the TensorFlow candidate selection is :mod:`lcr_tf.postprocess.decoding_tf`.)
 
-Class indices are those of :mod:`lcr_tf.anchors`: 0 background, ``1..C`` foreground (C = 2K).
-Candidates are ordered by decreasing score, ties by increasing flat index ``roi * C + (class - 1)``, in
+Class indices follow :mod:`lcr_tf.contracts.anchor_layout`: 0 background, ``1..2K`` foreground.
+Candidates are ordered by decreasing score, ties by increasing flat index ``roi * 2K + (class - 1)``, in
 both versions.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 def _check_probs(class_probs: np.ndarray) -> None:
     if class_probs.ndim != 2 or class_probs.shape[1] < 2:
-        raise ValueError(f"class_probs must be (N, C+1) with C >= 1 (background first), "
+        raise ValueError(f"class_probs must be (N, 2K+1) with C >= 1 (background first), "
                          f"got shape {class_probs.shape}")
     if not np.all(np.isfinite(class_probs)):
         raise ValueError("class_probs has non-finite values")
@@ -35,11 +35,11 @@ def select_candidates(class_probs: np.ndarray, score_threshold: float, max_candi
     """The (RoI, class) pairs scoring ``>= score_threshold``, best first, at most ``max_candidates``.
 
     Args:
-      class_probs: (N, C+1) probabilities, background first.
+      class_probs: (N, 2K+1) probabilities, background first.
       score_threshold: candidate threshold.
       max_candidates: cap on M.
     Returns:
-      roi_index (M,) int64, classes (M,) int64 in ``1..C``, scores (M,) float64, valid (M,) bool (all
+      roi_index (M,) int64, classes (M,) int64 in ``1..2K``, scores (M,) float64, valid (M,) bool (all
       True: the NumPy version is not padded).
     """
     class_probs = np.asarray(class_probs, np.float64)
@@ -61,8 +61,8 @@ def decode_candidates(deltas: np.ndarray, roi_boxes: np.ndarray, classes: np.nda
 
     Args:
       deltas: (M, 5J) regression blocks (2J box-normalised 2D values, then 3J metres).
-      roi_boxes: (M, 4) xyxy pixels. classes: (M,) int in ``1..C``.
-      anchors2d: (C, J, 2) box-normalised; anchors3d: (C, J, 3) metres (row ``c - 1`` for class c).
+      roi_boxes: (M, 4) xyxy pixels. classes: (M,) int in ``1..2K``.
+      anchors2d: (2K, J, 2) box-normalised; anchors3d: (2K, J, 3) metres (row ``c - 1`` for class c).
     Returns:
       pose2d (M, J, 2) float64 pixels, pose3d (M, J, 3) float64 metres.
     """
@@ -85,5 +85,5 @@ def decode_candidates(deltas: np.ndarray, roi_boxes: np.ndarray, classes: np.nda
 
 def gather_release_layout(roi_index: np.ndarray, classes: np.ndarray, pose2d: np.ndarray,
                           pose3d: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Poses of candidates from the release layout ``pose2d`` (N, C, J, 2), ``pose3d`` (N, C, J, 3)."""
+    """Poses of candidates from the release layout ``pose2d`` (N, 2K, J, 2), ``pose3d`` (N, 2K, J, 3)."""
     return pose2d[roi_index, classes - 1], pose3d[roi_index, classes - 1]

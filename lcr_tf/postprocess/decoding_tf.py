@@ -10,12 +10,12 @@ def select_candidates_tf(class_probs, score_threshold, max_candidates: int):
     """TensorFlow version of :func:`lcr_tf.postprocess.decoding.select_candidates`, padded to a fixed size.
 
     Args:
-      class_probs: (N, C+1) float probabilities, background first.
+      class_probs: (N, 2K+1) float probabilities, background first.
       score_threshold: () float.
-      max_candidates: python int, the padded size M (``min(max_candidates, N * C)`` when N * C is static,
+      max_candidates: python int, the padded size M (``min(max_candidates, N * 2K)`` when N * 2K is static,
         else ``max_candidates`` with extra rows padded).
     Returns:
-      roi_index (M,) int32, classes (M,) int32 in ``1..C`` (1 in padding), scores (M,) float32 (0 in
+      roi_index (M,) int32, classes (M,) int32 in ``1..2K`` (1 in padding), scores (M,) float32 (0 in
       padding), valid (M,) bool.
     """
     class_probs = tf.cast(class_probs, tf.float32)
