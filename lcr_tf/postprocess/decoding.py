@@ -24,7 +24,7 @@ import numpy as np
 
 def _check_probs(class_probs: np.ndarray) -> None:
     if class_probs.ndim != 2 or class_probs.shape[1] < 2:
-        raise ValueError(f"class_probs must be (N, 2K+1) with C >= 1 (background first), "
+        raise ValueError(f"class_probs must be (N, 2K+1) with K >= 1 (background first), "
                          f"got shape {class_probs.shape}")
     if not np.all(np.isfinite(class_probs)):
         raise ValueError("class_probs has non-finite values")

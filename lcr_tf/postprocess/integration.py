@@ -2,7 +2,7 @@
 
 Input: candidates, i.e. (RoI, class) pairs whose classification score passed the candidate threshold,
 each with a score s (M,), the RoI box (M, 4) xyxy px, a decoded 2D pose (M, J, 2) px and 3D pose
-(M, J, 3) m (body-centred), and its class (M,) in ``1..C``. Output: people, each with a score, a 2D and a
+(M, J, 3) m (body-centred), and its class (M,) in ``1..2K``. Output: people, each with a score, a 2D and a
 3D pose and the pose box of its 2D pose, sorted by decreasing score. D_3D is the mean over joints of the
 Euclidean distance between two 3D poses (metres).
 
@@ -28,7 +28,7 @@ The modes side by side (``mode=``)::
   person                the group's best-scoring mode, kept if its score > min_person_score (both)
   output                sorted by decreasing score (stable), at most max_detections (both)
 
-In the official mode K (``num_full_body``) defaults to C + 1, so nothing is down-weighted; with K set,
+In the official mode K (``num_full_body``) defaults to 2K + 1 (one past the last class), so nothing is down-weighted; with K set,
 note that class index K itself (the first upper-body class) still weighs fully, as in the release.
 
 ``mode="nms"`` is the baseline of the paper: groups as in the paper mode, and each group's person is its
@@ -133,11 +133,11 @@ def integrate_candidates(scores, roi_boxes, pose2d, pose3d, classes, *, image_si
       scores: (M,) classification scores (probabilities) of the candidates.
       roi_boxes: (M, 4) xyxy px, the box each candidate was regressed in.
       pose2d: (M, J, 2) px. pose3d: (M, J, 3) m, body-centred.
-      classes: (M,) int in ``1..C``.
+      classes: (M,) int in ``1..2K``.
       image_size: (height, width) px or None; checked, not used by the arithmetic.
       mode: "paper", "official" or "nms".
       params: :class:`PPIParams` (default: ``PPIParams()``); None fields are resolved with
-        C = ``max(classes)`` (only T_3D and K matter here; the score threshold applies at selection).
+        2K = ``max(classes)`` (only T_3D and K matter here; the score threshold applies at selection).
     Returns:
       :class:`Detections`, at most ``params.max_detections``.
     """
@@ -226,15 +226,15 @@ def check_release_layout(scores, boxes, pose2d, pose3d):
     pose2d = np.asarray(pose2d, np.float64)
     pose3d = np.asarray(pose3d, np.float64)
     if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (N, C+1) with background first, got shape {scores.shape}")
+        raise ValueError(f"scores must be (N, 2K+1) with background first, got shape {scores.shape}")
     n, c = scores.shape[0], scores.shape[1] - 1
     if boxes.shape != (n, 4):
         raise ValueError(f"boxes must be (N={n}, 4), got shape {boxes.shape}")
     if pose2d.ndim != 4 or pose2d.shape[:2] != (n, c) or pose2d.shape[3] != 2:
-        raise ValueError(f"pose2d must be (N={n}, C={c}, J, 2), got shape {pose2d.shape}")
+        raise ValueError(f"pose2d must be (N={n}, 2K={c}, J, 2), got shape {pose2d.shape}")
     j = pose2d.shape[2]
     if pose3d.shape != (n, c, j, 3):
-        raise ValueError(f"pose3d must be (N={n}, C={c}, J={j}, 3), got shape {pose3d.shape}")
+        raise ValueError(f"pose3d must be (N={n}, 2K={c}, J={j}, 3), got shape {pose3d.shape}")
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores has non-finite values (NaN or inf)")
     if not np.all(np.isfinite(boxes)):
@@ -247,10 +247,10 @@ def ppi(scores, boxes, pose2d, pose3d, *, image_size=None, mode: str = "paper",
     """PPI on the public LCR-Net release's layout.
 
     Args:
-      scores: (N, C+1) class probabilities per RoI, background first.
+      scores: (N, 2K+1) class probabilities per RoI, background first.
       boxes: (N, 4) xyxy px RoI boxes.
-      pose2d: (N, C, J, 2) px, the decoded 2D pose of every foreground class of every RoI.
-      pose3d: (N, C, J, 3) m, body-centred.
+      pose2d: (N, 2K, J, 2) px, the decoded 2D pose of every foreground class of every RoI.
+      pose3d: (N, 2K, J, 3) m, body-centred.
       image_size: (height, width) px or None.
       mode: "paper", "official" or "nms" (module docstring).
       **params: fields of :class:`PPIParams` (score_threshold, iou_threshold, pose3d_threshold_m,
