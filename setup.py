@@ -27,7 +27,8 @@ setup(
     extras_require={
         # gRPC client of TF Serving (lcr_tf.serving.client --protocol=grpc); REST needs nothing more.
         "serving": ["tensorflow-serving-api>=2.16,<2.22"],
-        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.16,<2.22"],
+        # ruff: lint and import order, checked by the test command before pytest.
+        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.16,<2.22", "ruff>=0.6,<1"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
