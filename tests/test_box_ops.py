@@ -121,14 +121,6 @@ def test_clip_boxes_shared_and_per_image_sizes():
     assert np.all(box_ops.box_areas(per_image[:, 2]).numpy() == 0)  # outside the image: empty
 
 
-def test_normalized_yxyx():
-    got = box_ops.normalized_yxyx([[10, 20, 60, 80]], (100, 200)).numpy()
-    np.testing.assert_allclose(got, [[0.2, 0.05, 0.8, 0.3]], rtol=1e-6)
-    per_image = box_ops.normalized_yxyx(np.array([[[10, 20, 60, 80]], [[10, 20, 60, 80]]], np.float32),
-                                        np.array([[[100, 200]], [[40, 20]]], np.float32)).numpy()
-    np.testing.assert_allclose(per_image[:, 0], [[0.2, 0.05, 0.8, 0.3], [0.5, 0.5, 2.0, 3.0]], rtol=1e-6)
-
-
 def test_ops_run_inside_tf_function():
     @tf.function
     def f(a, b):

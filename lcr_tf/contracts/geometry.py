@@ -5,6 +5,10 @@ Coordinate conventions (DESIGN.md sec 3):
     (see :func:`lcr_tf.contracts.skeleton.centre_poses`). An upright person has the head at negative y.
   * 2D: pixels, x right, y down, origin at the top-left image corner; or, for a pose in a box,
     box-normalised coordinates ``(p - [x1, y1]) / [w, h]``, where the box lies in [0, 1]^2.
+  * Pixels are continuous: pixel index ``i`` (column, or row) covers ``[i, i + 1)`` and its centre is at
+    ``i + PIXEL_CENTRE_OFFSET`` (0.5). An image of width W covers ``[0, W)``, its centre is ``W / 2``, and
+    a horizontal flip is exactly ``x -> W - x``. Every dataset reader converts its annotation to this
+    (each states its offset as a named constant) and the synthetic renderer writes labels in it.
   * Boxes: ``[x1, y1, x2, y2]`` in the same unit as the points they hold.
 """
 
@@ -23,6 +27,10 @@ POSE_BOX_MARGIN = 0.1
 # A box side is never shorter than this fraction of the other side, so box-normalised coordinates stay
 # finite for a person seen edge-on (all joints nearly on a vertical line).
 MIN_BOX_ASPECT = 0.1
+
+# The centre of pixel index i is at coordinate i + PIXEL_CENTRE_OFFSET (see the module docstring); the
+# pixel holding a point x is floor(x).
+PIXEL_CENTRE_OFFSET = 0.5
 
 DEFAULT_ELEVATION_RANGE_DEG = (-10.0, 40.0)
 
@@ -150,9 +158,3 @@ def normalise_to_box(pose2d: np.ndarray, box: np.ndarray) -> np.ndarray:
     """(..., J, 2) points and (..., 4) xyxy boxes -> (..., J, 2) box-normalised coordinates."""
     box = np.asarray(box, dtype=np.float64)[..., None, :]
     return (np.asarray(pose2d) - box[..., :2]) / (box[..., 2:] - box[..., :2])
-
-
-def denormalise_from_box(pose2d_in_box: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`normalise_to_box`."""
-    box = np.asarray(box, dtype=np.float64)[..., None, :]
-    return box[..., :2] + np.asarray(pose2d_in_box) * (box[..., 2:] - box[..., :2])

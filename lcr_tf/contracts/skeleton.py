@@ -236,11 +236,6 @@ def centre_poses(poses: np.ndarray, skeleton="lcr13") -> np.ndarray:
     return (poses - body_centre(poses, skeleton)).astype(poses.dtype, copy=False)
 
 
-def flip_poses(poses: np.ndarray, skeleton="lcr13") -> np.ndarray:
-    """Relabels left as right: (..., J, D) -> (..., J, D). Coordinates are not mirrored here."""
-    return np.asarray(poses)[..., get_skeleton(skeleton).flip_permutation, :]
-
-
 def convert(poses: np.ndarray, src, dst, mask: Optional[np.ndarray] = None
             ) -> Tuple[np.ndarray, np.ndarray]:
     """Converts poses between joint sets.

@@ -58,7 +58,7 @@ class LCRHead(keras.layers.Layer):
             self.num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
             name="class_logits")
         self.regressor = keras.layers.Dense(
-            self.num_classes * self.block_size,
+            pose_coding.regression_size(self.num_classes, self.num_joints),
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.001), name="pose_regression")
 
     def build(self, input_shape):
@@ -75,7 +75,7 @@ class LCRHead(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         n = input_shape[0]
-        return (n, self.num_classes), (n, self.num_classes * self.block_size)
+        return (n, self.num_classes), (n, pose_coding.regression_size(self.num_classes, self.num_joints))
 
     @staticmethod
     def class_probabilities(class_logits) -> tf.Tensor:

@@ -167,23 +167,3 @@ def clip_boxes(boxes, image_size) -> tf.Tensor:
     height, width = _unstack_image_size(image_size, boxes.dtype)
     limits = tf.stack([width, height, width, height], axis=-1)
     return tf.minimum(tf.nn.relu(boxes), limits)
-
-
-def normalized_yxyx(boxes, image_size) -> tf.Tensor:
-    """xyxy pixel boxes -> TensorFlow's normalised ``[y1 / h, x1 / w, y2 / h, x2 / w]``.
-
-    This is the box format of ``tf.image.draw_bounding_boxes`` and of the NMS ops (not the sample
-    grid of ``tf.image.crop_and_resize``, which maps 0 and 1 to pixel centres 0 and size - 1; see
-    :mod:`lcr_tf.ops.roi_align`).
-
-    Args:
-      boxes: (..., 4) xyxy boxes, pixels.
-      image_size: ``[height, width]`` pixels, (2,) or (..., 2) broadcastable as in :func:`clip_boxes`.
-
-    Returns:
-      (..., 4) normalised yxyx boxes (1 is the image's far edge).
-    """
-    boxes = _float(boxes)
-    height, width = _unstack_image_size(image_size, boxes.dtype)
-    x1, y1, x2, y2 = tf.unstack(boxes, 4, axis=-1)
-    return tf.stack([y1 / height, x1 / width, y2 / height, x2 / width], axis=-1)
