@@ -25,7 +25,6 @@ import keras
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from beam_jobs import render_synthetic  # noqa: E402
 from lcr_tf import anchors as anchors_lib  # noqa: E402
 from lcr_tf import body_model  # noqa: E402
 from lcr_tf.contracts import features  # noqa: E402
@@ -34,19 +33,20 @@ from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.data import pipeline  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.modeling import lcr_model  # noqa: E402
+from lcr_tf import synthetic  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
 
 
 def write_shards(root: str, num_images: int, size: int, anchor_set, corpus) -> str:
-    config = render_synthetic.RenderConfig(height=size, width=size)
+    config = synthetic.RenderConfig(height=size, width=size)
     lower = skeleton_lib.LCR13.lower_body
     path = os.path.join(root, "train-00000-of-00001.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for i in range(num_images):
-            r = render_synthetic.render_image(corpus, i, 0, config)
+            r = synthetic.render_image(corpus, i, 0, config)
             n = r.num_people
             writer.write(features.encode_example({
-                features.IMAGE_ENCODED: render_synthetic.encode_image(r.image), features.IMAGE_FORMAT: "jpeg",
+                features.IMAGE_ENCODED: synthetic.encode_image(r.image), features.IMAGE_FORMAT: "jpeg",
                 features.IMAGE_ID: f"im{i}", features.IMAGE_SOURCE: "bench", features.IMAGE_HEIGHT: size,
                 features.IMAGE_WIDTH: size, features.INTRINSICS: r.intrinsics,
                 features.BOX: geometry.pose_box(r.pose2d), features.POSE2D: r.pose2d,

@@ -16,7 +16,7 @@ Stages (about 28 minutes on 2 CPU cores with the defaults; most of it is trainin
    known truth is reported, with a picture ``pseudo_gt.png``.
 4. **Synthetic training data** (Sec 4.1, Fig 8d): the Beam job :mod:`beam_jobs.build_tfrecords` renders
    ``--num_train_images`` + ``--num_val_images`` multi-person images from the corpus
-   (:mod:`beam_jobs.render_synthetic`, scene preset ``--render_preset``; a share ``--empty_fraction`` of
+   (:mod:`lcr_tf.synthetic`, scene preset ``--render_preset``; a share ``--empty_fraction`` of
    the training images and ``--val_empty_fraction`` of the validation images hold nobody, pure negatives
    written with no people), labels every person with its anchor class, and writes sharded TFRecords
    ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and ``-rejected.jsonl``;
@@ -54,7 +54,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 
-from beam_jobs import render_synthetic  # noqa: E402
+from lcr_tf import synthetic  # noqa: E402
 from lcr_tf import cli, evaluate, pose_corpus, pseudo_gt  # noqa: E402
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
@@ -82,13 +82,13 @@ flags.DEFINE_integer("num_val_images", 100, "Synthetic validation images (anothe
                      "training).", lower_bound=0)
 flags.DEFINE_float("empty_fraction", 0.05, "Share of the synthetic training images rendered with nobody "
                    "(background only): negatives that teach the model to report no one there "
-                   "(beam_jobs.render_synthetic.empty_scenes says which).", lower_bound=0.0, upper_bound=1.0)
+                   "(lcr_tf.synthetic.empty_scenes says which).", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("val_empty_fraction", 0.1, "Share of the validation images rendered with nobody; the "
                    "evaluation reports the detections per such image (10 of the default 100).",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("image_size", 256, "Side of the synthetic images, pixels.", lower_bound=64)
-flags.DEFINE_enum("render_preset", "clear", sorted(render_synthetic.PRESETS),
-                  "Scene distribution of the synthetic images (beam_jobs.render_synthetic.PRESETS): clear "
+flags.DEFINE_enum("render_preset", "clear", sorted(synthetic.PRESETS),
+                  "Scene distribution of the synthetic images (lcr_tf.synthetic.PRESETS): clear "
                   "(1-3 people of 40-95 % of the image height), studio (1-2 people of 55-95 %, plain "
                   "backgrounds, nothing cut or occluded) or wild (up to 6 people of 15-120 %, cut by borders, "
                   "occluders).")
@@ -334,7 +334,7 @@ REPORT_KEYS = ("pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "ap", "empty_images", "det
 def evaluate_model(out_dir: str) -> Dict[str, Any]:
     """Stage 7: the exported model on the held-out validation set; writes ``report.json`` and the report
     (``report/report.md`` with its pictures)."""
-    empty_train, empty_val = (int(render_synthetic.empty_scenes(np.arange(num), fraction).sum()) for num, fraction in
+    empty_train, empty_val = (int(synthetic.empty_scenes(np.arange(num), fraction).sum()) for num, fraction in
                               ((FLAGS.num_train_images, FLAGS.empty_fraction),
                                (FLAGS.num_val_images, FLAGS.val_empty_fraction)))
     notes = [f"The tiny model trained by `python -m lcr_tf.demo` for {FLAGS.train_steps} steps on "

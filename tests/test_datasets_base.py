@@ -151,7 +151,7 @@ def test_registry_builds_readers_and_names_bad_options():
 
 @pytest.fixture(scope="module")
 def render_synthetic():
-    return pytest.importorskip("beam_jobs.render_synthetic")
+    return pytest.importorskip("lcr_tf.synthetic")
 
 
 def test_synthetic_reader_returns_the_renderers_exact_annotations(render_synthetic):

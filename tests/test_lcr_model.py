@@ -1,20 +1,17 @@
 """LCRNet wiring (lcr_tf.modeling.lcr_model) and its factory, on synthetic images rendered here."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
-from beam_jobs import render_synthetic
 from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
-from lcr_tf.contracts import geometry
+from lcr_tf import body_model, synthetic
 from lcr_tf import losses as losses_lib
+from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.modeling import factory
-from lcr_tf.modeling import lcr_model
-from lcr_tf.ops import box_ops
-from lcr_tf.ops import pose_coding
+from lcr_tf.modeling import factory, lcr_model
+from lcr_tf.ops import box_ops, pose_coding
 
 S = 128
 K = 8
@@ -34,13 +31,13 @@ def anchor_set(corpus):
 
 def make_batch(corpus, anchor_set, indices, seed=0):
     """A batch dict of the input pipeline's layout from rendered images (every joint annotated)."""
-    config = render_synthetic.RenderConfig(height=S, width=S, min_people=1, max_people=2,
-                                           truncation_prob=0.0, occluder_prob=0.0, blur_prob=0.0,
-                                           person_height_range=(0.5, 0.9))
+    config = synthetic.RenderConfig(height=S, width=S, min_people=1, max_people=2,
+                                    truncation_prob=0.0, occluder_prob=0.0, blur_prob=0.0,
+                                    person_height_range=(0.5, 0.9))
     lower = skeleton_lib.LCR13.lower_body
     out = {k: [] for k in lcr_model.BATCH_KEYS}
     for i in indices:
-        r = render_synthetic.render_image(corpus, i, seed, config)
+        r = synthetic.render_image(corpus, i, seed, config)
         n = r.num_people
         pad = P - n
         out["image"].append(r.image.astype(np.float32))
@@ -62,7 +59,8 @@ def make_batch(corpus, anchor_set, indices, seed=0):
 def small_config(**overrides):
     values = dict(num_anchors=K, image_size=S, rpn_scales=(32.0, 64.0, 128.0), rpn_channels=64,
                   rpn_pre_nms_top_n_train=400, rpn_post_nms_top_n_train=64, rpn_pre_nms_top_n_test=400,
-                  rpn_post_nms_top_n_test=20, rois_per_image=32, fc_dims=(128, 128), seed=3)
+                  rpn_post_nms_top_n_test=20, rois_per_image=32, fc_dims=(128, 128), seed=3,
+                  weight_decay=0.0)
     values.update(overrides)
     return factory.ModelConfig(**values)
 

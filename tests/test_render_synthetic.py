@@ -1,5 +1,5 @@
-"""Tests of beam_jobs.render_synthetic: ground truth against independent computations, hand-built
-occlusion scenes, determinism, encoding, and the command line."""
+"""Tests of lcr_tf.synthetic and its command line beam_jobs.render_synthetic: ground truth against
+independent computations, hand-built occlusion scenes, determinism, encoding, and the command line."""
 
 import io
 import json
@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from beam_jobs import render_synthetic as rs
-from lcr_tf import body_model
+from lcr_tf import body_model, pose_corpus
+from lcr_tf import synthetic as rs
 from lcr_tf.contracts import geometry
-from lcr_tf import pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,8 +22,9 @@ SKEL = skeleton_lib.LCR13
 NAMES = SKEL.joint_names
 SEED = 3
 NUM_RENDERS = 30
-# A 256x256 camera with its principal point at the image centre (integer coordinates = pixel centres).
-CAMERA = np.array([300.0, 300.0, 127.5, 127.5])
+# A 256x256 camera with its principal point at the image centre (pixel i covers [i, i+1): the centre is
+# at 128).
+CAMERA = np.array([300.0, 300.0, 128.0, 128.0])
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_pose2d_is_the_pinhole_projection_of_pose3d_camera(renders):
         expected = np.stack([fx * x / z + cx, fy * y / z + cy], -1)
         np.testing.assert_allclose(r.pose2d, expected, atol=2e-3, rtol=0)
         # The camera: square pixels, principal point near the image centre.
-        assert fx == fy and abs(cx - 127.5) < 0.04 * 256 and abs(cy - 127.5) < 0.04 * 256
+        assert fx == fy and abs(cx - 128.0) < 0.04 * 256 and abs(cy - 128.0) < 0.04 * 256
 
 
 def test_pose3d_is_body_centred_camera_pose(renders):
@@ -131,7 +131,7 @@ def test_people_are_in_front_of_the_camera_and_in_the_frame(renders):
     for r in renders:
         assert np.all(r.pose3d_camera[..., 2] >= config.near_plane)
         u, v = r.pose2d[..., 0], r.pose2d[..., 1]
-        inside = (u >= -0.5) & (u < 255.5) & (v >= -0.5) & (v < 255.5)
+        inside = (u >= 0) & (u < 256) & (v >= 0) & (v < 256)
         np.testing.assert_array_equal(r.in_image, inside)
         assert np.all(r.in_image.sum(axis=1) >= config.min_joints_in_image)
 
@@ -152,8 +152,8 @@ def test_visible_joints_lie_on_their_own_person(renders):
     own = []
     for r in renders:
         p, j = np.nonzero(r.visible)
-        col = np.floor(r.pose2d[p, j, 0] + 0.5).astype(int)
-        row = np.floor(r.pose2d[p, j, 1] + 0.5).astype(int)
+        col = np.floor(r.pose2d[p, j, 0]).astype(int)
+        row = np.floor(r.pose2d[p, j, 1]).astype(int)
         under = r.person_map[row, col]
         # A joint whose pixel nothing was drawn on counts as visible; otherwise it is its own person.
         assert np.all((under == p) | (under == -1))
@@ -223,7 +223,7 @@ def test_empty_fraction_renders_backgrounds_and_leaves_the_other_images_unchange
             assert (r.person_map == -1).all()
             assert r.image.reshape(-1, 3).std(axis=0).max() > 5.0  # a textured background, not a flat one
             fx, fy, cx, cy = r.intrinsics
-            assert fx == fy and 0.7 * 256 <= fx <= 1.8 * 256 and abs(cx - 127.5) < 0.03 * 256 + 1e-6
+            assert fx == fy and 0.7 * 256 <= fx <= 1.8 * 256 and abs(cx - 128.0) < 0.03 * 256 + 1e-6
             # Seeded like the others: the same index and seed give the same bytes, another seed another image.
             assert rs.render_image(corpus, i, SEED, config).image.tobytes() == r.image.tobytes()
             assert not np.array_equal(rs.render_image(corpus, i, SEED + 1, config).image, r.image)
@@ -253,7 +253,7 @@ def test_config_people_count_and_size(corpus):
         assert r.num_people == 3
         assert r.image.shape == (96, 160, 3) and r.person_map.shape == (96, 160)
         u, v = r.pose2d[..., 0], r.pose2d[..., 1]
-        np.testing.assert_array_equal(r.in_image, (u >= -0.5) & (u < 159.5) & (v >= -0.5) & (v < 95.5))
+        np.testing.assert_array_equal(r.in_image, (u >= 0) & (u < 160) & (v >= 0) & (v < 96))
 
 
 def test_presets_override_the_defaults_and_reject_unknown_names():
@@ -366,7 +366,7 @@ def test_person_across_the_border():
     pose[:, 0] -= 1.3  # the body centre 130 px left of the principal point: the right side leaves
     r = rs.render_people(pose[None], CAMERA, grey())
     u, v = r.pose2d[0, :, 0], r.pose2d[0, :, 1]
-    expected = (u >= -0.5) & (u < 255.5) & (v >= -0.5) & (v < 255.5)
+    expected = (u >= 0) & (u < 256) & (v >= 0) & (v < 256)
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(r.in_image[0], expected)
     assert not r.visible[0][~expected].any()
@@ -376,15 +376,38 @@ def test_person_across_the_border():
 
 def test_foreground_object_occludes_joints():
     pose = standing(shoulder_abduction=25.0) + [0.0, 0.0, 4.0]
-    # A pole over the image's left half: the person's right side (image left, x < 127.5) is behind it.
-    pole = np.array([[-1.0, -1.0], [127.0, -1.0], [127.0, 256.0], [-1.0, 256.0]])
+    # A pole over the image's left half: the person's right side (image left, x < 128) is behind it.
+    pole = np.array([[-0.5, -0.5], [127.5, -0.5], [127.5, 256.5], [-0.5, 256.5]])
     r = rs.render_people(pose[None], CAMERA, grey(), occluders=[(pole, (200, 30, 30))])
-    left_of_pole = r.pose2d[0, :, 0] < 126.5
+    left_of_pole = r.pose2d[0, :, 0] < 127.0
     assert left_of_pole.any() and (~left_of_pole).any()
     assert not r.visible[0][left_of_pole].any()
-    assert r.visible[0][r.pose2d[0, :, 0] > 128.5].all()
+    assert r.visible[0][r.pose2d[0, :, 0] > 129.0].all()
     assert np.all(r.person_map[:, :126] == -1)
     assert np.all(r.image[128, 60] > [150, 0, 0]) and r.image[128, 60, 1] < 80
+
+
+@pytest.mark.parametrize("column, z", [(100, 4.0), (37, 8.0), (150, 12.0)])
+def test_a_joints_label_is_the_centre_of_the_pixel_drawn_for_it(column, z):
+    """Pixel i covers [i, i+1) (lcr_tf.contracts.geometry), OpenCV's integer coordinates are pixel
+    centres: a head labelled at x = column + 0.5 must be drawn centred on pixel ``column``. A frontal
+    person is left-right symmetric about the head, so the painted pixels' centres (col + 0.5) average to
+    the label (within OpenCV's rounding of circle outlines, far below the half pixel a convention error
+    would give), and the head's own pixel is (floor(y), floor(x))."""
+    pose = standing(shoulder_abduction=25.0)
+    head = NAMES.index("head")
+    fx, _, cx, cy = CAMERA
+    # Translate so the head projects exactly to the centre of a pixel of column ``column``.
+    shift = np.array([(column + 0.5 - cx) * z / fx - pose[head, 0], 0.0, z])
+    r = rs.render_people(pose[None] + shift, CAMERA, grey())
+    label = r.pose2d[0, head]
+    assert label[0] == pytest.approx(column + 0.5, abs=1e-4)
+    rows, cols = np.nonzero(r.person_map == 0)
+    assert np.mean(cols + 0.5) == pytest.approx(column + 0.5, abs=0.1)
+    assert r.person_map[int(np.floor(label[1])), column] == 0
+    # The same person one pixel to the right is drawn one column to the right.
+    moved = rs.render_people(pose[None] + shift + [z / fx, 0.0, 0.0], CAMERA, grey())
+    assert np.mean(np.nonzero(moved.person_map == 0)[1]) == pytest.approx(np.mean(cols) + 1.0, abs=0.05)
 
 
 def test_sizes_follow_perspective():

@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from beam_jobs import render_synthetic
 from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
-from lcr_tf.contracts import features
-from lcr_tf.contracts import geometry
+from lcr_tf import body_model, synthetic
+from lcr_tf.contracts import features, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +34,7 @@ def _record(rendered, index, anchor_set):
     lower = skeleton_lib.LCR13.lower_body
     n = rendered.num_people
     return features.encode_example({
-        features.IMAGE_ENCODED: render_synthetic.encode_image(rendered.image, "png"),
+        features.IMAGE_ENCODED: synthetic.encode_image(rendered.image, "png"),
         features.IMAGE_FORMAT: "png", features.IMAGE_ID: f"im{index}", features.IMAGE_SOURCE: "test",
         features.IMAGE_HEIGHT: S, features.IMAGE_WIDTH: S, features.INTRINSICS: rendered.intrinsics,
         features.BOX: geometry.pose_box(rendered.pose2d), features.POSE2D: rendered.pose2d,
@@ -55,13 +53,13 @@ def data(tmp_path_factory):
     anchor_set = anchors_lib.cluster_poses(corpus, K, 4, seed=0)
     anchors_path = str(root / "anchors.npz")
     anchor_set.save(anchors_path)
-    config = render_synthetic.RenderConfig(height=S, width=S, min_people=1, max_people=2)
+    config = synthetic.RenderConfig(height=S, width=S, min_people=1, max_people=2)
     shards = {"train-00000-of-00002.tfrecord": range(0, 4), "train-00001-of-00002.tfrecord": range(4, 8),
               "val-00000-of-00001.tfrecord": range(8, 10)}
     for name, indices in shards.items():
         with tf.io.TFRecordWriter(str(root / name)) as writer:
             for i in indices:
-                writer.write(_record(render_synthetic.render_image(corpus, i, 0, config), i, anchor_set))
+                writer.write(_record(synthetic.render_image(corpus, i, 0, config), i, anchor_set))
     return {"train": str(root / "train-*.tfrecord"), "val": str(root / "val-*.tfrecord"),
             "anchors": anchors_path}
 

@@ -1,17 +1,20 @@
-"""The ``synthetic`` dataset: images rendered on the fly by :mod:`beam_jobs.render_synthetic`.
+"""The ``synthetic`` dataset: images rendered on the fly by :mod:`lcr_tf.synthetic`.
 
 Keys are ``0 .. num_images - 1``; ``read(i)`` renders image ``i`` of ``seed`` (the same key and seed always
 give the same image), encodes it as JPEG and returns its people with exact annotations: every joint's 2D
 position (the renderer knows all joints, so all are annotated, including those outside the image or
 hidden), the renderer's visibility (inside the image and not occluded), the exact 3D pose (metres,
 camera axes, body-centred; the job keeps it as MoCap 3D) and the camera intrinsics. With
-``empty_fraction`` > 0 a share of the images holds nobody (:func:`beam_jobs.render_synthetic.empty_scenes`
+``empty_fraction`` > 0 a share of the images holds nobody (:func:`lcr_tf.synthetic.empty_scenes`
 says which); their records are marked :attr:`~lcr_tf.datasets.base.ImageRecord.negative`, and the job
 writes them with P = 0.
 
 The people's 3D poses are drawn from ``poses`` (a ``poses.npz`` corpus in LCR-13) or, without it, from
 ``body_model_poses`` poses of :func:`lcr_tf.body_model.sample_poses` with ``seed``. The corpus is loaded
 once per worker process, on first use.
+
+Pixels: the renderer writes its labels and intrinsics in the package's convention
+(:mod:`lcr_tf.contracts.geometry`), so the reader passes them on unchanged (:data:`PIXEL_OFFSET`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ from typing import List, Optional
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person
+from lcr_tf import synthetic
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person
+from lcr_tf.datasets.corpus import load_corpus_poses
+
+# Added to the renderer's 2D labels: none, they already follow lcr_tf.contracts.geometry (the renderer
+# draws each point at its label - 0.5, OpenCV's integer coordinates being pixel centres).
+PIXEL_OFFSET = 0.0
 
 
 class SyntheticReader(DatasetReader):
@@ -32,13 +41,13 @@ class SyntheticReader(DatasetReader):
       seed: the render seed.
       poses: ``poses.npz`` (LCR-13) to draw people from; None for the body model.
       body_model_poses: corpus size when ``poses`` is None (None: the job's default,
-        :data:`beam_jobs.build_tfrecords.DEFAULT_BODY_MODEL_POSES`).
+        :data:`lcr_tf.datasets.corpus.DEFAULT_BODY_MODEL_POSES`).
       height, width: image size in pixels.
       min_people, max_people: people per image (None: the preset's).
-      preset: scene distribution, a name of :data:`beam_jobs.render_synthetic.PRESETS`.
+      preset: scene distribution, a name of :data:`lcr_tf.synthetic.PRESETS`.
       jpeg_quality: JPEG quality (1..100).
       empty_fraction: share of the images rendered without people, in [0, 1]
-        (:attr:`beam_jobs.render_synthetic.RenderConfig.empty_fraction`).
+        (:attr:`lcr_tf.synthetic.RenderConfig.empty_fraction`).
     """
 
     name = "synthetic"
@@ -49,11 +58,10 @@ class SyntheticReader(DatasetReader):
                  min_people: Optional[int] = None, max_people: Optional[int] = None, jpeg_quality: int = 90,
                  preset: str = "wild", empty_fraction: float = 0.0):
         super().__init__()
-        from beam_jobs import render_synthetic
-        if preset not in render_synthetic.PRESETS:
+        if preset not in synthetic.PRESETS:
             raise ValueError(f"synthetic: unknown preset {preset!r}; known: "
-                             f"{', '.join(sorted(render_synthetic.PRESETS))}")
-        defaults = render_synthetic.preset_config(preset)
+                             f"{', '.join(sorted(synthetic.PRESETS))}")
+        defaults = synthetic.preset_config(preset)
         min_people = defaults.min_people if min_people is None else min_people
         max_people = defaults.max_people if max_people is None else max_people
         for label, value, lo in (("num_images", num_images, 1), ("body_model_poses", body_model_poses or 1, 1),
@@ -91,32 +99,26 @@ class SyntheticReader(DatasetReader):
 
     def corpus(self) -> np.ndarray:
         """(N, 13, 3) float32 metres, camera axes, body-centred: the poses people are drawn from."""
-        def build():
-            from beam_jobs import build_tfrecords  # the job's corpus loader: one definition of the default
-            return build_tfrecords.load_corpus_poses(self.poses, self.body_model_poses, self.seed)
-        return self.cached("corpus", build)
+        return self.cached("corpus", lambda: load_corpus_poses(self.poses, self.body_model_poses, self.seed))
 
     def render_config(self):
-        from beam_jobs import render_synthetic
-        return render_synthetic.preset_config(self.preset, height=self.height, width=self.width,
-                                              min_people=self.min_people, max_people=self.max_people,
-                                              empty_fraction=self.empty_fraction)
+        return synthetic.preset_config(self.preset, height=self.height, width=self.width,
+                                       min_people=self.min_people, max_people=self.max_people,
+                                       empty_fraction=self.empty_fraction)
 
     def setup(self) -> None:
         self.corpus()
 
     def render(self, index: int):
-        """The renderer's :class:`~beam_jobs.render_synthetic.RenderedImage` of image ``index``."""
-        from beam_jobs import render_synthetic
+        """The renderer's :class:`~lcr_tf.synthetic.RenderedImage` of image ``index``."""
         config = self.cached("config", self.render_config)
-        return render_synthetic.render_image(self.corpus(), int(index), self.seed, config)
+        return synthetic.render_image(self.corpus(), int(index), self.seed, config)
 
     def read(self, key) -> ImageRecord:
-        from beam_jobs import render_synthetic
         rendered = self.render(key)
-        data = render_synthetic.encode_image(rendered.image, fmt="jpeg", quality=self.jpeg_quality)
+        data = synthetic.encode_image(rendered.image, fmt="jpeg", quality=self.jpeg_quality)
         num_joints = skeleton_lib.LCR13.num_joints
-        people = [Person(pose2d=np.asarray(rendered.pose2d[p], np.float32),
+        people = [Person(pose2d=np.asarray(rendered.pose2d[p], np.float32) + np.float32(PIXEL_OFFSET),
                          annotated=np.ones(num_joints, bool),
                          visible=np.asarray(rendered.visible[p], bool),
                          pose3d=np.asarray(rendered.pose3d[p], np.float32),
