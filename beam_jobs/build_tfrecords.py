@@ -16,7 +16,9 @@ Without ``--runner``, the job runs on the DirectRunner with ``--direct_running_m
 ``lcr_tf`` and ``beam_jobs``: install the package (``pip install -e .``) or run from the repository root.
 
 The steps (one DoFn each; every DoFn holds only small options when pickled, heavy state is built in the
-worker, once per process):
+worker, once per process). What each step does to a record is Beam-free code of
+:mod:`lcr_tf.datasets.labelling` (checks, conversion, pseudo ground truth) and :mod:`lcr_tf.datasets.records`
+(encoding, shards, summary); the DoFns add the Beam counters and the rejected output:
 
 1. ``Create(keys)`` from :meth:`lcr_tf.datasets.base.DatasetReader.list_items`, then ``Reshuffle`` so
    that reading spreads over the workers.
@@ -62,13 +64,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import json
 import os
 import sys
 import threading
 import uuid
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -76,350 +77,47 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from beam_jobs import runner_options
-from lcr_tf import datasets
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, RecordError, stack_people
+from lcr_tf import datasets, pseudo_gt
 from lcr_tf.contracts import features
-from lcr_tf.contracts import geometry
-from lcr_tf import pseudo_gt
-from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets import parse_reader_options  # noqa: F401  (the job's name for it, kept for callers)
+from lcr_tf.datasets.base import DatasetReader, RecordError
+from lcr_tf.datasets.corpus import DEFAULT_BODY_MODEL_POSES, load_corpus_poses
+
+# The per-record steps, free of Beam; imported under the job's names (tests and callers use them).
+from lcr_tf.datasets.labelling import (  # noqa: F401
+    DEFAULT_MAX_OUTSIDE,
+    IMAGE_CODES,
+    MAX_JOINT_RADIUS_M,
+    PERSON_CODES,
+    TARGET,
+    ImageError,
+    ImageItem,
+    check_image,
+    clip_ignore_regions,
+    complete_from_own_3d,
+    convert_people,
+    image_rejection,
+    num_regions,
+    person_rejection,
+    pseudo_ground_truth,
+)
+from lcr_tf.datasets.records import (  # noqa: F401
+    DISTANCE_BIN,
+    SHARD_SUFFIX,
+    encode_item,
+    person_statistics,
+    rejected_path,
+    rejection_lines,
+    shard_of,
+    shard_path,
+    shard_paths,
+    summarise,
+    summary_path,
+)
 
 NAMESPACE = "build_tfrecords"
 REJECTED = "rejected"
-TARGET = skeleton_lib.LCR13
-SHARD_SUFFIX = ".tfrecord"
 DEFAULT_NUM_SHARDS = 8
-# An annotated joint more than this many image widths (heights) left or right of (above or below) the
-# image is taken for a broken annotation: a truncated person's joints lie at most a body length or so
-# outside the frame.
-DEFAULT_MAX_OUTSIDE = 1.0
-# A given 3D joint farther than this from the body centre is impossible for a human body (the longest
-# reach, a raised wrist, is about 1.2 m from the torso centre of a tall adult).
-MAX_JOINT_RADIUS_M = 2.5
-DEFAULT_BODY_MODEL_POSES = 20000
-# Histogram bin width of the pseudo-GT distance counters (distances lie in [0, 2]).
-DISTANCE_BIN = 0.01
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-# Rejection codes (the summary counts them; rejected.jsonl lines carry a code and a readable reason).
-IMAGE_CODES = ("read_error", "image_missing", "image_unreadable", "image_size_mismatch", "bad_intrinsics",
-               "bad_ignore_regions", "unknown_skeleton", "no_usable_person", "encode_error", "duplicate_image_id")
-PERSON_CODES = ("wrong_joint_count", "wrong_shape", "nan_joint", "outside_image", "bad_pose3d",
-                "too_few_joints", "degenerate", "pseudo_gt_refused")
-
-
-# --------------------------------------------------------------------------- pure functions
-
-
-class ImageError(ValueError):
-    """An image file that cannot be used; ``code`` is one of :data:`IMAGE_CODES`."""
-
-    def __init__(self, code: str, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def check_image(data: bytes) -> Tuple[str, int, int]:
-    """Decodes an encoded image completely to check it.
-
-    Args:
-      data: file bytes.
-    Returns:
-      (format ``"jpeg"`` or ``"png"``, height, width) in pixels.
-    Raises:
-      ImageError: (``image_unreadable``) not a JPEG or PNG file, or a file the decoder refuses
-        (truncated, corrupt); the reason says which.
-    """
-    import tensorflow as tf  # the decoder of the training input pipeline
-    if data.startswith(_JPEG_MAGIC):
-        fmt, decode = "jpeg", tf.io.decode_jpeg
-    elif data.startswith(_PNG_MAGIC):
-        fmt, decode = "png", tf.io.decode_png
-    else:
-        raise ImageError("image_unreadable", f"not a JPEG or PNG file ({len(data)} bytes, starting "
-                                             f"{data[:8]!r})")
-    try:
-        shape = decode(data, channels=3).shape
-    except tf.errors.OpError as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ImageError("image_unreadable", f"{fmt} decoder failed ({len(data)} bytes): {message}") from None
-    if shape[0] < 1 or shape[1] < 1:
-        raise ImageError("image_unreadable", f"{fmt} image has size {shape[1]}x{shape[0]}")
-    return fmt, int(shape[0]), int(shape[1])
-
-
-def shard_of(image_id: str, num_shards: int) -> int:
-    """The shard of an image: ``md5(image_id) mod num_shards``, the same in every process."""
-    digest = hashlib.md5(image_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little") % num_shards
-
-
-def shard_path(prefix: str, shard: int, num_shards: int) -> str:
-    """``PREFIX-SSSSS-of-NNNNN.tfrecord`` (Beam's default shard name template)."""
-    return f"{prefix}-{shard:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
-
-
-def shard_paths(prefix: str, num_shards: int) -> List[str]:
-    return [shard_path(prefix, s, num_shards) for s in range(num_shards)]
-
-
-def rejected_path(prefix: str) -> str:
-    return f"{prefix}-rejected.jsonl"
-
-
-def summary_path(prefix: str) -> str:
-    return f"{prefix}-summary.json"
-
-
-def complete_from_own_3d(pose2d: np.ndarray, annotated: np.ndarray, pose3d: np.ndarray) -> np.ndarray:
-    """Fills the missing 2D joints of people whose 3D pose is known.
-
-    The orthographic projection of the 3D pose (its x, y: camera axes, y down like the image) is fitted
-    to the annotated 2D joints by a scale and a translation (least squares), and the fitted projection
-    gives the missing joints. Annotated joints are kept as they are.
-
-    Args:
-      pose2d: (P, J, 2) pixels; missing joints may hold NaN.
-      annotated: (P, J) bool, at least two distinct annotated joints per person.
-      pose3d: (P, J, 3) metres, camera axes, finite.
-    Returns:
-      (P, J, 2) float64 pixels without NaN.
-    """
-    w = np.asarray(annotated, bool)[..., None].astype(np.float64)
-    q = np.where(w > 0, np.asarray(pose2d, np.float64), 0.0)
-    c = np.asarray(pose3d, np.float64)[..., :2]
-    n = w.sum(axis=1, keepdims=True)
-    q_mean = (q * w).sum(axis=1, keepdims=True) / n
-    c_mean = (c * w).sum(axis=1, keepdims=True) / n
-    qc, cc = (q - q_mean) * w, (c - c_mean) * w
-    scale = np.einsum("pjk,pjk->p", qc, cc) / np.einsum("pjk,pjk->p", cc, cc)
-    fitted = q_mean + scale[:, None, None] * (c - c_mean)
-    return np.where(w > 0, q, fitted)
-
-
-def clip_ignore_regions(boxes, height: int, width: int) -> Tuple[np.ndarray, int]:
-    """Clips a record's ignore regions to its image and drops those left without area.
-
-    Args:
-      boxes: (R, 4) xyxy pixels (:attr:`~lcr_tf.datasets.base.ImageRecord.ignore_regions`); may reach
-        outside the image.
-      height, width: the image size in pixels.
-    Returns:
-      (kept (R', 4) float64 xyxy pixels inside ``[0, width] x [0, height]`` with x1 < x2 and y1 < y2 also in
-      float32, the schema's type; number of regions dropped because nothing of them is left inside).
-    Raises:
-      ValueError: not an (R, 4) array, NaN / inf, or a reversed box (x2 < x1 or y2 < y1); the message
-        names the region.
-    """
-    b = np.asarray(boxes, np.float64)
-    if b.size == 0:
-        return np.zeros((0, 4)), 0
-    if b.ndim != 2 or b.shape[1] != 4:
-        raise ValueError(f"ignore_regions has shape {b.shape}, expected (R, 4) xyxy boxes")
-    if not np.all(np.isfinite(b)):
-        raise ValueError(f"ignore region {int(np.argmin(np.all(np.isfinite(b), axis=1)))} holds NaN or inf")
-    reversed_ = np.any(b[:, 2:] < b[:, :2], axis=1)
-    if reversed_.any():
-        r = int(np.argmax(reversed_))
-        raise ValueError(f"ignore region {r} {b[r].tolist()} is reversed (x2 < x1 or y2 < y1)")
-    clipped = np.clip(b, 0.0, np.array([width, height, width, height], np.float64))
-    # Judged in float32, as written: a sliver that collapses there would be refused by the encoder.
-    as_written = clipped.astype(np.float32)
-    keep = np.all(as_written[:, 2:] > as_written[:, :2], axis=1)
-    return clipped[keep], int(np.count_nonzero(~keep))
-
-
-@dataclasses.dataclass
-class ImageItem:
-    """One image travelling through the job (the element type between the DoFns).
-
-    People arrays hold the Q people still kept, in LCR-13 order (J = 13), after :class:`ConvertPeopleFn`:
-      person_index: (Q,) int64, index of each person in the reader's ``people`` list.
-      person_id: (Q,) object, the reader's person ids (str or None).
-      pose2d: (Q, J, 2) float64 pixels; NaN at missing joints until they are completed.
-      annotated, visible, completed: (Q, J) bool.
-      pose3d: (Q, J, 3) float64 metres, camera axes, body-centred; NaN rows until pseudo-GT.
-      has_3d: (Q,) bool, True where the dataset gave the 3D pose.
-      distance: (Q,) float64 pseudo-GT match distance (0 for the dataset's 3D).
-
-    Image-level, from :class:`ReadImageFn`:
-      ignore_boxes: (R, 4) float64 xyxy pixels, the record's ignore regions clipped to the image.
-      ignore_empty: number of the record's ignore regions dropped as empty after clipping.
-      negative: the record's :attr:`~lcr_tf.datasets.base.ImageRecord.negative` (then Q = 0 always).
-    """
-
-    key: str
-    image_id: str
-    dataset: str
-    encoded: bytes
-    image_format: str
-    height: int
-    width: int
-    intrinsics: Optional[np.ndarray]
-    num_people: int
-    record: Optional[ImageRecord] = None
-    person_index: Optional[np.ndarray] = None
-    person_id: Optional[np.ndarray] = None
-    pose2d: Optional[np.ndarray] = None
-    annotated: Optional[np.ndarray] = None
-    visible: Optional[np.ndarray] = None
-    completed: Optional[np.ndarray] = None
-    pose3d: Optional[np.ndarray] = None
-    has_3d: Optional[np.ndarray] = None
-    distance: Optional[np.ndarray] = None
-    ignore_boxes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4)))
-    ignore_empty: int = 0
-    negative: bool = False
-
-    def keep(self, rows: np.ndarray) -> None:
-        """Keeps only the people ``rows`` ((Q',) int or (Q,) bool) of the arrays."""
-        for f in ("person_index", "person_id", "pose2d", "annotated", "visible", "completed", "pose3d", "has_3d",
-                  "distance"):
-            setattr(self, f, getattr(self, f)[rows])
-
-
-def image_rejection(key: str, image_id: Optional[str], dataset: str, code: str, reason: str,
-                    persons: int = 0) -> Dict[str, Any]:
-    """A ``rejected.jsonl`` line for an image (``persons``: people dropped with it)."""
-    return {"kind": "image", "key": key, "image_id": image_id, "dataset": dataset, "code": code,
-            "reason": reason, "persons": int(persons)}
-
-
-def person_rejection(item: ImageItem, person: int, person_id: Optional[str], code: str,
-                     reason: str) -> Dict[str, Any]:
-    """A ``rejected.jsonl`` line for one person of an image (its index in the reader's list)."""
-    return {"kind": "person", "key": item.key, "image_id": item.image_id, "dataset": item.dataset,
-            "person": int(person), "person_id": person_id, "code": code, "reason": reason}
-
-
-def _joint_list(skel: skeleton_lib.Skeleton, mask_row: np.ndarray) -> str:
-    return ", ".join(skel.joint_names[j] for j in np.flatnonzero(mask_row))
-
-
-def convert_people(item: ImageItem, min_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS,
-                   max_outside: float = DEFAULT_MAX_OUTSIDE) -> List[Tuple[int, Optional[str], str, str]]:
-    """Validates ``item.record``'s people and fills ``item``'s LCR-13 people arrays with the good ones.
-
-    Args:
-      item: with ``record``, ``height`` and ``width`` set.
-      min_joints: fewest annotated LCR-13 joints a person needs (with or without 3D).
-      max_outside: an annotated joint beyond ``max_outside`` image sizes outside the image is an error.
-    Returns:
-      ``[(person index, person_id, code, reason)]`` for the rejected people, by index. ``item``'s arrays
-      hold the kept ones (possibly none); the completed mask is set for people with given 3D.
-    Raises:
-      KeyError: the record names an unknown skeleton.
-    """
-    record = item.record
-    src = skeleton_lib.get_skeleton(record.skeleton)
-    people = record.people
-    ok, problems, pose2d, annotated, visible, has_visible, pose3d, has_3d = stack_people(people, src.num_joints)
-    rejected = {i: (code, reason) for i, code, reason in problems}
-    reasons: Dict[int, Tuple[str, str]] = {}  # row of the stacked arrays -> its first problem
-
-    def flag(mask: np.ndarray, code: str, reason_of: Callable[[int], str]) -> None:
-        for r in np.flatnonzero(mask):  # only the flagged rows: their reasons are texts
-            if int(r) not in reasons:
-                reasons[int(r)] = (code, reason_of(r))
-
-    finite2d = np.all(np.isfinite(pose2d), axis=-1)
-    flag(np.any(annotated & ~finite2d, axis=1), "nan_joint",
-         lambda r: f"annotated joints hold NaN or inf: {_joint_list(src, annotated[r] & ~finite2d[r])}")
-    size = np.array([item.width, item.height], np.float64)
-    with np.errstate(invalid="ignore"):
-        outside = np.any((pose2d < -max_outside * size) | (pose2d > (1.0 + max_outside) * size), axis=-1)
-    outside &= annotated & finite2d
-    flag(np.any(outside, axis=1), "outside_image",
-         lambda r: f"annotated joints more than {max_outside:g} image sizes outside the "
-                   f"{item.width}x{item.height} image: {_joint_list(src, outside[r])}")
-    finite3d = np.all(np.isfinite(pose3d), axis=(1, 2))
-    flag(has_3d & ~finite3d, "bad_pose3d", lambda r: "pose3d holds NaN or inf")
-    with np.errstate(invalid="ignore"):
-        radius = np.linalg.norm(pose3d - skeleton_lib.body_centre(pose3d, src), axis=-1)
-    far = has_3d & finite3d & np.any(radius > MAX_JOINT_RADIUS_M, axis=1)
-    flag(far, "bad_pose3d", lambda r: f"pose3d joint {src.joint_names[int(np.nanargmax(radius[r]))]} is "
-                                      f"{np.nanmax(radius[r]):.2f} m from the body centre "
-                                      f"(> {MAX_JOINT_RADIUS_M} m)")
-
-    # LCR-13. Derived joints (e.g. a head from two ears) exist only where their sources are annotated.
-    lcr2d, lcr_annotated = skeleton_lib.convert(pose2d, src, TARGET, annotated & finite2d)
-    _, lcr_visible = skeleton_lib.convert(pose2d, src, TARGET, annotated & finite2d & visible)
-    lcr_visible = np.where(has_visible[:, None], lcr_visible, lcr_annotated) & lcr_annotated
-    lcr3d, lcr_has3d = skeleton_lib.convert(np.where(np.isfinite(pose3d), pose3d, np.nan), src, TARGET)
-    lacks3d = has_3d & ~np.all(lcr_has3d, axis=1)
-    flag(lacks3d, "bad_pose3d",
-         lambda r: f"pose3d does not give the LCR-13 joints {_joint_list(TARGET, ~lcr_has3d[r])}")
-    count = lcr_annotated.sum(axis=1)
-    flag(count < min_joints, "too_few_joints",
-         lambda r: f"{int(count[r])} annotated LCR-13 joints, fewer than min_joints={min_joints}")
-    with np.errstate(invalid="ignore"):
-        spread = (np.where(lcr_annotated[..., None], lcr2d, -np.inf).max(axis=1)
-                  - np.where(lcr_annotated[..., None], lcr2d, np.inf).min(axis=1))
-    flag(np.all(spread == 0, axis=-1), "degenerate", lambda r: "all annotated joints are at one point")
-
-    for r, problem in reasons.items():
-        rejected[int(ok[r])] = problem
-    keep = ~np.isin(np.arange(ok.size), list(reasons))
-    item.person_index = ok[keep]
-    item.person_id = np.array([_person_id(people[i]) for i in ok], dtype=object)[keep]
-    item.annotated = lcr_annotated[keep]
-    item.visible = lcr_visible[keep]
-    item.has_3d = has_3d[keep]
-    item.pose3d = np.where(item.has_3d[:, None, None],
-                           skeleton_lib.centre_poses(lcr3d[keep], TARGET), np.nan)
-    item.pose2d = lcr2d[keep]
-    item.completed = np.zeros_like(item.annotated)
-    item.distance = np.zeros(item.person_index.size)
-    own = item.has_3d & ~np.all(item.annotated, axis=1)
-    if own.any():
-        item.pose2d[own] = complete_from_own_3d(item.pose2d[own], item.annotated[own], item.pose3d[own])
-        item.completed[own] = ~item.annotated[own]
-    return [(i, _person_id(people[i]), code, reason) for i, (code, reason) in sorted(rejected.items())]
-
-
-def _person_id(person) -> Optional[str]:
-    pid = getattr(person, "person_id", None)
-    return None if pid is None else str(pid)
-
-
-def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarray]]:
-    """The serialized Example of a finished item, and the per-person values that went into it.
-
-    Args:
-      item: people completed (no NaN in ``pose2d`` / ``pose3d``).
-      anchor_set: :class:`lcr_tf.anchors.AnchorSet` in LCR-13.
-    Returns:
-      (bytes of ``features.encode_example(...)`` serialized deterministically, {"full_body" (Q,) bool,
-      "anchor_class" (Q,) int, "box" (Q, 4) float64}).
-    Raises:
-      ValueError: from :func:`lcr_tf.contracts.features.encode_example`.
-    """
-    full_body = np.any(item.annotated[:, TARGET.lower_body], axis=1)
-    classes = anchor_set.assign_classes(item.pose3d, full_body)
-    boxes = geometry.pose_box(item.pose2d)
-    record = {
-        features.IMAGE_ENCODED: item.encoded,
-        features.IMAGE_FORMAT: item.image_format,
-        features.IMAGE_ID: item.image_id,
-        features.IMAGE_SOURCE: item.dataset,
-        features.IMAGE_HEIGHT: item.height,
-        features.IMAGE_WIDTH: item.width,
-        features.INTRINSICS: item.intrinsics,
-        features.BOX: boxes,
-        features.POSE2D: item.pose2d,
-        features.ANNOTATED: item.annotated,
-        features.COMPLETED: item.completed,
-        features.VISIBLE: item.visible,
-        features.POSE3D: item.pose3d,
-        features.POSE3D_SOURCE: np.where(item.has_3d, features.POSE3D_MOCAP, features.POSE3D_PSEUDO_GT),
-        features.PSEUDO_GT_DISTANCE: item.distance,
-        features.ANCHOR_CLASS: classes,
-        features.IGNORE_BOXES: item.ignore_boxes,
-    }
-    example = features.encode_example(record)
-    return (example.SerializeToString(deterministic=True),
-            {"full_body": full_body, "anchor_class": classes, "box": boxes})
 
 
 # --------------------------------------------------------------------------- per-process state
@@ -439,16 +137,6 @@ def _shared(key: tuple, build: Callable[[], Any]) -> Any:
 def _file_key(path: str) -> tuple:
     stat = os.stat(path)
     return os.path.abspath(path), stat.st_mtime_ns, stat.st_size
-
-
-def load_corpus_poses(poses: Optional[str], body_model_poses: Optional[int], seed: int) -> np.ndarray:
-    """(N, 13, 3) float32 metres, camera axes, body-centred: ``poses`` (a ``poses.npz`` in LCR-13) or, when
-    None, ``body_model.sample_poses(body_model_poses or DEFAULT_BODY_MODEL_POSES, seed)``."""
-    from lcr_tf import pose_corpus
-    if poses:
-        return pose_corpus.load(poses, skeleton=TARGET.name).poses3d
-    from lcr_tf import body_model
-    return body_model.sample_poses(body_model_poses or DEFAULT_BODY_MODEL_POSES, seed).poses3d
 
 
 # --------------------------------------------------------------------------- DoFns
@@ -489,7 +177,7 @@ class ReadImageFn(beam.DoFn):
         Metrics.counter(NAMESPACE, "images_read").inc()
         persons = len(record.people)
         Metrics.counter(NAMESPACE, "persons_read").inc(persons)
-        Metrics.counter(NAMESPACE, "ignore_regions_read").inc(_num_regions(record.ignore_regions))
+        Metrics.counter(NAMESPACE, "ignore_regions_read").inc(num_regions(record.ignore_regions))
         image_id = str(record.image_id)
         negative = bool(record.negative)
         if negative and persons:
@@ -533,13 +221,6 @@ class ReadImageFn(beam.DoFn):
                         ignore_boxes=ignore_boxes, ignore_empty=ignore_empty, negative=negative)
 
 
-def _num_regions(boxes) -> int:
-    """Rows of an (R, 4) ignore-region array; a malformed non-empty value counts as one region (its image
-    is then rejected as ``bad_ignore_regions``)."""
-    shape = np.shape(boxes)
-    if len(shape) == 2:
-        return int(shape[0])
-    return 0 if int(np.prod(shape)) == 0 else 1
 
 
 def _reject_unusable(item: ImageItem):
@@ -609,55 +290,15 @@ class PseudoGtFn(beam.DoFn):
         return self._database
 
     def process(self, item: ImageItem):
-        need = np.flatnonzero(~item.has_3d)
-        if need.size:
-            db = self.database()
-            refused = db.validate_queries(item.pose2d[need], item.annotated[need])
-            drop = np.zeros(item.person_index.size, bool)
-            for b, reason in refused:
-                row = need[b]
-                drop[row] = True
-                Metrics.counter(NAMESPACE, "persons_rejected_pseudo_gt_refused").inc()
-                yield beam.pvalue.TaggedOutput(REJECTED, person_rejection(
-                    item, int(item.person_index[row]), item.person_id[row], "pseudo_gt_refused", reason))
-            search = need[~drop[need]]
-            if search.size:
-                found = db.search(item.pose2d[search], item.annotated[search])
-                item.pose3d[search] = found.pose3d
-                item.pose2d[search] = found.completed2d
-                item.completed[search] = ~item.annotated[search]
-                item.distance[search] = found.distance
-            if drop.any():
-                item.keep(~drop)
-                if item.person_index.size == 0:
-                    yield _reject_unusable(item)
-                    return
+        refused = pseudo_ground_truth(item, self.database)
+        for person, person_id, reason in refused:
+            Metrics.counter(NAMESPACE, "persons_rejected_pseudo_gt_refused").inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, person_rejection(item, person, person_id,
+                                                                      "pseudo_gt_refused", reason))
+        if refused and item.person_index.size == 0:
+            yield _reject_unusable(item)
+            return
         yield item
-
-
-def person_statistics(item: ImageItem, values: Mapping[str, np.ndarray]) -> Dict[str, Any]:
-    """The figures of an encoded image for the summary: {"counters": ((name, value), ...),
-    "distances_micro": (pseudo-GT distances in millionths, ...)}: per-person counts (3D source, body
-    part, anchor class, completed joints per person and per LCR-13 joint) and the image's ignore regions
-    (written, dropped as empty). They are counted when the image is written, so that the summary
-    describes exactly the written images."""
-    counts = collections.Counter()
-    counts["persons_pose3d_mocap"] = int(item.has_3d.sum())
-    counts["persons_pose3d_pseudo_gt"] = int((~item.has_3d).sum())
-    counts["persons_full_body"] = int(values["full_body"].sum())
-    counts["persons_upper_body"] = int((~values["full_body"]).sum())
-    counts["joints_completed"] = int(item.completed.sum())
-    counts["joints_visible"] = int(item.visible.sum())
-    counts.update(f"anchor_class_{c:04d}" for c in values["anchor_class"].tolist())
-    counts.update(f"completed_joints_{n:02d}" for n in item.completed.sum(axis=1).tolist())
-    for name, n in zip(TARGET.joint_names, item.completed.sum(axis=0).tolist()):
-        counts[f"completed_by_joint_{name}"] = int(n)
-    counts["ignore_regions_written"] = int(item.ignore_boxes.shape[0])
-    counts["ignore_regions_empty"] = int(item.ignore_empty)
-    distances = item.distance[~item.has_3d]
-    counts.update(f"pseudo_gt_distance_bin_{int(d / DISTANCE_BIN):04d}" for d in distances.tolist())
-    return {"counters": tuple(sorted((k, v) for k, v in counts.items() if v)),
-            "distances_micro": tuple(int(round(d * 1e6)) for d in distances.tolist())}
 
 
 class EncodeFn(beam.DoFn):
@@ -733,16 +374,14 @@ class WriteShardFn(beam.DoFn):
         yield {"shard": shard, "path": path, "images": written, "images_empty": empty, "persons": people}
 
 
-def _sort_key(line: Mapping[str, Any]):
-    return (str(line.get("key")), line.get("kind") != "person", line.get("person", -1), line.get("code"))
 
 
 def write_rejected(lines: List[Dict[str, Any]], path: str) -> str:
     """Writes the rejection lines, sorted by key (persons of an image before the image), as JSON lines."""
     from apache_beam.io.filesystems import FileSystems
     with FileSystems.create(path) as f:
-        for line in sorted(lines, key=_sort_key):
-            f.write((json.dumps(line, sort_keys=True) + "\n").encode("utf-8"))
+        for line in rejection_lines(lines):
+            f.write(line.encode("utf-8"))
     return path
 
 
@@ -854,87 +493,10 @@ def query_counts(result) -> Tuple[Dict[str, int], Dict[str, Dict[str, float]]]:
     return dict(counters), distributions
 
 
-def _prefixed(counters: Mapping[str, int], prefix: str) -> Dict[str, int]:
-    return {k[len(prefix):]: v for k, v in sorted(counters.items()) if k.startswith(prefix) and v}
 
 
-def _histogram_percentiles(bins: Mapping[int, int], width: float, qs: Sequence[float]) -> Dict[str, float]:
-    """Upper bin edges below which a fraction q of the histogram's values lie."""
-    if not bins:
-        return {}
-    edges = np.array(sorted(bins))
-    cumulative = np.cumsum([bins[b] for b in edges])
-    out = {}
-    for q in qs:
-        i = int(np.searchsorted(cumulative, q * cumulative[-1], side="left"))
-        out[f"p{q * 100:g}"] = round(float((edges[min(i, edges.size - 1)] + 1) * width), 6)
-    return out
 
 
-def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[str, float]],
-              num_listed: int, parameters: Mapping[str, Any], shards: Sequence[str] = ()) -> Dict[str, Any]:
-    """The summary dict written to ``PREFIX-summary.json``.
-
-    ``images.written_empty`` counts the written images without people (those marked negative by the
-    reader; they are part of ``images.written``). ``check.images_accounted`` is true when every listed key
-    ended written or rejected (written + rejected = listed), ``check.persons_accounted`` when every person read ended written,
-    rejected, or dropped with a rejected image. ``ignore_regions`` counts the records' ignore regions:
-    read, written, dropped because clipping to the image left nothing, and the rest (those of rejected
-    images). ``completed_joints.by_joint`` counts the completed joints of the written people per LCR-13
-    joint name.
-    """
-    c = collections.Counter(counters)
-    images_rejected = _prefixed(c, "images_rejected_")
-    persons_rejected = _prefixed(c, "persons_rejected_")
-    images_rejected_total = sum(images_rejected.values())
-    persons_rejected_total = sum(persons_rejected.values())
-    distance = {}
-    micro = distributions.get("pseudo_gt_distance_micro")
-    bins = {int(k): v for k, v in _prefixed(c, "pseudo_gt_distance_bin_").items()}
-    if micro:
-        distance = {"count": int(micro["count"]), "min": micro["min"] / 1e6, "max": micro["max"] / 1e6,
-                    "mean": micro["sum"] / micro["count"] / 1e6,
-                    "percentiles": _histogram_percentiles(bins, DISTANCE_BIN, (0.5, 0.9, 0.99)),
-                    "percentile_resolution": DISTANCE_BIN,
-                    "histogram_by_bin_start": {f"{b * DISTANCE_BIN:.2f}": n for b, n in sorted(bins.items())}}
-    completed_hist = {str(int(k)): v for k, v in _prefixed(c, "completed_joints_").items()}
-    completed_by_joint = {name: c[f"completed_by_joint_{name}"] for name in TARGET.joint_names}
-    ignore_read, ignore_written, ignore_empty = (c["ignore_regions_read"], c["ignore_regions_written"],
-                                                 c["ignore_regions_empty"])
-    shard_info = []
-    for path in shards:
-        try:
-            import tensorflow as tf
-            size = int(tf.io.gfile.stat(path).length)
-        except Exception:  # a missing shard is reported as such, the summary is still written
-            size = None
-        shard_info.append({"path": path, "bytes": size})
-    written = c["images_written"]
-    persons_read = c["persons_read"]
-    persons_end = c["persons_written"] + persons_rejected_total + c["persons_dropped_with_image"]
-    return {
-        "parameters": dict(parameters),
-        "images": {"listed": int(num_listed), "read": c["images_read"], "written": written,
-                   "written_empty": c["images_written_empty"], "rejected": images_rejected_total,
-                   "rejected_by_reason": images_rejected},
-        "persons": {"read": persons_read, "written": c["persons_written"], "rejected": persons_rejected_total,
-                    "rejected_by_reason": persons_rejected,
-                    "dropped_with_rejected_images": c["persons_dropped_with_image"],
-                    "pose3d_mocap": c["persons_pose3d_mocap"], "pose3d_pseudo_gt": c["persons_pose3d_pseudo_gt"],
-                    "full_body": c["persons_full_body"], "upper_body": c["persons_upper_body"]},
-        "pseudo_gt_distance": distance,
-        "completed_joints": {"total": c["joints_completed"], "people_by_count": completed_hist,
-                             "by_joint": completed_by_joint},
-        "visible_joints": c["joints_visible"],
-        "anchor_classes": {str(int(k)): v for k, v in _prefixed(c, "anchor_class_").items()},
-        "ignore_regions": {"read": ignore_read, "written": ignore_written,
-                           "dropped_empty_after_clipping": ignore_empty,
-                           "dropped_with_rejected_images": ignore_read - ignore_written - ignore_empty},
-        "shards": shard_info,
-        "check": {"images_accounted": written + images_rejected_total == num_listed,
-                  "written_plus_rejected": written + images_rejected_total, "listed": int(num_listed),
-                  "persons_accounted": persons_end == persons_read},
-    }
 
 
 def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequence[str] = (),
@@ -966,37 +528,6 @@ def pipeline_arguments(beam_args: Sequence[str]) -> List[str]:
     """The Beam options to run with: ``beam_args``, plus, when they name no runner or a local one, the
     local runner with two worker processes (:mod:`beam_jobs.runner_options`)."""
     return runner_options.pipeline_arguments(beam_args, multi_process=True)
-
-
-def parse_reader_options(cls, items: Sequence[str]) -> Dict[str, Any]:
-    """``["name=value", ...]`` -> {name: value}, each value converted to the type of the reader option's
-    default (bool from true/false/1/0; str when the default is None).
-
-    Raises:
-      ValueError: a malformed item, or a value that does not convert (named).
-    """
-    import inspect
-    params = inspect.signature(cls.__init__).parameters
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--reader_option must be NAME=VALUE, got {item!r}")
-        name, text = item.split("=", 1)
-        if name not in params or name == "self":
-            raise ValueError(f"--reader_option {name}: the reader takes no option {name!r}")
-        default = params[name].default
-        kind = type(default) if default not in (inspect.Parameter.empty, None) else str
-        try:
-            if kind is bool:
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(text)
-                value = text.lower() in ("true", "1")
-            else:
-                value = kind(text)
-        except ValueError:
-            raise ValueError(f"--reader_option {name}={text}: expected {kind.__name__}") from None
-        out[name] = value
-    return out
 
 
 def _define_flags(flag_values) -> None:

@@ -640,7 +640,7 @@ def make_reader(dataset: str, data: str, protocol=None, split: Optional[str] = N
       ValueError: unknown dataset, bad protocol / split / option (named).
     """
     from lcr_tf import datasets
-    from beam_jobs.build_tfrecords import parse_reader_options
+    from lcr_tf.datasets import parse_reader_options
     if dataset not in REAL_DATASETS:
         raise ValueError(f"unknown real dataset {dataset!r}; known: {', '.join(REAL_DATASETS)}")
     options: Dict[str, Any] = {"input": data, "split": split or {"h36m": "test", "mpii": "val",

@@ -500,7 +500,7 @@ def test_negative_images_are_written_without_people_and_the_others_still_rejecte
 def test_synthetic_empty_fraction_writes_background_records_and_keeps_the_others(assets, tmp_path, capsys):
     """Six 64x64 images, a third empty: floor((i + 1) / 3) > floor(i / 3) for images 2 and 5. The other
     four are written byte for byte as without empty images."""
-    pytest.importorskip("beam_jobs.render_synthetic")
+    pytest.importorskip("lcr_tf.synthetic")
     prefix = str(tmp_path / "empty" / "s")
     status = bt.main(["build_tfrecords", "--dataset=synthetic", "--num_images=6", "--seed=2",
                       f"--poses={assets['poses']}", f"--anchors={assets['anchors']}", f"--output={prefix}",
@@ -568,7 +568,7 @@ class SyntheticFilesReader(DatasetReader):
 @pytest.fixture(scope="module")
 def synthetic_files(assets, tmp_path_factory):
     """20 synthetic images as files: two corrupt, one deleted, one person with a NaN joint."""
-    pytest.importorskip("beam_jobs.render_synthetic")
+    pytest.importorskip("lcr_tf.synthetic")
     folder = tmp_path_factory.mktemp("synthetic_images")
     reader = SyntheticFilesReader(str(folder), 20, 3, assets["poses"])
     records = {k: reader.synthetic.read(k) for k in reader.list_items()}
@@ -636,13 +636,13 @@ def test_synthetic_job_end_to_end_in_worker_processes(assets, synthetic_files, s
     examples = _read_shards(bt.shard_paths(prefix, 4))
     assert sorted(examples) == sorted(name(k) for k in records if k not in broken)
     anchor_set = assets["anchor_set"]
-    from beam_jobs import render_synthetic
+    from lcr_tf import synthetic
     config = reader.synthetic.render_config()
     for k, record in records.items():
         if k in broken:
             continue
         ex, _ = examples[name(k)]
-        truth = render_synthetic.render_image(assets["corpus"], k, 3, config)
+        truth = synthetic.render_image(assets["corpus"], k, 3, config)
         keep = np.arange(truth.pose2d.shape[0])
         if k == bad["nan"]:
             keep = keep[1:]
@@ -676,7 +676,7 @@ def test_synthetic_rerun_in_process_gives_the_same_bytes(assets, synthetic_files
 
 
 def test_main_runs_the_synthetic_dataset(assets, tmp_path, capsys):
-    pytest.importorskip("beam_jobs.render_synthetic")
+    pytest.importorskip("lcr_tf.synthetic")
     prefix = str(tmp_path / "cli" / "s")
     status = bt.main(["build_tfrecords", "--dataset=synthetic", "--num_images=3", "--seed=1",
                       f"--poses={assets['poses']}", f"--anchors={assets['anchors']}", f"--output={prefix}",
@@ -698,7 +698,7 @@ def test_the_module_runs_as_a_program_on_worker_processes(assets, tmp_path):
     # As users run it: ``python -m`` (the module is ``__main__``), default multi-process DirectRunner.
     import subprocess
     import sys
-    pytest.importorskip("beam_jobs.render_synthetic")
+    pytest.importorskip("lcr_tf.synthetic")
     prefix = str(tmp_path / "m")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_REPO, os.environ.get("PYTHONPATH")])))
     done = subprocess.run([sys.executable, "-m", "beam_jobs.build_tfrecords", "--dataset=synthetic", "--num_images=4",

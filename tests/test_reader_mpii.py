@@ -20,7 +20,8 @@ from lcr_tf.contracts import skeleton as skeleton_lib
 
 MPII16 = skeleton_lib.MPII16
 LCR = skeleton_lib.LCR13
-# A standing person facing the camera, MPII order (ids 0..15), package pixels (MATLAB's are these + 1).
+# A standing person facing the camera, MPII order (ids 0..15), package pixels (MATLAB's are these + 0.5:
+# MATLAB puts pixel i's centre at i + 1, the package at i + 0.5).
 TEMPLATE = np.array([[40, 110], [42, 88], [44, 66], [56, 66], [58, 88], [60, 110], [50, 66], [50, 35],
                      [50, 30], [50, 14], [34, 66], [36, 50], [40, 35], [60, 35], [64, 50], [66, 66]], np.float64)
 H, W = 120, 100
@@ -55,7 +56,7 @@ def _points(pose, ids=None, visible=None, drop=()):
     ids = range(16) if ids is None else ids
     rows = []
     for k, j in enumerate(ids):
-        row = {"id": j, "x": float(pose[j, 0] + 1), "y": float(pose[j, 1] + 1)}
+        row = {"id": j, "x": float(pose[j, 0] + 0.5), "y": float(pose[j, 1] + 0.5)}
         if visible is not None:
             row["is_visible"] = visible[k]
         rows.append({n: v for n, v in row.items() if n not in drop})
@@ -140,14 +141,14 @@ def test_people_and_image_facts_match_the_file(mpii_root):
     assert record.image_path == os.path.join(str(mpii_root), "images", "a.jpg")
     assert [p.person_id for p in record.people] == ["1", "2", "4"]
     first, second, single = record.people
-    np.testing.assert_allclose(first.pose2d, TEMPLATE, atol=1e-5)  # MATLAB's (1, 1) origin removed
+    np.testing.assert_allclose(first.pose2d, TEMPLATE, atol=1e-5)  # MATLAB's (1, 1) pixel centre is (0.5, 0.5)
     assert first.annotated.all()
     expected_visible = np.ones(16, bool)
     expected_visible[[MPII16.index("head_top"), MPII16.index("left_wrist")]] = False
     np.testing.assert_array_equal(first.visible, expected_visible)  # joint 10's empty flag: taken as seen
     np.testing.assert_array_equal(first.extras["visibility_unknown"], np.arange(16) == 10)
-    np.testing.assert_allclose(first.extras["head_box"], np.array(HEAD1) - 1)
-    np.testing.assert_allclose(first.extras["objpos"], np.array(OBJ1) - 1)
+    np.testing.assert_allclose(first.extras["head_box"], np.array(HEAD1) - 0.5)
+    np.testing.assert_allclose(first.extras["objpos"], np.array(OBJ1) - 0.5)
     assert first.extras["scale"] == 0.6 and first.extras["single_person"] and first.extras["annorect"] == 1
     assert not second.annotated[MPII16.index("left_ankle")] and second.annotated.sum() == 15
     assert np.isnan(second.pose2d[MPII16.index("left_ankle")]).all()
@@ -160,7 +161,7 @@ def test_people_and_image_facts_match_the_file(mpii_root):
     assert meta["num_annorect"] == 4 and meta["num_unannotated"] == 1
     unannotated, = meta["unannotated"]
     assert unannotated["annorect"] == 3 and unannotated["scale"] == 0.3
-    np.testing.assert_allclose(unannotated["objpos"], [74, 39])
+    np.testing.assert_allclose(unannotated["objpos"], [74.5, 39.5])
     assert meta["activity"] == {"act_name": "running, general", "cat_name": "running", "act_id": 7}
     assert (meta["vididx"], meta["video_id"], meta["frame_sec"]) == (1, "vidA", 12.0)
     assert meta["split"] == "train" and meta["img_train"] == 1 and meta["index"] == 0
@@ -204,6 +205,18 @@ def test_bad_records_name_file_and_field(mpii_root):
         mpii.load_release(str(mpii_root / "nothing.mat"))
 
 
+def test_matlab_pixel_coordinates_become_the_package_convention():
+    """MATLAB's (1, 1) is the centre of the top-left pixel, (N, M) the centre of pixel column N - 1, row
+    M - 1: the package puts those centres at (0.5, 0.5) and (N - 0.5, M - 0.5)."""
+    assert mpii.PIXEL_OFFSET == -0.5
+    matlab = np.array([[1.0, 1.0], [30.0, 40.0]])
+    package = np.array([[0.5, 0.5], [29.5, 39.5]])
+    np.testing.assert_allclose(matlab + mpii.PIXEL_OFFSET, package)
+    np.testing.assert_allclose(mpii.to_mpii_coordinates(package), matlab)
+    # The pixel holding the point is floor(x): MATLAB (1, 1) lies in pixel index (0, 0).
+    np.testing.assert_array_equal(np.floor(package), [[0, 0], [29, 39]])
+
+
 def test_test_split_is_refused_but_parse_image_gives_its_people(mpii_root):
     with pytest.raises(ValueError, match="test split has no joint annotations"):
         mpii.MpiiReader(str(mpii_root), split="test")
@@ -214,7 +227,7 @@ def test_test_split_is_refused_but_parse_image_gives_its_people(mpii_root):
     assert record.people == [] and record.metadata["img_train"] == 0 and record.metadata["vididx"] is None
     rect, = record.metadata["unannotated"]
     assert rect["head_box"] is None and rect["scale"] == 1.5
-    np.testing.assert_allclose(rect["objpos"], [29, 39])
+    np.testing.assert_allclose(rect["objpos"], [29.5, 39.5])
     np.testing.assert_allclose(mpii.to_mpii_coordinates(rect["objpos"]), [30, 40])
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Dict, List, Mapping, Type
+from typing import Any, Dict, List, Mapping, Sequence, Type
 
 from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
 
@@ -29,7 +29,7 @@ READERS: Dict[str, str] = {
 }
 
 __all__ = ["DatasetReader", "ImageRecord", "Person", "RecordError", "READERS", "reader_names",
-           "reader_class", "reader_options", "get_reader"]
+           "reader_class", "reader_options", "get_reader", "parse_reader_options"]
 
 
 def reader_names() -> List[str]:
@@ -92,3 +92,33 @@ def get_reader(name: str, **options: Any) -> DatasetReader:
     if missing:
         raise ValueError(f"dataset {name!r} needs option(s) {', '.join(missing)}")
     return cls(**options)
+
+
+def parse_reader_options(cls, items: Sequence[str]) -> Dict[str, Any]:
+    """``["name=value", ...]`` -> {name: value}, each value converted to the type of the reader option's
+    default (bool from true/false/1/0; str when the default is None).
+
+    Raises:
+      ValueError: a malformed item, or a value that does not convert (named).
+    """
+    params = inspect.signature(cls.__init__).parameters
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--reader_option must be NAME=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        if name not in params or name == "self":
+            raise ValueError(f"--reader_option {name}: the reader takes no option {name!r}")
+        default = params[name].default
+        kind = type(default) if default not in (inspect.Parameter.empty, None) else str
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                value = text.lower() in ("true", "1")
+            else:
+                value = kind(text)
+        except ValueError:
+            raise ValueError(f"--reader_option {name}={text}: expected {kind.__name__}") from None
+        out[name] = value
+    return out

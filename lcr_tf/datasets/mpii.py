@@ -28,8 +28,9 @@ training images) are not people with joints: they are kept in ``ImageRecord.meta
 (head box, objpos, scale) and counted in ``metadata["num_unannotated"]``, never given invented joints.
 
 Coordinates. MPII's are MATLAB pixel coordinates (the centre of the top-left pixel is (1, 1)); the reader
-subtracts :data:`PIXEL_ORIGIN` from every x and y it returns (joints, head boxes, objpos) so that they
-follow the package's convention (the centre of the top-left pixel is (0, 0), as in OpenCV).
+adds :data:`PIXEL_OFFSET` (-0.5) to every x and y it returns (joints, head boxes, objpos) so that they
+follow the package's convention (:mod:`lcr_tf.contracts.geometry`: the centre of the top-left pixel is
+(0.5, 0.5)).
 :func:`to_mpii_coordinates` undoes it, for writing predictions in MPII's own format.
 
 Splits (``--split``):
@@ -75,12 +76,14 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 ANNOTATION_FILE = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 IMAGES_DIR = "images"
-# MATLAB's pixel coordinates put the centre of the top-left pixel at (1, 1).
-PIXEL_ORIGIN = 1.0
+# Added to MPII's x and y: MATLAB puts the centre of pixel index i at i + 1 (the top-left pixel's centre is
+# (1, 1)), the package at i + 0.5 (lcr_tf.contracts.geometry), so a coordinate moves by 0.5 - 1 = -0.5.
+PIXEL_OFFSET = geometry.PIXEL_CENTRE_OFFSET - 1.0
 SPLITS = ("train", "val", "train_minus_val", "test")
 DEFAULT_VAL_IMAGES = 1000
 SPLIT_FILE_FORMAT = "lcr_tf/mpii_validation_split/1"
@@ -369,12 +372,12 @@ def _rect_facts(rect, where: str) -> Dict[str, Any]:
 
 
 def _shift(values: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    return None if values is None else (np.asarray(values, np.float64) - PIXEL_ORIGIN).astype(np.float32)
+    return None if values is None else (np.asarray(values, np.float64) + PIXEL_OFFSET).astype(np.float32)
 
 
 def to_mpii_coordinates(xy: np.ndarray) -> np.ndarray:
     """Package pixel coordinates (..., 2) or boxes (..., 4) -> MPII's (MATLAB) coordinates, same shape."""
-    return np.asarray(xy, np.float64) + PIXEL_ORIGIN
+    return np.asarray(xy, np.float64) - PIXEL_OFFSET
 
 
 def parse_image(release: Release, index: int, images_dir: str = "", split: str = "") -> ImageRecord:
@@ -382,8 +385,8 @@ def parse_image(release: Release, index: int, images_dir: str = "", split: str =
 
     Annotated people become :class:`Person` objects; annorects without points go to
     ``metadata["unannotated"]`` as dicts ``{annorect, head_box, objpos, scale}`` (all of a test image's
-    people). See the module docstring for every field. Coordinates are the package's (MPII's minus
-    :data:`PIXEL_ORIGIN`).
+    people). See the module docstring for every field. Coordinates are the package's (MPII's plus
+    :data:`PIXEL_OFFSET`).
 
     Args:
       release: from :func:`load_release`.
