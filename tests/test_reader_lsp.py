@@ -19,7 +19,8 @@ from lcr_tf.contracts import skeleton as skeleton_lib
 
 LSP14 = skeleton_lib.LSP14
 LCR = skeleton_lib.LCR13
-# A standing person facing the camera (its right on the image's left), LSP order, pixels.
+# A standing person facing the camera (its right on the image's left), LSP order, package pixels (MATLAB's
+# are these + 0.5: MATLAB puts pixel i's centre at i + 1, the package at i + 0.5).
 TEMPLATE = np.array([[40, 110], [42, 88], [44, 66], [56, 66], [58, 88], [60, 110], [34, 66], [36, 50],
                      [40, 35], [60, 35], [64, 50], [66, 66], [50, 30], [50, 14]], np.float64)
 H, W = 120, 100
@@ -63,13 +64,13 @@ def test_real_lspet_matches_the_raw_file(shared_data):
         flags = raw[:, 2, index - 1]
         np.testing.assert_array_equal(person.annotated, flags == 1)
         np.testing.assert_array_equal(person.visible, flags == 1)
-        np.testing.assert_allclose(person.pose2d[flags == 1], raw[flags == 1, :2, index - 1], rtol=1e-6)
+        np.testing.assert_allclose(person.pose2d[flags == 1], raw[flags == 1, :2, index - 1] - 0.5, rtol=1e-6)
         assert np.isnan(person.pose2d[flags == 0]).all()
         assert record.metadata["release"] == "lspet" and record.metadata["index"] == index
     # Image 1: the right ankle (joint 1 of the README's list) has flag 0 and a placeholder (0, -26.1).
     first = reader.read(1).people[0]
     assert raw[0, 2, 0] == 0 and not first.annotated[0]
-    np.testing.assert_allclose(first.pose2d[LSP14.index("neck")], [96.88513933, 56.61143933], rtol=1e-6)
+    np.testing.assert_allclose(first.pose2d[LSP14.index("neck")], [96.38513933, 56.11143933], rtol=1e-6)
 
 
 def test_real_lspet_job_accounts_for_absent_images(shared_data, job_assets, tmp_path):
@@ -90,8 +91,9 @@ def test_real_lspet_job_accounts_for_absent_images(shared_data, job_assets, tmp_
     # im00001: LCR's head is the mid-point of neck and head top; the unannotated right ankle is completed.
     ex = examples["im00001.jpg"]
     raw = scipy.io.loadmat(os.path.join(root, "joints.mat"))["joints"][:, :, 0]
-    np.testing.assert_allclose(ex[features.POSE2D][0, LCR.index("head")], raw[[12, 13], :2].mean(axis=0), atol=1e-3)
-    np.testing.assert_allclose(ex[features.POSE2D][0, LCR.index("left_wrist")], raw[11, :2], atol=1e-3)
+    np.testing.assert_allclose(ex[features.POSE2D][0, LCR.index("head")], raw[[12, 13], :2].mean(axis=0) - 0.5,
+                               atol=1e-3)
+    np.testing.assert_allclose(ex[features.POSE2D][0, LCR.index("left_wrist")], raw[11, :2] - 0.5, atol=1e-3)
     assert not ex[features.ANNOTATED][0, LCR.index("right_ankle")]
     assert ex[features.COMPLETED][0, LCR.index("right_ankle")]
     assert ex[features.IMAGE_SOURCE] == b"lsp"
@@ -106,14 +108,15 @@ def _jpeg(path, value=120):
 
 @pytest.fixture
 def lsp_root(tmp_path):
-    """An LSP-layout joints.mat of 2000 images (3, 14, 2000); images 1, 2, 1001, 1002, 1003 on disk.
+    """An LSP-layout joints.mat of 2000 images (3, 14, 2000), in LSP's MATLAB coordinates (package pixels
+    + 0.5); images 1, 2, 1001, 1002, 1003 on disk.
 
     Image 1: the template with the left wrist and head top occluded (flag 1); image 2: shifted so that its
     right wrist is left of the image; image 1002: a NaN coordinate (broken); image 1004: no file."""
     joints = np.zeros((3, 14, 2000))
-    joints[:2] = (TEMPLATE + 3.0).T[:, :, None] + np.arange(2000)[None, None, :] * 0.001
+    joints[:2] = (TEMPLATE + 3.5).T[:, :, None] + np.arange(2000)[None, None, :] * 0.001
     joints[2, [11, 13], 0] = 1
-    joints[:2, :, 1] = (TEMPLATE - [40, 0]).T
+    joints[:2, :, 1] = (TEMPLATE - [40, 0] + 0.5).T
     joints[0, 5, 1001] = np.nan
     scipy.io.savemat(str(tmp_path / "joints.mat"), {"joints": joints})
     (tmp_path / "images").mkdir()
@@ -141,6 +144,22 @@ def test_lsp_layout_flags_and_splits(lsp_root):
         reader.read(1002)
     with pytest.raises(ValueError, match=r"not in the train split \(1\.\.1000\)"):
         lsp.LspReader(str(root), split="train", indices="999-1001").list_items()
+
+
+def test_matlab_pixel_coordinates_become_the_package_convention(tmp_path):
+    """A joint at MATLAB's (1, 1), the centre of the top-left pixel, comes out at (0.5, 0.5); one at
+    (30, 40), the centre of pixel column 29, row 39, at (29.5, 39.5)."""
+    assert lsp.PIXEL_OFFSET == -0.5
+    joints = np.zeros((14, 3, 1))
+    joints[:, :2, 0] = 10.0
+    joints[:, 2, 0] = 1
+    joints[0, :2, 0] = [1.0, 1.0]
+    joints[12, :2, 0] = [30.0, 40.0]
+    scipy.io.savemat(str(tmp_path / "joints.mat"), {"joints": joints})
+    pose = lsp.LspReader(str(tmp_path)).read(1).people[0].pose2d
+    np.testing.assert_allclose(pose[[0, 12]], [[0.5, 0.5], [29.5, 39.5]])
+    np.testing.assert_array_equal(np.floor(pose[[0, 12]]), [[0, 0], [29, 39]])  # the pixel holding it
+    np.testing.assert_allclose(lsp.to_lsp_coordinates(pose[[0, 12]]), [[1.0, 1.0], [30.0, 40.0]])
 
 
 def test_bad_files_and_options_are_named(tmp_path):
@@ -186,7 +205,7 @@ def test_lsp_job_end_to_end(lsp_root, job_assets, tmp_path):
     examples = _examples(tmp_path / "out" / "lsp")
     assert sorted(examples) == ["im1001.jpg", "im1003.jpg"]
     ex = examples["im1001.jpg"]
-    expected = joints[:2, :, 1000].T
+    expected = joints[:2, :, 1000].T - 0.5  # MATLAB's pixel centres i + 1 -> the package's i + 0.5
     np.testing.assert_allclose(ex[features.POSE2D][0, LCR.index("head")], expected[[12, 13]].mean(axis=0), atol=1e-3)
     np.testing.assert_allclose(ex[features.POSE2D][0, LCR.index("right_knee")], expected[1], atol=1e-3)
     assert ex[features.ANNOTATED][0].all() and ex[features.VISIBLE][0].all()

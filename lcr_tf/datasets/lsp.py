@@ -35,6 +35,11 @@ keeps only those 1-based image numbers of the split (ranges inclusive). Images a
 ``image_id`` is the image file name (``im0001.jpg``); ``person_id`` is ``"1"``. ``ImageRecord.metadata``:
 ``release`` (``lsp`` / ``lspet``), ``index`` (1-based image number), ``split``, ``flags`` ((14,) the raw
 flags). Image sizes are not in the annotation, so they are not checked against it.
+
+Coordinates. ``joints.mat`` is MATLAB output in MATLAB's pixel coordinates, like MPII's (the centre of the
+top-left pixel is (1, 1)); the reader adds :data:`PIXEL_OFFSET` (-0.5) to every annotated x and y so that
+they follow the package's convention (:mod:`lcr_tf.contracts.geometry`: that centre is (0.5, 0.5)).
+:func:`to_lsp_coordinates` undoes it. :func:`load_joints` returns the file's values unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 JOINTS_FILE = "joints.mat"
@@ -56,6 +62,9 @@ _NUM_JOINTS = skeleton_lib.LSP14.num_joints
 # release -> (image name pattern, number of images of the full release)
 RELEASES = {"lsp": ("im{:04d}.jpg", 2000), "lspet": ("im{:05d}.jpg", 10000)}
 LSP_TRAIN_IMAGES = 1000
+# Added to LSP's x and y: joints.mat is MATLAB's, whose pixel index i has its centre at i + 1, the package's
+# at i + 0.5 (lcr_tf.contracts.geometry), so a coordinate moves by 0.5 - 1 = -0.5 (as MPII's).
+PIXEL_OFFSET = geometry.PIXEL_CENTRE_OFFSET - 1.0
 
 
 def _is_url(path: str) -> bool:
@@ -112,6 +121,11 @@ def load_joints(path: str) -> Tuple[str, np.ndarray]:
                          f"({skeleton_lib.LSP14.joint_names[joint]}) is {float(joints[image, joint, 2]):g}, "
                          "expected 0 or 1")
     return release, joints
+
+
+def to_lsp_coordinates(xy: np.ndarray) -> np.ndarray:
+    """Package pixel coordinates (..., 2) -> LSP's (MATLAB) coordinates, same shape."""
+    return np.asarray(xy, np.float64) - PIXEL_OFFSET
 
 
 def joint_masks(release: str, flags: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -218,7 +232,7 @@ class LspReader(DatasetReader):
         values = joints[index - 1]
         flags = values[:, 2]
         annotated, visible = joint_masks(release, flags)
-        pose = np.where(annotated[:, None], values[:, :2], np.nan)
+        pose = np.where(annotated[:, None], values[:, :2] + PIXEL_OFFSET, np.nan)
         bad = annotated & ~np.isfinite(values[:, :2]).all(axis=1)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
