@@ -30,10 +30,23 @@ from typing import Any, Dict, List
 from absl import flags
 
 from lcr_tf import cli
+from lcr_tf.contracts import serving
 from lcr_tf.serving import export as export_lib
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
+
+
+# Help of the flags of the per-request PPI settings (whose values are stored as the model's defaults).
+_OPTION_HELP = {
+    serving.SCORE_THRESHOLD: "Default candidate threshold (default: 0.1 / 2K, the public release's rule).",
+    serving.IOU_THRESHOLD: "Default IoU threshold grouping candidates into people.",
+    serving.POSE3D_THRESHOLD_M: "Default T_3D in metres (default: that of --ppi_mode).",
+    serving.MIN_MODE_SCORE: "Default minimum score to seed a further mode.",
+    serving.MIN_PERSON_SCORE: "Default minimum score of a reported person.",
+    serving.SIGMA_B_PX: "Default sigma_b of the rescoring (eq 6), pixels.",
+    serving.RESCORE: "Rescore candidates by eq 6 by default.",
+}
 
 
 def define_flags() -> None:
@@ -47,14 +60,9 @@ def define_flags() -> None:
                          "highest version already in --export_dir (1 when empty).", lower_bound=1)
     flags.DEFINE_enum("ppi_mode", "paper", ["paper", "official", "nms"], "Proposal integration inside the "
                       "model: the paper's PPI (eq 7-8), the public release's rules, or the NMS baseline.")
-    flags.DEFINE_float("score_threshold", None, "Default candidate threshold (default: 0.1 / 2K, the public "
-                       "release's rule).")
-    flags.DEFINE_float("iou_threshold", 0.2, "Default IoU threshold grouping candidates into people.")
-    flags.DEFINE_float("pose3d_threshold_m", None, "Default T_3D in metres (default: that of --ppi_mode).")
-    flags.DEFINE_float("min_mode_score", 0.05, "Default minimum score to seed a further mode.")
-    flags.DEFINE_float("min_person_score", 0.002, "Default minimum score of a reported person.")
-    flags.DEFINE_float("sigma_b_px", 25.0, "Default sigma_b of the rescoring (eq 6), pixels.")
-    flags.DEFINE_boolean("rescore", True, "Rescore candidates by eq 6 by default.")
+    for name, text in _OPTION_HELP.items():
+        define = flags.DEFINE_boolean if name in serving.BOOL_OPTIONS else flags.DEFINE_float
+        define(name, serving.OPTION_DEFAULTS[name], text)
     flags.DEFINE_enum("group_by", "pose_box", ["pose_box", "roi_box"], "Boxes that group candidates.")
     flags.DEFINE_integer("max_candidates", 1000, "Candidates per image (padded size inside the graph).",
                          lower_bound=1)
@@ -65,11 +73,9 @@ def define_flags() -> None:
 def params_from_flags(num_anchors: int):
     from lcr_tf.serving import inference
 
-    overrides: Dict[str, Any] = dict(
-        score_threshold=FLAGS.score_threshold, iou_threshold=FLAGS.iou_threshold,
-        pose3d_threshold_m=FLAGS.pose3d_threshold_m, min_mode_score=FLAGS.min_mode_score,
-        min_person_score=FLAGS.min_person_score, sigma_b_px=FLAGS.sigma_b_px, rescore=FLAGS.rescore,
-        group_by=FLAGS.group_by, max_candidates=FLAGS.max_candidates, max_detections=FLAGS.max_detections)
+    overrides: Dict[str, Any] = {name: getattr(FLAGS, name) for name in serving.OPTION_NAMES}
+    overrides.update(group_by=FLAGS.group_by, max_candidates=FLAGS.max_candidates,
+                     max_detections=FLAGS.max_detections)
     return inference.default_params(num_anchors, FLAGS.ppi_mode, **overrides)
 
 

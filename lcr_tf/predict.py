@@ -26,6 +26,8 @@ JSON schema (one object per image or frame)::
      "people": [{"score": s, "box_xyxy_px": [4], "pose2d_px": [J][2],
                  "pose3d_body_centred_m": [J][3], "pose3d_camera_m": [J][3],
                  "translation_m": [3]}, ...]}   # sorted by decreasing score
+
+The people's keys are those of the detection signatures' outputs (:mod:`lcr_tf.contracts.serving`).
 """
 
 from __future__ import annotations
@@ -39,22 +41,25 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from absl import flags
 
 from lcr_tf import cli
+from lcr_tf.contracts import serving
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
-UNITS = {"pose2d_px": "pixels of the original image", "box_xyxy_px": "pixels of the original image",
-         "pose3d_body_centred_m": "metres", "pose3d_camera_m": "metres", "translation_m": "metres",
-         "score": "PPI score: sum of the (rescored) classification probabilities of the person's mode"}
+UNITS = {serving.POSE2D: "pixels of the original image", serving.BOX: "pixels of the original image",
+         serving.POSE3D: "metres", serving.POSE3D_CAMERA: "metres", serving.TRANSLATION: "metres",
+         serving.SCORE: "PPI score: sum of the (rescored) classification probabilities of the person's mode"}
 FRAMES = {"2d": "x right, y down, origin at the top-left corner of the image",
-          "pose3d_body_centred_m": "camera axes (x right, y down, z away from the camera), origin at the body "
-                                   "centre (mean of the hips and shoulders)",
-          "pose3d_camera_m": "camera frame (x right, y down, z away), origin at the camera centre; placed by "
-                             "least squares on the reprojection error (default camera: focal max(H, W) px, "
-                             "principal point at the image centre, unless intrinsics were given)",
-          "translation_m": "body centre in the camera frame"}
+          serving.POSE3D: "camera axes (x right, y down, z away from the camera), origin at the body "
+                          "centre (mean of the hips and shoulders)",
+          serving.POSE3D_CAMERA: "camera frame (x right, y down, z away), origin at the camera centre; placed by "
+                                 "least squares on the reprojection error (default camera: focal max(H, W) px, "
+                                 "principal point at the image centre, unless intrinsics were given)",
+          serving.TRANSLATION: "body centre in the camera frame"}
+# Decimals written per person key: 0.01 px, 0.1 mm.
+_DECIMALS = {serving.BOX: 2, serving.POSE2D: 2, serving.POSE3D: 4, serving.POSE3D_CAMERA: 4, serving.TRANSLATION: 4}
 
 
 def define_flags() -> None:
@@ -88,6 +93,7 @@ class Predictor:
 
     def __init__(self, path: str, intrinsics=None):
         import tensorflow as tf
+
         from lcr_tf.serving import export as export_lib
 
         self.path = export_lib.latest_version_dir(path)
@@ -95,15 +101,15 @@ class Predictor:
         self.skeleton = self.module.skeleton.numpy().decode()
         self.joint_names = [n.decode() for n in self.module.joint_names.numpy()]
         self.intrinsics = None if intrinsics is None else [float(v) for v in intrinsics]
-        self._encoded = self.module.signatures["serving_default"]
-        self._options = self.module.signatures["detect_with_options"]
-        self._float = self.module.signatures["detect_float"]
+        self._encoded = self.module.signatures[serving.SERVING_DEFAULT]
+        self._options = self.module.signatures[serving.DETECT_WITH_OPTIONS]
+        self._float = self.module.signatures[serving.DETECT_FLOAT]
         self._defaults = {name: self.module.defaults[name] for name in self.module.defaults}
 
     def _option_inputs(self, batch: int) -> Dict:
         import tensorflow as tf
         inputs = {name: tf.fill([batch], var) for name, var in self._defaults.items()}
-        inputs["intrinsics"] = tf.constant([self.intrinsics] * batch, tf.float32)
+        inputs[serving.INTRINSICS] = tf.constant([self.intrinsics] * batch, tf.float32)
         return inputs
 
     def on_bytes(self, data: bytes) -> Dict:
@@ -111,8 +117,8 @@ class Predictor:
         Raises ``tf.errors.InvalidArgumentError`` for bytes that are no image."""
         import tensorflow as tf
         images = tf.constant([data])
-        out = (self._encoded(images=images) if self.intrinsics is None
-               else self._options(images=images, **self._option_inputs(1)))
+        out = (self._encoded(**{serving.IMAGES: images}) if self.intrinsics is None
+               else self._options(**{serving.IMAGES: images}, **self._option_inputs(1)))
         return {k: v.numpy()[0] for k, v in out.items()}
 
     def on_frame(self, rgb) -> Dict:
@@ -121,10 +127,10 @@ class Predictor:
         import tensorflow as tf
         images = tf.constant(np.asarray(rgb, np.float32)[None])
         if self.intrinsics is None:
-            out = self._float(images=images)
+            out = self._float(**{serving.IMAGES: images})
         else:
             # Only the encoded-image signature takes options: a lossless PNG carries the frame there.
-            out = self._options(images=tf.image.encode_png(np.asarray(rgb, np.uint8))[None],
+            out = self._options(**{serving.IMAGES: tf.image.encode_png(np.asarray(rgb, np.uint8))[None]},
                                 **self._option_inputs(1))
         return {k: v.numpy()[0] for k, v in out.items()}
 
@@ -134,18 +140,15 @@ def to_record(out: Dict, source: str, frame: Optional[int], image_size: Tuple[in
     """The JSON object of one image (module docstring) from its outputs."""
     import numpy as np
 
-    n = int(out["num_detections"])
+    n = int(out[serving.NUM_DETECTIONS])
     people = []
     for i in range(n):
-        score = float(out["scores"][i])
+        score = float(out[serving.SCORE][i])
         if score <= min_score:
             continue
-        people.append({"score": score,
-                       "box_xyxy_px": np.round(out["boxes"][i], 2).tolist(),
-                       "pose2d_px": np.round(out["poses2d"][i], 2).tolist(),
-                       "pose3d_body_centred_m": np.round(out["poses3d"][i], 4).tolist(),
-                       "pose3d_camera_m": np.round(out["poses3d_camera"][i], 4).tolist(),
-                       "translation_m": np.round(out["translations"][i], 4).tolist()})
+        person = {serving.SCORE: score}
+        person.update({key: np.round(out[key][i], _DECIMALS[key]).tolist() for key in serving.PERSON_KEYS[1:]})
+        people.append(person)
     return {"source": source, "frame": frame,
             "image_size": {"height": int(image_size[0]), "width": int(image_size[1])},
             "skeleton": skeleton, "joint_names": list(joint_names), "units": UNITS, "frames": FRAMES,
@@ -164,6 +167,7 @@ def draw_2d(rgb, record: Dict):
     """(H, W, 3) uint8 RGB -> a copy with each person's skeleton, pose box and score drawn (cv2)."""
     import cv2
     import numpy as np
+
     from lcr_tf.contracts import skeleton as skeleton_lib
 
     skel = skeleton_lib.get_skeleton(record["skeleton"])
@@ -189,6 +193,7 @@ def draw_2d(rgb, record: Dict):
 def plot_3d(record: Dict, path: str) -> None:
     """The people's camera-frame 3D poses in one matplotlib 3D plot, saved to ``path`` (PNG)."""
     import numpy as np
+
     from lcr_tf import viz
 
     fig = viz.new_figure(5.0, 5.0)

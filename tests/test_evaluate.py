@@ -17,9 +17,8 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf import body_model
-from lcr_tf import evaluate
-from lcr_tf.contracts import features
-from lcr_tf.contracts import geometry
+from lcr_tf.contracts import features, geometry, serving
+from lcr_tf.evaluation import ground_truth, predictions_file, synthetic_benchmark, tables
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 J = 13
@@ -78,12 +77,12 @@ def _predictions_file(path, gt, shift2d=None, shift3d=None, candidates=True, dro
         p2 = p2 + (0.0 if shift2d is None else shift2d(image_id, p2))
         p3 = p3 + (0.0 if shift3d is None else shift3d)
         keep = [i for i in range(len(p2)) if (image_id, i) not in drop]
-        people = {"scores": [1.0] * len(keep), "pose2d_px": p2[keep].tolist(), "pose3d_m": p3[keep].tolist()}
+        people = {serving.SCORE: [1.0] * len(keep), serving.POSE2D: p2[keep].tolist(), serving.POSE3D: p3[keep].tolist()}
         images[image_id] = {"ppi": people, "nms": people}
         if candidates:
-            images[image_id]["candidates"] = {"pose2d_px": p2.tolist(), "pose3d_m": p3.tolist()}
+            images[image_id]["candidates"] = {serving.POSE2D: p2.tolist(), serving.POSE3D: p3.tolist()}
     with open(path, "w") as f:
-        json.dump({"format": evaluate.PREDICTIONS_FORMAT, "version": evaluate.PREDICTIONS_VERSION,
+        json.dump({"format": predictions_file.PREDICTIONS_FORMAT, "version": predictions_file.PREDICTIONS_VERSION,
                    "skeleton": "lcr13", "images": images}, f)
 
 
@@ -101,20 +100,20 @@ def _cli(*args):
 
 
 def _evaluate(root, predictions, **kw):
-    return evaluate.evaluate_synthetic(str(root / "val-*.tfrecord"), predictions=str(predictions), **kw)
+    return synthetic_benchmark.evaluate_synthetic(str(root / "val-*.tfrecord"), predictions=str(predictions), **kw)
 
 
 def test_head_size_by_hand(data):
     _, gt = data
     p2, p3, scales = gt["b"]
-    np.testing.assert_allclose(evaluate.synthetic_head_sizes(p2, p3), [_head(50.0), _head(80.0)], rtol=1e-9)
+    np.testing.assert_allclose(ground_truth.synthetic_head_sizes(p2, p3), [_head(50.0), _head(80.0)], rtol=1e-9)
     # Mirrored 2D (negative scale) has no meaningful head size.
     with pytest.raises(ValueError, match="person 0"):
-        evaluate.synthetic_head_sizes(-p2, p3)
-    truth = evaluate.read_ground_truth(str(data[0] / "val-*.tfrecord"))
+        ground_truth.synthetic_head_sizes(-p2, p3)
+    truth = ground_truth.read_ground_truth(str(data[0] / "val-*.tfrecord"))
     assert [t.image_id for t in truth] == ["a", "b", "c"]
     np.testing.assert_allclose(truth[1].head_size, [_head(50.0), _head(80.0)], rtol=1e-5)
-    assert len(evaluate.read_ground_truth(str(data[0] / "val-*.tfrecord"), max_images=2)) == 2
+    assert len(ground_truth.read_ground_truth(str(data[0] / "val-*.tfrecord"), max_images=2)) == 2
 
 
 def test_perfect_predictions(data, tmp_path):
@@ -197,11 +196,11 @@ def test_bad_predictions_files(data, tmp_path):
     with pytest.raises(ValueError, match="no predictions for image 'c'"):
         _evaluate(root, bad)
     with pytest.raises(FileNotFoundError, match="no TFRecord shard matches"):
-        evaluate.evaluate_synthetic(str(tmp_path / "nothing-*.tfrecord"), predictions=str(bad))
+        synthetic_benchmark.evaluate_synthetic(str(tmp_path / "nothing-*.tfrecord"), predictions=str(bad))
     with pytest.raises(ValueError, match="single protocol"):
         _evaluate(root, bad, protocol="p2")
     doc = json.loads(open(str(bad)).read())
-    doc["images"]["a"]["ppi"]["pose2d_px"] = [[1.0, 2.0]]
+    doc["images"]["a"]["ppi"][serving.POSE2D] = [[1.0, 2.0]]
     doc["images"]["c"] = doc["images"]["a"]
     bad.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="image 'a': field 'ppi' is malformed"):
@@ -245,6 +244,7 @@ def test_saved_model_end_to_end(data, tmp_path):
     """A tiny untrained model, in process (the export takes most of the time): every key present, fractions
     in [0, 1], errors finite, strict JSON; the saved predictions give the same results when read back."""
     import test_export  # the tiny model and PPI settings of the export tests
+
     from lcr_tf.serving import export as export_lib
     from lcr_tf.serving import inference
     root, _ = data
@@ -253,7 +253,7 @@ def test_saved_model_end_to_end(data, tmp_path):
     path = export_lib.export(str(tmp_path / "run"), str(tmp_path / "serving"), version=1,
                              params=test_export.params())
     saved = tmp_path / "preds.json"
-    res = evaluate.evaluate_synthetic(str(root / "val-*.tfrecord"), saved_model=os.path.dirname(path),
+    res = synthetic_benchmark.evaluate_synthetic(str(root / "val-*.tfrecord"), saved_model=os.path.dirname(path),
                                       max_images=2, save_predictions=str(saved))
     assert res["num_images"] == 2 and res["num_people"] == 3
     json.dumps(res, allow_nan=False)
@@ -282,12 +282,12 @@ def test_joints_outside_the_image_are_not_judged(tmp_path):
     p2[0, 12] = [SIZE + 20.0, 50.0]
     gt = {"x": (p2, p3, np.array([60.0]))}
     _write_records(str(tmp_path / "val-00000-of-00001.tfrecord"), gt)
-    truth = evaluate.read_ground_truth(str(tmp_path / "val-*.tfrecord"))
+    truth = ground_truth.read_ground_truth(str(tmp_path / "val-*.tfrecord"))
     assert truth[0].annotated.sum() == J - 1 and not truth[0].annotated[0, 12]
     # Every joint right except the outside one, predicted 40 px away (and still outside).
     preds = tmp_path / "p.json"
     _predictions_file(str(preds), gt, shift2d=lambda i, p: np.where(np.arange(J)[:, None] == 12, [40.0, 0.0], 0.0))
-    res = evaluate.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds))
+    res = synthetic_benchmark.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds))
     assert res["ppi"]["pckh_0.5"] == 1.0
     assert res["ppi"]["ap"] == pytest.approx(1.0)
     assert res["ppi"]["ap_per_joint"][12] is None   # no positive for the head joint
@@ -306,18 +306,18 @@ def _with_empty_images(tmp_path):
     doc = json.loads(preds.read_text())
     fake = gt["a"][0][0].tolist(), gt["a"][1][0].tolist()
     for image_id, mode, scores in (("e", "ppi", [2.0, 0.3]), ("e", "nms", [0.6, 0.55, 0.1]), ("f", "nms", [0.5])):
-        doc["images"][image_id][mode] = {"scores": scores, "pose2d_px": [fake[0]] * len(scores),
-                                         "pose3d_m": [fake[1]] * len(scores)}
+        doc["images"][image_id][mode] = {serving.SCORE: scores, serving.POSE2D: [fake[0]] * len(scores),
+                                         serving.POSE3D: [fake[1]] * len(scores)}
     preds.write_text(json.dumps(doc))
     return gt, preds
 
 
 def test_images_without_people_count_their_detections_and_false_positives(tmp_path):
     gt, preds = _with_empty_images(tmp_path)
-    truth = evaluate.read_ground_truth(str(tmp_path / "val-*.tfrecord"))
+    truth = ground_truth.read_ground_truth(str(tmp_path / "val-*.tfrecord"))
     assert [t.image_id for t in truth] == ["a", "b", "c", "e", "f"]  # kept, not skipped
     assert truth[3].pose2d.shape == (0, J, 2) and truth[3].head_size.shape == (0,)
-    res = evaluate.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds))
+    res = synthetic_benchmark.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds))
     assert res["num_images"] == 5 and res["num_people"] == 4 and res["detection_score"] == 0.5
     ppi, nms = res["ppi"], res["nms"]
     # Scores >= 0.5 on "e" and "f": PPI 1 and 0, NMS 2 and 1 (0.5 itself counts).
@@ -331,18 +331,18 @@ def test_images_without_people_count_their_detections_and_false_positives(tmp_pa
     # (its 0.3 ranks last and changes nothing). NMS's false positives all score below 1: AP 1.
     assert ppi["ap"] == pytest.approx(0.8) and ppi["ap_per_joint"] == [pytest.approx(0.8)] * J
     assert nms["ap"] == pytest.approx(1.0)
-    table = evaluate.format_table(res)
+    table = tables.format_table(res)
     assert table.splitlines()[-1] == ("images without people: 2; detections scoring >= 0.5 per such image: "
                                       "ppi 0.50, nms 1.50")
-    assert "images without people" not in evaluate.format_table({**res, "ppi": {**ppi, "empty_images": 0},
+    assert "images without people" not in tables.format_table({**res, "ppi": {**ppi, "empty_images": 0},
                                                                  "nms": {**nms, "empty_images": 0}})
 
 
 def test_report_lists_the_detections_on_images_without_people(tmp_path):
-    from lcr_tf import report
+    from lcr_tf.evaluation import report
     _, preds = _with_empty_images(tmp_path)
     out = tmp_path / "report"
-    evaluate.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds), report_dir=str(out))
+    synthetic_benchmark.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds), report_dir=str(out))
     text = (out / report.REPORT_MD).read_text()
     assert "## Images without people" in text
     assert "| method | images without people | detections (score >= 0.5) per image |" in text
@@ -353,7 +353,8 @@ def test_report_lists_the_detections_on_images_without_people(tmp_path):
 
 def test_report_holds_the_figures_and_pictures(data, tmp_path):
     import cv2
-    from lcr_tf import report
+
+    from lcr_tf.evaluation import report
     root, gt = data
     preds = tmp_path / "shifted.json"
     _predictions_file(str(preds), gt, shift2d=lambda i, p: np.array([5.4, 7.2]))
@@ -367,7 +368,7 @@ def test_report_holds_the_figures_and_pictures(data, tmp_path):
     assert all(a <= b for a, b in zip(curve, curve[1:]))
     assert res["ppi"]["pckh_per_joint"] == [pytest.approx(0.5)] * J
     # The whole error is a translation of 9 px: no shape error, the same spread.
-    heads = np.concatenate([g.head_size for g in evaluate.read_ground_truth(str(root / "val-*.tfrecord"))])
+    heads = np.concatenate([g.head_size for g in ground_truth.read_ground_truth(str(root / "val-*.tfrecord"))])
     assert res["ppi"]["translation_hs"] == pytest.approx(np.median(9.0 / heads))
     assert res["ppi"]["shape_hs"] == pytest.approx(0.0, abs=1e-4)
     assert res["ppi"]["extent_ratio"] == pytest.approx(1.0, abs=1e-4)

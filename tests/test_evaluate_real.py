@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from lcr_tf import evaluate
+from lcr_tf.contracts import serving
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.evaluation import protocols
+from lcr_tf.evaluation import predictions_file, protocols, real_benchmarks
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LCR = skeleton_lib.LCR13
@@ -34,18 +34,18 @@ def _lcr(poses, src):
 
 def _write(path, images, dataset):
     """images: id -> {"ppi": [(score, pose2d, pose3d)], "nms": [...], "candidates": [(pose2d, pose3d)] or None}."""
-    doc = {"format": evaluate.PREDICTIONS_FORMAT, "version": evaluate.PREDICTIONS_VERSION, "skeleton": "lcr13",
+    doc = {"format": predictions_file.PREDICTIONS_FORMAT, "version": predictions_file.PREDICTIONS_VERSION, "skeleton": "lcr13",
            "dataset": dataset, "images": {}}
     for image_id, entry in images.items():
         item = {}
         for method in ("ppi", "nms"):
             people = entry[method]
-            item[method] = {"scores": [float(s) for s, _, _ in people],
-                            "pose2d_px": [np.asarray(p, float).tolist() for _, p, _ in people],
-                            "pose3d_m": [np.asarray(q, float).tolist() for _, _, q in people]}
+            item[method] = {serving.SCORE: [float(s) for s, _, _ in people],
+                            serving.POSE2D: [np.asarray(p, float).tolist() for _, p, _ in people],
+                            serving.POSE3D: [np.asarray(q, float).tolist() for _, _, q in people]}
         if entry.get("candidates") is not None:
-            item["candidates"] = {"pose2d_px": [np.asarray(p, float).tolist() for p, _ in entry["candidates"]],
-                                  "pose3d_m": [np.asarray(q, float).tolist() for _, q in entry["candidates"]]}
+            item["candidates"] = {serving.POSE2D: [np.asarray(p, float).tolist() for p, _ in entry["candidates"]],
+                                  serving.POSE3D: [np.asarray(q, float).tolist() for _, q in entry["candidates"]]}
         doc["images"][image_id] = item
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -66,6 +66,7 @@ def h36m_tree(tmp_path_factory):
     each; S9 Sitting 2 (trial 2) is outside the split. Returns (root, {image id: (pose2d, pose3d) LCR-13})."""
     pytest.importorskip("cdflib")
     import test_reader_h36m as th
+
     from lcr_tf.datasets import h36m
     root = str(tmp_path_factory.mktemp("h36m"))
     truth = {}
@@ -102,7 +103,7 @@ def test_h36m_per_action_means_by_hand(h36m_tree, tmp_path):
     root, truth = h36m_tree
     preds = tmp_path / "h36m.json"
     _write(str(preds), _h36m_predictions(truth), "h36m")
-    res = evaluate.evaluate_dataset("h36m", root, predictions=str(preds), protocol="P3")
+    res = real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="P3")
     assert res["num_images"] == 6 and res["num_people"] == 6 and res["rejected"] == 0
     assert "P3 test" in res["protocol"] and res["joints"] == list(LCR.joint_names)
     assert res["actions"] == ["Directions", "Sitting"]
@@ -126,7 +127,7 @@ def test_h36m_per_action_means_by_hand(h36m_tree, tmp_path):
     only = tmp_path / "some.json"
     images = _h36m_predictions(truth)
     _write(str(only), images, "h36m")
-    res = evaluate.evaluate_dataset("h36m", root, predictions=str(only), protocol="3", max_images=4)
+    res = real_benchmarks.evaluate_dataset("h36m", root, predictions=str(only), protocol="3", max_images=4)
     # Keys come subject by subject in the split's order (S9 first): Sitting 0, 5, 10, then Directions 0.
     assert res["ppi"]["per_action"]["Directions"]["frames"] == 1
     assert res["ppi"]["mpjpe_mm"] == pytest.approx((100.0 / 13 + 100.0 / 13) / 2, rel=1e-4)
@@ -138,22 +139,22 @@ def test_h36m_gate_misses_and_errors(h36m_tree, tmp_path):
     preds = tmp_path / "h36m.json"
     _write(str(preds), _h36m_predictions(truth), "h36m")
     # A 2 px gate refuses the top-scoring detection of Sitting 1 frame 0 (3 px off): that frame is missed.
-    res = evaluate.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3", max_match_distance_px=2.0)
+    res = real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3", max_match_distance_px=2.0)
     assert res["ppi"]["matched"] == 5 and res["ppi"]["missed"] == 1
     assert res["ppi"]["per_action"]["Sitting"]["mpjpe_mm"] == pytest.approx(0.0, abs=1e-2)
     with pytest.raises(ValueError, match=r"h36m: --protocol must be 1, 2 or 3 .*got '4'"):
-        evaluate.evaluate_dataset("h36m", root, predictions=str(preds), protocol="4")
+        real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="4")
     with pytest.raises(ValueError, match="protocol must be 1, 2 or 3"):
-        evaluate.evaluate_dataset("h36m", root, predictions=str(preds))
+        real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds))
     images = _h36m_predictions(truth)
     gone = sorted(images)[0]
     del images[gone]
     _write(str(preds), images, "h36m")
     with pytest.raises(ValueError, match=f"no predictions for image '{gone}'"):
-        evaluate.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3")
+        real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3")
     _write(str(preds), _h36m_predictions(truth), "mupots")
     with pytest.raises(ValueError, match="predictions made on dataset 'mupots', evaluated on 'h36m'"):
-        evaluate.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3")
+        real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3")
 
 
 # ------------------------------------------------------------------------------------------- MuPoTS-3D
@@ -201,7 +202,7 @@ def test_mupots_pck_all_and_matched_by_hand(mupots_tree, tmp_path):
     root, truth = mupots_tree
     preds = tmp_path / "mupots.json"
     _write(str(preds), _mupots_predictions(truth), "mupots")
-    res = evaluate.evaluate_dataset("mupots", root, predictions=str(preds))
+    res = real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds))
     assert res["num_images"] == 4 and res["num_people"] == 6 and res["sequences"] == ["TS1", "TS2"]
     assert "univ_annot3" in res["reference_3d"] and res["upper_bound"] is None
     json.dumps(res, allow_nan=False)
@@ -223,18 +224,18 @@ def test_mupots_pck_all_and_matched_by_hand(mupots_tree, tmp_path):
     assert row["pck3d_matched_pooled"] == pytest.approx((38 + 26) / 65)
     assert (row["matched"], row["missed"]) == (5, 1)
     # Against annot3, predictions made from univ_annot3 (0.95 x) are off; from annot3 they are right.
-    res3 = evaluate.evaluate_dataset("mupots", root, predictions=str(preds), mupots_3d="annot3")
+    res3 = real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds), mupots_3d="annot3")
     assert res3["ppi"]["auc_matched_pooled"] < row["auc_matched_pooled"]
     _write(str(preds), _mupots_predictions(truth, which=2), "mupots")
-    res3 = evaluate.evaluate_dataset("mupots", root, predictions=str(preds), mupots_3d="annot3")
+    res3 = real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds), mupots_3d="annot3")
     assert res3["ppi"]["pck3d_all"] == pytest.approx((38 / 52 + 1) / 2) and "annot3" in res3["reference_3d"]
     with pytest.raises(ValueError, match="single protocol"):
-        evaluate.evaluate_dataset("mupots", root, predictions=str(preds), protocol="2")
+        real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds), protocol="2")
     images = _mupots_predictions(truth)
     del images["TS2_000001"]
     _write(str(preds), images, "mupots")
     with pytest.raises(ValueError, match="no predictions for image 'TS2_000001'"):
-        evaluate.evaluate_dataset("mupots", root, predictions=str(preds))
+        real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds))
 
 
 # ------------------------------------------------------------------------------------------- MPII
@@ -248,6 +249,7 @@ def mpii_tree(tmp_path_factory):
     """a.jpg: person 1 single-person, persons 2 and 3 a multi-person group; b.jpg: one single-person person.
     Every head box 11 x 20 px. Returns (root, {image id: [LCR-13 pose2d per annotated person]})."""
     import test_reader_mpii as tp
+
     from lcr_tf.datasets import mpii
     root = tmp_path_factory.mktemp("mpii")
     box = lambda dx, dy: (45.0 + dx, 10.0 + dy, 56.0 + dx, 30.0 + dy)
@@ -285,7 +287,7 @@ def test_mpii_pckh_and_ap_by_hand(mpii_tree, tmp_path):
     root, truth = mpii_tree
     preds = tmp_path / "mpii.json"
     _write(str(preds), _mpii_predictions(truth), "mpii")
-    res = evaluate.evaluate_dataset("mpii", root, predictions=str(preds), reader_options=["val_images=2"])
+    res = real_benchmarks.evaluate_dataset("mpii", root, predictions=str(preds), reader_options=["val_images=2"])
     assert res["reader"]["split"] == "val" and res["num_images"] == 2 and res["num_people"] == 4
     assert res["single_person_people"] == 2 and res["multi_person_people"] == 2
     assert "groups_v12.mat" in res["groups_note"] and "head box" in res["head_size"]
@@ -342,7 +344,7 @@ def test_mpii_image_without_file_is_rejected(mpii_tree, tmp_path):
     os.remove(copy / "images" / "b.jpg")
     preds = tmp_path / "mpii.json"
     _write(str(preds), _mpii_predictions(truth), "mpii")
-    res = evaluate.evaluate_dataset("mpii", str(copy), predictions=str(preds), split="train")
+    res = real_benchmarks.evaluate_dataset("mpii", str(copy), predictions=str(preds), split="train")
     assert res["num_images"] == 1 and res["rejected"] == 1
     assert res["rejected_examples"][0]["key"] == "b.jpg"
     assert "image 'b.jpg': cannot read its size" in res["rejected_examples"][0]["reason"]

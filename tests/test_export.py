@@ -18,14 +18,14 @@ import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
+from lcr_tf.contracts import serving
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.modeling import factory, lcr_model
+from lcr_tf.ops import pose_coding
+from lcr_tf.postprocess import integration as ppi_lib
+from lcr_tf.postprocess import placement
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import inference
-from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.modeling import factory
-from lcr_tf.modeling import lcr_model
-from lcr_tf.ops import pose_coding
-from lcr_tf.postprocess import placement
-from lcr_tf.postprocess import integration as ppi_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K, S, R, M, D = 4, 64, 10, 50, 5
@@ -145,15 +145,15 @@ def test_proposals_and_candidates_match_the_keras_model(exported):
     assert valid.sum() == min(M, ref[lcr_model.VALID].sum() * 2 * K)  # untrained: every pair > 0.1 / 2K
     roi, cls = out["candidate_roi_index"][valid], out["candidate_classes"][valid]
     probs = ref[lcr_model.CLASS_PROBS][roi, cls]
-    np.testing.assert_allclose(out["candidate_scores"][valid], probs, atol=1e-5)
-    assert np.all(np.diff(out["candidate_scores"][valid]) <= 0)
+    np.testing.assert_allclose(out[serving.candidate_key(serving.SCORE)][valid], probs, atol=1e-5)
+    assert np.all(np.diff(out[serving.candidate_key(serving.SCORE)][valid]) <= 0)
     # Hand decoding of the full regression: corner + (anchor + delta) * size, anchor + delta.
     blocks = ref[lcr_model.REGRESSION].reshape(R, 2 * K + 1, 5 * 13)[roi, cls]
     boxes = ref[lcr_model.BOXES][roi]
     a2, a3 = model.anchor_pose2d.numpy()[cls - 1], model.anchor_pose3d.numpy()[cls - 1]
     pose2d = boxes[:, None, :2] + (a2 + blocks[:, :26].reshape(-1, 13, 2)) * (boxes[:, None, 2:] - boxes[:, None, :2])
-    np.testing.assert_allclose(out["candidate_pose2d"][valid], pose2d * 2.0, atol=2e-3)
-    np.testing.assert_allclose(out["candidate_pose3d"][valid], a3 + blocks[:, 26:].reshape(-1, 13, 3), atol=1e-5)
+    np.testing.assert_allclose(out[serving.candidate_key(serving.POSE2D)][valid], pose2d * 2.0, atol=2e-3)
+    np.testing.assert_allclose(out[serving.candidate_key(serving.POSE3D)][valid], a3 + blocks[:, 26:].reshape(-1, 13, 3), atol=1e-5)
     np.testing.assert_allclose(out["candidate_roi_boxes"][valid], boxes * 2.0, atol=1e-3)
 
 
@@ -170,23 +170,24 @@ def test_serving_default_matches_eager_inference_and_numpy_ppi(exported):
     for b in range(2):
         n = int(out["num_detections"][b])
         assert 1 <= n <= D
-        assert np.all(np.diff(out["scores"][b, :n]) <= 0) and np.all(out["scores"][b, n:] == 0)
-        for key in (inference.POSES2D, inference.POSES3D_CAMERA, inference.TRANSLATIONS):
+        assert np.all(np.diff(out[serving.SCORE][b, :n]) <= 0) and np.all(out[serving.SCORE][b, n:] == 0)
+        for key in (serving.POSE2D, serving.POSE3D_CAMERA, serving.TRANSLATION):
             assert np.all(out[key][b, n:] == 0)
         v = raw["candidate_valid"][b]
         ref = ppi_lib.integrate_candidates(
-            raw["candidate_scores"][b][v], raw["candidate_roi_boxes"][b][v], raw["candidate_pose2d"][b][v],
-            raw["candidate_pose3d"][b][v], raw["candidate_classes"][b][v], image_size=tuple(sizes[b].numpy()),
+            raw[serving.candidate_key(serving.SCORE)][b][v], raw["candidate_roi_boxes"][b][v],
+            raw[serving.candidate_key(serving.POSE2D)][b][v], raw[serving.candidate_key(serving.POSE3D)][b][v],
+            raw["candidate_classes"][b][v], image_size=tuple(sizes[b].numpy()),
             mode="paper", params=params())
         assert len(ref) == n
-        np.testing.assert_allclose(out["scores"][b, :n], ref.scores, rtol=1e-4)
-        np.testing.assert_allclose(out["poses2d"][b, :n], ref.pose2d, atol=2e-2)
-        np.testing.assert_allclose(out["poses3d"][b, :n], ref.pose3d, atol=1e-4)
+        np.testing.assert_allclose(out[serving.SCORE][b, :n], ref.scores, rtol=1e-4)
+        np.testing.assert_allclose(out[serving.POSE2D][b, :n], ref.pose2d, atol=2e-2)
+        np.testing.assert_allclose(out[serving.POSE3D][b, :n], ref.pose3d, atol=1e-4)
         # Placement with the default camera of the original image size.
         t, cam = placement.place_3d(ref.pose2d, ref.pose3d, None, tuple(sizes[b].numpy()))
-        np.testing.assert_allclose(out["translations"][b, :n], t, rtol=1e-3, atol=1e-3)
-        np.testing.assert_allclose(out["poses3d_camera"][b, :n] - out["poses3d"][b, :n],
-                                   np.repeat(out["translations"][b, :n, None], 13, 1), atol=1e-5)
+        np.testing.assert_allclose(out[serving.TRANSLATION][b, :n], t, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(out[serving.POSE3D_CAMERA][b, :n] - out[serving.POSE3D][b, :n],
+                                   np.repeat(out[serving.TRANSLATION][b, :n, None], 13, 1), atol=1e-5)
 
 
 def test_options_signature(exported):
@@ -201,12 +202,12 @@ def test_options_signature(exported):
     intrinsics = np.array([[300.0, 310.0, 20.0, 40.0]], np.float32)
     moved = loaded.signatures["detect_with_options"](images=images, intrinsics=intrinsics, **defaults)
     n = int(base["num_detections"][0])
-    t, _ = placement.place_3d(base["poses2d"][0, :n], base["poses3d"][0, :n], intrinsics[0], (60, 60))
-    np.testing.assert_allclose(moved["translations"].numpy()[0, :n], t, rtol=1e-3, atol=1e-3)
+    t, _ = placement.place_3d(base[serving.POSE2D][0, :n], base[serving.POSE3D][0, :n], intrinsics[0], (60, 60))
+    np.testing.assert_allclose(moved[serving.TRANSLATION].numpy()[0, :n], t, rtol=1e-3, atol=1e-3)
     # A threshold no candidate reaches: nobody.
     none = loaded.signatures["detect_with_options"](images=images, intrinsics=intrinsics,
                                                    **{**defaults, "score_threshold": tf.constant([1.1])})
-    assert int(none["num_detections"][0]) == 0 and np.all(none["poses3d_camera"].numpy() == 0)
+    assert int(none["num_detections"][0]) == 0 and np.all(none[serving.POSE3D_CAMERA].numpy() == 0)
 
 
 def test_grey_and_float_inputs(exported):
@@ -221,7 +222,7 @@ def test_grey_and_float_inputs(exported):
         np.testing.assert_allclose(c[key].numpy(), b[key].numpy(), atol=1e-4)
     ok, jpeg = cv2.imencode(".jpg", rgb)
     d = loaded.signatures["serving_default"](images=tf.constant([jpeg.tobytes()]))
-    assert d["poses2d"].shape == (1, D, 13, 2)
+    assert d[serving.POSE2D].shape == (1, D, 13, 2)
 
 
 def test_malformed_bytes_are_invalid_argument(exported):
@@ -230,7 +231,7 @@ def test_malformed_bytes_are_invalid_argument(exported):
         with pytest.raises(tf.errors.InvalidArgumentError):
             loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9)), junk]))
     # The module still serves afterwards.
-    assert loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9))]))["scores"].shape == (1, D)
+    assert loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9))]))[serving.SCORE].shape == (1, D)
 
 
 def test_blank_image_with_a_model_that_sees_nobody():

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 import keras
 
+from lcr_tf.contracts import serving
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import inference
 from lcr_tf import optimization
@@ -63,6 +64,6 @@ def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch
     assert signature.structured_input_signature[1]["images"].dtype == tf.float32
     result = signature(images=tf.constant(noise(S, S, 1)[None], tf.float32))
     assert all(value.dtype in (tf.float32, tf.int32, tf.bool) for value in result.values())
-    assert result["poses2d"].dtype == tf.float32
+    assert result[serving.POSE2D].dtype == tf.float32
     served = loaded.signatures["serving_default"](images=tf.constant([png(noise(40, 50, 2))]))
-    assert np.all(np.isfinite(served["scores"].numpy()))
+    assert np.all(np.isfinite(served[serving.SCORE].numpy()))

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_export import D, K, noise, tiny_model
 
+from lcr_tf import predict
+from lcr_tf.contracts import serving
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import inference
-from lcr_tf import predict
-from lcr_tf.contracts import skeleton as skeleton_lib
-
-from test_export import K, D, noise, tiny_model
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES = 3
@@ -107,8 +107,8 @@ def test_video_frames_in_order(run):
         assert record["frame"] == i and record["source"].endswith("clip.avi")
         n = int(out["num_detections"][0])
         assert len(record["people"]) == n
-        np.testing.assert_allclose([p["score"] for p in record["people"]], out["scores"].numpy()[0, :n], atol=1e-5)
-        answers.append(out["poses2d"].numpy()[0, :n])
+        np.testing.assert_allclose([p["score"] for p in record["people"]], out[serving.SCORE].numpy()[0, :n], atol=1e-5)
+        answers.append(out[serving.POSE2D].numpy()[0, :n])
     capture.release()
     assert not np.allclose(answers[0][:1], answers[2][:1])  # different frames, different answers
 
@@ -121,9 +121,9 @@ def test_helpers(tmp_path):
     (tmp_path / "b.png").write_text("")
     (tmp_path / "a.png").write_text("")
     assert [os.path.basename(p) for p in predict.list_inputs(str(tmp_path))] == ["a.png", "b.png"]
-    record = predict.to_record({"num_detections": np.int32(1), "scores": np.array([0.5, 0.0]),
-                                "boxes": np.zeros((2, 4)), "poses2d": np.zeros((2, 13, 2)),
-                                "poses3d": np.zeros((2, 13, 3)), "poses3d_camera": np.ones((2, 13, 3)),
-                                "translations": np.ones((2, 3))}, "s", 4, (10, 20), "lcr13",
+    record = predict.to_record({"num_detections": np.int32(1), serving.SCORE: np.array([0.5, 0.0]),
+                                serving.BOX: np.zeros((2, 4)), serving.POSE2D: np.zeros((2, 13, 2)),
+                                serving.POSE3D: np.zeros((2, 13, 3)), serving.POSE3D_CAMERA: np.ones((2, 13, 3)),
+                                serving.TRANSLATION: np.ones((2, 3))}, "s", 4, (10, 20), "lcr13",
                                list(skeleton_lib.LCR13.joint_names), min_score=0.6)
     assert record["people"] == [] and record["frame"] == 4

@@ -5,18 +5,20 @@ round trip over HTTP against a small stand-in server that does the same."""
 import base64
 import http.server
 import json
+import os
+import subprocess
 import sys
 import threading
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_export import D, K, noise, png, tiny_model
 
+from lcr_tf.serving import client, inference
 from lcr_tf.serving import export as export_lib
-from lcr_tf.serving import inference
-from lcr_tf.serving import client
 
-from test_export import K, D, noise, png, tiny_model
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 OPTIONS = {"score_threshold": 0.01, "iou_threshold": 0.3, "pose3d_threshold_m": 0.2, "min_mode_score": 0.05,
            "min_person_score": 0.002, "sigma_b_px": 20.0, "rescore": False,
@@ -176,3 +178,14 @@ def test_grpc_requests_through_the_signatures(loaded, images, signature):
     assert name == signature
     _, rest_inputs = client.rest_body_to_inputs(client.build_rest_request(images, signature, options))
     assert_same(call(loaded, name, inputs), call(loaded, signature, rest_inputs))
+
+
+def test_client_imports_without_tensorflow():
+    """The REST client and the serving contract need neither TensorFlow nor the model code."""
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "from lcr_tf.serving import client\n"
+            "body = client.build_rest_request([b'abc'])\n"
+            "assert body['instances'] == [{'b64': 'YWJj'}], body\n"
+            "assert 'tensorflow' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=_REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

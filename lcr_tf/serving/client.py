@@ -35,13 +35,18 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-DEFAULT_SIGNATURE = "serving_default"
-OPTIONS_SIGNATURE = "detect_with_options"
-IMAGES = "images"
-INTRINSICS = "intrinsics"
-# The per-image settings of the detect_with_options signature (lcr_tf.serving.inference.RUNTIME_PARAMS).
-OPTION_NAMES = ("score_threshold", "iou_threshold", "pose3d_threshold_m", "min_mode_score",
-                "min_person_score", "sigma_b_px", "rescore")
+from lcr_tf.contracts import serving
+
+DEFAULT_SIGNATURE = serving.SERVING_DEFAULT
+OPTIONS_SIGNATURE = serving.DETECT_WITH_OPTIONS
+IMAGES = serving.IMAGES
+INTRINSICS = serving.INTRINSICS
+# The per-image settings of the detect_with_options signature.
+OPTION_NAMES = serving.OPTION_NAMES
+# An example of every detect_with_options setting (the --options flag's help).
+_OPTIONS_EXAMPLE = {serving.SCORE_THRESHOLD: 0.01, serving.IOU_THRESHOLD: 0.2, serving.POSE3D_THRESHOLD_M: 0.13,
+                    serving.MIN_MODE_SCORE: 0.05, serving.MIN_PERSON_SCORE: 0.002, serving.SIGMA_B_PX: 25,
+                    serving.RESCORE: True, serving.INTRINSICS: [1000, 1000, 320, 240]}
 
 _GRPC_MISSING = ("the gRPC client needs the tensorflow-serving-api package (`pip install "
                  "tensorflow-serving-api==2.21.0`, which imports with TensorFlow 2.21); the REST client "
@@ -85,7 +90,8 @@ def build_rest_request(images: Sequence[bytes], signature_name: str = DEFAULT_SI
 
     Args:
       images: encoded image files.
-      signature_name: ``serving_default`` (no options), ``raw_proposals`` or ``detect_with_options``.
+      signature_name: ``serving_default`` (no options), ``raw_proposals`` or ``detect_with_options``
+        (:mod:`lcr_tf.contracts.serving`).
       options: for ``detect_with_options``: every :data:`OPTION_NAMES` and ``intrinsics``, one value for
         all images or a sequence of one per image. With options and no signature name, that signature.
     """
@@ -164,7 +170,7 @@ def rest_body_to_inputs(body: Mapping[str, Any]) -> Tuple[str, Dict[str, Any]]:
         values = [value(row[name]) for row in rows]
         if name == IMAGES:
             inputs[name] = tf.constant(values, tf.string)
-        elif name == "rescore":
+        elif name in serving.BOOL_OPTIONS:
             inputs[name] = tf.constant(values, tf.bool)
         else:
             inputs[name] = tf.constant(values, tf.float32)
@@ -201,7 +207,7 @@ def build_grpc_request(images: Sequence[bytes], model_name: str, signature_name:
     request.inputs[IMAGES].CopyFrom(tf.make_tensor_proto(list(images), dtype=tf.string, shape=[len(images)]))
     if signature_name == OPTIONS_SIGNATURE:
         for name, values in _check_options(options, len(images)).items():
-            dtype = tf.bool if name == "rescore" else tf.float32
+            dtype = tf.bool if name in serving.BOOL_OPTIONS else tf.float32
             request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=dtype))
     elif options is not None:
         raise ValueError(f"options go to the {OPTIONS_SIGNATURE} signature, not {signature_name!r}")
@@ -247,12 +253,10 @@ def _define_flags(values):
     flags.DEFINE_integer("version", None, "A model version to ask for (default: the server's latest).",
                          flag_values=values)
     flags.DEFINE_list("images", [], "Image files to send in one request.", flag_values=values)
-    flags.DEFINE_string("signature_name", DEFAULT_SIGNATURE, "serving_default, detect_with_options or "
-                        "raw_proposals.", flag_values=values)
-    flags.DEFINE_string("options", None, "JSON object of every detect_with_options setting, e.g. "
-                        '\'{"score_threshold": 0.01, "iou_threshold": 0.2, "pose3d_threshold_m": 0.13, '
-                        '"min_mode_score": 0.05, "min_person_score": 0.002, "sigma_b_px": 25, '
-                        '"rescore": true, "intrinsics": [1000, 1000, 320, 240]}\'.', flag_values=values)
+    flags.DEFINE_string("signature_name", DEFAULT_SIGNATURE, f"{serving.SERVING_DEFAULT}, {OPTIONS_SIGNATURE} or "
+                        f"{serving.RAW_PROPOSALS}.", flag_values=values)
+    flags.DEFINE_string("options", None, f"JSON object of every {OPTIONS_SIGNATURE} setting, e.g. "
+                        f"'{json.dumps(_OPTIONS_EXAMPLE)}'.", flag_values=values)
     flags.DEFINE_string("output", None, "Write the outputs as JSON here (default: print a summary).",
                         flag_values=values)
     flags.DEFINE_string("dump_request", None, "Write the REST JSON body here and send nothing.",
@@ -302,7 +306,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump({k: np.asarray(v).tolist() for k, v in outputs.items()}, f)
         print(f"wrote {values.output}")
     else:
-        counts = outputs.get("num_detections")
+        counts = outputs.get(serving.NUM_DETECTIONS)
         for path, n in zip(values.images, [] if counts is None else np.asarray(counts).tolist()):
             print(f"{path}: {n} people")
     return 0

@@ -4,8 +4,9 @@ is its command line.
 
 Signatures
 ----------
-Every input is batched (first dimension B), so TF Serving's REST "row" format (``{"instances": [...]}``,
-one object per image) carries them all.
+Every name below is a constant of :mod:`lcr_tf.contracts.serving`. Every input is batched (first
+dimension B): one call runs a batch of images of any sizes (each is letterboxed on its own), and TF
+Serving's REST "row" format (``{"instances": [...]}``, one object per image) carries them all.
 
 ``serving_default``
     ``images``: (B,) tf.string, encoded images (JPEG, PNG, BMP or GIF; any size; grey, RGB or RGBA).
@@ -25,13 +26,14 @@ one object per image) carries them all.
     ``images`` as ``serving_default``; returns the proposals and the candidates before PPI, in original
     pixels, for evaluation and for :func:`lcr_tf.postprocess.ppi` in NumPy: ``proposal_boxes`` (B, R, 4),
     ``proposal_valid`` (B, R), ``class_probs`` (B, R, 2K + 1) background first, and ``candidate_*``:
-    ``roi_index``, ``classes``, ``scores``, ``valid`` (B, M), ``roi_boxes`` (B, M, 4), ``pose2d``
-    (B, M, J, 2), ``pose3d`` (B, M, J, 3); ``image_size`` (B, 2) ``(H, W)``.
+    ``roi_index``, ``classes``, ``score``, ``valid`` (B, M), ``roi_boxes`` (B, M, 4), ``pose2d_px``
+    (B, M, J, 2), ``pose3d_body_centred_m`` (B, M, J, 3); ``image_size`` (B, 2) ``(H, W)``.
 
 The detection signatures return, padded to D = ``max_detections`` people per image and sorted by score:
-``num_detections`` (B,) int32, ``scores`` (B, D), ``boxes`` (B, D, 4) xyxy pixels, ``poses2d``
-(B, D, J, 2) pixels, ``poses3d`` (B, D, J, 3) metres body-centred, ``poses3d_camera`` (B, D, J, 3) metres
-in the camera frame, ``translations`` (B, D, 3) metres (body centre in the camera frame). All pixel
+``num_detections`` (B,) int32, ``score`` (B, D), ``box_xyxy_px`` (B, D, 4) xyxy pixels, ``pose2d_px``
+(B, D, J, 2) pixels, ``pose3d_body_centred_m`` (B, D, J, 3) metres body-centred, ``pose3d_camera_m``
+(B, D, J, 3) metres in the camera frame, ``translation_m`` (B, D, 3) metres (body centre in the camera
+frame). All pixel
 values are in the original image (the letterboxing of :mod:`lcr_tf.serving.inference` is undone); rows past
 ``num_detections`` are zeros. Bytes that are no image fail the call with ``INVALID_ARGUMENT``.
 
@@ -50,6 +52,8 @@ import json
 import os
 import re
 from typing import Optional
+
+from lcr_tf.contracts import serving
 
 
 def next_version(export_dir: str) -> int:
@@ -83,8 +87,8 @@ def build_module(loaded, params, mode: str = "paper"):
     """
     import tensorflow as tf
 
-    from lcr_tf.serving import inference
     from lcr_tf.contracts import skeleton as skeleton_lib
+    from lcr_tf.serving import inference
 
     if mode not in inference.GRAPH_MODES:
         raise ValueError(f"mode must be one of {inference.GRAPH_MODES}, got {mode!r}")
@@ -104,7 +108,8 @@ def build_module(loaded, params, mode: str = "paper"):
             self.ppi_mode = tf.Variable(mode, trainable=False, name="ppi_mode")
             self.export_info = tf.Variable(json.dumps(info, sort_keys=True), trainable=False,
                                            name="export_info")
-            self.defaults = {name: tf.Variable(value, trainable=False, name="default_" + name)
+            self.defaults = {name: tf.Variable(value, trainable=False,
+                                               name=serving.DEFAULT_VARIABLE_PREFIX + name)
                              for name, value in inference.runtime_tensors(params).items()}
 
         def _runtime(self, batch):
@@ -114,39 +119,39 @@ def build_module(loaded, params, mode: str = "paper"):
             return inference.detect(model, images, scales, sizes, params, runtime=runtime,
                                     intrinsics=intrinsics, mode=mode)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)])
         def serve_encoded(self, images):
             canvases, scales, sizes = inference.prepare_encoded(images, size)
             return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")] + [
-            tf.TensorSpec([None], tf.bool if n == "rescore" else tf.float32, name=n)
-            for n in inference.RUNTIME_PARAMS] + [tf.TensorSpec([None, 4], tf.float32, name="intrinsics")])
+        # The inputs are named by their specs; the arguments follow serving.OPTION_NAMES' order.
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)] + [
+            tf.TensorSpec([None], tf.bool if n in serving.BOOL_OPTIONS else tf.float32, name=n)
+            for n in serving.OPTION_NAMES] + [tf.TensorSpec([None, 4], tf.float32, name=serving.INTRINSICS)])
         def serve_with_options(self, images, score_threshold, iou_threshold, pose3d_threshold_m,
                                min_mode_score, min_person_score, sigma_b_px, rescore, intrinsics):
-            runtime = dict(score_threshold=score_threshold, iou_threshold=iou_threshold,
-                           pose3d_threshold_m=pose3d_threshold_m, min_mode_score=min_mode_score,
-                           min_person_score=min_person_score, sigma_b_px=sigma_b_px, rescore=rescore)
+            runtime = dict(zip(serving.OPTION_NAMES, (score_threshold, iou_threshold, pose3d_threshold_m,
+                                                      min_mode_score, min_person_score, sigma_b_px, rescore)))
             canvases, scales, sizes = inference.prepare_encoded(images, size)
             return self._detect(canvases, scales, sizes, runtime, intrinsics)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=serving.IMAGES)])
         def serve_float(self, images):
             canvases, scales, sizes = inference.prepare_float(images, size)
             return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)])
         def serve_proposals(self, images):
             canvases, scales, sizes = inference.prepare_encoded(images, size)
-            threshold = tf.fill([tf.shape(images)[0]], self.defaults["score_threshold"].read_value())
+            threshold = tf.fill([tf.shape(images)[0]], self.defaults[serving.SCORE_THRESHOLD].read_value())
             out = inference.proposals(model, canvases, scales, params, threshold)
-            out["image_size"] = sizes
+            out[serving.IMAGE_SIZE] = sizes
             return out
 
     return LCRServing()
 
 
-SIGNATURES = ("serving_default", "detect_with_options", "detect_float", "raw_proposals")
+SIGNATURES = serving.SIGNATURES
 
 
 def export(loaded, export_dir: str, version: Optional[int] = None, params=None, mode: str = "paper") -> str:
@@ -177,10 +182,10 @@ def export(loaded, export_dir: str, version: Optional[int] = None, params=None, 
         raise FileExistsError(f"{path} exists already; choose another --version")
     module = build_module(loaded, params, mode)
     signatures = {
-        "serving_default": module.serve_encoded.get_concrete_function(),
-        "detect_with_options": module.serve_with_options.get_concrete_function(),
-        "detect_float": module.serve_float.get_concrete_function(),
-        "raw_proposals": module.serve_proposals.get_concrete_function(),
+        serving.SERVING_DEFAULT: module.serve_encoded.get_concrete_function(),
+        serving.DETECT_WITH_OPTIONS: module.serve_with_options.get_concrete_function(),
+        serving.DETECT_FLOAT: module.serve_float.get_concrete_function(),
+        serving.RAW_PROPOSALS: module.serve_proposals.get_concrete_function(),
     }
     tf.saved_model.save(module, path, signatures=signatures)
     return path

@@ -20,9 +20,9 @@ and placed at the top-left corner of an S x S black canvas; a point at ``(x, y)`
 parameters (sigma_b of eq 6) and the 3D placement's camera are those of the original image.
 
 Units and frames of every output: 2D in pixels of the original image (x right, y down, origin top-left),
-boxes xyxy pixels, 3D in metres with camera axes (x right, y down, z away), ``poses3d`` body-centred
-(centre = mean of hips and shoulders, :func:`lcr_tf.contracts.skeleton.body_centre`) and ``poses3d_camera``
-placed in the camera frame.
+boxes xyxy pixels, 3D in metres with camera axes (x right, y down, z away), ``pose3d_body_centred_m``
+body-centred (centre = mean of hips and shoulders, :func:`lcr_tf.contracts.skeleton.body_centre`) and
+``pose3d_camera_m`` placed in the camera frame (keys of :mod:`lcr_tf.contracts.serving`).
 
 A model directory is what :mod:`lcr_tf.train` writes: ``config.json`` (``{"flags": ..., "model":
 ModelConfig.to_dict()}``) and ``final.weights.h5`` (or, failing that, the latest checkpoint in
@@ -39,6 +39,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from lcr_tf.contracts import serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.postprocess import params as params_lib
 
@@ -49,20 +50,12 @@ CHECKPOINT_DIR = "checkpoints"
 
 # PPI settings that can change per request (tensors in the graph). The others (mode, group_by,
 # num_full_body, max_candidates, max_detections) fix shapes or code paths and are set at export.
-RUNTIME_PARAMS = ("score_threshold", "iou_threshold", "pose3d_threshold_m", "min_mode_score",
-                  "min_person_score", "sigma_b_px", "rescore")
+RUNTIME_PARAMS = serving.OPTION_NAMES
 # PPI modes of the graph (lcr_tf.postprocess.ppi_tf).
 GRAPH_MODES = params_lib.MODES
 
 # Output keys of the detection functions and of the SavedModel's detection signatures.
-NUM_DETECTIONS = "num_detections"
-SCORES = "scores"
-BOXES = "boxes"
-POSES2D = "poses2d"
-POSES3D = "poses3d"
-POSES3D_CAMERA = "poses3d_camera"
-TRANSLATIONS = "translations"
-DETECTION_KEYS = (NUM_DETECTIONS, SCORES, BOXES, POSES2D, POSES3D, POSES3D_CAMERA, TRANSLATIONS)
+DETECTION_KEYS = serving.DETECTION_KEYS
 
 
 @dataclasses.dataclass
@@ -227,7 +220,8 @@ def runtime_tensors(params: params_lib.PPIParams, batch_size=None) -> Dict[str, 
     out = {}
     for name in RUNTIME_PARAMS:
         value = getattr(params, name)
-        tensor = tf.constant(bool(value)) if name == "rescore" else tf.constant(float(value), tf.float32)
+        is_bool = name in serving.BOOL_OPTIONS
+        tensor = tf.constant(bool(value)) if is_bool else tf.constant(float(value), tf.float32)
         out[name] = tensor if batch_size is None else tf.fill([batch_size], tensor)
     return out
 
@@ -243,9 +237,10 @@ def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold
       score_threshold: (B,) float32 candidate threshold per image.
       max_candidates: M, the padded number of candidates per image.
     Returns:
-      dict of ``roi_index`` (B, M) int32, ``classes`` (B, M) int32 in 1..2K, ``scores`` (B, M) float32,
-      ``valid`` (B, M) bool, ``roi_boxes`` (B, M, 4) xyxy original pixels, ``pose2d`` (B, M, J, 2)
-      original pixels, ``pose3d`` (B, M, J, 3) metres body-centred; padding rows have ``valid`` False.
+      dict of the :data:`lcr_tf.contracts.serving.CANDIDATE_FIELDS`: ``roi_index`` (B, M) int32,
+      ``classes`` (B, M) int32 in 1..2K, ``score`` (B, M) float32, ``valid`` (B, M) bool, ``roi_boxes``
+      (B, M, 4) xyxy original pixels, ``pose2d_px`` (B, M, J, 2) original pixels,
+      ``pose3d_body_centred_m`` (B, M, J, 3) metres; padding rows have ``valid`` False.
     """
     from lcr_tf.modeling import lcr_model
     from lcr_tf.ops import pose_coding
@@ -282,8 +277,9 @@ def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold
     pose2d = tf.reshape(pose2d, [batch, m, j, 2]) / scales[:, None, None, :]
     pose3d = tf.reshape(pose3d, [batch, m, j, 3])
     boxes = boxes / tf.tile(scales, [1, 2])[:, None, :]
-    return {"roi_index": roi, "classes": cls, "scores": score, "valid": valid, "roi_boxes": boxes,
-            "pose2d": pose2d, "pose3d": pose3d}
+    return {serving.CANDIDATE_ROI_INDEX: roi, serving.CANDIDATE_CLASSES: cls, serving.SCORE: score,
+            serving.CANDIDATE_VALID: valid, serving.CANDIDATE_ROI_BOXES: boxes, serving.POSE2D: pose2d,
+            serving.POSE3D: pose3d}
 
 
 def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PPIParams,
@@ -299,16 +295,16 @@ def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PP
         positive (or None for all) takes the default camera of :mod:`lcr_tf.postprocess.placement`.
       mode: ``"paper"``, ``"official"`` or ``"nms"``.
     Returns:
-      dict of :data:`DETECTION_KEYS`: ``num_detections`` (B,) int32, ``scores`` (B, D), ``boxes`` (B, D, 4),
-      ``poses2d`` (B, D, J, 2), ``poses3d`` (B, D, J, 3), ``poses3d_camera`` (B, D, J, 3),
-      ``translations`` (B, D, 3) metres; rows past ``num_detections`` are zeros.
+      dict of :data:`DETECTION_KEYS` (:mod:`lcr_tf.contracts.serving`): ``num_detections`` (B,) int32,
+      ``score`` (B, D), ``box_xyxy_px`` (B, D, 4), ``pose2d_px`` (B, D, J, 2), ``pose3d_body_centred_m``
+      (B, D, J, 3), ``pose3d_camera_m`` (B, D, J, 3), ``translation_m`` (B, D, 3); rows past
+      ``num_detections`` are zeros.
     """
-    from lcr_tf.postprocess import placement_tf
-    from lcr_tf.postprocess import ppi_tf
+    from lcr_tf.postprocess import placement_tf, ppi_tf
 
     if mode not in GRAPH_MODES:
         raise ValueError(f"graph PPI mode must be one of {GRAPH_MODES}, got {mode!r}")
-    batch = tf.shape(cands["scores"])[0]
+    batch = tf.shape(cands[serving.SCORE])[0]
     if intrinsics is None:
         intrinsics = tf.zeros([batch, 4], tf.float32)
     image_sizes = tf.cast(image_sizes, tf.int32)
@@ -317,26 +313,30 @@ def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PP
     def one(args):
         c, size, run, intr = args
         det = ppi_tf.integrate_candidates(
-            c["scores"], c["roi_boxes"], c["pose2d"], c["pose3d"], c["classes"], c["valid"], size,
+            c[serving.SCORE], c[serving.CANDIDATE_ROI_BOXES], c[serving.POSE2D], c[serving.POSE3D],
+            c[serving.CANDIDATE_CLASSES], c[serving.CANDIDATE_VALID], size,
             _ppi_tensor_params(params, run), mode=mode)
-        n = tf.cast(det[NUM_DETECTIONS], tf.int32)
+        # The keys of det are those of lcr_tf.postprocess.ppi_tf.
+        n = tf.cast(det["num_detections"], tf.int32)
         translation, camera = tf.cond(
             intr[0] > 0,
             lambda: placement_tf.place_3d_tf(det["pose2d"], det["pose3d"], intr, size),
             lambda: placement_tf.place_3d_tf(det["pose2d"], det["pose3d"], None, size))
         keep = tf.range(d) < n
         zero = lambda t: tf.where(tf.reshape(keep, [d] + [1] * (t.shape.rank - 1)), t, tf.zeros_like(t))
-        return {NUM_DETECTIONS: n, SCORES: zero(det["scores"]), BOXES: zero(det["boxes"]),
-                POSES2D: zero(det["pose2d"]), POSES3D: zero(det["pose3d"]),
-                POSES3D_CAMERA: zero(camera), TRANSLATIONS: zero(translation)}
+        return {serving.NUM_DETECTIONS: n, serving.SCORE: zero(det["scores"]), serving.BOX: zero(det["boxes"]),
+                serving.POSE2D: zero(det["pose2d"]), serving.POSE3D: zero(det["pose3d"]),
+                serving.POSE3D_CAMERA: zero(camera), serving.TRANSLATION: zero(translation)}
 
-    j = cands["pose2d"].shape[-2]
-    signature = {NUM_DETECTIONS: tf.TensorSpec([], tf.int32), SCORES: tf.TensorSpec([d], tf.float32),
-                 BOXES: tf.TensorSpec([d, 4], tf.float32), POSES2D: tf.TensorSpec([d, j, 2], tf.float32),
-                 POSES3D: tf.TensorSpec([d, j, 3], tf.float32),
-                 POSES3D_CAMERA: tf.TensorSpec([d, j, 3], tf.float32),
-                 TRANSLATIONS: tf.TensorSpec([d, 3], tf.float32)}
-    per_image = {k: cands[k] for k in ("scores", "roi_boxes", "pose2d", "pose3d", "classes", "valid")}
+    j = cands[serving.POSE2D].shape[-2]
+    signature = {serving.NUM_DETECTIONS: tf.TensorSpec([], tf.int32), serving.SCORE: tf.TensorSpec([d], tf.float32),
+                 serving.BOX: tf.TensorSpec([d, 4], tf.float32),
+                 serving.POSE2D: tf.TensorSpec([d, j, 2], tf.float32),
+                 serving.POSE3D: tf.TensorSpec([d, j, 3], tf.float32),
+                 serving.POSE3D_CAMERA: tf.TensorSpec([d, j, 3], tf.float32),
+                 serving.TRANSLATION: tf.TensorSpec([d, 3], tf.float32)}
+    per_image = {k: cands[k] for k in (serving.SCORE, serving.CANDIDATE_ROI_BOXES, serving.POSE2D, serving.POSE3D,
+                                       serving.CANDIDATE_CLASSES, serving.CANDIDATE_VALID)}
     return tf.map_fn(one, (per_image, image_sizes, dict(runtime), tf.cast(intrinsics, tf.float32)),
                      fn_output_signature=signature)
 
@@ -381,7 +381,8 @@ def proposals(model, images, scales, params: params_lib.PPIParams, score_thresho
     Returns:
       dict of ``proposal_boxes`` (B, R, 4) xyxy pixels, ``proposal_valid`` (B, R) bool,
       ``class_probs`` (B, R, 2K + 1) (background first, the public release's ``scores`` layout), and the
-      candidates of :func:`candidates` under the prefix ``candidate_`` (M = ``params.max_candidates``).
+      candidates of :func:`candidates` under the prefix ``candidate_`` (M = ``params.max_candidates``):
+      the :data:`lcr_tf.contracts.serving.PROPOSAL_KEYS` but ``image_size``.
     """
     from lcr_tf.modeling import lcr_model
 
@@ -391,7 +392,7 @@ def proposals(model, images, scales, params: params_lib.PPIParams, score_thresho
     features = model.roi_features(images, training=False)
     cands = candidates(model, features, scales, score_threshold, params.max_candidates)
     scales = tf.cast(scales, tf.float32)
-    out = {"proposal_boxes": features[lcr_model.BOXES] / tf.tile(scales, [1, 2])[:, None, :],
-           "proposal_valid": features[lcr_model.VALID], "class_probs": features[lcr_model.CLASS_PROBS]}
-    out.update({"candidate_" + k: v for k, v in cands.items()})
+    out = {serving.PROPOSAL_BOXES: features[lcr_model.BOXES] / tf.tile(scales, [1, 2])[:, None, :],
+           serving.PROPOSAL_VALID: features[lcr_model.VALID], serving.CLASS_PROBS: features[lcr_model.CLASS_PROBS]}
+    out.update({serving.candidate_key(k): v for k, v in cands.items()})
     return out

@@ -20,9 +20,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf import viz
-from lcr_tf.evaluate import DETECTION_SCORE
+from lcr_tf.contracts import serving
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.evaluation.tables import DETECTION_SCORE
 
 REPORT_MD = "report.md"
 PCK_CURVE_PNG = "pck_curve.png"
@@ -38,7 +39,8 @@ def _fmt(value, digits: int, scale: float = 1.0, suffix: str = "") -> str:
 
 
 def results_table(results: Mapping[str, Any]) -> str:
-    """The markdown table of the rows of ``results`` (:func:`lcr_tf.evaluate.evaluate_detections`)."""
+    """The markdown table of the rows of ``results``
+    (:func:`lcr_tf.evaluation.synthetic_benchmark.evaluate_detections`)."""
     lines = ["| method | PCKh@0.5 | MPJPE (mm) | PA-MPJPE (mm) | AP | matched / missed | detections |",
              "|---|---|---|---|---|---|---|"]
     for key, label in ROWS:
@@ -149,9 +151,9 @@ def plot_overlays(ground_truth: Sequence, predictions: Mapping[str, Mapping[str,
             viz.draw_pose_2d(ax, gt.pose2d[g], mask=gt.annotated[g], colours=_GT_COLOURS, linewidth=4,
                              marker_size=0, alpha=0.6)
         people = predictions[gt.image_id][method]
-        keep = np.flatnonzero(np.asarray(people["scores"]) >= min_score)
+        keep = np.flatnonzero(np.asarray(people[serving.SCORE]) >= min_score)
         for d in keep:
-            viz.draw_pose_2d(ax, people["pose2d_px"][d], linewidth=1.8, marker_size=2)
+            viz.draw_pose_2d(ax, people[serving.POSE2D][d], linewidth=1.8, marker_size=2)
         ax.set_xlim(-0.5, gt.width - 0.5)
         ax.set_ylim(gt.height - 0.5, -0.5)
         ax.set_xticks([]), ax.set_yticks([])
@@ -169,9 +171,9 @@ def plot_poses3d(ground_truth: Sequence, predictions: Mapping[str, Mapping[str, 
     pairs: List[tuple] = []
     for gt in ground_truth:
         people = predictions[gt.image_id][method]
-        m = evaluation.match_detections(people["pose2d_px"], gt.pose2d, gt.annotated, np.inf)
+        m = evaluation.match_detections(people[serving.POSE2D], gt.pose2d, gt.annotated, np.inf)
         # People without 3D ground truth (e.g. MPII) have nothing to compare with.
-        pairs += [(people["pose3d_m"][p], gt.pose3d[g]) for p, g in zip(m.pred_index, m.gt_index)
+        pairs += [(people[serving.POSE3D][p], gt.pose3d[g]) for p, g in zip(m.pred_index, m.gt_index)
                   if np.all(np.isfinite(gt.pose3d[g]))]
         if len(pairs) >= num_people:
             break
@@ -197,8 +199,8 @@ def write_report(out_dir: str, results: Mapping[str, Any], ground_truth: Optiona
     """Writes the report (module docstring) into ``out_dir``; returns name -> path of what it wrote.
 
     Args:
-      results: the dict of :func:`lcr_tf.evaluate.evaluate_detections`.
-      ground_truth, predictions: what was evaluated (:class:`lcr_tf.evaluate.GroundTruth` list and the
+      results: the dict of :func:`lcr_tf.evaluation.synthetic_benchmark.evaluate_detections`.
+      ground_truth, predictions: what was evaluated (:class:`lcr_tf.evaluation.ground_truth.GroundTruth` list and the
         detections per image id); without them the report has no overlays or 3D plots.
       notes: lines added under the title (e.g. how the model was trained).
       timings: stage name -> seconds, shown as a table.
