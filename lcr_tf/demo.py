@@ -416,7 +416,7 @@ def run() -> Dict[str, Any]:
     summary["timings_s"] = timings
     report_md = os.path.join(out_dir, "report", "report.md")
     if os.path.exists(report_md):
-        from lcr_tf import report
+        from lcr_tf.evaluation import report
         with open(report_md, "a") as f:
             f.write("\n" + report.timings_table(timings))
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
