@@ -154,6 +154,17 @@ def render_synthetic():
     return pytest.importorskip("lcr_tf.synthetic")
 
 
+def test_synthetic_labels_are_passed_on_in_the_package_convention(render_synthetic):
+    """The renderer's labels are already continuous pixels (lcr_tf.contracts.geometry): a joint the
+    renderer puts at (x, y) comes out at (x, y) + PIXEL_OFFSET = (x, y)."""
+    from lcr_tf.datasets import synthetic as synthetic_reader
+    assert synthetic_reader.PIXEL_OFFSET == 0.0
+    reader = datasets.get_reader("synthetic", num_images=1, seed=1, body_model_poses=50, height=64, width=64,
+                                 max_people=1)
+    label = reader.render(0).pose2d[0, 0]
+    np.testing.assert_array_equal(reader.read(0).people[0].pose2d[0], label.astype(np.float32))
+
+
 def test_synthetic_reader_returns_the_renderers_exact_annotations(render_synthetic):
     import cv2
     reader = datasets.get_reader("synthetic", num_images=3, seed=4, body_model_poses=300, height=160,

@@ -205,6 +205,22 @@ def test_read_gives_metres_body_centred_and_consistent_intrinsics(tree):
     assert person.pose3d[H36M.index("head_top"), 1] < person.pose3d[H36M.index("right_ankle"), 1]
 
 
+def test_2d_and_principal_point_are_continuous_pixels(tmp_path):
+    """A D2_Positions joint at (500, 400) comes out at (500, 400) + PIXEL_OFFSET (0: the 2D is a projection
+    through the published calibration, already continuous), and cx, cy move by the same offset."""
+    assert h36m.PIXEL_OFFSET == 0.0
+    pose3d = _sequence(1, [0, 0, 5000], frames=1)
+    _write_cdf(os.path.join(tmp_path, "S11", h36m.D3_FOLDER, f"Directions.{CAM3}.cdf"), _to32(pose3d, 3))
+    pose2d = h36m.project(pose3d, h36m.CAMERAS[CAM3].intrinsics)
+    pose2d[0, H36M.index("pelvis")] = [500.0, 400.0]
+    _write_cdf(os.path.join(tmp_path, "S11", h36m.D2_FOLDER, f"Directions.{CAM3}.cdf"), _to32(pose2d, 2))
+    record = h36m.H36MReader(str(tmp_path), "test", 3).read(("S11", "Directions", CAM3, 0))
+    np.testing.assert_allclose(record.people[0].pose2d[H36M.index("pelvis")], [500.0, 400.0])
+    cam = h36m.CAMERAS[CAM3]
+    np.testing.assert_allclose(record.intrinsics, [cam.fx, cam.fy, cam.cx + h36m.PIXEL_OFFSET,
+                                                   cam.cy + h36m.PIXEL_OFFSET])
+
+
 def test_truncated_person_is_kept_with_joints_outside(tree):
     root, truth = tree
     record = h36m.H36MReader(root, "test", 3).read(("S9", "Sitting 1", CAM3, 0))

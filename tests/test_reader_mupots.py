@@ -113,6 +113,20 @@ def test_fit_intrinsics_recovers_the_camera():
         mupots.fit_intrinsics(same, _project(same, K1))
 
 
+def test_2d_is_continuous_pixels_and_the_fit_follows_it(tmp_path):
+    """An annot2 joint at (100, 50) comes out at (100, 50) + PIXEL_OFFSET (0: annot2 is a projection of
+    annot3, already continuous); the fitted cx, cy are those of the 2D as read."""
+    assert mupots.PIXEL_OFFSET == 0.0
+    p3d, p2d = _people(2, 1, seed=3, k=K1, offsets_m=[[0.0, 0, 6]])
+    cells = [[_cell(p2d[f, 0], p3d[f, 0])] for f in range(2)]
+    cells[1][0]["annot2"][:, 0] = [100.0, 50.0]
+    cells[1][0]["isValidFrame"] = np.array([[0.0]])  # kept out of the fit
+    _save_cells(str(tmp_path / "annot.mat"), "annotations", cells)
+    seq = mupots.load_sequence(str(tmp_path), "TS1")
+    np.testing.assert_allclose(seq.annot2[1, 0, 0], [100.0 + mupots.PIXEL_OFFSET, 50.0 + mupots.PIXEL_OFFSET])
+    np.testing.assert_allclose(seq.intrinsics, K1 + [0, 0, mupots.PIXEL_OFFSET, mupots.PIXEL_OFFSET], rtol=1e-6)
+
+
 def test_list_items_and_sequences_option(tree):
     root, _ = tree
     reader = mupots.MupotsReader(root, sequences="1,TS3,4,5")

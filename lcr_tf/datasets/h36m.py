@@ -33,6 +33,12 @@ coordinates (so the absolute pose is ``pose3d + centre_camera``), and ``reprojec
 distance between the 2D and the pinhole projection of the 3D with :data:`CAMERAS` (a few pixels: the
 dataset's 2D includes the lens distortion). ``ImageRecord.intrinsics`` is the camera's fx, fy, cx, cy.
 
+Coordinates. The 2D is the release's own projection of the 3D through :data:`CAMERAS` (continuous values,
+``fx X / Z + cx`` then distortion, not clicked pixel indices), so it is in the frame of that calibration's
+principal point, which the release gives no pixel-centre rule for: the reader takes both as continuous
+pixels (:data:`PIXEL_OFFSET`, 0) and would move the 2D and cx, cy together, keeping one the projection of
+the other.
+
 Protocols (:func:`protocol_split`; ``--protocol`` 1, 2 or 3 and ``--split`` train or test):
 
 * P1: train S1, S5, S6, S7, S8, S9; test every 64th frame of S11, camera 2 (55011271) (928 frames).
@@ -76,6 +82,9 @@ MOCAP_INDICES = np.array([0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 2
 DEFAULT_FRAME_PATTERN = "{subject}/Images/{sequence}.{camera}/frame_{frame:06d}.jpg"
 DEFAULT_TRAIN_EVERY = 5
 SUBJECTS = ("S1", "S5", "S6", "S7", "S8", "S9", "S11")
+# Added to the 2D's x and y and to cx, cy: 0, as the 2D is a projection with the published calibration
+# (continuous coordinates in the frame of its principal point), not a MATLAB pixel index.
+PIXEL_OFFSET = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +184,11 @@ def trials_of(sequences) -> Dict[str, int]:
     for s in sorted(set(sequences)):
         by_action[action_of(s)].append(s)
     return {s: i + 1 for names in by_action.values() for i, s in enumerate(names)}
+
+
+def package_intrinsics(camera: Camera) -> np.ndarray:
+    """(4,) float64 fx, fy, cx, cy of ``camera`` in the package's pixels (cx, cy + :data:`PIXEL_OFFSET`)."""
+    return camera.intrinsics + np.array([0.0, 0.0, PIXEL_OFFSET, PIXEL_OFFSET])
 
 
 def project(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
@@ -435,6 +449,7 @@ class H36MReader(DatasetReader):
         camera_m = pose3d_mm / 1000.0
         centre = skeleton_lib.body_centre(camera_m, SKELETON)[0]
         reprojection = float(np.mean(np.linalg.norm(project(pose3d_mm, cam.intrinsics) - pose2d, axis=-1)))
+        pose2d = pose2d + PIXEL_OFFSET
         person = Person(
             pose2d=pose2d.astype(np.float32), annotated=np.ones(SKELETON.num_joints, bool), visible=None,
             pose3d=skeleton_lib.centre_poses(camera_m, SKELETON).astype(np.float32), person_id=subject,
@@ -448,7 +463,7 @@ class H36MReader(DatasetReader):
             image_id=self.image_id(key), dataset=self.name, skeleton=self.skeleton, people=[person],
             image_path=os.path.join(self.input, self.frame_pattern.format(**fields)),
             height=cam.height if self.check_size else None, width=cam.width if self.check_size else None,
-            intrinsics=cam.intrinsics.astype(np.float32),
+            intrinsics=package_intrinsics(cam).astype(np.float32),
             metadata={"subject": subject, "sequence": sequence, "action": fields["action"], "trial": trial,
                       "camera": camera, "camera_index": cam.index, "frame": frame, "split": self.split,
                       "protocol": self.protocol})

@@ -36,6 +36,11 @@ cy of a sequence are fitted by least squares on all valid, finite annotations of
 (``x = fx X / Z + cx``, ``y = fy Y / Z + cy``; :func:`fit_intrinsics`), once per sequence, and set on every
 record of the sequence; ``metadata["intrinsics_rms_px"]`` is the fit's residual.
 
+Coordinates. ``annot2`` is the projection of ``annot3`` through the sequence's camera (continuous values, not
+clicked MATLAB pixel indices), and the files state no pixel-centre rule for its principal point: the reader
+takes it as continuous pixels (:data:`PIXEL_OFFSET`, 0). The offset is added before the intrinsics are
+fitted, so that cx, cy always follow the 2D.
+
 ``split`` is ``all`` (the dataset is a test set); ``sequences`` (e.g. ``1,2,5``) reads a subset. Keys are
 ``(sequence, frame)``. Rejected, with the file and field named (MATLAB's 1-based indices): a cell that is
 not a struct, lacks a field, or has a field of the wrong shape (the whole frame is rejected, so that no
@@ -64,6 +69,9 @@ OCCLUSION_FILE = "occlusion.mat"
 OCCLUSION_VARIABLE = "occlusion_labels"
 IMAGE_PATTERN = "TS{sequence}/img_{frame:06d}.jpg"
 _FIELDS = (("annot2", 2), ("annot3", 3), ("univ_annot3", 3))
+# Added to annot2's x and y (and so to the fitted cx, cy): 0, as annot2 is a pinhole projection of annot3
+# (continuous coordinates in the frame of the camera's principal point), not a MATLAB pixel index.
+PIXEL_OFFSET = 0.0
 
 
 def fit_intrinsics(points3d: np.ndarray, points2d: np.ndarray) -> Tuple[np.ndarray, float]:
@@ -208,6 +216,7 @@ def parse_annotations(annotations: np.ndarray, occlusion: Optional[np.ndarray], 
                                                f"shape {flags.shape}, expected 17 flags")
                     continue
                 occluded[f, p] = flags.reshape(-1).astype(np.float64) != 0
+    arrays["annot2"] += PIXEL_OFFSET
     # Intrinsics from every usable (valid, finite, in front of the camera) joint of the sequence.
     usable = (valid[..., None] & np.all(np.isfinite(arrays["annot2"]), -1)
               & np.all(np.isfinite(arrays["annot3"]), -1))
