@@ -1,22 +1,95 @@
-"""Command-line plumbing shared by the ``python -m`` entry points that use absl flags."""
+"""The one way to write a ``python -m`` entry point (and a benchmark script): absl flags and :func:`run`.
+
+An entry point defines its flags with ``absl.flags`` in a ``define_flags()`` that it calls under
+``if __name__ == "__main__":`` (so that importing the module defines none), writes ``main(argv)`` and
+ends with::
+
+    if __name__ == "__main__":
+        define_flags()
+        cli.run(main, required=("input", "output"))
+
+:func:`run` gives every command the same behaviour:
+
+* ``--help`` prints the module docstring and every flag the program defined (those of the modules it
+  defines them from included; ``hidden`` ones left out) on stdout, and exits 0;
+* a flag that does not parse, an unknown flag, a missing ``required`` flag or a positional argument
+  (unless ``positional=True``) is an error on stderr that names it, with exit status 2;
+* ``main``'s return value is the exit status.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Callable, List
+import textwrap
+from typing import Callable, Collection, List, Optional, Sequence
 
 from absl import app, flags
 
 _HELP = ("-h", "-?", "--help", "--helpshort", "--helpfull")
+#: Modules whose flags a help page leaves out (absl's own, and those a library defines on import).
+_FOREIGN = ("absl", "tensorflow", "keras", "apache_beam", "tensorboard")
+USAGE_ERROR = 2
 
 
-def run(main: Callable[[List[str]], None]) -> None:
-    """``absl.app.run(main)``, except that ``--help`` prints the module docstring and its flags on
-    stdout and exits with status 0 (absl exits with 1), so that ``--help`` is a successful command."""
+def _program_flag_modules(flag_values: flags.FlagValues) -> List[str]:
+    main = sys.modules.get("__main__")
+    own = {sys.argv[0], getattr(main, "__file__", None), "__main__"}
+    names = [m for m in flag_values.flags_by_module_dict() if m.split(".")[0] not in _FOREIGN]
+    # The program's own module first, then the modules it took flags from, by name.
+    return sorted(names, key=lambda m: (m not in own, m))
+
+
+def _render(flag) -> str:
+    name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+    lines = textwrap.wrap(f"{name}: {flag.help or ''}", 100, initial_indent="  ", subsequent_indent="    ")
+    if flag.default is not None:
+        lines.append(f"    (default: {flag.default_as_str})")
+    return "\n".join(lines)
+
+
+def help_text(flag_values: flags.FlagValues = flags.FLAGS, doc: Optional[str] = None,
+              hidden: Collection[str] = ()) -> str:
+    """The ``--help`` page: the docstring of the running program (or ``doc``) and its flags."""
+    if doc is None:
+        doc = getattr(sys.modules.get("__main__"), "__doc__", None) or ""
+    parts = [doc.strip(), "", "Flags:"]
+    by_module = flag_values.flags_by_module_dict()
+    for module in _program_flag_modules(flag_values):
+        shown = sorted({f.name: f for f in by_module[module] if f.name not in hidden}.values(),
+                       key=lambda f: f.name)
+        if shown:
+            parts.append(f"\n{module}:")
+            parts.extend(_render(f) for f in shown)
+    return "\n".join(parts)
+
+
+def _usage_error(message: str) -> None:
+    print(f"error: {message} (see --help)", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
+def run(main: Callable[[List[str]], Optional[int]], required: Sequence[str] = (),
+        positional: bool = False, hidden: Collection[str] = ()) -> None:
+    """Parses the command line into ``absl.flags.FLAGS`` and calls ``main(argv)`` (``absl.app.run``),
+    with the behaviour of the module docstring. ``--help`` exits 0 (absl's exits 1), so that asking for
+    help is a successful command."""
     if any(a in _HELP for a in sys.argv[1:]):
-        module = sys.modules["__main__"]
-        print((module.__doc__ or "").strip())
-        print("\nFlags:")
-        print(flags.FLAGS.module_help(module))
+        print(help_text(hidden=hidden))
         sys.exit(0)
-    app.run(main)
+    if required:
+        flags.mark_flags_as_required(list(required))
+
+    def parse(argv: List[str]) -> List[str]:
+        try:
+            return flags.FLAGS(argv)
+        except flags.UnrecognizedFlagError as e:
+            _usage_error(f"unknown flag --{e.flagname}")
+        except flags.Error as e:
+            _usage_error(str(e))
+
+    def checked(argv: List[str]):
+        if len(argv) > 1 and not positional:
+            _usage_error(f"unexpected arguments {argv[1:]} (every setting is a --flag)")
+        return main(argv)
+
+    app.run(checked, flags_parser=parse)

@@ -100,7 +100,8 @@ class InputConfig:
         regions.
       max_ignore: ignore-region slots per image (maxI); more are dropped, smallest record region first
         (the people beyond ``max_people`` are kept before any record region).
-      batch_size: images per batch.
+      batch_size: images per batch (default 4, the trainer's ``--batch_size``; it was 8 before the
+        trainer's flags took their defaults from these fields).
       scale_range: (lo, hi) zoom range of the training crop (see
         :func:`lcr_tf.data.augment.random_window`): 1 fits the whole image, 2 zooms in 2x.
       flip_probability: chance of a horizontal flip in training.
@@ -108,7 +109,7 @@ class InputConfig:
       contrast, saturation: (lo, hi) factor ranges; (1, 1) disables.
       hue: maximum hue shift, fraction of the colour circle.
       pad_value: grey level of the padding outside the image content.
-      shuffle_buffer: records in the training shuffle buffer.
+      shuffle_buffer: records in the training shuffle buffer (default 256, the trainer's; it was 512).
       interleave_cycle: shards read at once.
       num_epochs: passes over the data; None repeats forever.
     """
@@ -116,7 +117,7 @@ class InputConfig:
     image_size: int = 256
     max_people: int = 8
     max_ignore: int = 16
-    batch_size: int = 8
+    batch_size: int = 4
     scale_range: Tuple[float, float] = (0.75, 1.5)
     flip_probability: float = 0.5
     brightness: float = 0.1
@@ -124,7 +125,7 @@ class InputConfig:
     saturation: Tuple[float, float] = (0.8, 1.2)
     hue: float = 0.02
     pad_value: float = 0.0
-    shuffle_buffer: int = 512
+    shuffle_buffer: int = 256
     interleave_cycle: int = 4
     num_epochs: Optional[int] = 1
 

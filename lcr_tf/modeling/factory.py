@@ -64,7 +64,9 @@ class ModelConfig:
       joint_heatmap_sigma: the Gaussian's standard deviation of its targets, in feature cells.
       nms_method: ``"combined"`` (a CPU kernel) or ``"padded"`` (TF ops, accelerators / XLA).
       weight_decay: L2 factor on every trainable kernel: the loss gets ``weight_decay * sum(w^2) / 2``
-        (a gradient of ``weight_decay * w``, the SGD weight decay of Caffe).
+        (a gradient of ``weight_decay * w``, the SGD weight decay of Caffe). Default 1e-4, the trainer's
+        (``--weight_decay``; the field's default was 0 before the trainer's flags took their defaults from
+        these fields).
       seed: base seed of the RPN / RoI sampling (combined with the step number); None draws from
         TensorFlow's global generator.
     """
@@ -104,7 +106,7 @@ class ModelConfig:
     joint_heatmap_weight: float = 0.0
     joint_heatmap_sigma: float = 1.0
     nms_method: str = "combined"
-    weight_decay: float = 0.0
+    weight_decay: float = 1e-4
     seed: Optional[int] = None
 
     def __post_init__(self):
