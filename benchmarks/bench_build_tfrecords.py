@@ -17,7 +17,6 @@ Modes:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -27,12 +26,17 @@ import numpy as np
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _REPO)
 
+from absl import flags  # noqa: E402
+
 from beam_jobs import anchor_poses  # noqa: E402
 from beam_jobs import build_tfrecords as bt  # noqa: E402
-from lcr_tf import datasets  # noqa: E402
-from lcr_tf.datasets.base import DatasetReader  # noqa: E402
-from lcr_tf import body_model  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
+from lcr_tf import (
+    body_model,  # noqa: E402
+    cli,  # noqa: E402
+    datasets,  # noqa: E402
+)
+from lcr_tf.datasets.base import DatasetReader  # noqa: E402
 
 PIPELINE = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -68,6 +72,7 @@ class TwoDOnlyReader(DatasetReader):
 def _decode_times(paths, repeats):
     import cv2
     import tensorflow as tf
+
     from lcr_tf.contracts import features
     blobs = [features.decode_example_numpy(raw)[features.IMAGE_ENCODED]
              for p in paths for raw in tf.data.TFRecordDataset(p).as_numpy_iterator()]
@@ -78,17 +83,22 @@ def _decode_times(paths, repeats):
     return len(blobs), t_tf, t_cv
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num_images", type=int, default=100, help="N; the second size is 4N")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--size", type=int, default=256, help="image height and width")
-    parser.add_argument("--corpus_poses", type=int, default=20000)
-    parser.add_argument("--views", type=int, default=10, help="pseudo-GT views per corpus pose")
-    parser.add_argument("--num_anchors", type=int, default=50)
-    parser.add_argument("--num_shards", type=int, default=4)
-    parser.add_argument("--modes", default="mocap3d,pseudo_gt")
-    args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_integer("num_images", 100, "N; the second size is 4N.")
+    flags.DEFINE_integer("repeats", 3, "Runs per measurement (the median is printed).")
+    flags.DEFINE_integer("size", 256, "Image height and width.")
+    flags.DEFINE_integer("corpus_poses", 20000, "Poses of the body-model corpus.")
+    flags.DEFINE_integer("views", 10, "Pseudo-GT views per corpus pose.")
+    flags.DEFINE_integer("num_anchors", 50, "K of the anchor set.")
+    flags.DEFINE_integer("num_shards", 4, "Output shards.")
+    flags.DEFINE_string("modes", "mocap3d,pseudo_gt", "Comma-separated modes to time.")
+
+
+def main(argv):
+    args = FLAGS
 
     with tempfile.TemporaryDirectory() as tmp:
         poses = os.path.join(tmp, "poses.npz")
@@ -129,4 +139,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    cli.run(main)

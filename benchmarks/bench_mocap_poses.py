@@ -9,21 +9,23 @@ folder's files; then the frames per second of the whole Beam job (the jobs' defa
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 
-
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _REPO)
 
 import apache_beam as beam  # noqa: E402
+from absl import flags  # noqa: E402
 
 from beam_jobs import mocap_poses, runner_options  # noqa: E402
-from lcr_tf import mocap  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
+from lcr_tf import (
+    cli,  # noqa: E402
+    mocap,  # noqa: E402
+)
 
 
 def bench_readers(mocap_dir: str, repeats: int, asf_fallback: str) -> None:
@@ -63,16 +65,21 @@ def bench_job(mocap_dir: str, repeats: int, asf_fallback: str, min_distance_mm: 
     print(f"median of {repeats} runs: {seconds:.2f} s, {total / seconds:.0f} frames/s")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mocap_dir", default=os.path.join(_REPO, "..", "shared", "data", "mocap"),
-                        help="folder of MoCap files (default: ../shared/data/mocap beside the repository)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is printed")
-    parser.add_argument("--job_repeats", type=int, default=3, help="runs of the whole Beam job")
-    parser.add_argument("--asf", default=None,
-                        help="fallback ASF for AMC files without their own (default: <mocap_dir>/asf_amc/01.asf)")
-    parser.add_argument("--min_distance_mm", type=float, default=30.0, help="slow-frame threshold of the job")
-    args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("mocap_dir", os.path.join(_REPO, "..", "shared", "data", "mocap"),
+                        "Folder of MoCap files (default: ../shared/data/mocap beside the repository).")
+    flags.DEFINE_integer("repeats", 5, "Runs per measurement; the median is printed.")
+    flags.DEFINE_integer("job_repeats", 3, "Runs of the whole Beam job.")
+    flags.DEFINE_string("asf", None, "Fallback ASF for AMC files without their own (default: "
+                        "<mocap_dir>/asf_amc/01.asf).")
+    flags.DEFINE_float("min_distance_mm", 30.0, "Slow-frame threshold of the job.")
+
+
+def main(argv) -> int:
+    args = FLAGS
     if not os.path.isdir(args.mocap_dir):
         print(f"no MoCap folder at {args.mocap_dir}", file=sys.stderr)
         return 1
@@ -83,4 +90,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    define_flags()
+    cli.run(main)

@@ -15,7 +15,6 @@ all-reduces, synchronised batch norm) for checking, not for speed; the ratio say
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -26,7 +25,10 @@ import tempfile
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _REPO)
 
+from absl import flags  # noqa: E402
+
 from benchmarks.bench_train import write_shards  # noqa: E402
+from lcr_tf import cli  # noqa: E402
 
 
 def make_data(root: str, num_images: int) -> dict:
@@ -58,13 +60,18 @@ def run(data: dict, model_dir: str, replicas: int, steps: int) -> dict:
             "gradient_norm": metrics["last_epoch"].get("gradient_norm")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--replicas", type=int, default=2, help="logical CPU replicas to compare with one")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each (medians printed)")
-    parser.add_argument("--steps", type=int, default=60, help="training steps per run (three epochs)")
-    parser.add_argument("--images", type=int, default=64, help="synthetic training images rendered")
-    args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_integer("replicas", 2, "Logical CPU replicas to compare with one.")
+    flags.DEFINE_integer("repeats", 3, "Runs of each (medians printed).")
+    flags.DEFINE_integer("steps", 60, "Training steps per run (three epochs).")
+    flags.DEFINE_integer("images", 64, "Synthetic training images rendered.")
+
+
+def main(argv) -> None:
+    args = FLAGS
     results = {1: [], args.replicas: []}
     with tempfile.TemporaryDirectory() as root:
         data = make_data(root, args.images)
@@ -82,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    cli.run(main)

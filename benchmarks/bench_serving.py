@@ -22,25 +22,29 @@ Configs: ``tiny`` is configs/synthetic_tiny.flags (tiny backbone, 256-pixel inpu
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 
 import cv2
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from absl import flags  # noqa: E402
+
+from benchmarks.timing import median_time  # noqa: E402
 from lcr_tf import anchors as anchors_lib  # noqa: E402
-from lcr_tf import body_model  # noqa: E402
+from lcr_tf import (
+    body_model,  # noqa: E402
+    cli,  # noqa: E402
+)
+from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.serving import export as export_lib  # noqa: E402
 from lcr_tf.serving import inference  # noqa: E402
-from lcr_tf.modeling import factory  # noqa: E402
-from benchmarks.timing import median_time  # noqa: E402
 
 CONFIGS = {
     "tiny": dict(backbone="tiny", image_size=256, num_anchors=32, rpn_channels=128,
@@ -50,13 +54,18 @@ CONFIGS = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
-    parser.add_argument("--image", default=None, help="an image file, resized to 640 x 480")
-    parser.add_argument("--max_candidates", type=int, default=1000)
-    args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_integer("repeats", 20, "Timed requests per measurement.")
+    flags.DEFINE_enum("config", "tiny", sorted(CONFIGS), "Model configuration.")
+    flags.DEFINE_string("image", None, "An image file, resized to 640 x 480.")
+    flags.DEFINE_integer("max_candidates", 1000, "Candidates kept before pose integration.")
+
+
+def main(argv) -> None:
+    args = FLAGS
 
     keras.utils.set_random_seed(0)
     values = CONFIGS[args.config]
@@ -115,4 +124,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    cli.run(main)

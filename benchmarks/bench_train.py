@@ -14,27 +14,35 @@ Prints medians over ``--repeats`` runs of:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from absl import flags  # noqa: E402
+
+from benchmarks.timing import median_time  # noqa: E402
 from lcr_tf import anchors as anchors_lib  # noqa: E402
-from lcr_tf import body_model  # noqa: E402
-from lcr_tf.contracts import features  # noqa: E402
-from lcr_tf.contracts import geometry  # noqa: E402
+from lcr_tf import (
+    body_model,  # noqa: E402
+    cli,  # noqa: E402
+    synthetic,  # noqa: E402
+)
+from lcr_tf.contracts import (
+    features,  # noqa: E402
+    geometry,  # noqa: E402
+)
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.data import pipeline  # noqa: E402
-from lcr_tf.modeling import factory  # noqa: E402
-from lcr_tf.modeling import lcr_model  # noqa: E402
-from lcr_tf import synthetic  # noqa: E402
-from benchmarks.timing import median_time  # noqa: E402
+from lcr_tf.modeling import (
+    factory,  # noqa: E402
+    lcr_model,  # noqa: E402
+)
 
 
 def write_shards(root: str, num_images: int, size: int, anchor_set, corpus) -> str:
@@ -127,7 +135,8 @@ def bench_precisions(repeats: int, steps: int) -> None:
         keras.mixed_precision.set_global_policy(policy)
         config = factory.ModelConfig(backbone="resnet50", num_anchors=200, image_size=512,
                                      rpn_channels=512, rois_per_image=512, rpn_pre_nms_top_n_train=12000,
-                                     rpn_post_nms_top_n_train=2000, nms_method="padded", seed=0)
+                                     rpn_post_nms_top_n_train=2000, nms_method="padded", seed=0,
+                                     weight_decay=0.0)
         model = factory.build_model(config, anchor_set)
         loss_scale = optimization.DynamicLossScale() if policy == "mixed_float16" else None
         model.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9), loss_scale=loss_scale,
@@ -138,12 +147,17 @@ def bench_precisions(repeats: int, steps: int) -> None:
     keras.mixed_precision.set_global_policy("float32")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (median printed)")
-    parser.add_argument("--steps", type=int, default=10, help="training steps per run")
-    parser.add_argument("--skip_resnet", action="store_true", help="only the tiny config")
-    args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_integer("repeats", 5, "Runs per measurement (median printed).")
+    flags.DEFINE_integer("steps", 10, "Training steps per run.")
+    flags.DEFINE_bool("skip_resnet", False, "Only the tiny config.")
+
+
+def main(argv) -> None:
+    args = FLAGS
     bench_tiny(args.repeats, args.steps)
     if not args.skip_resnet:
         bench_resnet(args.repeats)
@@ -152,4 +166,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    cli.run(main)

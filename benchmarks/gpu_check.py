@@ -31,7 +31,6 @@ exit status is 1 if any stage failed or timed out.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -45,6 +44,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from lcr_tf import cli  # noqa: E402
+
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 RESNET_CPU_FLAGS = ["--image_size=128", "--rois_per_image=16", "--rpn_pre_nms_top_n_train=2000",
                     "--rpn_post_nms_top_n_train=256", "--rpn_pre_nms_top_n_test=1000", "--rpn_post_nms_top_n_test=32"]
@@ -260,6 +264,7 @@ def serving(check: Check, work: str, keep: float, export_s: float) -> dict:
 def serve(args) -> None:
     """Child process of the serving stage: times ``serving_default`` of the SavedModel ``--serve``."""
     import tensorflow as tf
+
     from benchmarks.timing import median_time
     from lcr_tf.contracts import features
     for g in tf.config.list_physical_devices("GPU"):
@@ -337,23 +342,27 @@ def table(results: dict) -> str:
     return "| stage | status | s | figures |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--budget_s", type=float, default=450.0, help="total wall-time budget in seconds")
-    parser.add_argument("--output", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
-                        help="JSON file of the figures (default: gpu_check.json, under $OUT when set)")
-    parser.add_argument("--work_dir", default=None,
-                        help="folder for the data, runs and logs (kept; default: a temporary one, deleted)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="steps of each ResNet-50 run (default: a short float32 run, then what fits)")
-    parser.add_argument("--tiny_steps", type=int, default=None,
-                        help="steps of the tiny run (default: as many as the time left allows)")
-    parser.add_argument("--skip_resnet", action="store_true", help="skip the ResNet-50 runs and serving")
-    parser.add_argument("--skip_tiny", action="store_true", help="skip the tiny model's training and evaluation")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--serve_image", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_float("budget_s", 450.0, "Total wall-time budget in seconds.")
+    flags.DEFINE_string("output", os.path.join(os.environ.get("OUT", "."), "gpu_check.json"),
+                        "JSON file of the figures (default: gpu_check.json, under $OUT when set).")
+    flags.DEFINE_string("work_dir", None, "Folder for the data, runs and logs (kept; default: a temporary "
+                        "one, deleted).")
+    flags.DEFINE_integer("steps", None, "Steps of each ResNet-50 run (default: a short float32 run, then what "
+                         "fits).")
+    flags.DEFINE_integer("tiny_steps", None, "Steps of the tiny run (default: as many as the time left allows).")
+    flags.DEFINE_bool("skip_resnet", False, "Skip the ResNet-50 runs and serving.")
+    flags.DEFINE_bool("skip_tiny", False, "Skip the tiny model's training and evaluation.")
+    # The serving child process's flags (hidden from --help).
+    flags.DEFINE_string("serve", None, "SavedModel version folder to time (child process).")
+    flags.DEFINE_string("serve_image", None, "Shards of the image it serves (child process).")
+
+
+def main(argv) -> int:
+    args = FLAGS
     if args.serve:
         serve(args)
         return 0
@@ -384,4 +393,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    define_flags()
+    cli.run(main, hidden=("serve", "serve_image"))

@@ -19,12 +19,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from matplotlib.patches import Rectangle
 
-from lcr_tf import cli
+from lcr_tf import cli, viz
 from lcr_tf.contracts import batch_keys
-from lcr_tf import viz
 
 FLAGS = flags.FLAGS
 
@@ -55,7 +54,6 @@ def draw_samples(file_pattern: str, output: str, num: int = 8, seed: int = 0, im
       anchors: optional :class:`lcr_tf.anchors.AnchorSet` for the flipped people's classes.
       augment: training samples (True) or evaluation samples (False).
     """
-    from lcr_tf.data import decoder as dec  # TensorFlow loads here, so that --help answers at once
     from lcr_tf.data import pipeline
 
     # Batches of one, so that a training batch never drops an incomplete remainder.
@@ -84,9 +82,6 @@ def draw_samples(file_pattern: str, output: str, num: int = 8, seed: int = 0, im
 
 
 def _draw_one(ax, sample, size: int) -> None:
-    from lcr_tf.data import augment as augment_lib
-    from lcr_tf.data import decoder as dec
-    from lcr_tf.data import pipeline
 
     image = np.clip(sample[batch_keys.IMAGE], 0, 255).astype(np.uint8)
     ax.imshow(image, extent=(0, size, size, 0), interpolation="nearest")
@@ -111,8 +106,6 @@ def _draw_one(ax, sample, size: int) -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     anchor_set = None
     try:
         if FLAGS.anchors:
@@ -128,5 +121,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    flags.mark_flags_as_required(["input", "output"])
-    cli.run(main)
+    cli.run(main, required=("input", "output"))
