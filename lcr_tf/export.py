@@ -31,6 +31,7 @@ from absl import flags
 
 from lcr_tf import cli
 from lcr_tf.contracts import serving
+from lcr_tf.postprocess import params as params_lib
 from lcr_tf.serving import export as export_lib
 
 FLAGS = flags.FLAGS
@@ -58,15 +59,17 @@ def define_flags() -> None:
                         "--model_base_path); the model goes to <export_dir>/<version>/.")
     flags.DEFINE_integer("version", None, "Version number (a positive integer); default: one more than the "
                          "highest version already in --export_dir (1 when empty).", lower_bound=1)
-    flags.DEFINE_enum("ppi_mode", "paper", ["paper", "official", "nms"], "Proposal integration inside the "
+    flags.DEFINE_enum("ppi_mode", "paper", list(params_lib.MODES), "Proposal integration inside the "
                       "model: the paper's PPI (eq 7-8), the public release's rules, or the NMS baseline.")
+    defaults = params_lib.PPIParams()  # the one place of the PPI defaults
     for name, text in _OPTION_HELP.items():
         define = flags.DEFINE_boolean if name in serving.BOOL_OPTIONS else flags.DEFINE_float
-        define(name, serving.OPTION_DEFAULTS[name], text)
-    flags.DEFINE_enum("group_by", "pose_box", ["pose_box", "roi_box"], "Boxes that group candidates.")
-    flags.DEFINE_integer("max_candidates", 1000, "Candidates per image (padded size inside the graph).",
+        define(name, getattr(defaults, name), text)
+    flags.DEFINE_enum("group_by", defaults.group_by, list(params_lib.GROUP_BY), "Boxes that group candidates.")
+    flags.DEFINE_integer("max_candidates", defaults.max_candidates,
+                         "Candidates per image (padded size inside the graph).", lower_bound=1)
+    flags.DEFINE_integer("max_detections", defaults.max_detections, "People per image in the outputs (padded).",
                          lower_bound=1)
-    flags.DEFINE_integer("max_detections", 20, "People per image in the outputs (padded).", lower_bound=1)
     _DEFINED[:] = sorted(set(FLAGS) - before)
 
 

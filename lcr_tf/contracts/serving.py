@@ -60,10 +60,7 @@ OPTION_NAMES = (SCORE_THRESHOLD, IOU_THRESHOLD, POSE3D_THRESHOLD_M, MIN_MODE_SCO
                 SIGMA_B_PX, RESCORE)
 #: The options that are booleans (the others are float32).
 BOOL_OPTIONS = (RESCORE,)
-#: Defaults of ``python -m lcr_tf.export`` for the values stored in the model; None: resolved at export
-#: (score threshold: 0.1 / 2K, the public release's rule; T_3D: that of the PPI mode).
-OPTION_DEFAULTS = {SCORE_THRESHOLD: None, IOU_THRESHOLD: 0.2, POSE3D_THRESHOLD_M: None, MIN_MODE_SCORE: 0.05,
-                   MIN_PERSON_SCORE: 0.002, SIGMA_B_PX: 25.0, RESCORE: True}
+# Their defaults are the fields of lcr_tf.postprocess.params.PPIParams.
 #: Prefix of the SavedModel variables that hold the stored option values (``default_score_threshold``, ...).
 DEFAULT_VARIABLE_PREFIX = "default_"
 
