@@ -31,7 +31,8 @@ worker, once per process). What each step does to a record is Beam-free code of
    joint absurdly far outside the image, non-finite or impossible 3D, fewer than ``min_joints``
    annotated joints, all joints at one point) and rejects the bad ones; converts the rest to LCR-13
    (:func:`lcr_tf.contracts.skeleton.convert` with the annotated mask, then with the visible mask); re-centres
-   given 3D poses and completes their missing 2D joints from their own 3D (:func:`complete_from_own_3d`).
+   given 3D poses and completes their missing 2D joints from their own 3D
+   (:func:`lcr_tf.datasets.labelling.complete_from_own_3d`).
 4. :class:`PseudoGtFn`: people without 3D get the pseudo ground truth of eq 9
    (:class:`lcr_tf.pseudo_gt.PoseDatabase`, one per worker process, searched once per image with all of
    its people); their missing 2D joints are completed from the match, and the match distance is kept.
@@ -79,30 +80,26 @@ from apache_beam.metrics.metric import MetricsFilter
 from beam_jobs import runner_options
 from lcr_tf import datasets, pseudo_gt
 from lcr_tf.contracts import features
-from lcr_tf.datasets import parse_reader_options  # noqa: F401  (the job's name for it, kept for callers)
+from lcr_tf.datasets import parse_reader_options
 from lcr_tf.datasets.base import DatasetReader, RecordError
 from lcr_tf.datasets.corpus import DEFAULT_BODY_MODEL_POSES, load_corpus_poses
 
-# The per-record steps, free of Beam; imported under the job's names (tests and callers use them).
-from lcr_tf.datasets.labelling import (  # noqa: F401
+# The per-record steps, free of Beam.
+from lcr_tf.datasets.labelling import (
     DEFAULT_MAX_OUTSIDE,
-    IMAGE_CODES,
     MAX_JOINT_RADIUS_M,
-    PERSON_CODES,
     TARGET,
     ImageError,
     ImageItem,
     check_image,
     clip_ignore_regions,
-    complete_from_own_3d,
     convert_people,
     image_rejection,
     num_regions,
     person_rejection,
     pseudo_ground_truth,
 )
-from lcr_tf.datasets.records import (  # noqa: F401
-    DISTANCE_BIN,
+from lcr_tf.datasets.records import (
     SHARD_SUFFIX,
     encode_item,
     person_statistics,

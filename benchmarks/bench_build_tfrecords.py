@@ -36,6 +36,7 @@ from lcr_tf import (
     cli,  # noqa: E402
     datasets,  # noqa: E402
 )
+from lcr_tf.datasets import records as records_lib  # noqa: E402
 from lcr_tf.datasets.base import DatasetReader  # noqa: E402
 
 PIPELINE = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
@@ -128,7 +129,7 @@ def main(argv):
                 print(f"{mode:<10} {written:>6} {people:>6} {seconds:>8.2f} {written / seconds:>9.1f}")
             (t1, n1, _), (t4, n4, prefix4) = results[args.num_images], results[4 * args.num_images]
             marginal = (n4 - n1) / (t4 - t1)
-            count, t_tf, t_cv = _decode_times(bt.shard_paths(prefix4, args.num_shards), args.repeats)
+            count, t_tf, t_cv = _decode_times(records_lib.shard_paths(prefix4, args.num_shards), args.repeats)
             print(f"{mode:<10} marginal {marginal:.1f} images/s ({1000 / marginal:.1f} ms/image; start-up "
                   f"{t1 - n1 / marginal:.1f} s)")
             print(f"{mode:<10} decode only, {count} JPEGs: tf.io.decode_jpeg {count / t_tf:.0f} images/s "

@@ -12,6 +12,9 @@ import pytest
 from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
+from lcr_tf.datasets import corpus as corpus_lib
+from lcr_tf.datasets import labelling
+from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model, pseudo_gt
@@ -64,7 +67,7 @@ def _shard_ids(path):
 
 
 def _rejected(prefix):
-    with open(bt.rejected_path(prefix)) as f:
+    with open(records_lib.rejected_path(prefix)) as f:
         return [json.loads(line) for line in f]
 
 
@@ -72,24 +75,24 @@ def _rejected(prefix):
 
 
 def test_check_image_decodes_fully_and_names_the_problem():
-    assert bt.check_image(_jpeg(48, 64)) == ("jpeg", 48, 64)
-    assert bt.check_image(_png(20, 30)) == ("png", 20, 30)
+    assert labelling.check_image(_jpeg(48, 64)) == ("jpeg", 48, 64)
+    assert labelling.check_image(_png(20, 30)) == ("png", 20, 30)
     noisy = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
     for data, message in ((noisy[:len(noisy) // 2], "jpeg decoder failed"), (b"GIF89a....", "not a JPEG or PNG"),
                           (b"", "not a JPEG or PNG"), (_png()[:60], "png decoder failed")):
-        with pytest.raises(bt.ImageError, match=message) as info:
-            bt.check_image(data)
+        with pytest.raises(labelling.ImageError, match=message) as info:
+            labelling.check_image(data)
         assert info.value.code == "image_unreadable"
 
 
 def test_shard_assignment_is_a_fixed_hash():
     # md5("abc") = 900150983cd24fb0...: its first 8 bytes read little-endian are 0xb04fd23c98500190.
-    assert bt.shard_of("abc", 1000) == 0xb04fd23c98500190 % 1000 == 392
-    assert bt.shard_of("abc", 1) == 0
-    counts = np.bincount([bt.shard_of(f"img{i}", 4) for i in range(4000)], minlength=4)
+    assert records_lib.shard_of("abc", 1000) == 0xb04fd23c98500190 % 1000 == 392
+    assert records_lib.shard_of("abc", 1) == 0
+    counts = np.bincount([records_lib.shard_of(f"img{i}", 4) for i in range(4000)], minlength=4)
     assert counts.min() > 900  # spread evenly
-    assert bt.shard_path("out/x", 3, 12) == "out/x-00003-of-00012.tfrecord"
-    assert bt.rejected_path("p") == "p-rejected.jsonl" and bt.summary_path("p") == "p-summary.json"
+    assert records_lib.shard_path("out/x", 3, 12) == "out/x-00003-of-00012.tfrecord"
+    assert records_lib.rejected_path("p") == "p-rejected.jsonl" and records_lib.summary_path("p") == "p-summary.json"
 
 
 def test_clip_ignore_regions_clips_drops_empty_and_refuses_malformed():
@@ -99,16 +102,16 @@ def test_clip_ignore_regions_clips_drops_empty_and_refuses_malformed():
              [10.0, -8.0, 20.0, 0.0],    # above the image
              [20.0, 20.0, 20.0, 30.0],   # zero width
              [1.0, 2.0, 3.0, 4.0]]
-    kept, empty = bt.clip_ignore_regions(boxes, 60, 100)
+    kept, empty = labelling.clip_ignore_regions(boxes, 60, 100)
     np.testing.assert_array_equal(kept, [[0, 0, 30, 40], [90, 10, 100, 60], [1, 2, 3, 4]])
     assert empty == 3
     for value in (np.zeros((0, 4)), np.zeros((0,)), []):
-        kept, empty = bt.clip_ignore_regions(value, 60, 100)
+        kept, empty = labelling.clip_ignore_regions(value, 60, 100)
         assert kept.shape == (0, 4) and empty == 0
     for bad, message in (([1, 2, 3, 4], r"shape \(4,\)"), ([[0, 0, 5, 5], [1, 2, np.inf, 4]], "region 1 holds NaN"),
                          ([[0, 0, 5, 5], [0, 0, 1, 1], [9, 0, 5, 5]], r"region 2 \[9.0, 0.0, 5.0, 5.0\] is reversed")):
         with pytest.raises(ValueError, match=message):
-            bt.clip_ignore_regions(bad, 60, 100)
+            labelling.clip_ignore_regions(bad, 60, 100)
 
 
 def test_complete_from_own_3d_fits_scale_and_translation():
@@ -117,16 +120,17 @@ def test_complete_from_own_3d_fits_scale_and_translation():
     # Annotated joints 0..2 are the projection times 50 px/m, shifted by (10, 20); joint 3 is missing.
     pose2d = np.array([[[10, 20], [60, 20], [10, 120], [np.nan, np.nan]]])
     annotated = np.array([[True, True, True, False]])
-    out = bt.complete_from_own_3d(pose2d, annotated, pose3d)
+    out = labelling.complete_from_own_3d(pose2d, annotated, pose3d)
     np.testing.assert_allclose(out[0], [[10, 20], [60, 20], [10, 120], [60, 120]])
     # Annotated joints stay as given even when they do not fit exactly.
     pose2d[0, 0] = [12, 20]
-    assert tuple(bt.complete_from_own_3d(pose2d, annotated, pose3d)[0, 0]) == (12, 20)
+    assert tuple(labelling.complete_from_own_3d(pose2d, annotated, pose3d)[0, 0]) == (12, 20)
 
 
 def _item(record, height=256, width=256):
-    return bt.ImageItem(key="k", image_id=record.image_id, dataset=record.dataset, encoded=b"", image_format="jpeg",
-                        height=height, width=width, intrinsics=None, num_people=len(record.people), record=record)
+    return labelling.ImageItem(key="k", image_id=record.image_id, dataset=record.dataset, encoded=b"",
+                               image_format="jpeg", height=height, width=width, intrinsics=None,
+                               num_people=len(record.people), record=record)
 
 
 def test_convert_people_rejects_bad_people_with_reasons(assets):
@@ -144,7 +148,7 @@ def test_convert_people_rejects_bad_people_with_reasons(assets):
     people[7] = Person(pose2d[7, :12], np.ones(12, bool))        # 12 joints for a 13-joint skeleton
     people.append(Person(pose2d[0].copy(), np.ones(J, bool), person_id="ok"))  # good, without 3D
     item = _item(ImageRecord("img", "d", "lcr13", people))
-    problems = bt.convert_people(item, min_joints=4, max_outside=1.0)
+    problems = labelling.convert_people(item, min_joints=4, max_outside=1.0)
     assert [(i, code) for i, _, code, _ in problems] == [
         (1, "nan_joint"), (2, "outside_image"), (3, "too_few_joints"), (4, "bad_pose3d"), (5, "bad_pose3d"),
         (6, "degenerate"), (7, "wrong_joint_count")]
@@ -162,7 +166,7 @@ def test_convert_people_rejects_bad_people_with_reasons(assets):
     assert item.visible.all() and not item.completed.any()  # visibility unknown: taken as annotated
     # With a looser limit the far joint passes.
     item = _item(ImageRecord("img", "d", "lcr13", [people[2]]))
-    assert bt.convert_people(item, max_outside=2.0) == [] and item.person_index.tolist() == [0]
+    assert labelling.convert_people(item, max_outside=2.0) == [] and item.person_index.tolist() == [0]
 
 
 def test_convert_people_maps_other_joint_sets_to_lcr13():
@@ -178,7 +182,7 @@ def test_convert_people_maps_other_joint_sets_to_lcr13():
     visible[coco.index("left_wrist")] = False
     person = Person(pose, annotated, visible=visible)
     item = _item(ImageRecord("c", "coco", "coco17", [person]), height=300, width=300)
-    assert bt.convert_people(item) == []
+    assert labelling.convert_people(item) == []
     eyes = pose[[coco.index("left_eye"), coco.index("right_eye")]].mean(axis=0)
     np.testing.assert_allclose(item.pose2d[0, LCR.index("head")], eyes)
     np.testing.assert_allclose(item.pose2d[0, LCR.index("right_knee")], pose[coco.index("right_knee")])
@@ -222,7 +226,7 @@ class ProjectedReader(DatasetReader):
         return list(range(12))
 
     def database(self):
-        return self.cached("db", lambda: pseudo_gt.PoseDatabase(bt.load_corpus_poses(self.poses, 1, 0), VIEWS,
+        return self.cached("db", lambda: pseudo_gt.PoseDatabase(corpus_lib.load_corpus_poses(self.poses, 1, 0), VIEWS,
                                                                 DB_SEED))
 
     def truth(self, index):
@@ -301,14 +305,14 @@ def projected_run(assets, tmp_path_factory):
 
 def test_pseudo_gt_recovers_the_projected_poses(assets, projected_run):
     reader, summary, prefix = projected_run
-    examples = _read_shards(bt.shard_paths(prefix, 3))
+    examples = _read_shards(records_lib.shard_paths(prefix, 3))
     assert sorted(examples) == ["dup", "p00", "p01", "p02", "p03", "p04", "p10"]
     anchor_set = assets["anchor_set"]
     for key, people in ProjectedReader.PEOPLE.items():
         if key not in ProjectedReader.WRITTEN or key == 8:
             continue
         ex, path = examples[f"p{key:02d}"]
-        assert bt.shard_of(f"p{key:02d}", 3) == int(path.split("-")[-3])
+        assert records_lib.shard_of(f"p{key:02d}", 3) == int(path.split("-")[-3])
         assert ex[features.NUM_PEOPLE] == len(people) and ex[features.IMAGE_SOURCE] == b"projected"
         assert (ex[features.IMAGE_HEIGHT], ex[features.IMAGE_WIDTH]) == (256, 256)
         assert ex[features.IMAGE_FORMAT] == b"jpeg" and ex[features.IMAGE_ENCODED] == _jpeg()
@@ -342,7 +346,7 @@ def test_pseudo_gt_recovers_the_projected_poses(assets, projected_run):
     assert ex[features.POSE3D_SOURCE][0] == features.POSE3D_MOCAP and ex[features.PSEUDO_GT_DISTANCE][0] == 0
     assert ex[features.IMAGE_FORMAT] == b"png"
     # Shards hold their images sorted by id.
-    for path in bt.shard_paths(prefix, 3):
+    for path in records_lib.shard_paths(prefix, 3):
         ids = _shard_ids(path)
         assert ids == sorted(ids)
 
@@ -370,7 +374,7 @@ def test_every_rejection_is_listed_with_its_reason(projected_run):
 
 def test_summary_counts_every_outcome(projected_run):
     reader, summary, prefix = projected_run
-    with open(bt.summary_path(prefix)) as f:
+    with open(records_lib.summary_path(prefix)) as f:
         assert json.load(f) == json.loads(json.dumps(summary))
     assert summary["images"] == {"listed": 12, "read": 11, "written": 7, "written_empty": 0, "rejected": 5,
                                  "rejected_by_reason": {
@@ -408,14 +412,14 @@ def test_summary_counts_every_outcome(projected_run):
     assert summary["check"] == {"images_accounted": True, "written_plus_rejected": 12, "listed": 12,
                                 "persons_accounted": True}
     assert summary["parameters"]["pseudo_gt_views"] == VIEWS and summary["parameters"]["num_anchors"] == 8
-    assert [s["path"] for s in summary["shards"]] == bt.shard_paths(prefix, 3)
-    assert [s["bytes"] for s in summary["shards"]] == [os.path.getsize(p) for p in bt.shard_paths(prefix, 3)]
+    assert [s["path"] for s in summary["shards"]] == records_lib.shard_paths(prefix, 3)
+    assert [s["bytes"] for s in summary["shards"]] == [os.path.getsize(p) for p in records_lib.shard_paths(prefix, 3)]
 
 
 def test_a_rerun_writes_byte_identical_files(assets, projected_run, tmp_path):
     _, _, first = projected_run
     _, summary = _run_projected(assets, tmp_path / "again", tmp_path)
-    for a, b in zip(bt.shard_paths(first, 3), bt.shard_paths(str(tmp_path / "again"), 3)):
+    for a, b in zip(records_lib.shard_paths(first, 3), records_lib.shard_paths(str(tmp_path / "again"), 3)):
         assert open(a, "rb").read() == open(b, "rb").read()
     rejected_a, rejected_b = _rejected(first), _rejected(str(tmp_path / "again"))
     for line in rejected_a + rejected_b:  # the missing file's path names the run's folder
@@ -445,7 +449,7 @@ class NegativesReader(DatasetReader):
 
     def truth(self):
         """(2D (J, 2) px at 300 px/m around (128, 128), 3D (J, 3) m body-centred) of corpus pose 0."""
-        pose3d = skeleton_lib.centre_poses(bt.load_corpus_poses(self.poses, 1, 0)[0].astype(np.float64))
+        pose3d = skeleton_lib.centre_poses(corpus_lib.load_corpus_poses(self.poses, 1, 0)[0].astype(np.float64))
         return pose3d[:, :2] * 300.0 + 128.0, pose3d
 
     def read(self, key):
@@ -464,7 +468,7 @@ def test_negative_images_are_written_without_people_and_the_others_still_rejecte
     reader = NegativesReader(assets["poses"])
     prefix = str(tmp_path / "neg")
     summary = bt.run(reader, prefix, assets["anchors"], IN_PROCESS, poses=assets["poses"], num_shards=2)
-    examples = _read_shards(bt.shard_paths(prefix, 2))
+    examples = _read_shards(records_lib.shard_paths(prefix, 2))
     assert sorted(examples) == ["n0", "n1", "n5"]
     for image_id, boxes in (("n0", np.zeros((0, 4))), ("n1", NegativesReader.CROWD)):
         ex, _ = examples[image_id]
@@ -509,10 +513,10 @@ def test_synthetic_empty_fraction_writes_background_records_and_keeps_the_others
                       "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     assert status == 0
     assert "6 of 6 images written" in capsys.readouterr().out
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     assert summary["images"]["written_empty"] == 2
     assert summary["parameters"]["reader_options"]["empty_fraction"] == 0.3333333333
-    examples = _read_shards(bt.shard_paths(prefix, 1))
+    examples = _read_shards(records_lib.shard_paths(prefix, 1))
     empty = sorted(i for i, (ex, _) in examples.items() if ex[features.NUM_PEOPLE] == 0)
     assert empty == ["s2_0000002", "s2_0000005"]
     for image_id in empty:
@@ -525,9 +529,9 @@ def test_synthetic_empty_fraction_writes_background_records_and_keeps_the_others
     bt.run(plain, other, assets["anchors"], IN_PROCESS, poses=assets["poses"], num_shards=1)
     import tensorflow as tf
     raw = {features.decode_example_numpy(r)[features.IMAGE_ID].decode(): r
-           for r in tf.data.TFRecordDataset(bt.shard_path(other, 0, 1)).as_numpy_iterator()}
+           for r in tf.data.TFRecordDataset(records_lib.shard_path(other, 0, 1)).as_numpy_iterator()}
     with_empty = {features.decode_example_numpy(r)[features.IMAGE_ID].decode(): r
-                  for r in tf.data.TFRecordDataset(bt.shard_path(prefix, 0, 1)).as_numpy_iterator()}
+                  for r in tf.data.TFRecordDataset(records_lib.shard_path(prefix, 0, 1)).as_numpy_iterator()}
     assert all(features.decode_example_numpy(raw[i])[features.NUM_PEOPLE] >= 1 for i in empty)
     for image_id in ("s2_0000000", "s2_0000001", "s2_0000003", "s2_0000004"):
         assert with_empty[image_id] == raw[image_id], image_id
@@ -633,7 +637,7 @@ def test_synthetic_job_end_to_end_in_worker_processes(assets, synthetic_files, s
     assert summary["check"]["images_accounted"] and summary["check"]["persons_accounted"]
     assert summary["parameters"]["pipeline_args"] == MULTI_PROCESS
 
-    examples = _read_shards(bt.shard_paths(prefix, 4))
+    examples = _read_shards(records_lib.shard_paths(prefix, 4))
     assert sorted(examples) == sorted(name(k) for k in records if k not in broken)
     anchor_set = assets["anchor_set"]
     from lcr_tf import synthetic
@@ -667,9 +671,9 @@ def test_synthetic_rerun_in_process_gives_the_same_bytes(assets, synthetic_files
     prefix, _ = synthetic_run
     again = str(tmp_path / "synth")
     bt.run(reader, again, assets["anchors"], IN_PROCESS, poses=assets["poses"], num_shards=4)
-    for a, b in zip(bt.shard_paths(prefix, 4), bt.shard_paths(again, 4)):
+    for a, b in zip(records_lib.shard_paths(prefix, 4), records_lib.shard_paths(again, 4)):
         assert open(a, "rb").read() == open(b, "rb").read()
-    assert open(bt.rejected_path(prefix)).read() == open(bt.rejected_path(again)).read()
+    assert open(records_lib.rejected_path(prefix)).read() == open(records_lib.rejected_path(again)).read()
 
 
 # ----------------------------------------------------------------------------- command line
@@ -684,11 +688,11 @@ def test_main_runs_the_synthetic_dataset(assets, tmp_path, capsys):
                       "--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     assert status == 0
     assert "3 of 3 images written" in capsys.readouterr().out
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     assert summary["parameters"]["reader_options"]["height"] == 96
     assert summary["parameters"]["pipeline_args"] == ["--runner=DirectRunner", "--direct_running_mode=in_memory",
                                                       "--direct_num_workers=1"]
-    examples = _read_shards(bt.shard_paths(prefix, 2))
+    examples = _read_shards(records_lib.shard_paths(prefix, 2))
     assert sorted(examples) == ["s1_0000000", "s1_0000001", "s1_0000002"]
     assert all((ex[features.IMAGE_HEIGHT], ex[features.IMAGE_WIDTH]) == (96, 128) for ex, _ in examples.values())
 
@@ -707,9 +711,9 @@ def test_the_module_runs_as_a_program_on_worker_processes(assets, tmp_path):
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4 of 4 images written" in done.stdout
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     assert summary["parameters"]["pipeline_args"] == MULTI_PROCESS
-    assert sorted(_read_shards(bt.shard_paths(prefix, 2))) == [f"s0_000000{i}" for i in range(4)]
+    assert sorted(_read_shards(records_lib.shard_paths(prefix, 2))) == [f"s0_000000{i}" for i in range(4)]
 
 
 def test_main_help_and_bad_flags(assets, tmp_path, capsys):

@@ -14,6 +14,7 @@ import pytest
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
 from lcr_tf.datasets import coco as coco_lib
+from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
@@ -291,7 +292,7 @@ def test_the_job_writes_people_and_ignore_regions_and_reports_the_rest(coco_root
                       "--body_model_poses=600", "--pseudo_gt_views=2", "--runner=FnApiRunner",
                       "--direct_running_mode=in_memory", "--direct_num_workers=1"])
     assert status == 0, capsys.readouterr().err
-    examples = _read_shards(bt.shard_paths(prefix, 1))
+    examples = _read_shards(records_lib.shard_paths(prefix, 1))
     assert sorted(examples) == ["000000000011"]
     ex = examples["000000000011"]
     assert ex[features.NUM_PEOPLE] == 2 and ex[features.IMAGE_SOURCE] == b"coco"
@@ -317,7 +318,7 @@ def test_the_job_writes_people_and_ignore_regions_and_reports_the_rest(coco_root
     np.testing.assert_allclose(ex[features.IGNORE_BOXES], [[50, 30, 80, 60], [2.25, 40, 8.75, 52]])
     assert ex[features.NUM_IGNORE] == 2
 
-    with open(bt.rejected_path(prefix)) as f:
+    with open(records_lib.rejected_path(prefix)) as f:
         lines = [json.loads(line) for line in f]
     got = [(line["key"], line["kind"], line.get("person_id"), line["code"]) for line in lines]
     assert got == [("000000000005", "image", None, "read_error"), ("000000000007", "image", None, "read_error"),
@@ -326,7 +327,7 @@ def test_the_job_writes_people_and_ignore_regions_and_reports_the_rest(coco_root
                    ("annotations[9]", "image", None, "read_error")]
     assert "annotation id 501" in lines[0]["reason"] and "'keypoints' has 48 values" in lines[0]["reason"]
     assert "000000000012.jpg does not exist" in lines[3]["reason"]
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     assert summary["images"]["listed"] == 6 and summary["images"]["written"] == 1
     assert summary["images"]["rejected_by_reason"] == {"image_missing": 1, "read_error": 4}
     assert summary["persons"]["read"] == 4 and summary["persons"]["written"] == 2
@@ -348,7 +349,7 @@ def test_the_job_writes_negatives_with_keep_empty(coco_root, job_assets, tmp_pat
     out = capsys.readouterr()
     assert status == 0, out.err
     assert "3 of 8 images written" in out.out and "(2 people, 2 images without people)" in out.out
-    examples = _read_shards(bt.shard_paths(prefix, 1))
+    examples = _read_shards(records_lib.shard_paths(prefix, 1))
     assert sorted(examples) == ["000000000009", "000000000011", "000000000020"]
     assert examples["000000000011"][features.NUM_PEOPLE] == 2
     for image_id, boxes in (("000000000009", np.zeros((0, 4))), ("000000000020", [[0, 0, 10, 10]])):
@@ -358,7 +359,7 @@ def test_the_job_writes_negatives_with_keep_empty(coco_root, job_assets, tmp_pat
         np.testing.assert_array_equal(ex[features.IGNORE_BOXES], boxes)
         with open(os.path.join(coco_root, "val2017", f"{image_id}.jpg"), "rb") as f:
             assert ex[features.IMAGE_ENCODED] == f.read()
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     # The same rejections as without keep_empty: only the two images without people are added, as written.
     assert summary["images"]["listed"] == 8 and summary["images"]["written"] == 3
     assert summary["images"]["written_empty"] == 2
@@ -424,7 +425,7 @@ def test_real_excerpt_through_the_job(real_coco, job_assets, tmp_path):
     assert summary["persons"]["read"] == 14 and summary["persons"]["written"] == 12
     assert summary["persons"]["rejected_by_reason"] == {"too_few_joints": 2}
     assert summary["ignore_regions"]["written"] == 2
-    examples = _read_shards(bt.shard_paths(prefix, 1))
+    examples = _read_shards(records_lib.shard_paths(prefix, 1))
     assert sorted(examples) == ["000000000785", "000000040083", "000000196141", "000000197388"]
     ex = examples["000000000785"]
     kp = np.array(data["annotations"][0]["keypoints"], np.float64).reshape(17, 3)

@@ -16,6 +16,7 @@ from cdflib import cdfwrite  # noqa: E402
 from beam_jobs import build_tfrecords as bt  # noqa: E402
 from lcr_tf import datasets  # noqa: E402
 from lcr_tf.datasets import h36m  # noqa: E402
+from lcr_tf.datasets import records as records_lib  # noqa: E402
 from lcr_tf.datasets.base import RecordError  # noqa: E402
 from lcr_tf import body_model  # noqa: E402
 from lcr_tf.contracts import features
@@ -270,7 +271,7 @@ def test_options_and_pickling(tree):
         with pytest.raises(ValueError, match=message):
             h36m.H36MReader(**{"input": root, "split": "test", "protocol": 1, **kwargs})
     # The job's option parsing reaches these options by name and type.
-    options = bt.parse_reader_options(h36m.H36MReader, ["train_every=3", "check_size=false",
+    options = datasets.parse_reader_options(h36m.H36MReader, ["train_every=3", "check_size=false",
                                                         "frame_pattern=x/{frame}.jpg"])
     assert options == {"train_every": 3, "check_size": False, "frame_pattern": "x/{frame}.jpg"}
     assert datasets.reader_class("h36m") is h36m.H36MReader
@@ -285,20 +286,20 @@ def test_build_tfrecords_end_to_end(tree, job_assets, tmp_path):
                       "--num_shards=1", "--runner=DirectRunner", "--direct_running_mode=in_memory",
                       "--direct_num_workers=1"])
     assert status == 0
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     # 15 listed: written S11 Directions 0/5/10, S9 Sitting 1 0/10, Greeting 0; the rest rejected.
     assert summary["images"]["listed"] == 15
     assert summary["images"]["written"] == 6
     assert summary["images"]["rejected_by_reason"] == {"read_error": 8, "image_missing": 1}
     assert summary["persons"]["pose3d_mocap"] == 6 and summary["persons"]["pose3d_pseudo_gt"] == 0
     assert summary["check"]["images_accounted"]
-    rejected = {r["key"]: r for r in map(json.loads, open(bt.rejected_path(prefix)))}
+    rejected = {r["key"]: r for r in map(json.loads, open(records_lib.rejected_path(prefix)))}
     assert rejected["S9_Greeting.58860488_000005"]["code"] == "image_missing"
     assert "beyond" in rejected["S9_Greeting.58860488_000010"]["reason"]
     assert "(12, 95)" in rejected["S9_Eating.58860488_000000"]["reason"]
     assert "right_knee" in rejected["S9_Sitting_1.58860488_000005"]["reason"]
     examples = {}
-    for raw in tf.data.TFRecordDataset(bt.shard_paths(prefix, 1)).as_numpy_iterator():
+    for raw in tf.data.TFRecordDataset(records_lib.shard_paths(prefix, 1)).as_numpy_iterator():
         ex = features.decode_example_numpy(raw)
         examples[ex[features.IMAGE_ID].decode()] = ex
     ex = examples["S11_Directions.58860488_000010"]

@@ -13,6 +13,7 @@ import scipy.io
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
 from lcr_tf.datasets import lsp
+from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
@@ -34,14 +35,14 @@ def _run(reader, prefix, job_assets):
 def _examples(prefix):
     import tensorflow as tf
     out = {}
-    for raw in tf.data.TFRecordDataset(bt.shard_path(str(prefix), 0, 1)).as_numpy_iterator():
+    for raw in tf.data.TFRecordDataset(records_lib.shard_path(str(prefix), 0, 1)).as_numpy_iterator():
         ex = features.decode_example_numpy(raw)
         out[ex[features.IMAGE_ID].decode()] = ex
     return out
 
 
 def _rejected(prefix):
-    with open(bt.rejected_path(str(prefix))) as f:
+    with open(records_lib.rejected_path(str(prefix))) as f:
         return [json.loads(line) for line in f]
 
 
@@ -195,7 +196,7 @@ def test_lsp_job_end_to_end(lsp_root, job_assets, tmp_path):
             f"--output={tmp_path / 'out' / 'lsp'}", "--num_shards=1", "--pseudo_gt_views=2",
             "--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
     assert bt.main(argv) == 0
-    with open(bt.summary_path(str(tmp_path / "out" / "lsp"))) as f:
+    with open(records_lib.summary_path(str(tmp_path / "out" / "lsp"))) as f:
         summary = json.load(f)
     assert summary["images"] == {"listed": 4, "read": 3, "written": 2, "written_empty": 0, "rejected": 2,
                                  "rejected_by_reason": {"image_missing": 1, "read_error": 1}}

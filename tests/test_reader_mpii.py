@@ -14,6 +14,7 @@ import scipy.io
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
 from lcr_tf.datasets import mpii
+from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
@@ -315,7 +316,7 @@ def test_job_end_to_end(mpii_root, job_assets, tmp_path):
     assert summary["images"]["listed"] == 6 and summary["images"]["written"] == 2
     assert summary["images"]["rejected_by_reason"] == {"image_missing": 1, "read_error": 3}
     assert summary["persons"]["written"] == 3 and summary["persons"]["rejected_by_reason"] == {"too_few_joints": 1}
-    with open(bt.rejected_path(prefix)) as f:
+    with open(records_lib.rejected_path(prefix)) as f:
         rejected = {(r["key"], r["kind"]): r for r in map(json.loads, f)}
     assert rejected[("d.jpg", "image")]["reason"].endswith("annopoints.point(1) has no field 'x'")
     assert rejected[("f.jpg", "image")]["code"] == "image_missing"
@@ -325,7 +326,7 @@ def test_job_end_to_end(mpii_root, job_assets, tmp_path):
     assert rejected[("a.jpg", "person")]["person_id"] == "4"
     import tensorflow as tf
     examples = {}
-    for raw in tf.data.TFRecordDataset(bt.shard_path(prefix, 0, 1)).as_numpy_iterator():
+    for raw in tf.data.TFRecordDataset(records_lib.shard_path(prefix, 0, 1)).as_numpy_iterator():
         ex = features.decode_example_numpy(raw)
         examples[ex[features.IMAGE_ID].decode()] = ex
     assert sorted(examples) == ["a.jpg", "b.jpg"]

@@ -14,6 +14,7 @@ import scipy.io
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
 from lcr_tf.datasets import mupots
+from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
 from lcr_tf import body_model
 from lcr_tf.contracts import features
@@ -240,18 +241,18 @@ def test_build_tfrecords_end_to_end(tree, job_assets, tmp_path):
                       "--num_shards=1", "--runner=DirectRunner", "--direct_running_mode=in_memory",
                       "--direct_num_workers=1"])
     assert status == 0
-    summary = json.load(open(bt.summary_path(prefix)))
+    summary = json.load(open(records_lib.summary_path(prefix)))
     assert summary["images"]["listed"] == 8
     assert summary["images"]["written"] == 3                           # TS1 0, 1 and TS3 0
     assert summary["images"]["rejected_by_reason"] == {"read_error": 4, "image_missing": 1}
     assert summary["persons"]["written"] == 7 and summary["persons"]["pose3d_mocap"] == 7
     assert summary["check"]["images_accounted"] and summary["check"]["persons_accounted"]
-    rejected = {r["key"]: r for r in map(json.loads, open(bt.rejected_path(prefix)))}
+    rejected = {r["key"]: r for r in map(json.loads, open(records_lib.rejected_path(prefix)))}
     assert rejected["TS3_000002"]["code"] == "image_missing"
     assert "annotations{3,2}.annot3" in rejected["TS1_000002"]["reason"]
     assert rejected["TS5"]["reason"] == "TS5/annot.mat does not exist"
     examples = {}
-    for raw in tf.data.TFRecordDataset(bt.shard_paths(prefix, 1)).as_numpy_iterator():
+    for raw in tf.data.TFRecordDataset(records_lib.shard_paths(prefix, 1)).as_numpy_iterator():
         ex = features.decode_example_numpy(raw)
         examples[ex[features.IMAGE_ID].decode()] = ex
     ex = examples["TS1_000000"]
