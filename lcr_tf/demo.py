@@ -21,10 +21,10 @@ Stages (about 28 minutes on 2 CPU cores with the defaults; most of it is trainin
    written with no people), labels every person with its anchor class, and writes sharded TFRecords
    ``synthetic/train-*`` and ``synthetic/val-*`` with their ``-summary.json`` and ``-rejected.jsonl``;
    ``input_samples.png`` shows augmented samples of the input pipeline.
-5. **Training** (Sec 3): ``python -m lcr_tf.train`` with ``configs/synthetic_tiny.flags`` (the tiny CPU
-   backbone) trains LCR-Net on the synthetic training set for ``--train_steps`` steps, validating on the
-   held-out set; checkpoints, TensorBoard events and the final weights go to ``model/``, and the losses
-   and proposal recall of its first and last epochs are reported.
+5. **Training** (Sec 3): :func:`lcr_tf.train.train` with ``configs/synthetic_tiny.flags`` (the tiny
+   CPU backbone), in this process, trains LCR-Net on the synthetic training set for ``--train_steps``
+   steps, validating on the held-out set; checkpoints, TensorBoard events and the final weights go to
+   ``model/``, and the losses and proposal recall of its first and last epochs are reported.
 6. **Serving** (Sec 3.6): the trained model is exported as a SavedModel in the TF Serving layout
    (``export/1/``, PPI inside the graph), and ``lcr_tf.predict`` runs it on held-out synthetic images and,
    when the folder exists, on the real photographs of ``../shared/data/images`` (or
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from typing import Any, Dict
 
@@ -241,32 +240,38 @@ TINY_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 
 def train_tiny_model(out_dir: str, anchors_path: str, seed: int) -> Dict[str, Any]:
-    """Stage 5: trains the tiny config on the synthetic set, in a child process (its own flags)."""
-    import subprocess
+    """Stage 5: trains the tiny config on the synthetic set with :func:`lcr_tf.train.train`, in this
+    process; what the trainer prints goes to ``train.log``."""
+    import contextlib
+
+    from lcr_tf import config as train_config
+    from lcr_tf import train
     if not os.path.exists(TINY_CONFIG):
         raise FileNotFoundError(f"{TINY_CONFIG} not found: run the demo from a source checkout "
                                 "(pip install -e .) so that configs/ is present")
     model_dir = os.path.join(out_dir, "model")
     data_dir = os.path.join(out_dir, "synthetic")
     steps = FLAGS.train_steps
-    cmd = [sys.executable, "-m", "lcr_tf.train", f"--flagfile={TINY_CONFIG}", f"--model_dir={model_dir}",
-           f"--train_data={os.path.join(data_dir, 'train-*.tfrecord')}",
-           f"--anchors={anchors_path}", f"--num_anchors={FLAGS.num_anchors}",
-           f"--image_size={FLAGS.image_size}", f"--num_steps={steps}",
-           # The config's two-rate schedule, its drop at nine tenths of the run: the model is still
-           # learning fast at the high rate when a short run ends (a restart at the high rate after
-           # 6,000 steps gained 8 PCKh points), so the low rate only settles it.
-           f"--lr_boundaries={max(1, 9 * steps // 10)}", f"--steps_per_epoch={min(100, steps)}",
-           f"--checkpoint_every={min(1000, steps)}", f"--seed={seed}", "--verbose=2"]
+    args = [f"--flagfile={TINY_CONFIG}", f"--model_dir={model_dir}",
+            f"--train_data={os.path.join(data_dir, 'train-*.tfrecord')}",
+            f"--anchors={anchors_path}", f"--num_anchors={FLAGS.num_anchors}",
+            f"--image_size={FLAGS.image_size}", f"--num_steps={steps}",
+            # The config's two-rate schedule, its drop at nine tenths of the run: the model is still
+            # learning fast at the high rate when a short run ends (a restart at the high rate after
+            # 6,000 steps gained 8 PCKh points), so the low rate only settles it.
+            f"--lr_boundaries={max(1, 9 * steps // 10)}", f"--steps_per_epoch={min(100, steps)}",
+            f"--checkpoint_every={min(1000, steps)}", f"--seed={seed}", "--verbose=2"]
     if FLAGS.num_val_images:
-        cmd.append(f"--val_data={os.path.join(data_dir, 'val-*.tfrecord')}")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    with open(os.path.join(out_dir, "train.log"), "w") as f:
-        f.write(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f"training failed (exit {proc.returncode}); see {out_dir}/train.log:\n"
-                           f"{proc.stderr[-2000:]}")
-    with open(os.path.join(model_dir, "metrics.json")) as f:
+        args.append(f"--val_data={os.path.join(data_dir, 'val-*.tfrecord')}")
+    config = train_config.parse(args)
+    with open(os.path.join(out_dir, "train.log"), "w") as log:
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                train.train(config)
+        except Exception as e:
+            raise RuntimeError(f"training failed ({type(e).__name__}: {e}); see {out_dir}/train.log") from e
+    from lcr_tf.contracts import run_folder
+    with open(run_folder.metrics_path(model_dir)) as f:
         metrics = json.load(f)
     first, last = metrics["first_epoch"], metrics["last_epoch"]
     keys = ("total_loss", "classification", "regression", "proposal_recall")

@@ -24,29 +24,29 @@ boxes xyxy pixels, 3D in metres with camera axes (x right, y down, z away), ``po
 body-centred (centre = mean of hips and shoulders, :func:`lcr_tf.contracts.skeleton.body_centre`) and
 ``pose3d_camera_m`` placed in the camera frame (keys of :mod:`lcr_tf.contracts.serving`).
 
-A model directory is what :mod:`lcr_tf.train` writes: ``config.json`` (``{"flags": ..., "model":
-ModelConfig.to_dict()}``) and ``final.weights.h5`` (or, failing that, the latest checkpoint in
+A model directory is what :mod:`lcr_tf.train` writes (the run folder of
+:mod:`lcr_tf.contracts.run_folder`): ``config.json`` (its "model" entry is ``ModelConfig.to_dict()``, its
+"skeleton" the joint set) and ``final.weights.h5`` (or, failing that, the latest checkpoint in
 ``checkpoints/``). The anchor-poses are weights of the model, so the anchors file is not needed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf.contracts import serving
+from lcr_tf.contracts import run_folder, serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.postprocess import params as params_lib
 
 # Files of a model directory (names owned by lcr_tf.train).
-CONFIG_FILE = "config.json"
-FINAL_WEIGHTS = "final.weights.h5"
-CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = run_folder.CONFIG_FILE
+FINAL_WEIGHTS = run_folder.FINAL_WEIGHTS
+CHECKPOINT_DIR = run_folder.CHECKPOINT_DIR
 
 # PPI settings that can change per request (tensors in the graph). The others (mode, group_by,
 # num_full_body, max_candidates, max_detections) fix shapes or code paths and are set at export.
@@ -85,11 +85,13 @@ class _Placeholders:
 
 
 def _skeleton_name(run: Mapping[str, Any], num_joints: int) -> str:
-    """The skeleton of a run: ``config.json``'s ``skeleton`` entry, else that of the anchors file it names
-    when it still exists, else the registered skeleton with ``num_joints`` joints (LCR-13 first)."""
-    if run.get("skeleton"):
-        return str(run["skeleton"])
-    path = (run.get("flags") or {}).get("anchors")
+    """The skeleton of a run: the one ``config.json`` records; a folder written before it was recorded
+    falls back to that of the anchors file it names when it still exists, else the registered skeleton
+    with ``num_joints`` joints (LCR-13 first)."""
+    recorded = run_folder.skeleton_name(run)
+    if recorded:
+        return recorded
+    path = run_folder.anchors_file(run)
     if path and os.path.isfile(path):
         from lcr_tf import anchors as anchors_lib
         return anchors_lib.load(path).skeleton.name
@@ -110,25 +112,18 @@ def load_model(model_dir: str) -> LoadedModel:
     """
     from lcr_tf.modeling import factory
 
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file (a model directory holds config.json and "
-                                f"{FINAL_WEIGHTS}, as lcr_tf.train writes them)")
-    with open(path) as f:
-        run = json.load(f)
-    if not isinstance(run, dict) or "model" not in run:
-        raise ValueError(f"{path}: no 'model' entry (expected the run configuration lcr_tf.train writes)")
+    run = run_folder.read_config(model_dir)
     config = factory.ModelConfig.from_dict(run["model"])
     skeleton = _skeleton_name(run, config.num_joints)
     # Building never reads the backbone's weight file: the trained weights replace them all.
     config_no_init = dataclasses.replace(config, backbone_weights="none")
     model = factory.build_model(config_no_init, _Placeholders(config.num_anchors, config.num_joints, skeleton))
     model(tf.zeros([1, config.image_size, config.image_size, 3]))
-    weights = os.path.join(model_dir, FINAL_WEIGHTS)
+    weights = run_folder.weights_path(model_dir)
     if os.path.isfile(weights):
         model.load_weights(weights)
     else:
-        latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+        latest = tf.train.latest_checkpoint(run_folder.checkpoint_dir(model_dir))
         if latest is None:
             raise FileNotFoundError(f"{model_dir}: neither {FINAL_WEIGHTS} nor a checkpoint in "
                                     f"{CHECKPOINT_DIR}/")
@@ -141,11 +136,9 @@ def save_model_dir(model, model_dir: str, skeleton: Optional[str] = None,
     """Writes ``config.json`` and ``final.weights.h5`` as :mod:`lcr_tf.train` does (for a model trained
     or built elsewhere); ``skeleton`` is recorded so that no anchors file is needed to load it."""
     os.makedirs(model_dir, exist_ok=True)
-    run = {"flags": dict(flags or {}), "model": model.model_config.to_dict(),
-           "skeleton": skeleton or model.skeleton_name}
-    with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
-        json.dump(run, f, indent=1, sort_keys=True)
-    model.save_weights(os.path.join(model_dir, FINAL_WEIGHTS))
+    run_folder.write_config(model_dir, {"flags": dict(flags or {}), "model": model.model_config.to_dict()},
+                            skeleton=skeleton or model.skeleton_name)
+    model.save_weights(run_folder.weights_path(model_dir))
 
 
 # --------------------------------------------------------------------------------------------------
