@@ -202,3 +202,30 @@ def test_stack_people_of_an_image_without_people_gives_boolean_masks():
     assert pose2d.shape == (0, 14, 2) and pose3d.shape == (0, 14, 3)
     assert annotated.dtype == bool and visible.dtype == bool and annotated.shape == visible.shape == (0, 14)
     assert (annotated & visible).shape == (0, 14)   # masks combine as the job combines them
+
+
+# ----------------------------------------------------------------------------- file access helpers
+
+
+def test_file_helpers_name_the_file(tmp_path):
+    from lcr_tf.datasets import base
+    missing = str(tmp_path / "nothing.json")
+    with pytest.raises(FileNotFoundError, match=r"annotation file .*nothing.json does not exist"):
+        base.load_json(missing, "annotation file")
+    with pytest.raises(FileNotFoundError, match="nothing.json does not exist"):
+        base.read_bytes(missing)
+    with pytest.raises(OSError, match=r"cannot read file .*"):
+        base.read_bytes(str(tmp_path))  # a folder
+    path = str(tmp_path / "a.json")
+    with base.open_file(path, "w") as f:
+        f.write('{"x": [1, 2]}')
+    assert base.load_json(path) == {"x": [1, 2]} and base.read_bytes(path) == b'{"x": [1, 2]}'
+    with base.open_file(path, "r") as f:
+        assert f.read().startswith("{")
+    with pytest.raises(ValueError, match="a.json: not a readable MATLAB file"):
+        base.load_mat(path)
+    (tmp_path / "b.json").write_text("{")
+    with pytest.raises(ValueError, match="b.json: not valid JSON"):
+        base.load_json(str(tmp_path / "b.json"))
+    assert base.file_name("gs://bucket/dir/joints.mat") == "joints.mat" and base.is_url("gs://b/x")
+    assert base.join_path("gs://b", "x", "y.jpg") == "gs://b/x/y.jpg" and not base.file_exists(missing)

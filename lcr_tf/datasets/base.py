@@ -27,6 +27,11 @@ A reader for image files typically sets :attr:`ImageRecord.image_path` and leave
 (read through ``apache_beam.io.filesystems``, so local paths and cloud URLs both work); a reader that
 produces pixels itself (the renderer, a video decoder) sets :attr:`ImageRecord.image_bytes`.
 
+Files: readers open their files through :func:`file_exists`, :func:`open_file`, :func:`read_bytes`,
+:func:`load_json` and :func:`load_mat` (local paths with Python's own I/O, URLs such as ``gs://`` through
+``apache_beam.io.filesystems``), so that a missing file is a ``FileNotFoundError`` and an unreadable one an
+``OSError`` or ``ValueError`` whose message names the file, the same in every reader.
+
 Conventions (the package's): 2D in pixels, x right, y down, origin at the image's top-left corner;
 3D in metres, camera axes (x right, y down, z away), centred on the body centre
 (:func:`lcr_tf.contracts.skeleton.centre_poses`); boxes ``[x1, y1, x2, y2]`` pixels.
@@ -35,8 +40,13 @@ Conventions (the package's): 2D in pixels, x right, y down, origin at the image'
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
-from typing import Any, Callable, ClassVar, Dict, Hashable, List, Optional, Sequence, Tuple
+import io
+import json
+import os
+import posixpath
+from typing import IO, Any, Callable, ClassVar, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -58,6 +68,108 @@ class RecordError(Exception):
 
     def __reduce__(self):  # keeps (key, reason) when the exception crosses a process boundary
         return RecordError, (self.key, self.reason)
+
+
+# --------------------------------------------------------------------------- file access
+
+
+def is_url(path: str) -> bool:
+    """True for a URL (``gs://bucket/x``), False for a local path."""
+    return "://" in str(path)
+
+
+def join_path(*parts: str) -> str:
+    """Joins path parts with ``/`` for a URL, with the local separator otherwise."""
+    return posixpath.join(*parts) if is_url(parts[0]) else os.path.join(*parts)
+
+
+def file_name(path: str) -> str:
+    """The last part of a path or URL (``joints.mat``), for messages."""
+    return posixpath.basename(str(path).replace("\\", "/").rstrip("/"))
+
+
+def file_exists(path: str) -> bool:
+    """Whether ``path`` (local or URL) exists."""
+    if not is_url(path):
+        return os.path.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+    return FileSystems.exists(path)
+
+
+@contextlib.contextmanager
+def open_file(path: str, mode: str = "rb", what: str = "file") -> Iterator[IO]:
+    """Opens ``path`` (local or URL) in ``mode`` (``r``, ``rb``, ``w``, ``wb``); text is UTF-8.
+
+    Raises:
+      FileNotFoundError: reading a file that does not exist (``"<what> <path> does not exist"``).
+      OSError: it cannot be opened (``"cannot read <what> <path>: ..."``).
+    """
+    if mode not in ("r", "rb", "w", "wb"):
+        raise ValueError(f"open_file: mode must be r, rb, w or wb, got {mode!r}")
+    reading = mode.startswith("r")
+    if reading and not file_exists(path):
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    verb = "read" if reading else "write"
+    if not is_url(path):
+        try:
+            f = open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{what} {path} does not exist") from None
+        except OSError as e:
+            raise OSError(f"cannot {verb} {what} {path}: {e}") from e
+    else:
+        from apache_beam.io.filesystem import BeamIOError
+        from apache_beam.io.filesystems import FileSystems
+        try:
+            f = (FileSystems.open(path, compression_type="uncompressed") if reading
+                 else FileSystems.create(path, compression_type="uncompressed"))
+        except BeamIOError as e:
+            raise OSError(f"cannot {verb} {what} {path}: {e}") from e
+        if "b" not in mode:
+            f = io.TextIOWrapper(f, encoding="utf-8")
+    with f:
+        yield f
+
+
+def read_bytes(path: str, what: str = "file") -> bytes:
+    """The contents of ``path`` (local or URL). Raises as :func:`open_file`."""
+    with open_file(path, "rb", what) as f:
+        try:
+            return f.read()
+        except Exception as e:  # Beam's file systems raise their own types
+            if isinstance(e, OSError) and str(path) in str(e):
+                raise
+            raise OSError(f"cannot read {what} {path}: {e}") from e
+
+
+def load_json(path: str, what: str = "file", name: Optional[str] = None) -> Any:
+    """The JSON value of ``path``.
+
+    Raises:
+      FileNotFoundError, OSError: as :func:`open_file`.
+      ValueError: not JSON (``"<name>: not valid JSON: ..."``; ``name`` defaults to the file's name).
+    """
+    data = read_bytes(path, what)
+    try:
+        return json.loads(data)
+    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        raise ValueError(f"{name or file_name(path)}: not valid JSON: {e}") from None
+
+
+def load_mat(path: str, what: str = "file", name: Optional[str] = None, **loadmat_kwargs) -> Dict[str, Any]:
+    """``scipy.io.loadmat`` of ``path`` (local or URL), with ``loadmat_kwargs``.
+
+    Raises:
+      FileNotFoundError, OSError: as :func:`open_file`.
+      ValueError: not a MATLAB file (``"<name>: not a readable MATLAB file: ..."``).
+    """
+    import scipy.io
+    with open_file(path, "rb", what) as f:
+        try:
+            return scipy.io.loadmat(f, **loadmat_kwargs)
+        except Exception as e:  # scipy raises assorted types for a truncated or foreign file
+            raise ValueError(f"{name or file_name(path)}: not a readable MATLAB file: "
+                             f"{type(e).__name__}: {e}") from None
 
 
 @dataclasses.dataclass
@@ -145,15 +257,7 @@ class ImageRecord:
             return bytes(self.image_bytes)
         if not self.image_path:
             raise ValueError(f"image {self.image_id!r} has neither image_bytes nor image_path")
-        from apache_beam.io.filesystem import BeamIOError
-        from apache_beam.io.filesystems import FileSystems
-        if not FileSystems.exists(self.image_path):
-            raise FileNotFoundError(f"image file {self.image_path} does not exist")
-        try:
-            with FileSystems.open(self.image_path, compression_type="uncompressed") as f:
-                return f.read()
-        except BeamIOError as e:
-            raise OSError(f"cannot read image file {self.image_path}: {e}") from e
+        return read_bytes(self.image_path, "image file")
 
 
 class DatasetReader(abc.ABC):

@@ -67,7 +67,6 @@ size and modification time) into compact arrays; the reader pickles as its optio
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import threading
@@ -75,7 +74,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import (DatasetReader, ImageRecord, Person, RecordError, file_exists, file_name, is_url,
+                                  join_path, load_json)
 from lcr_tf import pseudo_gt
 from lcr_tf.contracts import skeleton as skeleton_lib
 
@@ -87,17 +87,12 @@ DEFAULT_KEYPOINT_OFFSET = 0.5
 
 def annotation_path(root: str, split: str) -> str:
     """``ROOT/annotations/person_keypoints_{split}2017.json``."""
-    return _join(root, "annotations", f"person_keypoints_{split}2017.json")
+    return join_path(root, "annotations", f"person_keypoints_{split}2017.json")
 
 
 def image_folder(root: str, split: str) -> str:
     """``ROOT/{split}2017``."""
-    return _join(root, f"{split}2017")
-
-
-def _join(*parts: str) -> str:
-    from apache_beam.io.filesystems import FileSystems  # local paths and cloud URLs alike
-    return FileSystems.join(*parts)
+    return join_path(root, f"{split}2017")
 
 
 @dataclasses.dataclass
@@ -295,22 +290,17 @@ def load_index(path: str) -> CocoIndex:
     Raises:
       FileNotFoundError: no such file. ValueError: not JSON, or not a COCO annotation file (named).
     """
-    from apache_beam.io.filesystems import FileSystems
-    if os.path.exists(path):
-        stat = os.stat(path)
-        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    elif FileSystems.exists(path):
+    if not file_exists(path):
+        raise FileNotFoundError(f"COCO annotation file {path} does not exist")
+    if is_url(path):
         key = (path,)
     else:
-        raise FileNotFoundError(f"COCO annotation file {path} does not exist")
+        stat = os.stat(path)
+        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
     with _INDEX_LOCK:  # one parse per process even when several reader copies ask at once
         if key not in _INDEXES:
-            file = os.path.basename(path.rstrip("/"))
-            with FileSystems.open(path, compression_type="uncompressed") as f:
-                try:
-                    data = json.load(f)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{file}: not valid JSON: {e}") from None
+            file = file_name(path)
+            data = load_json(path, "COCO annotation file", name=file)
             _INDEXES.clear()  # one file per job: do not hold a previous one's arrays
             _INDEXES[key] = parse_index(data, file)
         return _INDEXES[key]
@@ -445,7 +435,7 @@ class CocoReader(DatasetReader):
                   for p, r in enumerate(people_rows)]
         return ImageRecord(
             image_id=name, dataset=self.name, skeleton=self.skeleton, people=people,
-            image_path=_join(self.images_path(), file_name), height=height, width=width,
+            image_path=join_path(self.images_path(), file_name), height=height, width=width,
             ignore_regions=ignore.reshape(-1, 4), negative=self.keep_empty and not people,
             metadata={"coco_image_id": int(key), "file_name": file_name, "split": self.split,
                       "crowd_regions": int(crowd.sum()), "sparse_person_regions": int(sparse.sum())})

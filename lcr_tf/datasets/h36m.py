@@ -69,7 +69,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, file_exists
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 SKELETON = skeleton_lib.H36M17
@@ -239,7 +239,7 @@ def read_pose_file(path: str, dims: int, name: Optional[str] = None) -> np.ndarr
     """
     import cdflib
     name = name or path
-    try:
+    try:  # cdflib opens the file by its path itself (it seeks through it), not through base.open_file
         cdf = cdflib.CDF(path)
         info = cdf.cdf_info()
     except Exception as e:  # cdflib raises assorted types for a truncated or foreign file
@@ -397,7 +397,7 @@ class H36MReader(DatasetReader):
         counts, errors = [], []
         for path in self._paths(subject, sequence, camera):
             try:
-                counts.append(count_frames(path) if os.path.exists(path) else 0)
+                counts.append(count_frames(path) if file_exists(path) else 0)
             except ValueError as e:
                 counts.append(0)
                 errors.append(str(e))

@@ -44,15 +44,13 @@ they follow the package's convention (:mod:`lcr_tf.contracts.geometry`: that cen
 
 from __future__ import annotations
 
-import os
-import posixpath
 import re
 import threading
 from typing import Dict, List, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, file_name, join_path, load_mat
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
@@ -67,14 +65,6 @@ LSP_TRAIN_IMAGES = 1000
 PIXEL_OFFSET = geometry.PIXEL_CENTRE_OFFSET - 1.0
 
 
-def _is_url(path: str) -> bool:
-    return "://" in path
-
-
-def _join(*parts: str) -> str:
-    return posixpath.join(*parts) if _is_url(parts[0]) else os.path.join(*parts)
-
-
 def load_joints(path: str) -> Tuple[str, np.ndarray]:
     """Reads ``joints.mat`` and tells the release from its layout.
 
@@ -82,26 +72,12 @@ def load_joints(path: str) -> Tuple[str, np.ndarray]:
       (release ``"lsp"`` or ``"lspet"``, joints (N, 14, 3) float64 = (image, joint, x / y / flag)) with the
       file's values unchanged.
     Raises:
-      FileNotFoundError: no such file.
+      FileNotFoundError: no such file. OSError: it cannot be read.
       ValueError: not a MATLAB file, no ``joints``, a layout that is neither (3, 14, N) nor (14, 3, N), or
         flags other than 0 / 1 (the message names the file and the first bad image and joint).
     """
-    import scipy.io
-    name = posixpath.basename(path.replace("\\", "/"))
-    if _is_url(path):
-        import tensorflow as tf
-        if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"LSP annotation file {path} does not exist")
-        opener = lambda: tf.io.gfile.GFile(path, "rb")  # noqa: E731
-    else:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"LSP annotation file {path} does not exist")
-        opener = lambda: open(path, "rb")  # noqa: E731
-    try:
-        with opener() as f:
-            mat = scipy.io.loadmat(f)
-    except (ValueError, TypeError, OSError) as e:
-        raise ValueError(f"{name}: not a readable MATLAB file: {e}") from None
+    name = file_name(path)
+    mat = load_mat(path, "LSP annotation file")
     if "joints" not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{name}: has no variable 'joints' (found {found})")
@@ -192,7 +168,7 @@ class LspReader(DatasetReader):
 
     def joints(self) -> Tuple[str, np.ndarray]:
         """(release, joints (N, 14, 3) float64), parsed once per process."""
-        return self.cached("joints", lambda: cached_joints(_join(self.input, JOINTS_FILE)))
+        return self.cached("joints", lambda: cached_joints(join_path(self.input, JOINTS_FILE)))
 
     def setup(self) -> None:
         self.joints()
@@ -241,6 +217,6 @@ class LspReader(DatasetReader):
         name = self.image_name(index)
         person = Person(pose2d=pose.astype(np.float32), annotated=annotated, visible=visible, person_id="1")
         return ImageRecord(image_id=name, dataset=self.name, skeleton=self.skeleton, people=[person],
-                           image_path=_join(self.input, IMAGES_DIR, name),
+                           image_path=join_path(self.input, IMAGES_DIR, name),
                            metadata={"release": release, "index": index, "split": self.split,
                                      "flags": flags.astype(np.int64)})

@@ -69,13 +69,13 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import (DatasetReader, ImageRecord, Person, RecordError, file_exists, file_name,
+                                  is_url, join_path, load_json, load_mat, open_file)
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
@@ -91,28 +91,6 @@ _NUM_JOINTS = skeleton_lib.MPII16.num_joints
 
 
 # --------------------------------------------------------------------------- file access
-
-
-def _is_url(path: str) -> bool:
-    return "://" in path
-
-
-def _join(*parts: str) -> str:
-    return posixpath.join(*parts) if _is_url(parts[0]) else os.path.join(*parts)
-
-
-def _open(path: str, mode: str):
-    if _is_url(path):
-        import tensorflow as tf
-        return tf.io.gfile.GFile(path, mode)
-    return open(path, mode)
-
-
-def _exists(path: str) -> bool:
-    if _is_url(path):
-        import tensorflow as tf
-        return tf.io.gfile.exists(path)
-    return os.path.exists(path)
 
 
 # --------------------------------------------------------------------------- .mat helpers
@@ -203,7 +181,7 @@ class Release:
 
     @property
     def file_name(self) -> str:
-        return posixpath.basename(self.path.replace("\\", "/"))
+        return file_name(self.path)
 
     def where(self, index: int) -> str:
         """``FILE: annolist(i)`` for messages (MATLAB's 1-based index)."""
@@ -244,22 +222,15 @@ class Release:
 
 
 def load_release(path: str) -> Release:
-    """Reads ``mpii_human_pose_v1_u12_1.mat`` (any path ``tf.io.gfile`` opens).
+    """Reads ``mpii_human_pose_v1_u12_1.mat`` (a local path or a URL, see :func:`lcr_tf.datasets.base.open_file`).
 
     Raises:
       FileNotFoundError: no such file.
       ValueError: not a MATLAB file, or a ``RELEASE`` without the fields above or with lists of different
         lengths (the message names the file and field).
     """
-    import scipy.io
-    if not _exists(path):
-        raise FileNotFoundError(f"MPII annotation file {path} does not exist")
-    name = posixpath.basename(path.replace("\\", "/"))
-    try:
-        with _open(path, "rb") as f:
-            mat = scipy.io.loadmat(f, struct_as_record=False, squeeze_me=True)
-    except (ValueError, TypeError, OSError) as e:
-        raise ValueError(f"{name}: not a readable MATLAB file: {e}") from None
+    name = file_name(path)
+    mat = load_mat(path, "MPII annotation file", struct_as_record=False, squeeze_me=True)
     if "RELEASE" not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{name}: has no variable 'RELEASE' (found {found})")
@@ -444,7 +415,7 @@ def parse_image(release: Release, index: int, images_dir: str = "", split: str =
         "num_annorect": len(rects), "num_unannotated": len(unannotated), "unannotated": unannotated,
     }
     return ImageRecord(image_id=name, dataset=MpiiReader.name, skeleton=MpiiReader.skeleton, people=people,
-                       image_path=_join(images_dir, name) if images_dir else name, metadata=metadata)
+                       image_path=join_path(images_dir, name) if images_dir else name, metadata=metadata)
 
 
 # --------------------------------------------------------------------------- validation split
@@ -503,10 +474,10 @@ def write_split_file(path: str, release: Release, val: np.ndarray, train: np.nda
     payload = {"format": SPLIT_FILE_FORMAT, "annotation_file": release.file_name, "num_images": int(num_images),
                "seed": int(seed), "val_indices": [int(i) for i in val], "val_names": [names[i] for i in val],
                "train_indices": [int(i) for i in train]}
-    directory = os.path.dirname(path) if not _is_url(path) else ""
+    directory = os.path.dirname(path) if not is_url(path) else ""
     if directory:
         os.makedirs(directory, exist_ok=True)
-    with _open(path, "w") as f:
+    with open_file(path, "w", "validation split file") as f:
         f.write(json.dumps(payload, indent=1) + "\n")
 
 
@@ -518,11 +489,7 @@ def read_split_file(path: str, release: Release) -> Tuple[np.ndarray, np.ndarray
     Raises:
       ValueError: not such a file, or indices / names that do not fit ``release`` (named).
     """
-    try:
-        with _open(path, "r") as f:
-            payload = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"validation split file {path}: not JSON ({e})") from None
+    payload = load_json(path, "validation split file", name=f"validation split file {path}")
     if not isinstance(payload, dict) or payload.get("format") != SPLIT_FILE_FORMAT:
         raise ValueError(f"validation split file {path}: 'format' is not {SPLIT_FILE_FORMAT!r}")
     names = release.image_names()
@@ -553,7 +520,7 @@ def load_or_create_split(release: Release, path: Optional[str], num_images: int 
     Raises:
       ValueError: the file exists but was made with another ``num_images`` or ``seed``, or is malformed.
     """
-    if path and _exists(path):
+    if path and file_exists(path):
         val, train, info = read_split_file(path, release)
         if info.get("num_images") != num_images or info.get("seed") != seed:
             raise ValueError(f"validation split file {path} was made with num_images={info.get('num_images')}, "
@@ -607,9 +574,9 @@ class MpiiReader(DatasetReader):
 
     @property
     def annotation_path(self) -> str:
-        if os.path.isabs(self.annotation_file) or _is_url(self.annotation_file):
+        if os.path.isabs(self.annotation_file) or is_url(self.annotation_file):
             return self.annotation_file
-        return _join(self.input, self.annotation_file)
+        return join_path(self.input, self.annotation_file)
 
     def release(self) -> Release:
         return self.cached("release", lambda: cached_release(self.annotation_path))
@@ -633,7 +600,7 @@ class MpiiReader(DatasetReader):
         if not 0 <= int(key) < release.num_images:
             raise RecordError(key, f"{release.file_name}: no annolist({int(key) + 1}) "
                                    f"(the release has {release.num_images} images)")
-        record = parse_image(release, int(key), _join(self.input, IMAGES_DIR), self.split)
+        record = parse_image(release, int(key), join_path(self.input, IMAGES_DIR), self.split)
         if not record.people:
             # Said here, with the annotation's own terms, rather than left to the job's generic rejection.
             raise RecordError(key, f"{release.where(int(key))} ({record.image_id}) has no annotated person: "

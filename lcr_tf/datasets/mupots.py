@@ -57,7 +57,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.datasets.base import (DatasetReader, ImageRecord, Person, RecordError, file_exists, join_path, load_mat,
+                                  open_file)
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 SKELETON = skeleton_lib.MUPOTS17
@@ -240,24 +241,23 @@ def load_sequence(folder: str, name: str) -> Sequence:
     Raises:
       ValueError: a missing or unreadable file or variable (message names it).
     """
-    import scipy.io
-    annot_path = os.path.join(folder, ANNOT_FILE)
+    annot_path = join_path(folder, ANNOT_FILE)
     file = f"{name}/{ANNOT_FILE}"
-    if not os.path.exists(annot_path):
+    if not file_exists(annot_path):
         raise ValueError(f"{file} does not exist")
-    annotations = _load_variable(annot_path, ANNOT_VARIABLE, file, scipy.io)
+    annotations = _load_variable(annot_path, ANNOT_VARIABLE, file)
     occlusion = None
-    occ_path = os.path.join(folder, OCCLUSION_FILE)
-    if os.path.exists(occ_path):
-        occlusion = _load_variable(occ_path, OCCLUSION_VARIABLE, f"{name}/{OCCLUSION_FILE}", scipy.io)
+    occ_path = join_path(folder, OCCLUSION_FILE)
+    if file_exists(occ_path):
+        occlusion = _load_variable(occ_path, OCCLUSION_VARIABLE, f"{name}/{OCCLUSION_FILE}")
     return parse_annotations(annotations, occlusion, file, f"{name}/{OCCLUSION_FILE}")
 
 
-def _load_variable(path: str, variable: str, file: str, sio) -> np.ndarray:
+def _load_variable(path: str, variable: str, file: str) -> np.ndarray:
     try:
-        data = sio.loadmat(path, variable_names=[variable])
-    except Exception as e:  # scipy raises assorted types for a truncated or foreign file
-        raise ValueError(f"{file}: not a readable .mat file ({type(e).__name__}: {e})") from None
+        data = load_mat(path, "MuPoTS annotation file", name=file, variable_names=[variable])
+    except OSError as e:  # the reader's callers take a ValueError as a bad sequence
+        raise ValueError(str(e)) from None
     if variable not in data:
         raise ValueError(f"{file}: has no variable {variable!r}")
     return data[variable]
@@ -265,10 +265,9 @@ def _load_variable(path: str, variable: str, file: str, sio) -> np.ndarray:
 
 def image_size(path: str) -> Optional[Tuple[int, int]]:
     """(width, height) pixels of an image file from its header, or None when it cannot be read."""
-    from apache_beam.io.filesystems import FileSystems
     from PIL import Image
     try:
-        with FileSystems.open(path, compression_type="uncompressed") as f, Image.open(f) as image:
+        with open_file(path, "rb", "image file") as f, Image.open(f) as image:
             return int(image.size[0]), int(image.size[1])
     except Exception:  # the job reports a missing or broken image itself
         return None
