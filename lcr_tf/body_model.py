@@ -240,10 +240,7 @@ def _rot_y(deg):
 
 def _rot_z(deg):
     """(N,) degrees -> (N, 3, 3): rotation about Z; positive turns +X towards +Y."""
-    rad = np.deg2rad(deg)
-    c, s = np.cos(rad), np.sin(rad)
-    o, z = np.ones_like(c), np.zeros_like(c)
-    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
+    return geometry.rotation_z(np.deg2rad(deg))
 
 
 def _apply(rotation, vector):

@@ -12,7 +12,6 @@ import fractions
 
 import cv2
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
@@ -203,8 +202,7 @@ def render_image(poses3d: np.ndarray, index: int, seed: int,
     tilt = np.deg2rad(rng.normal(0.0, config.tilt_sigma_deg, num))
     roll = np.deg2rad(rng.normal(0.0, config.roll_sigma_deg, num))
     # Roll: about the optical (z) axis, an in-plane turn.
-    roll_matrix = Rotation.from_euler("z", roll[:, None]).as_matrix()
-    rotation = geometry.rotation_x(tilt) @ roll_matrix @ geometry.rotation_y(yaw)
+    rotation = geometry.rotation_x(tilt) @ geometry.rotation_z(roll) @ geometry.rotation_y(yaw)
     scale = rng.uniform(*config.body_scale_range, num)
     # Rotating and scaling about the body centre keeps the pose body-centred.
     posed = scale[:, None, None] * geometry.rotate(source, rotation)
