@@ -301,7 +301,11 @@ def _write(record: Dict, rgb, out_dir: str, name: str, plots_3d: bool, draw_min_
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(record, f, indent=1)
     record = dict(record, people=[p for p in record["people"] if p[serving.SCORE] > draw_min_score])
-    cv2.imwrite(os.path.join(out_dir, name + ".png"), cv2.cvtColor(draw_2d(rgb, record), cv2.COLOR_RGB2BGR))
+    from lcr_tf import viz
+    people = record["people"]
+    drawn = viz.draw_people(rgb, [p[serving.BOX] for p in people], [p[serving.POSE2D] for p in people],
+                            [p[serving.SCORE] for p in people], record["skeleton"])
+    cv2.imwrite(os.path.join(out_dir, name + ".png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     if plots_3d:
         plot_3d(record, os.path.join(out_dir, name + "_3d.png"))
 

@@ -135,28 +135,18 @@ def top_poses(outputs: Dict, anchors2d, anchors3d) -> Dict:
 
 
 def draw_top_poses(images, top: Dict, skeleton="lcr13"):
-    """(B, S, S, 3) float RGB [0, 255] images with each one's top box and 2D pose drawn (cv2) ->
-    (B, S, S, 3) uint8."""
-    import cv2
+    """(B, S, S, 3) float RGB [0, 255] images with each one's top box and 2D pose drawn
+    (:func:`lcr_tf.viz.draw_people`: green bones, red joints, box and score in yellow) -> (B, S, S, 3)
+    uint8."""
     import numpy as np
 
-    from lcr_tf.contracts import skeleton as skeleton_lib
+    from lcr_tf import viz
 
-    skel = skeleton_lib.get_skeleton(skeleton)
-    out = []
-    for i, image in enumerate(np.asarray(images)):
-        canvas = np.ascontiguousarray(np.clip(image, 0, 255).astype(np.uint8))
-        box = np.round(np.asarray(top["box"][i])).astype(int)
-        cv2.rectangle(canvas, (box[0], box[1]), (box[2], box[3]), (255, 255, 0), 1)
-        points = np.round(np.nan_to_num(np.asarray(top["pose2d"][i]))).astype(int)
-        for a, b in skel.bones:
-            cv2.line(canvas, tuple(points[a]), tuple(points[b]), (0, 255, 0), 2, cv2.LINE_AA)
-        for p in points:
-            cv2.circle(canvas, tuple(p), 2, (255, 0, 0), -1)
-        cv2.putText(canvas, f"{float(top['score'][i]):.2f}", (box[0] + 2, max(box[1] + 10, 10)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
-        out.append(canvas)
-    return np.stack(out)
+    return np.stack([viz.draw_people(image, np.asarray(top["box"][i:i + 1]), np.asarray(top["pose2d"][i:i + 1]),
+                                     np.asarray(top["score"][i:i + 1]), skeleton, colours=[(0, 255, 0)],
+                                     box_colour=(255, 255, 0), joint_colour=(255, 0, 0), thickness=1,
+                                     font_scale=0.35, score_inside=True)
+                     for i, image in enumerate(np.asarray(images))])
 
 
 def _metadata(plugin: str):

@@ -230,3 +230,57 @@ def plot_anchors(anchor_set, path: str, max_anchors: int = 24, num_3d: int = 4, 
                 axis.label.set_size(5)
     fig.savefig(path, format="png", dpi=dpi)
     return [int(a) for a in shown]
+
+
+# --------------------------------------------------------------------------------------------------
+# Overlays drawn into the image's pixels (OpenCV)
+# --------------------------------------------------------------------------------------------------
+
+#: Colours (RGB) of the people of an overlay, in turn.
+PERSON_COLOURS: Tuple[Tuple[int, int, int], ...] = (
+    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+    (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128))
+
+
+def draw_people(rgb, boxes, poses2d, scores, skeleton="lcr13",
+                colours: Sequence[Tuple[int, int, int]] = PERSON_COLOURS,
+                box_colour: Optional[Tuple[int, int, int]] = None,
+                joint_colour: Tuple[int, int, int] = (0, 0, 0), thickness: Optional[int] = None,
+                font_scale: Optional[float] = None, score_inside: bool = False) -> np.ndarray:
+    """An (H, W, 3) RGB image (float [0, 255] or uint8) -> a uint8 copy with each person's pose box, 2D
+    skeleton, joints and score drawn (cv2).
+
+    Args:
+      boxes: (N, 4) xyxy pixels; poses2d: (N, J, 2) pixels (NaN joints drawn at 0); scores: (N,).
+      colours: the people's bone colours, in turn; the box and the score take the person's colour too
+        unless ``box_colour`` is given.
+      thickness: line width unit (bones ``thickness + 1``, joint radius ``thickness + 1``); None scales
+        it with the image, one per 300 pixels of its longer side.
+      font_scale: of the score; None: ``0.4 * thickness``.
+      score_inside: the score inside the box's top-left corner, else above the box (inside when the box
+        touches the top of the image).
+    """
+    import cv2
+
+    skel = skeleton_lib.get_skeleton(skeleton)
+    canvas = np.ascontiguousarray(np.clip(np.asarray(rgb), 0, 255).astype(np.uint8))
+    thick = thickness if thickness is not None else max(1, int(round(max(canvas.shape[:2]) / 300)))
+    scale = 0.4 * thick if font_scale is None else font_scale
+    for i, (box, pose, score) in enumerate(zip(boxes, poses2d, scores)):
+        colour = tuple(colours[i % len(colours)])
+        frame = tuple(box_colour) if box_colour is not None else colour
+        points = np.round(np.nan_to_num(np.asarray(pose, np.float64))).astype(int)
+        box = np.round(np.asarray(box, np.float64)).astype(int)
+        cv2.rectangle(canvas, (box[0], box[1]), (box[2], box[3]), frame, 1)
+        for a, b in skel.bones:
+            cv2.line(canvas, tuple(points[a]), tuple(points[b]), colour, thick + 1, cv2.LINE_AA)
+        for p in points:
+            cv2.circle(canvas, tuple(p), thick + 1, tuple(joint_colour), -1)
+        text = f"{float(score):.2f}"
+        if score_inside:
+            origin = (box[0] + 2, max(box[1] + 10, 10))
+        else:
+            (_, text_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            origin = (box[0] + 2, max(box[1] - 4, text_h + 2))
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, frame, thick, cv2.LINE_AA)
+    return canvas
