@@ -327,11 +327,11 @@ class LCRNet(keras.Model):
             parts[losses_lib.JOINT_HEATMAP] = self._joint_heatmap_loss(features, batch)
 
         # A person is recalled when a proposal covers its full-body or its upper-body box.
-        num_people = tf.shape(people[targets_lib.PERSON_MASK])[1]
+        num_people = tf.shape(people[batch_keys.PERSON_MASK])[1]
         iou = tf.where(valid[:, :, None], box_ops.iou(boxes, gt_boxes), 0.0)  # (B, R, 2P)
         hit = tf.logical_and(tf.reduce_max(iou, axis=1) >= RECALL_IOU, gt_mask)  # (B, 2P)
         recalled = tf.cast(tf.logical_or(hit[:, :num_people], hit[:, num_people:]), tf.float32)
-        return parts, recalled, people[targets_lib.PERSON_MASK]
+        return parts, recalled, people[batch_keys.PERSON_MASK]
 
     def _joint_heatmap_loss(self, features, batch) -> tf.Tensor:
         """The trunk's auxiliary loss (:mod:`lcr_tf.ops.joint_heatmaps`) on the annotated joints of the
