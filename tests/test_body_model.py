@@ -4,7 +4,7 @@ not by calling the model's internals."""
 import numpy as np
 import pytest
 
-from lcr_tf import body_model
+from lcr_tf import body_angles, body_model
 from lcr_tf import pose_corpus
 from lcr_tf.contracts.skeleton import LCR13
 
@@ -15,7 +15,7 @@ PER_FAMILY = 600
 
 @pytest.fixture(scope="module")
 def corpus():
-    return body_model.sample_poses(PER_FAMILY * len(body_model.FAMILIES), seed=7)
+    return body_model.sample_poses(PER_FAMILY * len(body_angles.FAMILIES), seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_requested_families_and_weights():
     assert dict(zip(*np.unique(c.trial, return_counts=True))) == {"walking": 300, "sitting": 100}
     c = body_model.sample_poses(10, seed=0, families="sitting")
     assert set(c.trial) == {"sitting"}
-    assert body_model.family_counts(7, {"walking": 1, "running": 1, "sitting": 0}) == \
+    assert body_angles.family_counts(7, {"walking": 1, "running": 1, "sitting": 0}) == \
         {"walking": 4, "running": 3, "sitting": 0}
 
 
@@ -139,11 +139,11 @@ def test_bad_forward_kinematics_inputs():
     with pytest.raises(ValueError, match="ANGLE_NAMES"):
         body_model.forward_kinematics(np.zeros((2, 5)), shape)
     with pytest.raises(ValueError, match="BodyShape"):
-        body_model.forward_kinematics(np.zeros((3, len(body_model.ANGLE_NAMES))), shape)
+        body_model.forward_kinematics(np.zeros((3, len(body_angles.ANGLE_NAMES))), shape)
     with pytest.raises(ValueError, match="thigh"):
         body_model.BodyShape(**{**vars(shape), "thigh": np.array([0.4, -0.1])})
     with pytest.raises(ValueError, match="ANGLE_NAMES"):
-        body_model.clip_to_limits(np.zeros(len(body_model.ANGLE_NAMES)))
+        body_angles.clip_to_limits(np.zeros(len(body_angles.ANGLE_NAMES)))
     with pytest.raises(KeyError, match="elbow_twist"):
         body_model.sample_pose_parameters(2).angle("left_elbow_twist")
 
@@ -184,11 +184,11 @@ def test_lengths_scale_with_stature():
 
 def test_sampled_angles_within_limits():
     params = body_model.sample_pose_parameters(2000, seed=4)
-    for i, name in enumerate(body_model.ANGLE_NAMES):
-        lo, hi = body_model.JOINT_LIMITS_DEG[name]
+    for i, name in enumerate(body_angles.ANGLE_NAMES):
+        lo, hi = body_angles.JOINT_LIMITS_DEG[name]
         assert params.angles_deg[:, i].min() >= lo and params.angles_deg[:, i].max() <= hi, name
-    assert body_model.JOINT_LIMITS_DEG["left_knee_flexion"] == (0.0, 150.0)
-    assert body_model.JOINT_LIMITS_DEG["right_elbow_flexion"] == (0.0, 150.0)
+    assert body_angles.JOINT_LIMITS_DEG["left_knee_flexion"] == (0.0, 150.0)
+    assert body_angles.JOINT_LIMITS_DEG["right_elbow_flexion"] == (0.0, 150.0)
 
 
 def test_knee_and_elbow_angles_within_limits(poses):
@@ -304,7 +304,7 @@ def test_diversity(corpus, poses):
     keep = i != k
     mpjpe = np.linalg.norm(poses[i[keep]] - poses[k[keep]], axis=-1).mean()
     assert mpjpe > 0.3
-    for name in body_model.FAMILIES:
+    for name in body_angles.FAMILIES:
         p = _family(corpus, poses, name)
         a, b = rng.integers(0, len(p), (2, 500))
         within = np.linalg.norm(p[a[a != b]] - p[b[a != b]], axis=-1).mean()
@@ -324,9 +324,9 @@ def test_facing_covers_all_azimuths(poses):
 # --- forward kinematics by hand -------------------------------------------------------------------
 
 def _one(**angles):
-    a = np.zeros((1, len(body_model.ANGLE_NAMES)))
+    a = np.zeros((1, len(body_angles.ANGLE_NAMES)))
     for name, value in angles.items():
-        a[0, body_model.ANGLE_INDEX[name]] = value
+        a[0, body_angles.ANGLE_INDEX[name]] = value
     return a
 
 
@@ -406,11 +406,11 @@ def test_forward_kinematics_single_joints():
 
 def test_clip_to_limits():
     a = _one(left_knee_flexion=-10, right_elbow_flexion=170, root_yaw=190, spine_twist=20)
-    out = body_model.clip_to_limits(a)
-    assert out[0, body_model.ANGLE_INDEX["left_knee_flexion"]] == 0
-    assert out[0, body_model.ANGLE_INDEX["right_elbow_flexion"]] == 150
-    assert out[0, body_model.ANGLE_INDEX["root_yaw"]] == pytest.approx(-170)
-    assert out[0, body_model.ANGLE_INDEX["spine_twist"]] == 20
+    out = body_angles.clip_to_limits(a)
+    assert out[0, body_angles.ANGLE_INDEX["left_knee_flexion"]] == 0
+    assert out[0, body_angles.ANGLE_INDEX["right_elbow_flexion"]] == 150
+    assert out[0, body_angles.ANGLE_INDEX["root_yaw"]] == pytest.approx(-170)
+    assert out[0, body_angles.ANGLE_INDEX["spine_twist"]] == 20
 
 
 def test_kinematic_tree_is_consistent():

@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = (
     ("contracts", ("lcr_tf.contracts", "lcr_tf.cli")),
     ("poses", ("lcr_tf.mocap", "lcr_tf.pose_corpus", "lcr_tf.anchors", "lcr_tf.pseudo_gt",
-               "lcr_tf.body_model", "lcr_tf.viz")),
+               "lcr_tf.body_model", "lcr_tf.body_angles", "lcr_tf.viz")),
     ("synthetic", ("lcr_tf.synthetic",)),
     ("datasets", ("lcr_tf.datasets",)),
     ("ops", ("lcr_tf.ops", "lcr_tf.distribute")),

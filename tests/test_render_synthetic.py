@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lcr_tf import body_model, pose_corpus
+from lcr_tf import body_angles, body_model, pose_corpus
 from lcr_tf import synthetic as rs
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
@@ -45,9 +45,9 @@ def grey(height=256, width=256):
 def standing(shoulder_abduction=0.0, stature=1.75):
     """An upright person facing the camera, arms hanging (or abducted by the given degrees); (13, 3)
     metres, body-centred."""
-    angles = np.zeros((1, len(body_model.ANGLE_NAMES)))
+    angles = np.zeros((1, len(body_angles.ANGLE_NAMES)))
     for side in ("left", "right"):
-        angles[0, body_model.ANGLE_INDEX[f"{side}_shoulder_abduction"]] = shoulder_abduction
+        angles[0, body_angles.ANGLE_INDEX[f"{side}_shoulder_abduction"]] = shoulder_abduction
     return body_model.forward_kinematics(angles, body_model.BodyShape.average(stature))[0]
 
 
