@@ -25,13 +25,11 @@ import time
 from typing import Optional, Tuple
 
 import numpy as np
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from lcr_tf import anchors as anchors_lib
-from lcr_tf import cli
+from lcr_tf import cli, pose_corpus
 from lcr_tf.contracts import geometry
-from lcr_tf import pose_corpus
 
 FLAGS = flags.FLAGS
 

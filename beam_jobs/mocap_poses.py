@@ -34,9 +34,7 @@ import apache_beam as beam
 import numpy as np
 
 from beam_jobs import runner_options
-
-from lcr_tf import mocap
-from lcr_tf import pose_corpus
+from lcr_tf import mocap, pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.mocap import rigs
 

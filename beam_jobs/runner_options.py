@@ -53,6 +53,7 @@ def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence
       ``(flag_values, beam_args)``, or an exit status: 0 after printing the help, 2 after an error.
     """
     import sys
+
     from absl import flags
     fv = flags.FlagValues()
     define_flags(fv)

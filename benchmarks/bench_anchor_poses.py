@@ -24,9 +24,7 @@ import time
 import numpy as np
 from absl import flags
 
-from lcr_tf import cli
-from lcr_tf import anchors
-from lcr_tf import pose_corpus
+from lcr_tf import anchors, cli, pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 FLAGS = flags.FLAGS

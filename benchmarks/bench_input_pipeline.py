@@ -24,10 +24,8 @@ import cv2
 import numpy as np
 from absl import flags
 
-from lcr_tf import body_model
-from lcr_tf import cli
-from lcr_tf.contracts import features
-from lcr_tf.contracts import geometry
+from lcr_tf import body_model, cli
+from lcr_tf.contracts import features, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 FLAGS = flags.FLAGS

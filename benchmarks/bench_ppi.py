@@ -5,14 +5,13 @@ Prints the median wall time of several runs per mode, the number of candidates a
 
 from __future__ import annotations
 
-
 import numpy as np
 import tensorflow as tf
 from absl import flags
 
+from benchmarks.timing import median_time
 from lcr_tf import cli
 from lcr_tf.postprocess import PPIParams, ppi, ppi_tf
-from benchmarks.timing import median_time
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_rois", 300, "RoIs per image.")

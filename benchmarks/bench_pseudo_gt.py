@@ -22,9 +22,7 @@ import time
 import numpy as np
 from absl import flags
 
-from lcr_tf import cli
-from lcr_tf import pose_corpus
-from lcr_tf import pseudo_gt
+from lcr_tf import cli, pose_corpus, pseudo_gt
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 FLAGS = flags.FLAGS

@@ -1,9 +1,9 @@
 """lcr_tf: LCR-Net++ multi-person 2D and 3D human pose detection in TensorFlow 2 / Keras.
 
-Modules are named after the paper's concepts: :mod:`lcr_tf.contracts.skeleton` (joint sets), :mod:`lcr_tf.contracts.geometry`
-(views, projections, pose boxes), :mod:`lcr_tf.pose_corpus` (the 3D pose corpus), :mod:`lcr_tf.anchors`
-(anchor-poses, Sec 4.1-4.2), :mod:`lcr_tf.pseudo_gt` (pseudo ground-truth 3D, Sec 3.7 eq 9),
-:mod:`lcr_tf.body_model` (the embedded pose source), :mod:`lcr_tf.mocap` (BVH and ASF/AMC readers).
+The package is a stack of layers that only look down, drawn in ``docs/architecture.md``: contracts
+(:mod:`lcr_tf.contracts`: joint sets, geometry, boxes, anchor layout, keys, run folder, serving), poses
+(corpus, anchor-poses of Sec 4.1-4.2, pseudo ground truth of eq 9, MoCap readers), the synthetic renderer,
+the dataset readers, ops, layers, modeling, data, post-processing, serving, evaluation and the entry points.
 """
 
 __version__ = "0.1.0"

@@ -28,8 +28,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.contracts import anchor_layout, geometry
-from lcr_tf.contracts import npz_io
+from lcr_tf.contracts import anchor_layout, geometry, npz_io
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 ARRAYS = ("pose3d", "pose2d", "upper_body")

@@ -54,9 +54,10 @@ from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lcr_tf import synthetic  # noqa: E402
-from lcr_tf import cli, evaluate, pose_corpus, pseudo_gt  # noqa: E402
+from lcr_tf import cli, pose_corpus, pseudo_gt  # noqa: E402
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
+from lcr_tf.evaluation import synthetic_benchmark, tables  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "demo_output", "Folder for everything the demo writes.")
@@ -106,7 +107,7 @@ flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed give
 _PIXELS_PER_METRE = (70.0, 300.0)
 _MAX_HIDDEN_JOINTS = 5
 # People counted in the serving stage's report: the evaluation's threshold of a reported person.
-_REPORTED_SCORE = evaluate.DETECTION_SCORE
+_REPORTED_SCORE = tables.DETECTION_SCORE
 _DRAWN_SCORE = 0.25
 
 
@@ -347,7 +348,7 @@ def evaluate_model(out_dir: str) -> Dict[str, Any]:
              f"`{FLAGS.render_preset}`, {FLAGS.image_size} px, K={FLAGS.num_anchors}), evaluated through its "
              f"exported SavedModel on {FLAGS.num_val_images} held-out images ({empty_val} without people) "
              f"rendered with another seed."]
-    results = evaluate.evaluate_synthetic(data=os.path.join(out_dir, "synthetic", "val-*.tfrecord"),
+    results = synthetic_benchmark.evaluate_synthetic(data=os.path.join(out_dir, "synthetic", "val-*.tfrecord"),
                                           saved_model=os.path.join(out_dir, "export", "1"),
                                           report_dir=os.path.join(out_dir, "report"), report_notes=notes)
     with open(os.path.join(out_dir, "evaluation.json"), "w") as f:

@@ -20,7 +20,8 @@ benchmarks" below; what follows up to there is the synthetic benchmark.
 
 The SavedModel's ``raw_proposals`` signature runs on batches of images (:mod:`lcr_tf.evaluation.detect`);
 each image's candidates (original pixels) go through the NumPy pose proposal integration
-(:func:`lcr_tf.postprocess.integrate_candidates`) twice: mode ``paper`` (PPI, eq 7-8) and mode ``nms`` (the paper's NMS baseline), with the defaults of
+(:func:`lcr_tf.postprocess.integrate_candidates`) twice: mode ``paper`` (PPI, eq 7-8) and mode ``nms`` (the
+paper's NMS baseline), with the defaults of
 :func:`lcr_tf.serving.inference.default_params`. With ``--predictions`` those detections are read from a file
 written earlier by ``--save_predictions`` instead, so the measures can be recomputed without the model.
 
@@ -143,7 +144,7 @@ from lcr_tf import cli
 from lcr_tf.evaluation.ground_truth import MUPOTS_3D, REAL_DATASETS
 from lcr_tf.evaluation.real_benchmarks import evaluate_dataset
 from lcr_tf.evaluation.synthetic_benchmark import evaluate_synthetic
-from lcr_tf.evaluation.tables import DETECTION_SCORE, format_real_table, format_table
+from lcr_tf.evaluation.tables import format_real_table, format_table
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
@@ -153,8 +154,6 @@ DATASETS: Dict[str, Callable[..., Dict[str, Any]]] = {
     "synthetic": evaluate_synthetic,
     **{name: functools.partial(evaluate_dataset, name) for name in REAL_DATASETS},
 }
-# The command's names; lcr_tf.demo reads DETECTION_SCORE and evaluate_synthetic here.
-__all__ = ["DATASETS", "DETECTION_SCORE", "define_flags", "evaluate_synthetic", "main"]
 
 
 def define_flags() -> None:

@@ -9,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from lcr_tf import anchors
-from lcr_tf.contracts import anchor_layout, npz_io
-from lcr_tf import pose_corpus
-from lcr_tf.contracts import skeleton as skeleton_lib
 from beam_jobs import anchor_poses
+from lcr_tf import anchors, pose_corpus
+from lcr_tf.contracts import anchor_layout, npz_io
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -323,7 +322,7 @@ def test_job_end_to_end_and_determinism(tmp_path):
     write_corpus(corpus)
     out1, out2 = str(tmp_path / "a" / "anchors.npz"), str(tmp_path / "b" / "anchors.npz")
     a = anchor_poses.run(corpus, 8, out1, views=2, seed=4, verbose=False)
-    b = anchor_poses.run(corpus, 8, out2, views=2, seed=4, figure="", verbose=False)
+    anchor_poses.run(corpus, 8, out2, views=2, seed=4, figure="", verbose=False)
     assert os.path.exists(tmp_path / "a" / "anchors.json")
     width, height = png_size(str(tmp_path / "a" / "anchors.png"))
     assert width > 300 and height > 300 and os.path.getsize(tmp_path / "a" / "anchors.png") > 20_000

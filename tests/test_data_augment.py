@@ -6,11 +6,10 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
-from lcr_tf.contracts import batch_keys
 from lcr_tf import body_model
+from lcr_tf.contracts import batch_keys
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import augment
-from lcr_tf.data import decoder as dec
 
 J = 13
 LCR = skeleton_lib.LCR13
@@ -29,7 +28,8 @@ def _element(image, pose2d, boxes=None, pose3d=None, visible=None, annotated=Non
     ones = np.ones((p, J), bool)
     extra = {} if ignore is None else {batch_keys.IGNORE_BOXES: tf.constant(np.reshape(ignore, (-1, 4)), tf.float32)}
     return extra | {
-        batch_keys.IMAGE: tf.constant(image), batch_keys.IMAGE_ID: tf.constant("e"), batch_keys.IMAGE_SOURCE: tf.constant("t"),
+        batch_keys.IMAGE: tf.constant(image), batch_keys.IMAGE_ID: tf.constant("e"),
+        batch_keys.IMAGE_SOURCE: tf.constant("t"),
         batch_keys.SOURCE_FILE: tf.constant(""), batch_keys.ORIGINAL_SIZE: tf.constant(image.shape[:2], tf.int32),
         batch_keys.INTRINSICS: tf.constant(intrinsics, tf.float32), batch_keys.TRANSFORM: tf.constant([1.0, 1, 0, 0]),
         batch_keys.NUM_PEOPLE: tf.constant(p), batch_keys.BOXES: tf.constant(np.reshape(boxes, (-1, 4)), tf.float32),

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf.contracts import features
-from lcr_tf.contracts import batch_keys
+from lcr_tf.contracts import batch_keys, features
 from lcr_tf.data import decoder as dec
 
 J = features.NUM_JOINTS

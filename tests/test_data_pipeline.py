@@ -10,14 +10,10 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
-from lcr_tf.contracts import batch_keys
 from lcr_tf import body_model
-from lcr_tf.contracts import features
+from lcr_tf.contracts import batch_keys, features
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.data import augment
-from lcr_tf.data import decoder as dec
-from lcr_tf.data import draw_samples
-from lcr_tf.data import pipeline
+from lcr_tf.data import draw_samples, pipeline
 
 J = features.NUM_JOINTS
 LCR = skeleton_lib.LCR13
@@ -154,7 +150,8 @@ def test_evaluation_batches_letterbox_every_record_once_and_pad(shards):
                          for q in record[features.POSE2D]]
                 assert sum(match) == 1
             assert not batch[batch_keys.POSE2D][n, kept:].any() and not batch[batch_keys.BOXES][n, kept:].any()
-            assert not batch[batch_keys.ANNOTATED][n, kept:].any() and (batch[batch_keys.ANCHOR_CLASS][n, kept:] == 0).all()
+            assert not batch[batch_keys.ANNOTATED][n, kept:].any()
+            assert (batch[batch_keys.ANCHOR_CLASS][n, kept:] == 0).all()
             assert (batch[batch_keys.ANCHOR_CLASS][n, :kept] == 1).all()
             assert (batch[batch_keys.IMAGE][n, 25:] == 0).all()                 # 48 * 0.5 = 24 rows of content
 

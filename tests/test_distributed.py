@@ -1,17 +1,15 @@
 """The training step on several replicas (two logical CPUs, tests/conftest.py): the same step whatever
 the split of the batch, one decision on non-finite gradients for all replicas, clipping after the sum."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
-
 from conftest import CPU_REPLICAS
-from lcr_tf import distribute
-from lcr_tf import optimization
-from lcr_tf.modeling import factory
-from lcr_tf.modeling import lcr_model
 from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401 (fixtures)
+
+from lcr_tf import distribute, optimization
+from lcr_tf.modeling import factory, lcr_model
 
 LR = 0.05
 

@@ -77,7 +77,8 @@ def _predictions_file(path, gt, shift2d=None, shift3d=None, candidates=True, dro
         p2 = p2 + (0.0 if shift2d is None else shift2d(image_id, p2))
         p3 = p3 + (0.0 if shift3d is None else shift3d)
         keep = [i for i in range(len(p2)) if (image_id, i) not in drop]
-        people = {serving.SCORE: [1.0] * len(keep), serving.POSE2D: p2[keep].tolist(), serving.POSE3D: p3[keep].tolist()}
+        people = {serving.SCORE: [1.0] * len(keep), serving.POSE2D: p2[keep].tolist(),
+                  serving.POSE3D: p3[keep].tolist()}
         images[image_id] = {"ppi": people, "nms": people}
         if candidates:
             images[image_id]["candidates"] = {serving.POSE2D: p2.tolist(), serving.POSE3D: p3.tolist()}
@@ -342,7 +343,8 @@ def test_report_lists_the_detections_on_images_without_people(tmp_path):
     from lcr_tf.evaluation import report
     _, preds = _with_empty_images(tmp_path)
     out = tmp_path / "report"
-    synthetic_benchmark.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds), report_dir=str(out))
+    synthetic_benchmark.evaluate_synthetic(str(tmp_path / "val-*.tfrecord"), predictions=str(preds),
+                                           report_dir=str(out))
     text = (out / report.REPORT_MD).read_text()
     assert "## Images without people" in text
     assert "| method | images without people | detections (score >= 0.5) per image |" in text

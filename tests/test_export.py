@@ -153,7 +153,8 @@ def test_proposals_and_candidates_match_the_keras_model(exported):
     a2, a3 = model.anchor_pose2d.numpy()[cls - 1], model.anchor_pose3d.numpy()[cls - 1]
     pose2d = boxes[:, None, :2] + (a2 + blocks[:, :26].reshape(-1, 13, 2)) * (boxes[:, None, 2:] - boxes[:, None, :2])
     np.testing.assert_allclose(out[serving.candidate_key(serving.POSE2D)][valid], pose2d * 2.0, atol=2e-3)
-    np.testing.assert_allclose(out[serving.candidate_key(serving.POSE3D)][valid], a3 + blocks[:, 26:].reshape(-1, 13, 3), atol=1e-5)
+    np.testing.assert_allclose(out[serving.candidate_key(serving.POSE3D)][valid],
+                               a3 + blocks[:, 26:].reshape(-1, 13, 3), atol=1e-5)
     np.testing.assert_allclose(out["candidate_roi_boxes"][valid], boxes * 2.0, atol=1e-3)
 
 
@@ -231,7 +232,8 @@ def test_malformed_bytes_are_invalid_argument(exported):
         with pytest.raises(tf.errors.InvalidArgumentError):
             loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9)), junk]))
     # The module still serves afterwards.
-    assert loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9))]))[serving.SCORE].shape == (1, D)
+    served = loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9))]))
+    assert served[serving.SCORE].shape == (1, D)
 
 
 def test_blank_image_with_a_model_that_sees_nobody():

@@ -11,7 +11,7 @@ from lcr_tf import losses as losses_lib
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.modeling import factory, lcr_model
-from lcr_tf.ops import box_ops, pose_coding
+from lcr_tf.ops import box_ops
 
 S = 128
 K = 8

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from lcr_tf.contracts import geometry
 from lcr_tf.mocap import MocapError, bvh
 
 # Two bones below a 6-channel root, rotations listed Z, Y, X (so R = Rz @ Ry @ Rx).

@@ -8,10 +8,11 @@ import apache_beam as beam
 import numpy as np
 import pytest
 
-from beam_jobs import mocap_poses, runner_options
-from lcr_tf import mocap, pose_corpus
 # pytest puts the tests folder on sys.path, so the sibling test module's builders are importable.
 from test_mocap_rigs import humanoid_asf_amc, humanoid_bvh, with_channel
+
+from beam_jobs import mocap_poses, runner_options
+from lcr_tf import mocap, pose_corpus
 
 
 def test_drop_slow_frames_compares_with_the_last_kept_frame():

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from lcr_tf.ops import pose_coding
 from lcr_tf.postprocess import PPIParams, decoding, decoding_tf, integrate_candidates, ppi

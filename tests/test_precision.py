@@ -2,20 +2,19 @@
 lower the loss, every op of the model runs (crop_and_resize has no bfloat16 kernel), the losses are
 float32, and the exported SavedModel takes and returns float32."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
+from test_export import noise, png
+from test_export import params as export_params
+from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401 (fixtures)
 
+from lcr_tf import optimization
 from lcr_tf.contracts import serving
+from lcr_tf.modeling import factory, lcr_model
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import inference
-from lcr_tf import optimization
-from lcr_tf.modeling import factory
-from lcr_tf.modeling import lcr_model
-from test_export import params as export_params
-from test_export import png, noise
-from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401 (fixtures)
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 

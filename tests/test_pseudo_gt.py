@@ -7,8 +7,8 @@ and the nearest entries by a plain per-row loop over the database.
 import numpy as np
 import pytest
 
-from lcr_tf.contracts import geometry
 from lcr_tf import pseudo_gt
+from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 J = 13

@@ -13,7 +13,7 @@ import scipy.io
 
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
-from lcr_tf.datasets import mpii
+from lcr_tf.datasets import mpii, mpii_annotations
 from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
 from lcr_tf.contracts import features
@@ -172,7 +172,7 @@ def test_people_and_image_facts_match_the_file(mpii_root):
     np.testing.assert_allclose(person.pose2d, TEMPLATE + 2, atol=1e-5)
     assert person.visible.all() and person.extras["visibility_unknown"].all()
     assert b.metadata["single_person"] == [1] and b.metadata["activity"]["act_id"] == -1
-    assert mpii.parse_image(reader.release(), 4).people == [] and reader.read(5).metadata["video_id"] is None
+    assert mpii_annotations.parse_image(reader.release(), 4).people == [] and reader.read(5).metadata["video_id"] is None
     with pytest.raises(RecordError, match=r"annolist\(5\) \(e.jpg\) has no annotated person"):
         reader.read(4)
     assert reader.key_name(3) == "d.jpg"
@@ -193,27 +193,27 @@ def test_bad_records_name_file_and_field(mpii_root):
     images[1]["rects"] = [_rect(_points(TEMPLATE, visible=["y"] * 16), HEAD1, OBJ1, 0.6)]
     images[0]["rects"][0]["x2"] = "wide"
     write_release(path, images, ["vidA"])
-    release = mpii.load_release(path)
+    release = mpii_annotations.load_release(path)
     with pytest.raises(RecordError, match=r"annolist\(1\)\.annorect\(1\)\.x2 is not a number: 'wide'"):
-        mpii.parse_image(release, 0)
+        mpii_annotations.parse_image(release, 0)
     with pytest.raises(RecordError, match=r"annolist\(2\)\.annorect\(1\)\.annopoints\.point\(1\)\.is_visible is "
                                           r"'y', expected 0 or 1"):
-        mpii.parse_image(release, 1)
+        mpii_annotations.parse_image(release, 1)
     scipy.io.savemat(path, {"OTHER": np.zeros(2)})
     with pytest.raises(ValueError, match=r"has no variable 'RELEASE' \(found \['OTHER'\]\)"):
-        mpii.load_release(path)
+        mpii_annotations.load_release(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        mpii.load_release(str(mpii_root / "nothing.mat"))
+        mpii_annotations.load_release(str(mpii_root / "nothing.mat"))
 
 
 def test_matlab_pixel_coordinates_become_the_package_convention():
     """MATLAB's (1, 1) is the centre of the top-left pixel, (N, M) the centre of pixel column N - 1, row
     M - 1: the package puts those centres at (0.5, 0.5) and (N - 0.5, M - 0.5)."""
-    assert mpii.PIXEL_OFFSET == -0.5
+    assert mpii_annotations.PIXEL_OFFSET == -0.5
     matlab = np.array([[1.0, 1.0], [30.0, 40.0]])
     package = np.array([[0.5, 0.5], [29.5, 39.5]])
-    np.testing.assert_allclose(matlab + mpii.PIXEL_OFFSET, package)
-    np.testing.assert_allclose(mpii.to_mpii_coordinates(package), matlab)
+    np.testing.assert_allclose(matlab + mpii_annotations.PIXEL_OFFSET, package)
+    np.testing.assert_allclose(mpii_annotations.to_mpii_coordinates(package), matlab)
     # The pixel holding the point is floor(x): MATLAB (1, 1) lies in pixel index (0, 0).
     np.testing.assert_array_equal(np.floor(package), [[0, 0], [29, 39]])
 
@@ -223,13 +223,13 @@ def test_test_split_is_refused_but_parse_image_gives_its_people(mpii_root):
         mpii.MpiiReader(str(mpii_root), split="test")
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         mpii.MpiiReader(str(mpii_root), split="dev")
-    release = mpii.load_release(str(mpii_root / mpii.ANNOTATION_FILE))
-    record = mpii.parse_image(release, 2, split="test")
+    release = mpii_annotations.load_release(str(mpii_root / mpii.ANNOTATION_FILE))
+    record = mpii_annotations.parse_image(release, 2, split="test")
     assert record.people == [] and record.metadata["img_train"] == 0 and record.metadata["vididx"] is None
     rect, = record.metadata["unannotated"]
     assert rect["head_box"] is None and rect["scale"] == 1.5
     np.testing.assert_allclose(rect["objpos"], [29.5, 39.5])
-    np.testing.assert_allclose(mpii.to_mpii_coordinates(rect["objpos"]), [30, 40])
+    np.testing.assert_allclose(mpii_annotations.to_mpii_coordinates(rect["objpos"]), [30, 40])
 
 
 # ----------------------------------------------------------------------------- validation split
@@ -251,7 +251,7 @@ def _split_release(path):
     images += [{"name": f"t{i}.jpg", "train": 0, "vididx": 1, "rects": [_rect(None, HEAD1, OBJ1, 0.6)]}
                for i in range(4)]
     write_release(path, images, [f"vid{i}" for i in range(1, 13)])
-    return mpii.load_release(path)
+    return mpii_annotations.load_release(path)
 
 
 def test_validation_split_keeps_videos_whole(tmp_path):

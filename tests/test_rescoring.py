@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from lcr_tf.postprocess import rescoring, rescoring_tf
 

@@ -4,12 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf.contracts import geometry
-from lcr_tf.contracts import batch_keys
 from lcr_tf import losses
+from lcr_tf.contracts import batch_keys, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.data import decoder as dec
-from lcr_tf.data import pipeline as input_pipeline
 from lcr_tf.ops import targets as tg
 
 # ---------------------------------------------------------------------------------------------- RPN

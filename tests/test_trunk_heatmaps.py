@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+# The model tests' rendered batches and their fixtures (pytest puts tests/ on the path).
+from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401
+
 from lcr_tf import losses as losses_lib
 from lcr_tf.layers import JointHeatmapHead
 from lcr_tf.ops import joint_heatmaps
-# The model tests' rendered batches and their fixtures (pytest puts tests/ on the path).
-from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401
 
 
 def test_peak_sits_on_the_cell_of_the_joint_with_gaussian_neighbours():
@@ -78,6 +79,7 @@ def test_head_starts_at_its_prior():
 
 def test_lcr_net_trains_the_heatmaps_only_when_asked(corpus, anchor_set):
     import keras
+
     from lcr_tf.modeling import factory, lcr_model
 
     batch = make_batch(corpus, anchor_set, [0, 1])

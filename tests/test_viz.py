@@ -8,9 +8,8 @@ import pytest
 from matplotlib import image as mpl_image
 from matplotlib.colors import to_rgba
 
-from lcr_tf import anchors
+from lcr_tf import anchors, viz
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf import viz
 
 # Standing LCR-13 pose, camera axes (y down), metres: head at negative y, ankles at positive y.
 STANDING = np.array([

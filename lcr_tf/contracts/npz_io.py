@@ -14,7 +14,6 @@ from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
-
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

@@ -50,10 +50,8 @@ from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
-from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.contracts import batch_keys
-from lcr_tf.data import decoder as dec
-
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 _SKELETON = skeleton_lib.LCR13
 # Independent random streams within the seed of one step (the pipeline gives each step its own seed):

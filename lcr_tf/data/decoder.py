@@ -52,9 +52,7 @@ from typing import Dict
 
 import tensorflow as tf
 
-from lcr_tf.contracts import features
-from lcr_tf.contracts import batch_keys
-
+from lcr_tf.contracts import batch_keys, features
 
 # Element key -> (record feature key, element dtype), for the per-person fields.
 _PERSON_SOURCES = {

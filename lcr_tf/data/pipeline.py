@@ -79,11 +79,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf.contracts import features
-from lcr_tf.contracts import batch_keys
+from lcr_tf.contracts import batch_keys, features
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
-
 
 _STEP_CROP, _STEP_FLIP, _STEP_JITTER = 0, 1, 2
 # Read-ahead per open shard; TFRecordDataset's default is 256 KiB, a few images at most.
@@ -177,8 +175,8 @@ def verify_shards(file_pattern: Union[str, Sequence[str]], max_records: Optional
     Raises:
       ValueError: naming the file and the record's index (and image id when readable).
     """
-    from tensorflow.core.example import example_pb2
     from google.protobuf.message import DecodeError
+    from tensorflow.core.example import example_pb2
 
     total = 0
     for path in list_shards(file_pattern):
@@ -297,7 +295,8 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
         else:
             ex = augment.letterbox(ex, config.image_size, config.pad_value)
         if anchor_pose3d is not None:
-            ex[batch_keys.ANCHOR_CLASS] = augment.anchor_classes(ex[batch_keys.POSE3D], ex[batch_keys.ANNOTATED], anchor_pose3d)
+            ex[batch_keys.ANCHOR_CLASS] = augment.anchor_classes(ex[batch_keys.POSE3D], ex[batch_keys.ANNOTATED],
+                                                                 anchor_pose3d)
         ex[batch_keys.IMAGE] = tf.ensure_shape(ex[batch_keys.IMAGE], [config.image_size, config.image_size, 3])
         return limit_and_pad(ex, config.max_people, config.max_ignore)
 

@@ -10,16 +10,36 @@
 """
 
 from lcr_tf.evaluation.matching import Matching, match_detections, mean_joint_distance
-from lcr_tf.evaluation.pose2d import (ErrorParts, MultiPersonAP, assign_group, error_parts, mpii_head_size,
-                                      mpii_multi_person_ap, normalised_distances, pckh, pckh_curve,
-                                      pckh_per_joint, voc_average_precision)
-from lcr_tf.evaluation.pose3d import (AUC_THRESHOLDS_MM, PCK3D_THRESHOLD_MM, joint_errors_mm, mpjpe,
-                                      mupots_scores, pa_mpjpe, pck3d, pck3d_auc, pck3d_curve,
-                                      procrustes_align)
+from lcr_tf.evaluation.pose2d import (
+                                      ErrorParts,
+                                      MultiPersonAP,
+                                      assign_group,
+                                      error_parts,
+                                      mpii_head_size,
+                                      mpii_multi_person_ap,
+                                      normalised_distances,
+                                      pckh,
+                                      pckh_curve,
+                                      pckh_per_joint,
+                                      voc_average_precision,
+)
+from lcr_tf.evaluation.pose3d import (
+                                      AUC_THRESHOLDS_MM,
+                                      PCK3D_THRESHOLD_MM,
+                                      joint_errors_mm,
+                                      mpjpe,
+                                      mupots_scores,
+                                      pa_mpjpe,
+                                      pck3d,
+                                      pck3d_auc,
+                                      pck3d_curve,
+                                      procrustes_align,
+)
 
 __all__ = [
     "AUC_THRESHOLDS_MM", "PCK3D_THRESHOLD_MM", "ErrorParts", "Matching", "MultiPersonAP", "assign_group",
-    "error_parts", "joint_errors_mm", "match_detections", "mean_joint_distance", "mpii_head_size", "mpii_multi_person_ap",
+    "error_parts", "joint_errors_mm", "match_detections", "mean_joint_distance", "mpii_head_size",
+    "mpii_multi_person_ap",
     "mpjpe", "mupots_scores", "normalised_distances", "pa_mpjpe", "pck3d", "pck3d_auc", "pck3d_curve",
     "pckh", "pckh_curve", "pckh_per_joint", "procrustes_align", "voc_average_precision",
 ]

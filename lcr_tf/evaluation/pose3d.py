@@ -20,7 +20,7 @@ person ``n`` of ``gt`` (pair them first, e.g. with :func:`lcr_tf.evaluation.matc
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 

@@ -88,8 +88,8 @@ class SkeletonMotion:
 
 
 # Imported after the two classes above, which the submodules import from this package.
-from lcr_tf.mocap import asf_amc, bvh, rigs  # noqa: E402
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
+from lcr_tf.mocap import asf_amc, bvh, rigs  # noqa: E402
 
 # The proper rotation from MoCap axes (Y up) to camera axes (y down): a half turn about x.
 MOCAP_TO_CAMERA = np.diag([1.0, -1.0, -1.0])

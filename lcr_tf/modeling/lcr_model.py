@@ -30,22 +30,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf import distribute
-from lcr_tf.contracts import batch_keys
+from lcr_tf import distribute, optimization
 from lcr_tf import losses as losses_lib
-from lcr_tf import optimization
+from lcr_tf.contracts import batch_keys
 from lcr_tf.layers import JointHeatmapHead, LCRHead, RefinementStage, RoIAligner, RPNHead
-from lcr_tf.ops import anchor_boxes
-from lcr_tf.ops import box_ops
-from lcr_tf.ops import joint_heatmaps
+from lcr_tf.ops import anchor_boxes, box_ops, joint_heatmaps, row_random
 from lcr_tf.ops import proposals as proposals_lib
-from lcr_tf.ops import row_random
 from lcr_tf.ops import targets as targets_lib
 
 # Batch keys the training and evaluation steps read (everything else in a batch is ignored); the ignore
 # regions are optional (a batch without them has none).
-BATCH_KEYS = (batch_keys.IMAGE, batch_keys.PERSON_MASK, batch_keys.BOXES, batch_keys.POSE2D, batch_keys.POSE3D, batch_keys.ANNOTATED,
-              batch_keys.VISIBLE, batch_keys.ANCHOR_CLASS)
+BATCH_KEYS = (batch_keys.IMAGE, batch_keys.PERSON_MASK, batch_keys.BOXES, batch_keys.POSE2D, batch_keys.POSE3D,
+              batch_keys.ANNOTATED, batch_keys.VISIBLE, batch_keys.ANCHOR_CLASS)
 IGNORE_KEYS = (batch_keys.IGNORE_BOXES, batch_keys.IGNORE_MASK)
 
 

@@ -35,18 +35,17 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.contracts import anchor_layout, batch_keys
-from lcr_tf.ops import box_ops
-from lcr_tf.ops import pose_coding
-from lcr_tf.ops import row_random
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.ops import box_ops, pose_coding, row_random
 
 # Keys of the ``people`` dict of :func:`assign_roi_targets` (built by :func:`people_from_batch`).
 BOXES_FULL = "boxes_full"
 BOXES_UPPER = "boxes_upper"
 HAS_FULL = "has_full"
 ANCHOR_INDEX = "anchor_index"
-PEOPLE_KEYS = (BOXES_FULL, BOXES_UPPER, HAS_FULL, batch_keys.PERSON_MASK, ANCHOR_INDEX, batch_keys.POSE2D, batch_keys.POSE3D)
+PEOPLE_KEYS = (BOXES_FULL, BOXES_UPPER, HAS_FULL, batch_keys.PERSON_MASK, ANCHOR_INDEX, batch_keys.POSE2D,
+               batch_keys.POSE3D)
 
 SeedLike = Union[None, int, Sequence[int], tf.Tensor]
 

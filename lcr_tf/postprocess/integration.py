@@ -28,8 +28,9 @@ The modes side by side (``mode=``)::
   person                the group's best-scoring mode, kept if its score > min_person_score (both)
   output                sorted by decreasing score (stable), at most max_detections (both)
 
-In the official mode K (``num_full_body``) defaults to 2K + 1 (one past the last class), so nothing is down-weighted; with K set,
-note that class index K itself (the first upper-body class) still weighs fully, as in the release.
+In the official mode K (``num_full_body``) defaults to 2K + 1 (one past the last class), so nothing is
+down-weighted; with K set, note that class index K itself (the first upper-body class) still weighs fully,
+as in the release.
 
 ``mode="nms"`` is the baseline of the paper: groups as in the paper mode, and each group's person is its
 top candidate alone (score s or s', no averaging), kept if its score > min_person_score.
@@ -45,7 +46,7 @@ wins. :mod:`lcr_tf.postprocess.ppi_tf` implements the same rules in TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 

@@ -16,7 +16,7 @@ centre ``(w / 2, h / 2)``.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 

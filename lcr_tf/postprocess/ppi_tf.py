@@ -16,9 +16,9 @@ from typing import Mapping, Union
 import tensorflow as tf
 
 from lcr_tf.ops import box_ops, pose_coding
-from lcr_tf.postprocess.integration import OFFICIAL_LOWER_BODY_JOINTS, OFFICIAL_UPPER_BODY_WEIGHT
-from lcr_tf.postprocess.params import GROUP_BY, PPIParams, check_mode, DEFAULT_POSE3D_THRESHOLD_M
 from lcr_tf.postprocess.decoding_tf import select_candidates_tf
+from lcr_tf.postprocess.integration import OFFICIAL_LOWER_BODY_JOINTS, OFFICIAL_UPPER_BODY_WEIGHT
+from lcr_tf.postprocess.params import DEFAULT_POSE3D_THRESHOLD_M, GROUP_BY, PPIParams, check_mode
 from lcr_tf.postprocess.rescoring_tf import rescore_tf
 
 _STATIC = ("group_by", "max_detections", "max_candidates")
@@ -83,7 +83,6 @@ def integrate_candidates(scores, roi_boxes, pose2d, pose3d, classes, valid, imag
         scores = tf.identity(scores)
 
     m = tf.shape(scores)[0]
-    j = pose2d.shape[1] if pose2d.shape[1] is not None else tf.shape(pose2d)[1]
 
     if not official:
         rescore = tf.cast(s["rescore"], tf.bool)

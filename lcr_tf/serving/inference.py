@@ -316,7 +316,9 @@ def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PP
             lambda: placement_tf.place_3d_tf(det["pose2d"], det["pose3d"], intr, size),
             lambda: placement_tf.place_3d_tf(det["pose2d"], det["pose3d"], None, size))
         keep = tf.range(d) < n
-        zero = lambda t: tf.where(tf.reshape(keep, [d] + [1] * (t.shape.rank - 1)), t, tf.zeros_like(t))
+        def zero(t):
+            return tf.where(tf.reshape(keep, [d] + [1] * (t.shape.rank - 1)), t, tf.zeros_like(t))
+
         return {serving.NUM_DETECTIONS: n, serving.SCORE: zero(det["scores"]), serving.BOX: zero(det["boxes"]),
                 serving.POSE2D: zero(det["pose2d"]), serving.POSE3D: zero(det["pose3d"]),
                 serving.POSE3D_CAMERA: zero(camera), serving.TRANSLATION: zero(translation)}
