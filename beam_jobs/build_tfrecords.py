@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import os
 import sys
 import threading
@@ -73,44 +72,15 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from beam_jobs import runner_options
 from lcr_tf import datasets, pseudo_gt
-from lcr_tf.contracts import features
-from lcr_tf.datasets import parse_reader_options
-from lcr_tf.datasets.base import DatasetReader, RecordError
+from lcr_tf.datasets import build_settings, labelling, records
+from lcr_tf.datasets.base import DatasetReader
 from lcr_tf.datasets.corpus import DEFAULT_BODY_MODEL_POSES, load_corpus_poses
-
-# The per-record steps, free of Beam.
-from lcr_tf.datasets.labelling import (
-    DEFAULT_MAX_OUTSIDE,
-    MAX_JOINT_RADIUS_M,
-    TARGET,
-    ImageError,
-    ImageItem,
-    check_image,
-    clip_ignore_regions,
-    convert_people,
-    image_rejection,
-    num_regions,
-    person_rejection,
-    pseudo_ground_truth,
-)
-from lcr_tf.datasets.records import (
-    SHARD_SUFFIX,
-    encode_item,
-    person_statistics,
-    rejected_path,
-    rejection_lines,
-    shard_of,
-    shard_path,
-    shard_paths,
-    summarise,
-    summary_path,
-)
+from lcr_tf.datasets.labelling import DEFAULT_MAX_OUTSIDE, TARGET, ImageItem
 
 NAMESPACE = "build_tfrecords"
 REJECTED = "rejected"
@@ -156,68 +126,24 @@ class ReadImageFn(beam.DoFn):
         def reject(code, reason, image_id=None, persons=0):
             Metrics.counter(NAMESPACE, f"images_rejected_{code}").inc()
             Metrics.counter(NAMESPACE, "persons_dropped_with_image").inc(persons)
-            return beam.pvalue.TaggedOutput(REJECTED, image_rejection(name, image_id, dataset, code, reason,
+            return beam.pvalue.TaggedOutput(REJECTED, labelling.image_rejection(name, image_id, dataset, code, reason,
                                                                       persons))
 
         try:
-            record = self.reader.read(key)
-        except RecordError as e:
-            yield reject("read_error", e.reason)
-            return
-        except (OSError, ValueError) as e:  # unreadable annotation files and values the reader met
-            yield reject("read_error", f"{type(e).__name__}: {e}")
-            return
-        if not isinstance(record.image_id, str) or not record.image_id:
-            yield reject("read_error", f"the reader gave the image id {record.image_id!r}, expected a non-empty "
-                                       "string")
+            record = labelling.read_record(self.reader, key)
+        except labelling.ImageError as e:
+            yield reject(e.code, e.reason)
             return
         Metrics.counter(NAMESPACE, "images_read").inc()
         persons = len(record.people)
         Metrics.counter(NAMESPACE, "persons_read").inc(persons)
-        Metrics.counter(NAMESPACE, "ignore_regions_read").inc(num_regions(record.ignore_regions))
-        image_id = str(record.image_id)
-        negative = bool(record.negative)
-        if negative and persons:
-            yield reject("read_error", f"the record is marked negative (an image without people) but lists "
-                                       f"{persons} people", image_id, persons)
-            return
+        Metrics.counter(NAMESPACE, "ignore_regions_read").inc(labelling.num_regions(record.ignore_regions))
         try:
-            data = record.load_image_bytes()
-        except FileNotFoundError as e:
-            yield reject("image_missing", str(e), image_id, persons)
+            item = labelling.image_item(record, name, dataset)
+        except labelling.ImageError as e:
+            yield reject(e.code, e.reason, str(record.image_id), persons)
             return
-        except (OSError, ValueError) as e:
-            yield reject("image_unreadable", f"{type(e).__name__}: {e}", image_id, persons)
-            return
-        try:
-            fmt, height, width = check_image(data)
-        except ImageError as e:
-            where = f" ({record.image_path})" if record.image_path else ""
-            yield reject(e.code, e.reason + where, image_id, persons)
-            return
-        if (record.height is not None and record.height != height) or \
-                (record.width is not None and record.width != width):
-            yield reject("image_size_mismatch", f"the image is {width}x{height} pixels, the annotation says "
-                                                f"{record.width}x{record.height}", image_id, persons)
-            return
-        intrinsics = None
-        if record.intrinsics is not None:
-            intrinsics = np.asarray(record.intrinsics, np.float64)
-            if intrinsics.shape != (4,) or not np.all(np.isfinite(intrinsics)):
-                yield reject("bad_intrinsics", f"intrinsics must be 4 finite numbers fx, fy, cx, cy, got "
-                                               f"{np.asarray(record.intrinsics).tolist()}", image_id, persons)
-                return
-        try:
-            ignore_boxes, ignore_empty = clip_ignore_regions(record.ignore_regions, height, width)
-        except ValueError as e:
-            yield reject("bad_ignore_regions", str(e), image_id, persons)
-            return
-        record.image_bytes = None  # the bytes travel once, in ``encoded``
-        yield ImageItem(key=name, image_id=image_id, dataset=dataset, encoded=data, image_format=fmt,
-                        height=height, width=width, intrinsics=intrinsics, num_people=persons, record=record,
-                        ignore_boxes=ignore_boxes, ignore_empty=ignore_empty, negative=negative)
-
-
+        yield item
 
 
 def _reject_unusable(item: ImageItem):
@@ -225,7 +151,7 @@ def _reject_unusable(item: ImageItem):
     Metrics.counter(NAMESPACE, "images_rejected_no_usable_person").inc()
     reason = ("the annotation has no person" if item.num_people == 0
               else f"none of its {item.num_people} people is usable (see their lines)")
-    return beam.pvalue.TaggedOutput(REJECTED, image_rejection(item.key, item.image_id, item.dataset,
+    return beam.pvalue.TaggedOutput(REJECTED, labelling.image_rejection(item.key, item.image_id, item.dataset,
                                                               "no_usable_person", reason))
 
 
@@ -239,17 +165,17 @@ class ConvertPeopleFn(beam.DoFn):
 
     def process(self, item: ImageItem):
         try:
-            problems = convert_people(item, self.min_joints, self.max_outside)
+            problems = labelling.convert_people(item, self.min_joints, self.max_outside)
         except KeyError as e:
             Metrics.counter(NAMESPACE, "images_rejected_unknown_skeleton").inc()
             Metrics.counter(NAMESPACE, "persons_dropped_with_image").inc(item.num_people)
-            yield beam.pvalue.TaggedOutput(REJECTED, image_rejection(
+            yield beam.pvalue.TaggedOutput(REJECTED, labelling.image_rejection(
                 item.key, item.image_id, item.dataset, "unknown_skeleton", str(e.args[0]), item.num_people))
             return
         item.record = None
         for index, person_id, code, reason in problems:
             Metrics.counter(NAMESPACE, f"persons_rejected_{code}").inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, person_rejection(item, index, person_id, code, reason))
+            yield beam.pvalue.TaggedOutput(REJECTED, labelling.person_rejection(item, index, person_id, code, reason))
         if item.person_index.size == 0 and not item.negative:
             yield _reject_unusable(item)
             return
@@ -287,10 +213,10 @@ class PseudoGtFn(beam.DoFn):
         return self._database
 
     def process(self, item: ImageItem):
-        refused = pseudo_ground_truth(item, self.database)
+        refused = labelling.pseudo_ground_truth(item, self.database)
         for person, person_id, reason in refused:
             Metrics.counter(NAMESPACE, "persons_rejected_pseudo_gt_refused").inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, person_rejection(item, person, person_id,
+            yield beam.pvalue.TaggedOutput(REJECTED, labelling.person_rejection(item, person, person_id,
                                                                       "pseudo_gt_refused", reason))
         if refused and item.person_index.size == 0:
             yield _reject_unusable(item)
@@ -314,15 +240,15 @@ class EncodeFn(beam.DoFn):
 
     def process(self, item: ImageItem):
         try:
-            serialized, values = encode_item(item, self._anchor_set)
+            serialized, values = records.encode_item(item, self._anchor_set)
         except ValueError as e:
             Metrics.counter(NAMESPACE, "images_rejected_encode_error").inc()
             Metrics.counter(NAMESPACE, "persons_dropped_with_image").inc(item.person_index.size)
-            yield beam.pvalue.TaggedOutput(REJECTED, image_rejection(
+            yield beam.pvalue.TaggedOutput(REJECTED, labelling.image_rejection(
                 item.key, item.image_id, item.dataset, "encode_error", str(e), item.person_index.size))
             return
-        yield shard_of(item.image_id, self.num_shards), (item.image_id, item.key, int(item.person_index.size),
-                                                         serialized, person_statistics(item, values))
+        yield records.shard_of(item.image_id, self.num_shards), (item.image_id, item.key, int(item.person_index.size),
+                                                         serialized, records.person_statistics(item, values))
 
 
 class WriteShardFn(beam.DoFn):
@@ -342,7 +268,7 @@ class WriteShardFn(beam.DoFn):
         import tensorflow as tf
         shard, entries = element
         entries = sorted((e for e in entries if e is not None), key=lambda e: e[:4])
-        path = shard_path(self.prefix, shard, self.num_shards)
+        path = records.shard_path(self.prefix, shard, self.num_shards)
         temp = f"{path}.tmp-{uuid.uuid4().hex}"
         written = people = empty = 0
         last_id = None
@@ -351,7 +277,7 @@ class WriteShardFn(beam.DoFn):
                 if image_id == last_id:
                     Metrics.counter(NAMESPACE, "images_rejected_duplicate_image_id").inc()
                     Metrics.counter(NAMESPACE, "persons_dropped_with_image").inc(num_people)
-                    yield beam.pvalue.TaggedOutput(REJECTED, image_rejection(
+                    yield beam.pvalue.TaggedOutput(REJECTED, labelling.image_rejection(
                         key, image_id, self.dataset, "duplicate_image_id",
                         "another record has this image id; the first in key order was written", num_people))
                     continue
@@ -371,13 +297,11 @@ class WriteShardFn(beam.DoFn):
         yield {"shard": shard, "path": path, "images": written, "images_empty": empty, "persons": people}
 
 
-
-
 def write_rejected(lines: List[Dict[str, Any]], path: str) -> str:
     """Writes the rejection lines, sorted by key (persons of an image before the image), as JSON lines."""
     from apache_beam.io.filesystems import FileSystems
     with FileSystems.create(path) as f:
-        for line in rejection_lines(lines):
+        for line in records.rejection_lines(lines):
             f.write(line.encode("utf-8"))
     return path
 
@@ -419,30 +343,14 @@ def build_pipeline(pipeline: beam.Pipeline, reader: DatasetReader, output: str, 
     Raises:
       ValueError: a bad parameter (named). FileNotFoundError: a missing anchors or poses file.
     """
-    if int(num_shards) != num_shards or num_shards < 1:
-        raise ValueError(f"num_shards must be a positive integer, got {num_shards!r}")
-    if int(min_joints) != min_joints or not 2 <= min_joints <= TARGET.num_joints:
-        raise ValueError(f"min_joints must be an integer in [2, {TARGET.num_joints}], got {min_joints!r}")
-    if not max_outside >= 0:
-        raise ValueError(f"max_outside must be >= 0, got {max_outside!r}")
-    from lcr_tf import anchors as anchors_lib
-    anchor_set = anchors_lib.load(anchors)  # fail at construction on a missing or malformed file
-    if anchor_set.skeleton.name != TARGET.name:
-        raise ValueError(f"{anchors}: anchors are in skeleton {anchor_set.skeleton.name!r}, the job writes "
-                         f"{TARGET.name!r}")
-    if poses and not os.path.exists(poses):
-        raise FileNotFoundError(f"--poses file {poses} does not exist")
+    build_settings.check_settings(num_shards, min_joints, max_outside)
+    anchor_set = build_settings.load_target_anchors(anchors)  # fail at construction on a bad file
+    build_settings.check_poses_file(poses)
     keys = list(reader.list_items() if keys is None else keys)
     num_shards = int(num_shards)
-    parameters = {
-        "dataset": reader.name, "reader_options": reader.describe(), "source_skeleton": reader.skeleton,
-        "output": output, "num_shards": num_shards, "anchors": anchors,
-        "num_anchors": anchor_set.num_anchors, "poses": poses or f"body_model.sample_poses({body_model_poses}, "
-                                                                  f"seed={pseudo_gt_seed})",
-        "min_joints": int(min_joints), "pseudo_gt_views": int(pseudo_gt_views),
-        "pseudo_gt_seed": int(pseudo_gt_seed), "max_outside": float(max_outside),
-        "max_joint_radius_m": MAX_JOINT_RADIUS_M, "schema_version": features.SCHEMA_VERSION,
-    }
+    parameters = build_settings.job_parameters(reader, output, num_shards, anchors, anchor_set.num_anchors,
+                                               poses, min_joints, pseudo_gt_views, pseudo_gt_seed,
+                                               max_outside, body_model_poses)
 
     read = (pipeline
             | "ListKeys" >> beam.Create(keys)
@@ -463,9 +371,9 @@ def build_pipeline(pipeline: beam.Pipeline, reader: DatasetReader, output: str, 
     _ = ((read[REJECTED], converted[REJECTED], completed[REJECTED], encoded[REJECTED], written[REJECTED])
          | "AllRejected" >> beam.Flatten()
          | "GatherRejected" >> beam.combiners.ToList()
-         | "WriteRejected" >> beam.Map(write_rejected, rejected_path(output)))
-    return JobOutputs(len(keys), tuple(shard_paths(output, num_shards)), rejected_path(output),
-                      summary_path(output), parameters)
+         | "WriteRejected" >> beam.Map(write_rejected, records.rejected_path(output)))
+    return JobOutputs(len(keys), tuple(records.shard_paths(output, num_shards)), records.rejected_path(output),
+                      records.summary_path(output), parameters)
 
 
 # --------------------------------------------------------------------------- summary
@@ -490,12 +398,6 @@ def query_counts(result) -> Tuple[Dict[str, int], Dict[str, Dict[str, float]]]:
     return dict(counters), distributions
 
 
-
-
-
-
-
-
 def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequence[str] = (),
         **kwargs) -> Dict[str, Any]:
     """Builds and runs the job, waits for it, writes ``PREFIX-summary.json`` and returns the summary.
@@ -513,9 +415,8 @@ def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequenc
     result.wait_until_finish()
     counters, distributions = query_counts(result)
     parameters = dict(outputs.parameters, pipeline_args=list(pipeline_args))
-    summary = summarise(counters, distributions, outputs.num_listed, parameters, outputs.shards)
-    with tf.io.gfile.GFile(outputs.summary, "w") as f:
-        f.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary = records.summarise(counters, distributions, outputs.num_listed, parameters, outputs.shards)
+    records.write_summary(outputs.summary, summary)
     return summary
 
 
@@ -582,17 +483,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return parsed
     fv, beam_args = parsed
     name = fv["dataset"].value
-    available = {n: fv[n].value for n in ("input", "split", "protocol", "num_images", "seed", "poses",
-                                          "body_model_poses")}
+    available = {n: fv[n].value for n in build_settings.READER_FLAGS}
+    present = [n for n in build_settings.READER_FLAGS if fv[n].present]
     try:
-        cls = datasets.reader_class(name)
-        options = datasets.reader_options(name, available)
-        unused = [n for n in ("input", "split", "protocol", "num_images", "seed")
-                  if fv[n].present and n not in options]
-        if unused:
-            raise ValueError(f"dataset {name!r} does not use {', '.join('--' + n for n in unused)}")
-        options.update(parse_reader_options(cls, fv["reader_option"].value))
-        reader = datasets.get_reader(name, **options)
+        reader = build_settings.reader_from_values(name, available, present, fv["reader_option"].value)
         summary = run(reader, fv["output"].value, fv["anchors"].value, pipeline_arguments(beam_args),
                       poses=fv["poses"].value, num_shards=fv["num_shards"].value,
                       min_joints=fv["min_joints"].value, pseudo_gt_views=fv["pseudo_gt_views"].value,
@@ -602,11 +496,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"build_tfrecords: error: {e}", file=sys.stderr)
         return 1
     images = summary["images"]
-    print(f"{images['written']} of {images['listed']} images written to {fv['output'].value}-*{SHARD_SUFFIX} "
+    print(f"{images['written']} of {images['listed']} images written to {fv['output'].value}-*{records.SHARD_SUFFIX} "
           f"({summary['persons']['written']} people, {images['written_empty']} images without people); "
           f"{images['rejected']} images rejected "
           f"{images['rejected_by_reason']}, {summary['persons']['rejected']} people rejected "
-          f"{summary['persons']['rejected_by_reason']}; see {summary_path(fv['output'].value)}")
+          f"{summary['persons']['rejected_by_reason']}; see {records.summary_path(fv['output'].value)}")
     return 0 if summary["check"]["images_accounted"] else 1
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from lcr_tf import pseudo_gt
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.datasets.base import ImageRecord, stack_people
+from lcr_tf.datasets.base import ImageRecord, RecordError, stack_people
 
 TARGET = skeleton_lib.LCR13
 
@@ -346,3 +346,62 @@ def pseudo_ground_truth(item: ImageItem, database) -> List[Tuple[int, Optional[s
     if drop.any():
         item.keep(~drop)
     return out
+
+
+def read_record(reader, key) -> ImageRecord:
+    """``reader.read(key)``, its failures as :class:`ImageError` ``read_error`` (the reader's
+    :class:`~lcr_tf.datasets.base.RecordError`, an unreadable annotation file or a value the reader met,
+    or an image id that is not a non-empty string)."""
+    try:
+        record = reader.read(key)
+    except RecordError as e:
+        raise ImageError("read_error", e.reason) from e
+    except (OSError, ValueError) as e:  # unreadable annotation files and values the reader met
+        raise ImageError("read_error", f"{type(e).__name__}: {e}") from e
+    if not isinstance(record.image_id, str) or not record.image_id:
+        raise ImageError("read_error", f"the reader gave the image id {record.image_id!r}, expected a "
+                                       "non-empty string")
+    return record
+
+
+def image_item(record: ImageRecord, key: str, dataset: str) -> ImageItem:
+    """The :class:`ImageItem` of a read record: the image bytes loaded and checked (:func:`check_image`),
+    its size against the annotation's, the intrinsics (4 finite fx, fy, cx, cy) and the ignore regions
+    clipped (:func:`clip_ignore_regions`). Raises :class:`ImageError` with the image's code
+    (``read_error`` for a negative record that lists people, ``image_missing``, ``image_unreadable``, a
+    :func:`check_image` code, ``image_size_mismatch``, ``bad_intrinsics``, ``bad_ignore_regions``)."""
+    persons = len(record.people)
+    image_id = str(record.image_id)
+    negative = bool(record.negative)
+    if negative and persons:
+        raise ImageError("read_error", f"the record is marked negative (an image without people) but lists "
+                                       f"{persons} people")
+    try:
+        data = record.load_image_bytes()
+    except FileNotFoundError as e:
+        raise ImageError("image_missing", str(e)) from e
+    except (OSError, ValueError) as e:
+        raise ImageError("image_unreadable", f"{type(e).__name__}: {e}") from e
+    try:
+        fmt, height, width = check_image(data)
+    except ImageError as e:
+        where = f" ({record.image_path})" if record.image_path else ""
+        raise ImageError(e.code, e.reason + where) from e
+    if (record.height is not None and record.height != height) or \
+            (record.width is not None and record.width != width):
+        raise ImageError("image_size_mismatch", f"the image is {width}x{height} pixels, the annotation says "
+                                                f"{record.width}x{record.height}")
+    intrinsics = None
+    if record.intrinsics is not None:
+        intrinsics = np.asarray(record.intrinsics, np.float64)
+        if intrinsics.shape != (4,) or not np.all(np.isfinite(intrinsics)):
+            raise ImageError("bad_intrinsics", f"intrinsics must be 4 finite numbers fx, fy, cx, cy, got "
+                                               f"{np.asarray(record.intrinsics).tolist()}")
+    try:
+        ignore_boxes, ignore_empty = clip_ignore_regions(record.ignore_regions, height, width)
+    except ValueError as e:
+        raise ImageError("bad_ignore_regions", str(e)) from e
+    record.image_bytes = None  # the bytes travel once, in ``encoded``
+    return ImageItem(key=key, image_id=image_id, dataset=dataset, encoded=data, image_format=fmt,
+                     height=height, width=width, intrinsics=intrinsics, num_people=persons, record=record,
+                     ignore_boxes=ignore_boxes, ignore_empty=ignore_empty, negative=negative)

@@ -201,3 +201,11 @@ def rejection_lines(lines: Sequence[Mapping[str, Any]]) -> List[str]:
     """The rejection dicts as JSON lines (with their newline), sorted by key, persons of an image before
     the image."""
     return [json.dumps(line, sort_keys=True) + "\n" for line in sorted(lines, key=_sort_key)]
+
+
+def write_summary(path: str, summary: Mapping[str, Any]) -> None:
+    """Writes the summary (:func:`summarise`) to ``path`` (any ``tf.io.gfile`` path) as indented JSON, keys
+    sorted."""
+    import tensorflow as tf
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
