@@ -61,9 +61,8 @@ from typing import Dict, Mapping, Tuple
 
 import numpy as np
 
-from lcr_tf import body_angles
+from lcr_tf import body_angles, pose_corpus
 from lcr_tf.contracts import geometry
-from lcr_tf import pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 SOURCE = "lcr_tf.body_model"
@@ -258,7 +257,8 @@ class PoseParameters:
     """What :func:`sample_pose_parameters` drew for N poses.
 
     Attributes:
-      angles_deg: (N, A) float64 degrees, :data:`~lcr_tf.body_angles.ANGLE_NAMES` order, within :data:`~lcr_tf.body_angles.JOINT_LIMITS_DEG`.
+      angles_deg: (N, A) float64 degrees, :data:`~lcr_tf.body_angles.ANGLE_NAMES` order, within
+        :data:`~lcr_tf.body_angles.JOINT_LIMITS_DEG`.
       shape: the N people's :class:`BodyShape`.
       family: (N,) str, the motion family of each pose.
       frame: (N,) int32, the index of each pose within its family.

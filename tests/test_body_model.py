@@ -4,8 +4,7 @@ not by calling the model's internals."""
 import numpy as np
 import pytest
 
-from lcr_tf import body_angles, body_model
-from lcr_tf import pose_corpus
+from lcr_tf import body_angles, body_model, pose_corpus
 from lcr_tf.contracts.skeleton import LCR13
 
 J = {name: i for i, name in enumerate(LCR13.joint_names)}

@@ -13,11 +13,11 @@ import scipy.io
 
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import mpii, mpii_annotations
 from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
-from lcr_tf.contracts import features
-from lcr_tf.contracts import skeleton as skeleton_lib
 
 MPII16 = skeleton_lib.MPII16
 LCR = skeleton_lib.LCR13
@@ -172,7 +172,8 @@ def test_people_and_image_facts_match_the_file(mpii_root):
     np.testing.assert_allclose(person.pose2d, TEMPLATE + 2, atol=1e-5)
     assert person.visible.all() and person.extras["visibility_unknown"].all()
     assert b.metadata["single_person"] == [1] and b.metadata["activity"]["act_id"] == -1
-    assert mpii_annotations.parse_image(reader.release(), 4).people == [] and reader.read(5).metadata["video_id"] is None
+    assert mpii_annotations.parse_image(reader.release(), 4).people == []
+    assert reader.read(5).metadata["video_id"] is None
     with pytest.raises(RecordError, match=r"annolist\(5\) \(e.jpg\) has no annotated person"):
         reader.read(4)
     assert reader.key_name(3) == "d.jpg"

@@ -32,10 +32,18 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import (DatasetReader, ImageRecord, RecordError, file_exists, is_url, join_path,
-                                  load_json, open_file)
-from lcr_tf.datasets import mpii_annotations
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets import mpii_annotations
+from lcr_tf.datasets.base import (
+    DatasetReader,
+    ImageRecord,
+    RecordError,
+    file_exists,
+    is_url,
+    join_path,
+    load_json,
+    open_file,
+)
 
 ANNOTATION_FILE = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
 IMAGES_DIR = "images"

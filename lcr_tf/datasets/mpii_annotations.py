@@ -59,9 +59,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from lcr_tf.datasets.base import ImageRecord, Person, RecordError, file_name, join_path, load_mat
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.base import ImageRecord, Person, RecordError, file_name, join_path, load_mat
 
 DATASET_NAME = "mpii"
 
