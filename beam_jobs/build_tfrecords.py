@@ -1,4 +1,5 @@
-r"""Beam job: a dataset's annotated images -> TFRecord shards of ``tf.train.Example`` (:mod:`lcr_tf.contracts.features`).
+r"""Beam job: a dataset's annotated images -> TFRecord shards of ``tf.train.Example``
+(:mod:`lcr_tf.contracts.features`).
 
 Usage::
 

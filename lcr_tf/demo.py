@@ -50,11 +50,15 @@ from typing import Any, Dict
 # yourself to see them).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
-from lcr_tf import synthetic  # noqa: E402
-from lcr_tf import cli, pose_corpus, pseudo_gt  # noqa: E402
+from lcr_tf import (  # noqa: E402
+    cli,
+    pose_corpus,
+    pseudo_gt,
+    synthetic,  # noqa: E402
+)
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.evaluation import synthetic_benchmark, tables  # noqa: E402
@@ -116,6 +120,7 @@ def build_corpus(out_dir: str, seed: int) -> Dict[str, Any]:
     path = os.path.join(out_dir, "poses.npz")
     if FLAGS.mocap:
         import apache_beam as beam
+
         from beam_jobs import mocap_poses, runner_options
         files = mocap_poses.list_inputs(FLAGS.mocap)
         if not files:
@@ -294,12 +299,14 @@ def shared_images_dir() -> str:
 
 def export_and_predict(out_dir: str, seed: int) -> Dict[str, Any]:
     """Stage 6: SavedModel export, then predictions on held-out synthetic images and real photographs."""
-    import tensorflow as tf
-    from lcr_tf import predict
-    from lcr_tf.serving import export, inference
-    from lcr_tf.data import pipeline
-    from lcr_tf.contracts import features
     import shutil
+
+    import tensorflow as tf
+
+    from lcr_tf import predict
+    from lcr_tf.contracts import features
+    from lcr_tf.data import pipeline
+    from lcr_tf.serving import export, inference
     loaded = inference.load_model(os.path.join(out_dir, "model"))
     # The demo owns its output folder: a rerun replaces its export (export never overwrites a version).
     shutil.rmtree(os.path.join(out_dir, "export"), ignore_errors=True)

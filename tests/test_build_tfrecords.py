@@ -11,15 +11,14 @@ import pytest
 
 from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
-from lcr_tf import datasets
+from lcr_tf import anchors as anchors_lib
+from lcr_tf import body_model, datasets, pseudo_gt
+from lcr_tf.contracts import features, geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import corpus as corpus_lib
 from lcr_tf.datasets import labelling
 from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model, pseudo_gt
-from lcr_tf.contracts import features, geometry
-from lcr_tf.contracts import skeleton as skeleton_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LCR = skeleton_lib.LCR13

@@ -34,7 +34,8 @@ def _lcr(poses, src):
 
 def _write(path, images, dataset):
     """images: id -> {"ppi": [(score, pose2d, pose3d)], "nms": [...], "candidates": [(pose2d, pose3d)] or None}."""
-    doc = {"format": predictions_file.PREDICTIONS_FORMAT, "version": predictions_file.PREDICTIONS_VERSION, "skeleton": "lcr13",
+    doc = {"format": predictions_file.PREDICTIONS_FORMAT, "version": predictions_file.PREDICTIONS_VERSION,
+           "skeleton": "lcr13",
            "dataset": dataset, "images": {}}
     for image_id, entry in images.items():
         item = {}
@@ -139,7 +140,8 @@ def test_h36m_gate_misses_and_errors(h36m_tree, tmp_path):
     preds = tmp_path / "h36m.json"
     _write(str(preds), _h36m_predictions(truth), "h36m")
     # A 2 px gate refuses the top-scoring detection of Sitting 1 frame 0 (3 px off): that frame is missed.
-    res = real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3", max_match_distance_px=2.0)
+    res = real_benchmarks.evaluate_dataset("h36m", root, predictions=str(preds), protocol="3",
+                                           max_match_distance_px=2.0)
     assert res["ppi"]["matched"] == 5 and res["ppi"]["missed"] == 1
     assert res["ppi"]["per_action"]["Sitting"]["mpjpe_mm"] == pytest.approx(0.0, abs=1e-2)
     with pytest.raises(ValueError, match=r"h36m: --protocol must be 1, 2 or 3 .*got '4'"):
@@ -252,7 +254,9 @@ def mpii_tree(tmp_path_factory):
 
     from lcr_tf.datasets import mpii
     root = tmp_path_factory.mktemp("mpii")
-    box = lambda dx, dy: (45.0 + dx, 10.0 + dy, 56.0 + dx, 30.0 + dy)
+    def box(dx, dy):
+        return (45.0 + dx, 10.0 + dy, 56.0 + dx, 30.0 + dy)
+
     shifts = {"a.jpg": [(0, 0), (100, 0), (100, 30)], "b.jpg": [(20, 10)]}
     images = [{"name": "a.jpg", "train": 1, "vididx": 1, "single": [1],
                "rects": [tp._rect(tp._points(tp.TEMPLATE + s), box(*s), (50, 60), 0.6) for s in shifts["a.jpg"]]},

@@ -13,11 +13,10 @@ import pytest
 
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
-from lcr_tf.datasets import coco as coco_lib
-from lcr_tf.datasets import records as records_lib
-from lcr_tf.datasets.base import RecordError
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets import records as records_lib
+from lcr_tf.datasets.base import RecordError
 
 LCR = skeleton_lib.LCR13
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",

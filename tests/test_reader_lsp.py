@@ -12,11 +12,11 @@ import scipy.io
 
 from beam_jobs import build_tfrecords as bt
 from lcr_tf import datasets
+from lcr_tf.contracts import features
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import lsp
 from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
-from lcr_tf.contracts import features
-from lcr_tf.contracts import skeleton as skeleton_lib
 
 LSP14 = skeleton_lib.LSP14
 LCR = skeleton_lib.LCR13

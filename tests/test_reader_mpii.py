@@ -239,7 +239,7 @@ def test_test_split_is_refused_but_parse_image_gives_its_people(mpii_root):
 def _split_release(path):
     """36 training images: 30 over 12 videos of 1..4 images, 6 without a video; 4 test images; the 5
     training images i with i % 7 == 3 (3, 10, 17, 24, 31) have no annotated person."""
-    images, v, k = [], 0, 0
+    images, v = [], 0
     sizes = [1, 2, 3, 4] * 3
     for size in sizes:
         v += 1

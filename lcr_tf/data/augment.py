@@ -266,7 +266,7 @@ def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
     The distance is the squared Euclidean distance between flattened body-centred 3D poses (the poses
     are centred here). A person with any lower-body joint (knees, ankles) annotated gets the full-body
     class ``k + 1`` of its nearest anchor ``k``, otherwise the upper-body class ``K + k + 1``. This is
-    the class ``beam_jobs.build_tfrecords.encode_item`` writes (``AnchorSet.assign_classes`` with
+    the class ``lcr_tf.datasets.records.encode_item`` writes (``AnchorSet.assign_classes`` with
     full body = any lower-body joint annotated), computed the same way in float64; the records store
     the pose in float32, so only a pose within rounding of two anchors' tie could get another class.
 

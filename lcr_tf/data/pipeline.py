@@ -276,7 +276,7 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
     :class:`lcr_tf.anchors.AnchorSet` in LCR-13: when given, every person's ``anchor_class`` is
     recomputed, after the augmentation, from its (possibly mirrored) 3D pose and annotated joints with
     :func:`lcr_tf.data.augment.anchor_classes`, the TensorFlow form of the
-    :meth:`~lcr_tf.anchors.AnchorSet.assign_classes` call of ``beam_jobs.build_tfrecords.encode_item``
+    :meth:`~lcr_tf.anchors.AnchorSet.assign_classes` call of ``lcr_tf.datasets.records.encode_item``
     (full body = any knee or ankle annotated); the record's class, whatever anchor set it was built
     with, is then not read. Without ``anchors`` the record's class is kept, and flipped people get -1.
     """

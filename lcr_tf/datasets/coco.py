@@ -74,10 +74,19 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import (DatasetReader, ImageRecord, Person, RecordError, file_exists, file_name, is_url,
-                                  join_path, load_json)
 from lcr_tf import pseudo_gt
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.base import (
+    DatasetReader,
+    ImageRecord,
+    Person,
+    RecordError,
+    file_exists,
+    file_name,
+    is_url,
+    join_path,
+    load_json,
+)
 
 SPLITS = ("train", "val")
 COCO = skeleton_lib.COCO17

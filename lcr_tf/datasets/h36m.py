@@ -69,8 +69,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, file_exists
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, file_exists
 
 SKELETON = skeleton_lib.H36M17
 POSE_VARIABLE = "Pose"

@@ -50,9 +50,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, file_name, join_path, load_mat
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError, file_name, join_path, load_mat
 
 JOINTS_FILE = "joints.mat"
 IMAGES_DIR = "images"

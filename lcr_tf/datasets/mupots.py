@@ -57,9 +57,17 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf.datasets.base import (DatasetReader, ImageRecord, Person, RecordError, file_exists, join_path, load_mat,
-                                  open_file)
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.base import (
+    DatasetReader,
+    ImageRecord,
+    Person,
+    RecordError,
+    file_exists,
+    join_path,
+    load_mat,
+    open_file,
+)
 
 SKELETON = skeleton_lib.MUPOTS17
 J = SKELETON.num_joints

@@ -138,7 +138,8 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
     ``images.written_empty`` counts the written images without people (those marked negative by the
     reader; they are part of ``images.written``). ``check.images_accounted`` is true when every listed key
     ended written or rejected (written + rejected = listed), ``check.persons_accounted`` when every person
-    read ended written, rejected, or dropped with a rejected image. ``ignore_regions`` counts the records' ignore regions:
+    read ended written, rejected, or dropped with a rejected image. ``ignore_regions`` counts the records'
+    ignore regions:
     read, written, dropped because clipping to the image left nothing, and the rest (those of rejected
     images). ``completed_joints.by_joint`` counts the completed joints of the written people per LCR-13
     joint name.
