@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from absl import flags
 
 from lcr_tf import distribute
+from lcr_tf.contracts import features
 from lcr_tf.data.pipeline import InputConfig
 from lcr_tf.modeling.factory import ModelConfig
 
@@ -504,7 +505,6 @@ def check_inputs(config: TrainConfig) -> None:
 
 def check_anchors(config: TrainConfig, anchor_set) -> None:
     """The anchor set must be the model's (K, J) and have the training records' joints."""
-    from lcr_tf.contracts import features
 
     k, j = anchor_set.num_anchors, int(anchor_set.pose3d.shape[1])
     for name, value in (("num_anchors", k), ("num_joints", j)):

@@ -159,37 +159,6 @@ def to_record(out: Dict, source: str, frame: Optional[int], image_size: Tuple[in
 # Pictures
 # --------------------------------------------------------------------------------------------------
 
-_COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
-            (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128)]
-
-
-def draw_2d(rgb, record: Dict):
-    """(H, W, 3) uint8 RGB -> a copy with each person's skeleton, pose box and score drawn (cv2)."""
-    import cv2
-    import numpy as np
-
-    from lcr_tf.contracts import skeleton as skeleton_lib
-
-    skel = skeleton_lib.get_skeleton(record["skeleton"])
-    canvas = np.ascontiguousarray(np.asarray(rgb, np.uint8).copy())
-    thick = max(1, int(round(max(canvas.shape[:2]) / 300)))
-    for i, person in enumerate(record["people"]):
-        colour = _COLOURS[i % len(_COLOURS)]
-        points = np.round(np.asarray(person["pose2d_px"])).astype(int)
-        box = np.round(np.asarray(person["box_xyxy_px"])).astype(int)
-        cv2.rectangle(canvas, tuple(box[:2]), tuple(box[2:]), colour, 1)
-        for a, b in skel.bones:
-            cv2.line(canvas, tuple(points[a]), tuple(points[b]), colour, thick + 1, cv2.LINE_AA)
-        for p in points:
-            cv2.circle(canvas, tuple(p), thick + 1, (0, 0, 0), -1)
-        text, scale = f"{person['score']:.2f}", 0.4 * thick
-        (_, text_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        # Above the box, or inside it when the box touches the top of the image.
-        cv2.putText(canvas, text, (box[0] + 2, max(box[1] - 4, text_h + 2)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    colour, thick, cv2.LINE_AA)
-    return canvas
-
-
 def plot_3d(record: Dict, path: str) -> None:
     """The people's camera-frame 3D poses in one matplotlib 3D plot, saved to ``path`` (PNG)."""
     import numpy as np
@@ -200,7 +169,7 @@ def plot_3d(record: Dict, path: str) -> None:
     ax = fig.add_subplot(1, 1, 1, projection="3d")
     poses = [np.asarray(p["pose3d_camera_m"]) for p in record["people"]]
     for i, pose in enumerate(poses):
-        colour = "#%02x%02x%02x" % _COLOURS[i % len(_COLOURS)]
+        colour = "#%02x%02x%02x" % viz.PERSON_COLOURS[i % len(viz.PERSON_COLOURS)]
         viz.draw_pose_3d(ax, pose, record["skeleton"], colours={"left": colour, "right": colour,
                                                                  "centre": colour}, radius=None)
     if poses:

@@ -167,6 +167,12 @@ def test_grpc_without_the_package_says_what_to_install(images, monkeypatch):
         client.build_grpc_request(images, "lcr")
 
 
+def _grpc_request_to_inputs(request):
+    """(signature name, input name -> tensor) of a PredictRequest, as TF Serving decodes it."""
+    return request.model_spec.signature_name or client.DEFAULT_SIGNATURE, {
+        name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
+
+
 @pytest.mark.parametrize("signature", ["serving_default", "detect_with_options"])
 def test_grpc_requests_through_the_signatures(loaded, images, signature):
     pytest.importorskip("tensorflow_serving.apis", reason="the gRPC request needs tensorflow-serving-api")
@@ -174,7 +180,7 @@ def test_grpc_requests_through_the_signatures(loaded, images, signature):
     request = client.build_grpc_request(images, "lcr", signature, options, version=2)
     assert request.model_spec.name == "lcr" and request.model_spec.version.value == 2
     wire = type(request).FromString(request.SerializeToString())
-    name, inputs = client.grpc_request_to_inputs(wire)
+    name, inputs = _grpc_request_to_inputs(wire)
     assert name == signature
     _, rest_inputs = client.rest_body_to_inputs(client.build_rest_request(images, signature, options))
     assert_same(call(loaded, name, inputs), call(loaded, signature, rest_inputs))

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from lcr_tf import body_model, pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
 
 # Corpus size when no poses.npz is given: that many poses of the embedded body model.
@@ -16,8 +17,6 @@ DEFAULT_BODY_MODEL_POSES = 20000
 def load_corpus_poses(poses: Optional[str], body_model_poses: Optional[int], seed: int) -> np.ndarray:
     """(N, 13, 3) float32 metres, camera axes, body-centred: ``poses`` (a ``poses.npz`` in LCR-13) or, when
     None, ``body_model.sample_poses(body_model_poses or DEFAULT_BODY_MODEL_POSES, seed)``."""
-    from lcr_tf import pose_corpus
     if poses:
         return pose_corpus.load(poses, skeleton=skeleton_lib.LCR13.name).poses3d
-    from lcr_tf import body_model
     return body_model.sample_poses(body_model_poses or DEFAULT_BODY_MODEL_POSES, seed).poses3d

@@ -12,8 +12,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from lcr_tf import datasets, evaluation
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets import parse_reader_options
+from lcr_tf.datasets.base import RecordError, stack_people
 from lcr_tf.evaluation.tables import SKELETON
 
 # Side of the square head box of a synthetic person, metres (an adult head is about 0.2-0.25 m tall).
@@ -153,8 +156,6 @@ def make_reader(dataset: str, data: str, protocol=None, split: Optional[str] = N
     Raises:
       ValueError: unknown dataset, bad protocol / split / option (named).
     """
-    from lcr_tf import datasets
-    from lcr_tf.datasets import parse_reader_options
     if dataset not in REAL_DATASETS:
         raise ValueError(f"unknown real dataset {dataset!r}; known: {', '.join(REAL_DATASETS)}")
     options: Dict[str, Any] = {"input": data, "split": split or {"h36m": "test", "mpii": "val",
@@ -196,8 +197,6 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
       ValueError naming the image: a person whose arrays do not fit the skeleton, an unreadable image
       (MPII, whose image size is not in the annotation).
     """
-    from lcr_tf import evaluation
-    from lcr_tf.datasets.base import stack_people
     src = record.skeleton
     ok, problems, p2, ann, _, _, p3, has3d = stack_people(record.people, record.num_joints)
     if problems:
@@ -248,7 +247,6 @@ def read_dataset(dataset: str, data: str, protocol=None, split: Optional[str] = 
     Raises:
       ValueError: bad options or a ROOT the reader cannot list (its message).
     """
-    from lcr_tf.datasets.base import RecordError
     if mupots_3d not in MUPOTS_3D:
         raise ValueError(f"mupots_3d must be one of {', '.join(MUPOTS_3D)}, got {mupots_3d!r}")
     reader = make_reader(dataset, data, protocol, split, reader_options)

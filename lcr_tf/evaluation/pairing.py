@@ -11,6 +11,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from lcr_tf import evaluation
 from lcr_tf.contracts import serving
 from lcr_tf.evaluation.ground_truth import GroundTruth
 from lcr_tf.evaluation.tables import MODES, SKELETON, UPPER_BOUND
@@ -76,7 +77,6 @@ def pair_people(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, M
     Raises:
       ValueError naming the image when it has no predictions (or no candidates for the upper bound).
     """
-    from lcr_tf import evaluation
     gate = np.inf if max_match_distance_px is None else float(max_match_distance_px)
     j = SKELETON.num_joints
     n = int(sum(len(gt.pose2d) for gt in ground_truth))

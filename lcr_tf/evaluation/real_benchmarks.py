@@ -11,7 +11,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from lcr_tf import evaluation
 from lcr_tf.contracts import serving
+from lcr_tf.evaluation import protocols
 from lcr_tf.evaluation.detect import predict
 from lcr_tf.evaluation.ground_truth import GroundTruth, read_dataset
 from lcr_tf.evaluation.pairing import Pairing, concat, groups_of, methods, missing_images, pair_people, stack
@@ -58,7 +60,6 @@ def _rows_3d(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapp
 def evaluate_h36m(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
                   max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
     """Human3.6M's rows: MPJPE / PA-MPJPE per action and averaged (module docstring)."""
-    from lcr_tf.evaluation import protocols
     present = set(groups_of(ground_truth).tolist())
     order = [a for a in H36M_ACTIONS if a in present] + sorted(present - set(H36M_ACTIONS))
     out = _rows_3d(ground_truth, predictions, max_match_distance_px,
@@ -72,7 +73,6 @@ def evaluate_h36m(ground_truth: Sequence[GroundTruth], predictions: Mapping[str,
 def evaluate_mupots(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
                     max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
     """MuPoTS-3D's rows: 3DPCK@150 mm and AUC per sequence, all people and matched people (module docstring)."""
-    from lcr_tf.evaluation import protocols
     out = _rows_3d(ground_truth, predictions, max_match_distance_px,
                    lambda p, g, m, matched, sequences: protocols.mupots_table(p, g, m, matched, sequences,
                                                                               SKELETON))
@@ -83,7 +83,6 @@ def evaluate_mupots(ground_truth: Sequence[GroundTruth], predictions: Mapping[st
 def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
                   max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
     """MPII's rows: single-person PCKh@0.5 and multi-person AP, per joint, per body part (module docstring)."""
-    from lcr_tf.evaluation import protocols
     missing_images(ground_truth, predictions)
     j = SKELETON.num_joints
     gt2d = stack(ground_truth, "pose2d", (j, 2))
@@ -109,8 +108,6 @@ def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str,
 def _mpii_ap(ground_truth: Sequence[GroundTruth], people: Mapping[str, Mapping[str, np.ndarray]],
              pairing: Pairing) -> Dict[str, Any]:
     """MPII's multi-person AP: each image's multi-person people one group (module docstring)."""
-    from lcr_tf import evaluation
-    from lcr_tf.evaluation import protocols
     j = SKELETON.num_joints
     groups: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "s", "g2", "vis", "hs", "in")}
     for gt, link in zip(ground_truth, pairing.pred_to_gt):

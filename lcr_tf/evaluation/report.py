@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from lcr_tf import viz
+from lcr_tf import evaluation, viz
 from lcr_tf.contracts import serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.evaluation.tables import DETECTION_SCORE
@@ -167,7 +167,6 @@ def plot_poses3d(ground_truth: Sequence, predictions: Mapping[str, Mapping[str, 
                  method: str = "ppi", num_people: int = 6) -> None:
     """3D poses of the first ``num_people`` matched people: detection over the ground truth (grey),
     with each one's MPJPE after rigid alignment in the title."""
-    from lcr_tf import evaluation
     pairs: List[tuple] = []
     for gt in ground_truth:
         people = predictions[gt.image_id][method]

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from lcr_tf import evaluation
 from lcr_tf.contracts import serving
 from lcr_tf.evaluation.detect import predict
 from lcr_tf.evaluation.ground_truth import HEAD_SIZE_DEFINITION, GroundTruth, read_ground_truth
@@ -29,7 +30,6 @@ def pose_scores(pred2d, pred3d, gt2d, gt3d, annotated, head_size) -> Dict[str, O
     paired people ((N, J, ...) each), and the medians over people of their 2D error's parts
     (:func:`lcr_tf.evaluation.error_parts`: ``translation_hs``, ``shape_hs``, ``extent_ratio``); None over
     no person."""
-    from lcr_tf import evaluation
     j = SKELETON.num_joints
     if len(gt2d) == 0:
         return {"pckh_0.5": None, "mpjpe_mm": None, "pa_mpjpe_mm": None, "pckh_per_joint": [None] * j,
@@ -60,7 +60,6 @@ def evaluate_detections(ground_truth: List[GroundTruth], predictions: Mapping[st
     Raises:
       ValueError naming the image when an image has no predictions.
     """
-    from lcr_tf import evaluation
     missing_images(ground_truth, predictions)
     j = SKELETON.num_joints
     results: Dict[str, Any] = {"num_images": len(ground_truth),

@@ -11,6 +11,7 @@ import math
 from typing import Any, Mapping, Optional
 
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.evaluation import protocols
 
 MODES = ("ppi", "nms")
 #: The row of the upper bound (closest candidate), after :data:`MODES`.
@@ -96,7 +97,6 @@ def format_real_table(results: Mapping[str, Any]) -> str:
 
 
 def _body_parts():
-    from lcr_tf.evaluation import protocols
     return protocols.BODY_PARTS
 
 

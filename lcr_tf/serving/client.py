@@ -214,14 +214,6 @@ def build_grpc_request(images: Sequence[bytes], model_name: str, signature_name:
     return request
 
 
-def grpc_request_to_inputs(request) -> Tuple[str, Dict[str, Any]]:
-    """(signature name, input name -> tensor) of a PredictRequest, as TF Serving decodes it."""
-    import tensorflow as tf
-
-    return request.model_spec.signature_name or DEFAULT_SIGNATURE, {
-        name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
-
-
 def grpc_predict(server: str, model_name: str, images: Sequence[bytes], signature_name: str = DEFAULT_SIGNATURE,
                  options: Optional[Mapping[str, Any]] = None, version: Optional[int] = None,
                  timeout: float = 60.0) -> Dict[str, np.ndarray]:

@@ -41,6 +41,9 @@ import tensorflow as tf
 
 from lcr_tf.contracts import run_folder, serving
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.modeling import factory, lcr_model
+from lcr_tf.ops import pose_coding
+from lcr_tf.postprocess import decoding_tf, placement_tf, ppi_tf
 from lcr_tf.postprocess import params as params_lib
 
 # Files of a model directory (names owned by lcr_tf.train).
@@ -110,7 +113,6 @@ def load_model(model_dir: str) -> LoadedModel:
       FileNotFoundError: ``model_dir`` lacks ``config.json`` or any weights (the message names the path).
       ValueError: ``config.json`` is not a run configuration.
     """
-    from lcr_tf.modeling import factory
 
     run = run_folder.read_config(model_dir)
     config = factory.ModelConfig.from_dict(run["model"])
@@ -235,9 +237,6 @@ def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold
       (B, M, 4) xyxy original pixels, ``pose2d_px`` (B, M, J, 2) original pixels,
       ``pose3d_body_centred_m`` (B, M, J, 3) metres; padding rows have ``valid`` False.
     """
-    from lcr_tf.modeling import lcr_model
-    from lcr_tf.ops import pose_coding
-    from lcr_tf.postprocess import decoding_tf
 
     probs = features[lcr_model.CLASS_PROBS]
     # Padding proposals score nothing, so they never become candidates.
@@ -293,7 +292,6 @@ def integrate(cands: Mapping[str, tf.Tensor], image_sizes, params: params_lib.PP
       (B, D, J, 3), ``pose3d_camera_m`` (B, D, J, 3), ``translation_m`` (B, D, 3); rows past
       ``num_detections`` are zeros.
     """
-    from lcr_tf.postprocess import placement_tf, ppi_tf
 
     if mode not in GRAPH_MODES:
         raise ValueError(f"graph PPI mode must be one of {GRAPH_MODES}, got {mode!r}")
@@ -379,7 +377,6 @@ def proposals(model, images, scales, params: params_lib.PPIParams, score_thresho
       candidates of :func:`candidates` under the prefix ``candidate_`` (M = ``params.max_candidates``):
       the :data:`lcr_tf.contracts.serving.PROPOSAL_KEYS` but ``image_size``.
     """
-    from lcr_tf.modeling import lcr_model
 
     batch = tf.shape(images)[0]
     if score_threshold is None:
