@@ -38,10 +38,8 @@ from absl import flags  # noqa: E402
 
 from benchmarks.timing import median_time  # noqa: E402
 from lcr_tf import anchors as anchors_lib  # noqa: E402
-from lcr_tf import (
-    body_model,  # noqa: E402
-    cli,  # noqa: E402
-)
+from lcr_tf import body_model, cli  # noqa: E402
+from lcr_tf import precision as precision_lib  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.serving import export as export_lib  # noqa: E402
 from lcr_tf.serving import inference  # noqa: E402
@@ -62,6 +60,9 @@ def define_flags() -> None:
     flags.DEFINE_enum("config", "tiny", sorted(CONFIGS), "Model configuration.")
     flags.DEFINE_string("image", None, "An image file, resized to 640 x 480.")
     flags.DEFINE_integer("max_candidates", 1000, "Candidates kept before pose integration.")
+    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16"], "Compute precision of the "
+                      "timed export (as python -m lcr_tf.export --precision); when it is not float32, a float32 "
+                      "export is timed beside it and the ratio printed.")
 
 
 def main(argv) -> None:
@@ -86,8 +87,10 @@ def main(argv) -> None:
     with tempfile.TemporaryDirectory() as root:
         model_dir = os.path.join(root, "run")
         inference.save_model_dir(model, model_dir)
+        policy, why = precision_lib.resolve(args.precision)
         start = time.perf_counter()
-        path = export_lib.export(model_dir, os.path.join(root, "serving"), params=params)
+        path = export_lib.export(inference.load_model(model_dir, policy), os.path.join(root, "serving"),
+                                 params=params)
         export_s = time.perf_counter() - start
         loaded = tf.saved_model.load(path)
         serve = loaded.signatures["serving_default"]
@@ -95,6 +98,13 @@ def main(argv) -> None:
         t_serve = median_time(lambda: serve(images=jpeg)["num_detections"].numpy(), args.repeats, warmup=True)
         t_raw = median_time(lambda: raw(images=jpeg)["candidate_valid"].numpy(), args.repeats, warmup=True)
         detections = int(serve(images=jpeg)["num_detections"].numpy()[0])
+        t_serve32 = None
+        if policy != "float32":
+            path32 = export_lib.export(inference.load_model(model_dir, "float32"), os.path.join(root, "f32"),
+                                       params=params)
+            serve32 = tf.saved_model.load(path32).signatures["serving_default"]
+            t_serve32 = median_time(lambda: serve32(images=jpeg)["num_detections"].numpy(), args.repeats,
+                                    warmup=True)
 
     canvases, scales, sizes = inference.prepare_encoded(jpeg, size)
     forward = tf.function(lambda x: model.roi_features(x))
@@ -113,9 +123,12 @@ def main(argv) -> None:
     print(f"config {args.config}: {config.backbone}, {size}-pixel letterboxed input, K={k}, "
           f"{config.rpn_post_nms_top_n_test} proposals; {num_candidates} candidates (cap {params.max_candidates}), "
           f"{detections} detections; untrained weights")
-    print(f"export (trace + save): {export_s:.1f} s")
+    print(f"export (trace + save): {export_s:.1f} s; precision {policy} ({why})")
     print(f"medians of {args.repeats} calls, one 640x480 JPEG, CPU ({os.cpu_count()} cores):")
     print(f"  SavedModel serving_default          {1e3 * t_serve:8.1f} ms")
+    if t_serve32 is not None:
+        print(f"  serving_default, float32 export     {1e3 * t_serve32:8.1f} ms   "
+              f"({t_serve32 / t_serve:.2f}x the time of the {policy} export)")
     print(f"  SavedModel raw_proposals (no PPI)   {1e3 * t_raw:8.1f} ms")
     print(f"  network alone (roi_features)        {1e3 * t_forward:8.1f} ms   "
           f"({t_forward / t_serve:.0%} of serving_default)")

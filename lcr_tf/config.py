@@ -29,12 +29,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from absl import flags
 
 from lcr_tf import distribute
+from lcr_tf import precision as precision_lib
 from lcr_tf.contracts import features
 from lcr_tf.data.pipeline import InputConfig
 from lcr_tf.modeling.factory import ModelConfig
 
 OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = precision_lib.POLICIES + (precision_lib.AUTO,)
 
 
 class ConfigError(ValueError):
@@ -103,6 +104,7 @@ class RunConfig:
       strategy: tf.distribute strategy (:data:`lcr_tf.distribute.STRATEGIES`).
       cpu_replicas: logical CPU devices to mirror over.
       verbose: Keras progress output (0, 1 or 2).
+      progress_every_s: seconds between progress lines (step, images/s, losses, time left); 0: none.
     """
 
     model_dir: Optional[str] = None
@@ -118,6 +120,7 @@ class RunConfig:
     strategy: str = "auto"
     cpu_replicas: int = 1
     verbose: int = 1
+    progress_every_s: float = 30.0
 
     def __post_init__(self):
         for name in ("num_steps", "steps_per_epoch", "checkpoint_every", "log_every"):
@@ -125,6 +128,8 @@ class RunConfig:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.cpu_replicas < 1:
             raise ConfigError(f"--cpu_replicas must be >= 1, got {self.cpu_replicas}")
+        if not self.progress_every_s >= 0:
+            raise ConfigError(f"--progress_every_s must be >= 0, got {self.progress_every_s}")
         if self.strategy not in distribute.STRATEGIES:
             raise ConfigError(f"--strategy must be one of {distribute.STRATEGIES}, got {self.strategy!r}")
 
@@ -348,8 +353,9 @@ FLAG_SPECS: Tuple[FlagSpec, ...] = (
           "variables together) to this norm (0: no clipping).", lower_bound=0.0),
     _spec("precision", "optimization", "enum", "Keras precision policy: float32; mixed_float16 (float16 "
           "compute, dynamic loss scaling: for GPUs); mixed_bfloat16 (bfloat16 compute: for CPUs with AMX / "
-          "AVX512-BF16 and recent GPUs). Variables, losses and the exported model's inputs and outputs stay "
-          "float32.", choices=PRECISIONS),
+          "AVX512-BF16 and recent GPUs); auto (mixed_bfloat16 where the hardware computes bfloat16 natively, "
+          "float32 elsewhere; the run folder records the policy chosen). Variables, losses and the exported "
+          "model's inputs and outputs stay float32.", choices=PRECISIONS),
     _spec("num_steps", "run", "integer", "Total training steps (a resumed run stops there too)."),
     _spec("steps_per_epoch", "run", "integer", "Steps between validations / image summaries (a Keras "
           "epoch)."),
@@ -365,6 +371,8 @@ FLAG_SPECS: Tuple[FlagSpec, ...] = (
     _spec("deterministic", "run", "boolean", "Reproducible runs: deterministic ops, fixed input order."),
     _spec("verbose", "run", "integer", "Keras progress output: 0 silent, 1 progress bar, 2 one line per "
           "epoch."),
+    _spec("progress_every_s", "run", "float", "Seconds between progress lines on stdout (step, images/s, "
+          "losses, time left), whatever --verbose says; 0: none."),
 )
 
 #: Fields without a flag of their own, and why.

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any, Dict
 
@@ -270,10 +271,17 @@ def train_tiny_model(out_dir: str, anchors_path: str, seed: int) -> Dict[str, An
     if FLAGS.num_val_images:
         args.append(f"--val_data={os.path.join(data_dir, 'val-*.tfrecord')}")
     config = train_config.parse(args)
+    console = sys.stdout
+
     with open(os.path.join(out_dir, "train.log"), "w") as log:
+        def progress(line: str) -> None:
+            # The progress lines reach the console as well as the log: training is most of the demo.
+            print(f"[training] {line}", file=console, flush=True)
+            print(line, file=log, flush=True)
+
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                train.train(config)
+                train.train(config, progress=progress)
         except Exception as e:
             raise RuntimeError(f"training failed ({type(e).__name__}: {e}); see {out_dir}/train.log") from e
     from lcr_tf.contracts import run_folder

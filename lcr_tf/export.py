@@ -30,6 +30,7 @@ from typing import Any, Dict, List
 from absl import flags
 
 from lcr_tf import cli
+from lcr_tf import precision as precision_lib
 from lcr_tf.contracts import serving
 from lcr_tf.postprocess import params as params_lib
 from lcr_tf.serving import export as export_lib
@@ -59,6 +60,11 @@ def define_flags() -> None:
                         "--model_base_path); the model goes to <export_dir>/<version>/.")
     flags.DEFINE_integer("version", None, "Version number (a positive integer); default: one more than the "
                          "highest version already in --export_dir (1 when empty).", lower_bound=1)
+    flags.DEFINE_enum("precision", precision_lib.AUTO, [precision_lib.AUTO, "float32", "mixed_bfloat16"],
+                      "Compute precision of the exported model (inputs and outputs stay float32): auto picks "
+                      "mixed_bfloat16 where the exporting machine computes bfloat16 natively (AVX512-BF16 / AMX "
+                      "CPUs, GPUs of compute capability >= 8.0) and float32 elsewhere, and says which. A "
+                      "bfloat16 model still serves, correctly but slower, on hardware without bfloat16.")
     flags.DEFINE_enum("ppi_mode", "paper", list(params_lib.MODES), "Proposal integration inside the "
                       "model: the paper's PPI (eq 7-8), the public release's rules, or the NMS baseline.")
     defaults = params_lib.PPIParams()  # the one place of the PPI defaults
@@ -93,7 +99,9 @@ def main(argv: List[str]) -> None:
     from lcr_tf.serving import inference
 
     try:
-        loaded = inference.load_model(FLAGS.model_dir)
+        policy, why = precision_lib.resolve(FLAGS.precision)
+        print(f"precision {policy} ({why})", flush=True)
+        loaded = inference.load_model(FLAGS.model_dir, policy)
         params = params_from_flags(loaded.config.num_anchors)
         path = export_lib.export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params,
                                  FLAGS.ppi_mode)

@@ -43,12 +43,13 @@ import dataclasses
 import math
 import os
 import sys
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 from absl import flags
 
 from lcr_tf import cli, distribute
 from lcr_tf import config as config_lib
+from lcr_tf import precision as precision_lib
 from lcr_tf.config import ConfigError, FlagError, TrainConfig  # noqa: F401 (FlagError: the old name)
 from lcr_tf.contracts import run_folder
 
@@ -177,7 +178,58 @@ def write_images(name: str, images, step: int) -> None:
     tf.summary.write(name, tensor, step=step, metadata=_metadata("images"))
 
 
-def _callbacks(model, manager, model_dir: str, val_images, run, images_per_step: int):
+def format_duration(seconds: float) -> str:
+    """Seconds -> '1 h 02 min', '3 min 05 s' or '42 s'."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+#: The losses a progress line shows, when the logs have them.
+PROGRESS_KEYS = ("total_loss", "classification", "regression", "rpn_objectness", "proposal_recall")
+
+
+class ProgressMeter:
+    """Decides when a progress line is due and writes it: at most one per ``every_s`` seconds, and the last
+    step always. Pure Python with an injectable clock, so its timing is testable.
+
+    A line reads ``step 1200/6000 (20%), 23.4 images/s, total_loss 1.2345, ..., 3 min 25 s left``; images/s
+    and the time left are those of the steps since the previous line.
+    """
+
+    def __init__(self, num_steps: int, images_per_step: int, every_s: float, write, clock=None):
+        import time
+
+        self.num_steps, self.images_per_step, self.every_s = int(num_steps), int(images_per_step), float(every_s)
+        self.write, self.clock = write, clock or time.perf_counter
+        self.last_time, self.last_step = None, None
+
+    def start(self, step: int) -> None:
+        self.last_time, self.last_step = self.clock(), int(step)
+
+    def update(self, step: int, logs=None) -> None:
+        if self.every_s <= 0:
+            return
+        if self.last_time is None:
+            self.start(step - 1)
+        now = self.clock()
+        if now - self.last_time < self.every_s and step < self.num_steps:
+            return
+        steps = max(step - self.last_step, 0)
+        rate = steps / max(now - self.last_time, 1e-9)
+        parts = [f"step {step}/{self.num_steps} ({100.0 * step / max(self.num_steps, 1):.0f}%)",
+                 f"{rate * self.images_per_step:.1f} images/s"]
+        parts += [f"{k} {float(logs[k]):.4f}" for k in PROGRESS_KEYS if logs and k in logs]
+        if step < self.num_steps and rate > 0:
+            parts.append(f"{format_duration((self.num_steps - step) / rate)} left")
+        self.write(", ".join(parts))
+        self.last_time, self.last_step = now, step
+
+
+def _callbacks(model, manager, model_dir: str, val_images, run, images_per_step: int, progress):
     """The trainer's Keras callbacks and its throughput record (a list of images/s, one per epoch)."""
     import time
 
@@ -188,11 +240,16 @@ def _callbacks(model, manager, model_dir: str, val_images, run, images_per_step:
     val_writer = tf.summary.create_file_writer(os.path.join(model_dir, run_folder.VALIDATION_LOGS))
     throughput: List[float] = []
 
+    meter = ProgressMeter(run.num_steps, images_per_step, run.progress_every_s, progress)
+
     def step():
         return int(model.global_step.numpy())
 
     class Training(keras.callbacks.Callback):
         """Checkpoints, TensorBoard scalars and images, throughput, and the stop at --num_steps."""
+
+        def on_train_begin(self, logs=None):
+            meter.start(step())
 
         def on_epoch_begin(self, epoch, logs=None):
             self.started, self.steps, self.last_end = time.perf_counter(), 0, None
@@ -210,6 +267,7 @@ def _callbacks(model, manager, model_dir: str, val_images, run, images_per_step:
                 manager.save(checkpoint_number=current)
             if current >= run.num_steps:
                 model.stop_training = True
+            meter.update(current, logs)
 
         def on_epoch_end(self, epoch, logs=None):
             if self.steps and self.last_end is not None:
@@ -234,9 +292,16 @@ def _callbacks(model, manager, model_dir: str, val_images, run, images_per_step:
     return [Training()], throughput
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, progress: Optional[Callable[[str], None]] = None) -> TrainResult:
     """Runs the training ``config`` describes (no global flag is read). Raises :class:`ConfigError`, naming
-    the flag, on settings that cannot work."""
+    the flag, on settings that cannot work.
+
+    ``progress`` receives a progress line every ``config.run.progress_every_s`` seconds (default: printed
+    on stdout).
+    """
+    if progress is None:
+        def progress(line: str) -> None:
+            print(line, flush=True)
     import keras
     import tensorflow as tf
 
@@ -253,19 +318,23 @@ def train(config: TrainConfig) -> TrainResult:
     keras.utils.set_random_seed(run.seed)
     if run.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(config.optimization.precision)
+    policy, why = precision_lib.resolve(config.optimization.precision)
+    print(f"precision {policy} ({why})", flush=True)
+    # The run folder records the policy that ran, so a resumed or exported run does not depend on where.
+    config = dataclasses.replace(config, optimization=dataclasses.replace(config.optimization, precision=policy))
+    keras.mixed_precision.set_global_policy(policy)
     anchor_set = anchors_lib.load(config.data.anchors)
     config_lib.check_anchors(config, anchor_set)
     chief = distribute.is_chief(strategy)
     model_dir = distribute.worker_model_dir(run.model_dir, strategy)
     os.makedirs(model_dir, exist_ok=True)
     try:
-        return _train(config, strategy, anchor_set, model_dir, chief)
+        return _train(config, strategy, anchor_set, model_dir, chief, progress)
     finally:
         distribute.cleanup_worker_dir(model_dir, run.model_dir)
 
 
-def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: bool) -> TrainResult:
+def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: bool, progress) -> TrainResult:
     import statistics
 
     import keras
@@ -350,7 +419,7 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
     logs: Dict[str, float] = {}
     if remaining > 0:
         per_epoch = min(run.steps_per_epoch, remaining)
-        callbacks, throughput = _callbacks(model, manager, model_dir, val_images, run, batch_size)
+        callbacks, throughput = _callbacks(model, manager, model_dir, val_images, run, batch_size, progress)
         history = model.fit(train_ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
                             validation_data=val_ds, validation_steps=run.val_steps if val_ds else None,
                             callbacks=callbacks, verbose=run.verbose)

@@ -268,3 +268,29 @@ def test_roi_features_regress_classes_equal_call():
     want = pose_coding.select_class_block(
         tf.repeat(tf.reshape(full[lcr_model.REGRESSION], [12, -1]), 2, axis=0), tf.reshape(classes, [-1]))
     np.testing.assert_allclose(got.numpy().reshape(24, -1), want.numpy(), atol=1e-5)
+
+
+def test_bfloat16_export_serves_float32_in_and_out(exported, tmp_path):
+    """A mixed_bfloat16 export: bfloat16 layers over the same float32 weights, float32 signature outputs,
+    its precision recorded; serving the same image gives finite detections of the same shapes."""
+    import json
+
+    _, model_dir, path32, loaded32 = exported
+    bf16 = inference.load_model(model_dir, "mixed_bfloat16")
+    assert bf16.precision == "mixed_bfloat16"
+    assert bf16.model.lcr_head.compute_dtype == "bfloat16"
+    # Every floating variable stays float32 (the step counter is int64).
+    assert {str(v.dtype) for v in bf16.model.weights} == {"float32", "int64"}
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # the caller's policy is back
+    path = export_lib.export(bf16, str(tmp_path / "serving"), version=1, params=params())
+    served = tf.saved_model.load(path)
+    assert json.loads(served.export_info.numpy().decode())["precision"] == "mixed_bfloat16"
+    images = tf.constant([png(noise(48, 60, 5)), png(noise(30, 30, 6))])
+    out = served.signatures["serving_default"](images=images)
+    ref = loaded32.signatures["serving_default"](images=images)
+    for key, value in ref.items():
+        assert out[key].dtype == value.dtype and out[key].shape == value.shape, key
+        assert np.all(np.isfinite(out[key].numpy())), key
+    with pytest.raises(ValueError, match="serving precision"):
+        inference.load_model(model_dir, "mixed_float16")

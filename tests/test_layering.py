@@ -20,7 +20,7 @@ LAYERS = (
                "lcr_tf.body_model", "lcr_tf.body_angles", "lcr_tf.viz")),
     ("synthetic", ("lcr_tf.synthetic",)),
     ("datasets", ("lcr_tf.datasets",)),
-    ("ops", ("lcr_tf.ops", "lcr_tf.distribute")),
+    ("ops", ("lcr_tf.ops", "lcr_tf.distribute", "lcr_tf.precision")),
     ("layers", ("lcr_tf.layers",)),
     ("modeling", ("lcr_tf.modeling", "lcr_tf.losses", "lcr_tf.optimization")),
     ("data", ("lcr_tf.data",)),

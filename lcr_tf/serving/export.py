@@ -96,7 +96,8 @@ def build_module(loaded, params, mode: str = "paper"):
     size = int(loaded.config.image_size)
     skel = skeleton_lib.get_skeleton(loaded.skeleton)
     info = {"model": loaded.config.to_dict(), "skeleton": skel.name, "ppi_mode": mode,
-            "ppi_params": {k: v for k, v in vars(params).items()}}
+            "ppi_params": {k: v for k, v in vars(params).items()},
+            "precision": getattr(loaded, "precision", "float32")}
 
     class LCRServing(tf.Module):
         def __init__(self):

@@ -36,6 +36,7 @@ import dataclasses
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -61,6 +62,17 @@ GRAPH_MODES = params_lib.MODES
 DETECTION_KEYS = serving.DETECTION_KEYS
 
 
+#: Policies a served model may compute in (float16 would need loss-scale-free range checks; not offered).
+SERVING_PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def float32_features(features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """:meth:`LCRNet.roi_features` with every floating output but the head inputs in float32: the
+    post-processing runs in float32 whatever the model computes in."""
+    return {k: (tf.cast(v, tf.float32) if v.dtype.is_floating and k != lcr_model.HEAD_INPUTS else v)
+            for k, v in features.items()}
+
+
 @dataclasses.dataclass
 class LoadedModel:
     """A model rebuilt from a model directory.
@@ -69,11 +81,14 @@ class LoadedModel:
       model: the :class:`lcr_tf.modeling.lcr_model.LCRNet` with its trained weights.
       config: its :class:`lcr_tf.modeling.factory.ModelConfig`.
       skeleton: the joint set of its poses (a :mod:`lcr_tf.contracts.skeleton` name).
+      precision: the Keras policy it computes in (``float32`` or ``mixed_bfloat16``; variables, inputs and
+        the serving outputs are float32 either way).
     """
 
     model: Any
     config: Any
     skeleton: str
+    precision: str = "float32"
 
 
 class _Placeholders:
@@ -106,8 +121,9 @@ def _skeleton_name(run: Mapping[str, Any], num_joints: int) -> str:
     raise ValueError(f"no registered skeleton has {num_joints} joints")
 
 
-def load_model(model_dir: str) -> LoadedModel:
-    """Rebuilds the model of a training run (module docstring) with its weights.
+def load_model(model_dir: str, precision: str = "float32") -> LoadedModel:
+    """Rebuilds the model of a training run (module docstring) with its weights, computing in
+    ``precision`` (a Keras policy; the trained float32 weights load into either).
 
     Raises:
       FileNotFoundError: ``model_dir`` lacks ``config.json`` or any weights (the message names the path).
@@ -119,8 +135,16 @@ def load_model(model_dir: str) -> LoadedModel:
     skeleton = _skeleton_name(run, config.num_joints)
     # Building never reads the backbone's weight file: the trained weights replace them all.
     config_no_init = dataclasses.replace(config, backbone_weights="none")
-    model = factory.build_model(config_no_init, _Placeholders(config.num_anchors, config.num_joints, skeleton))
-    model(tf.zeros([1, config.image_size, config.image_size, 3]))
+    if precision not in SERVING_PRECISIONS:
+        raise ValueError(f"serving precision must be one of {SERVING_PRECISIONS}, got {precision!r}")
+    # Layers take the global policy when they are built; the caller's policy is put back after.
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        model = factory.build_model(config_no_init, _Placeholders(config.num_anchors, config.num_joints, skeleton))
+        model(tf.zeros([1, config.image_size, config.image_size, 3]))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     weights = run_folder.weights_path(model_dir)
     if os.path.isfile(weights):
         model.load_weights(weights)
@@ -130,7 +154,7 @@ def load_model(model_dir: str) -> LoadedModel:
             raise FileNotFoundError(f"{model_dir}: neither {FINAL_WEIGHTS} nor a checkpoint in "
                                     f"{CHECKPOINT_DIR}/")
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return LoadedModel(model=model, config=config, skeleton=skeleton)
+    return LoadedModel(model=model, config=config, skeleton=skeleton, precision=precision)
 
 
 def save_model_dir(model, model_dir: str, skeleton: Optional[str] = None,
@@ -257,8 +281,8 @@ def candidates(model, features: Mapping[str, tf.Tensor], scales, score_threshold
     head = features[lcr_model.HEAD_INPUTS]  # (B, R, D)
     batch, num_rois = tf.shape(roi)[0], tf.shape(head)[1]
     distinct, position = tf.unique(tf.reshape(cls, [-1]))  # (U,), (B M,)
-    blocks = model.regress_classes(tf.reshape(head, [batch * num_rois, -1]),
-                                   tf.tile(distinct[None], [batch * num_rois, 1]))  # (B R, U, 5J)
+    blocks = tf.cast(model.regress_classes(tf.reshape(head, [batch * num_rois, -1]),
+                                           tf.tile(distinct[None], [batch * num_rois, 1])), tf.float32)  # (B R, U, 5J)
     rows = tf.reshape(roi + tf.range(batch)[:, None] * num_rois, [-1])
     deltas = tf.gather_nd(blocks, tf.stack([rows, position], axis=-1))[:, None]  # (B M, 1, 5J)
     boxes = tf.gather(features[lcr_model.BOXES], roi, batch_dims=1)  # (B, M, 4) letterbox pixels
@@ -362,7 +386,7 @@ def detect(model, images, scales, image_sizes, params: params_lib.PPIParams,
     batch = tf.shape(images)[0]
     if runtime is None:
         runtime = runtime_tensors(params, batch)
-    features = model.roi_features(images, training=False)
+    features = float32_features(model.roi_features(images, training=False))
     cands = candidates(model, features, scales, runtime["score_threshold"], params.max_candidates)
     return integrate(cands, image_sizes, params, runtime, intrinsics, mode)
 
@@ -381,7 +405,7 @@ def proposals(model, images, scales, params: params_lib.PPIParams, score_thresho
     batch = tf.shape(images)[0]
     if score_threshold is None:
         score_threshold = tf.fill([batch], tf.constant(float(params.score_threshold), tf.float32))
-    features = model.roi_features(images, training=False)
+    features = float32_features(model.roi_features(images, training=False))
     cands = candidates(model, features, scales, score_threshold, params.max_candidates)
     scales = tf.cast(scales, tf.float32)
     out = {serving.PROPOSAL_BOXES: features[lcr_model.BOXES] / tf.tile(scales, [1, 2])[:, None, :],
