@@ -33,6 +33,7 @@ from lcr_tf import (
     cli,  # noqa: E402
     synthetic,  # noqa: E402
 )
+from lcr_tf import precision as precision_lib  # noqa: E402
 from lcr_tf.contracts import (
     features,  # noqa: E402
     geometry,  # noqa: E402
@@ -87,15 +88,27 @@ def bench_tiny(repeats: int, steps: int) -> None:
                 next(iterator)
 
         t_input = median_time(read, repeats)
-        model = factory.build_model(config, anchor_set)
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
-        model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace
-        t_train = median_time(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0), repeats)
+        # float32 always; beside it the policy --precision=auto picks here, when it is another one.
+        auto, why = precision_lib.resolve("auto")
+        t_train = {}
+        for policy in dict.fromkeys(("float32", auto)):
+            keras.mixed_precision.set_global_policy(policy)
+            keras.utils.set_random_seed(0)
+            model = factory.build_model(config, anchor_set)
+            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
+            model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace
+            t_train[policy] = median_time(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0),
+                                          repeats)
+        keras.mixed_precision.set_global_policy("float32")
     n = steps * batch_size
-    print(f"tiny config, 256x256, batch {batch_size}, K=32, CPU threads {os.cpu_count()}:")
+    print(f"tiny config, 256x256, batch {batch_size}, K=32, CPU threads {os.cpu_count()}; auto precision: "
+          f"{auto} ({why}):")
     print(f"  input pipeline alone : {n / t_input:8.1f} images/s")
-    print(f"  training (model.fit) : {n / t_train:8.1f} images/s  ({t_train / steps * 1000:.0f} ms/step)")
-    print(f"  ratio input / train  : {t_train / t_input:8.1f}x")
+    for policy, t in t_train.items():
+        print(f"  training, {policy:14s}: {n / t:8.1f} images/s  ({t / steps * 1000:.0f} ms/step)")
+    if len(t_train) > 1:
+        print(f"  {auto} / float32 speed: {t_train['float32'] / t_train[auto]:8.2f}x")
+    print(f"  ratio input / train  : {t_train['float32'] / t_input:8.1f}x")
 
 
 def bench_resnet(repeats: int) -> None:

@@ -63,6 +63,16 @@ def help_text(flag_values: flags.FlagValues = flags.FLAGS, doc: Optional[str] = 
     return "\n".join(parts)
 
 
+def format_duration(seconds: float) -> str:
+    """Seconds -> '1 h 02 min', '3 min 05 s' or '42 s'."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 def _usage_error(message: str) -> None:
     print(f"error: {message} (see --help)", file=sys.stderr)
     sys.exit(USAGE_ERROR)

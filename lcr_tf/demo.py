@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any, Dict
 
@@ -403,6 +404,12 @@ def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4)
     fig.savefig(path)
 
 
+#: Seconds between the "still running" lines of a long stage.
+HEARTBEAT_S = 30.0
+#: Stages that print their own progress lines.
+OWN_PROGRESS = ("training",)
+
+
 def run() -> Dict[str, Any]:
     out_dir = FLAGS.output_dir
     os.makedirs(out_dir, exist_ok=True)
@@ -416,7 +423,21 @@ def run() -> Dict[str, Any]:
     def stage(name, fn, *args):
         t0 = time.perf_counter()
         print(f"[{name}] ...", flush=True)
-        out = fn(*args)
+        # A line every HEARTBEAT_S of a stage that prints no progress of its own (training prints its own:
+        # step, images/s, losses, time left), so no stage is minutes of silence.
+        done = threading.Event()
+
+        def heartbeat():
+            while not done.wait(HEARTBEAT_S):
+                print(f"[{name}] still running, {cli.format_duration(time.perf_counter() - t0)} so far", flush=True)
+
+        beat = None if name in OWN_PROGRESS else threading.Thread(target=heartbeat, daemon=True)
+        if beat:
+            beat.start()
+        try:
+            out = fn(*args)
+        finally:
+            done.set()
         timings[name] = time.perf_counter() - t0
         summary[name] = out
         print(f"[{name}] done in {timings[name]:.1f} s: " + ", ".join(

@@ -178,16 +178,6 @@ def write_images(name: str, images, step: int) -> None:
     tf.summary.write(name, tensor, step=step, metadata=_metadata("images"))
 
 
-def format_duration(seconds: float) -> str:
-    """Seconds -> '1 h 02 min', '3 min 05 s' or '42 s'."""
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
 #: The losses a progress line shows, when the logs have them.
 PROGRESS_KEYS = ("total_loss", "classification", "regression", "rpn_objectness", "proposal_recall")
 
@@ -224,7 +214,7 @@ class ProgressMeter:
                  f"{rate * self.images_per_step:.1f} images/s"]
         parts += [f"{k} {float(logs[k]):.4f}" for k in PROGRESS_KEYS if logs and k in logs]
         if step < self.num_steps and rate > 0:
-            parts.append(f"{format_duration((self.num_steps - step) / rate)} left")
+            parts.append(f"{cli.format_duration((self.num_steps - step) / rate)} left")
         self.write(", ".join(parts))
         self.last_time, self.last_step = now, step
 

@@ -22,6 +22,9 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "total" in proc.stdout
+    # The trainer's progress reaches the console: its last step always gets a line (train.log has it too).
+    assert "[training] step 6/6 (100%)" in proc.stdout
+    assert "step 6/6 (100%)" in (out / "train.log").read_text()
     for name in ("poses.npz", "poses.json", "anchors.npz", "anchors.json", "anchors.png", "pseudo_gt.png",
                  "summary.json", "input_samples.png", "train.log", "model/metrics.json", "synthetic/train-summary.json",
                  "synthetic/val-summary.json", "synthetic/train-00000-of-00001.tfrecord"):

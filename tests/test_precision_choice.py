@@ -4,7 +4,8 @@ progress lines (lcr_tf.train.ProgressMeter) on a fake clock."""
 import pytest
 
 from lcr_tf import precision
-from lcr_tf.train import ProgressMeter, format_duration
+from lcr_tf.cli import format_duration
+from lcr_tf.train import ProgressMeter
 
 
 def _cpuinfo(tmp_path, flags):
