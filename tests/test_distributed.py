@@ -76,18 +76,19 @@ def test_two_replicas_take_the_step_of_one(anchor_set, batch):
     assert two.distribute_strategy.num_replicas_in_sync == 2
     logs2 = one_step(two, batch)
     # Float32 sums in another order (and convolution kernels chosen for another batch shape); batch norm
-    # amplifies their differences in the kernels under it. Measured: relative L2 difference of a
-    # variable's gradient at most 4e-4, of the whole gradient 8e-6; RoIs sampled with other seeds or
-    # Keras' one-pass synchronised batch norm give percents.
+    # amplifies their differences in the kernels under it. Measured: within one process the whole
+    # gradient differs by ~2e-6, but from process to process the kernels chosen differ and so does the
+    # result: whole 2e-4 to 5e-3, worst variable 2e-3 to 4e-2 in six runs. A wrong normaliser (per-replica
+    # instead of global counts) gives ~100 %, RoIs sampled with other seeds several percent.
     g1 = [(b - a) / LR for b, a in zip(before, trainable(single))]
     g2 = [(b - a) / LR for b, a in zip(before, trainable(two))]
     worst = max(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-12) for x, y in zip(g1, g2))
     flat1, flat2 = np.concatenate([x.ravel() for x in g1]), np.concatenate([x.ravel() for x in g2])
     whole = np.linalg.norm(flat1 - flat2) / np.linalg.norm(flat1)
     print(f"relative gradient difference: worst variable {worst:.2e}, whole {whole:.2e}")
-    assert worst < 5e-3 and whole < 1e-4, (worst, whole)
+    assert worst < 0.1 and whole < 1e-2, (worst, whole)
     for a1, a2 in zip(trainable(single), trainable(two)):
-        np.testing.assert_allclose(a2, a1, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(a2, a1, rtol=1e-4, atol=1e-4)
     moved = sum(float(np.abs(b - a).max() > 0) for b, a in zip(before, trainable(single)))
     assert moved > 0.9 * len(before)  # the step did change (almost) every variable
     # The reported losses are the global batch's, the same with either split.

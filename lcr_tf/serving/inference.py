@@ -62,7 +62,8 @@ GRAPH_MODES = params_lib.MODES
 DETECTION_KEYS = serving.DETECTION_KEYS
 
 
-#: Policies a served model may compute in (float16 would need loss-scale-free range checks; not offered).
+#: Policies a served model may compute in (float16, whose narrow range needs loss scaling in training, is
+#: not offered for serving).
 SERVING_PRECISIONS = ("float32", "mixed_bfloat16")
 
 
