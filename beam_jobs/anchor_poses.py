@@ -25,7 +25,7 @@ import time
 from typing import Optional, Tuple
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import cli, pose_corpus
@@ -138,8 +138,6 @@ def run(poses: str, num_anchors: int, output: str, views: int = 20, seed: int = 
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
         elevation = parse_range(FLAGS.elevation_range)
         run(FLAGS.poses, FLAGS.num_anchors, FLAGS.output, views=FLAGS.views, seed=FLAGS.seed,

@@ -63,8 +63,6 @@ def main(argv: List[str]) -> None:
     from lcr_tf import body_model, pose_corpus
 
     fv = flags.FLAGS
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if fv.output_dir is None:
         raise app.UsageError("--output_dir is required")
     try:

@@ -490,8 +490,6 @@ def _json_default(o):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # Beam's per-bundle INFO lines
     run()
 

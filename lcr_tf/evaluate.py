@@ -200,8 +200,6 @@ def main(argv: List[str]) -> None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
 
-    if len(argv) > 1:
-        fail(f"unexpected arguments {argv[1:]}")
     for name in ("dataset", "data", "output"):
         if not getattr(FLAGS, name):
             fail(f"--{name} is required")

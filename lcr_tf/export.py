@@ -89,9 +89,6 @@ def params_from_flags(num_anchors: int):
 
 
 def main(argv: List[str]) -> None:
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
     for name in ("model_dir", "export_dir"):
         if not getattr(FLAGS, name):
             print(f"error: --{name} is required", file=sys.stderr)

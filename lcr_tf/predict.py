@@ -327,9 +327,6 @@ def run(saved_model: str, input_path: str, output_dir: str, min_score: float = 0
 
 
 def main(argv: List[str]) -> None:
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
     for name in ("saved_model", "input", "output_dir"):
         if not getattr(FLAGS, name):
             print(f"error: --{name} is required", file=sys.stderr)

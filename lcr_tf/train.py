@@ -429,9 +429,6 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
 
 
 def main(argv: List[str]) -> None:
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
     try:
         train(config_lib.from_flags(flags.FLAGS))
     except ConfigError as e:
