@@ -1,11 +1,11 @@
-"""Tests of lcr_tf.layers: RPN head, RoIAligner, LCR head, refinement stage."""
+"""Tests of lcr_tf.layers: RPN head, RoIAligner, LCR head, refinement stage, space-to-depth stem."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf.layers import LCRHead, RefinementStage, RoIAligner, RPNHead
+from lcr_tf.layers import LCRHead, RefinementStage, RoIAligner, RPNHead, SpaceToDepth, SyncBatchNormalization
 from lcr_tf.ops import anchor_boxes
 
 J = 13
@@ -226,3 +226,70 @@ def test_refinement_config_round_trip_and_errors():
         RefinementStage(num_classes=9, num_joints=J)(features, logits, regression)
     with pytest.raises(ValueError, match="positive"):
         RefinementStage(num_classes=7, fc=())
+
+
+def test_space_to_depth_moves_each_patch_into_channels_and_pads_to_the_block():
+    # 1 image of 5 x 6 pixels, 2 channels, every value distinct: value = 100 * y + 10 * x + c.
+    y, x, c = np.meshgrid(np.arange(5), np.arange(6), np.arange(2), indexing="ij")
+    image = (100 * y + 10 * x + c).astype(np.float32)[None] + 1.0  # + 1: the padding's zeros stand out
+    out = SpaceToDepth(4)(image).numpy()
+    assert out.shape == (1, 2, 2, 32)  # ceil(5 / 4) x ceil(6 / 4), 4 * 4 * 2 channels
+    for oy in range(2):
+        for ox in range(2):
+            for dy in range(4):
+                for dx in range(4):
+                    for ch in range(2):
+                        py, px = 4 * oy + dy, 4 * ox + dx
+                        expected = 100 * py + 10 * px + ch + 1.0 if py < 5 and px < 6 else 0.0
+                        assert out[0, oy, ox, (dy * 4 + dx) * 2 + ch] == expected
+    assert SpaceToDepth(4).compute_output_shape((None, 5, None, 3)) == (None, 2, None, 48)
+    with pytest.raises(ValueError, match="block_size must be >= 1"):
+        SpaceToDepth(0)
+
+
+def test_space_to_depth_round_trips_through_keras_serialization():
+    restored = _round_trip(SpaceToDepth(2, name="stem"))
+    assert restored.block_size == 2
+    image = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    np.testing.assert_array_equal(restored(image), tf.nn.space_to_depth(image, 2))
+
+
+# -------------------------------------------------------------------------------- SyncBatchNormalization
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_path_equals_keras_batch_norm(training):
+    """One replica: the fused kernel gives Keras' outputs, input and weight gradients, and moving averages."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2.0, 3.0, (2, 5, 6, 4)), tf.float32)
+    ours, reference = SyncBatchNormalization(momentum=0.9), keras.layers.BatchNormalization(momentum=0.9)
+    for layer in (ours, reference):
+        layer.build(x.shape)
+        layer.gamma.assign(rng.uniform(0.5, 2.0, 4).astype(np.float32) if layer is ours else ours.gamma)
+        layer.beta.assign(np.arange(4, dtype=np.float32) if layer is ours else ours.beta)
+        layer.moving_mean.assign(np.full(4, 0.5, np.float32))
+        layer.moving_variance.assign(np.full(4, 2.0, np.float32))
+    results = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(y * tf.reshape(tf.range(4.0), [1, 1, 1, 4]) ** 2)
+        results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta]), layer.moving_mean,
+                        layer.moving_variance])
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    if training:  # hand-computed: 0.9 * old + 0.1 * batch statistic (biased variance)
+        np.testing.assert_allclose(ours.moving_mean, 0.45 + 0.1 * np.mean(x, (0, 1, 2)), rtol=1e-5)
+        np.testing.assert_allclose(ours.moving_variance, 1.8 + 0.1 * np.var(x, (0, 1, 2)), rtol=1e-5)
+
+
+def test_fused_batch_norm_path_runs_in_bfloat16():
+    x = tf.constant(np.random.default_rng(1).normal(0.0, 1.0, (2, 8, 8, 16)), tf.float32)
+    layer = SyncBatchNormalization(dtype="mixed_bfloat16")
+    y = layer(tf.cast(x, tf.bfloat16), training=True)
+    assert y.dtype == tf.bfloat16 and layer.moving_mean.dtype == tf.float32
+    # Normalised per channel: mean 0 and unit spread, to bfloat16's 3 digits.
+    np.testing.assert_allclose(np.mean(tf.cast(y, tf.float32), (0, 1, 2)), 0.0, atol=2e-2)
+    np.testing.assert_allclose(np.std(tf.cast(y, tf.float32), (0, 1, 2)), 1.0, atol=2e-2)
+    traced = tf.function(lambda t: layer(t, training=True)).get_concrete_function(tf.cast(x, tf.bfloat16))
+    assert "FusedBatchNormV3" in {op.type for op in traced.graph.get_operations()}
