@@ -129,11 +129,13 @@ def test_train_steps_lower_the_loss_and_count_steps(corpus, anchor_set):
     assert first[lcr_model.TOTAL_LOSS] == pytest.approx(parts, rel=1e-5)
     assert first[lcr_model.TOTAL_LOSS] > 1.0
     assert 0.0 <= first[lcr_model.PROPOSAL_RECALL] <= 1.0
-    for _ in range(8):
+    # 16 steps, not 8: the loss is read in inference mode, and batch norm's moving statistics (momentum
+    # 0.99) trail the training-mode loss, which halves within 8 steps.
+    for _ in range(16):
         model.train_on_batch(batch)
     after = model.test_on_batch(batch, return_dict=True)
     assert after[lcr_model.TOTAL_LOSS] < 0.8 * first[lcr_model.TOTAL_LOSS]
-    assert int(model.global_step.numpy()) == 8 and int(model.optimizer.iterations.numpy()) == 8
+    assert int(model.global_step.numpy()) == 16 and int(model.optimizer.iterations.numpy()) == 16
 
 
 def test_proposal_recall_counts_people(corpus, anchor_set):
