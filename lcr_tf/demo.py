@@ -2,7 +2,7 @@
 
     python -m lcr_tf.demo [--output_dir=demo_output] [--mocap=DIR_OR_GLOB]
 
-Stages (about 28 minutes on 2 CPU cores with the defaults; most of it is training):
+Stages (about 14 minutes on 2 CPU cores with the defaults; most of it is training):
 
 1. **Pose corpus.** By default the embedded body model (:mod:`lcr_tf.body_model`) samples
    ``--num_poses`` poses; with ``--mocap`` the Beam job :mod:`beam_jobs.mocap_poses` reads real MoCap
