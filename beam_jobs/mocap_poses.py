@@ -127,7 +127,7 @@ def write_corpus(results: List[dict], rejected: List[dict], output: str, skeleto
     rejected = sorted(rejected, key=lambda r: r["path"])
     if not results:
         reasons = "; ".join(f"{r['path']}: {r['reason']}" for r in rejected) or "no input files"
-        raise RuntimeError(f"no MoCap file could be read ({reasons})")
+        raise ValueError(f"no MoCap file could be read ({reasons})")
     names = trial_names([r["path"] for r in results])
     num_joints = skeleton_lib.get_skeleton(skeleton).num_joints
     poses = np.concatenate([r["poses3d"] for r in results]).reshape(-1, num_joints, 3)
@@ -204,14 +204,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     fv, beam_args = parsed
     files = list_inputs(fv["input"].value)
     if not files:
-        print(f"error: no .bvh or .amc files found for --input={fv['input'].value}", file=sys.stderr)
+        print(f"mocap_poses: error: no .bvh or .amc files found for --input={fv['input'].value}", file=sys.stderr)
         return 1
-    with beam.Pipeline(options=runner_options.pipeline_options(beam_args)) as p:
-        build_pipeline(p, files, fv["output"].value, skeleton=fv["skeleton"].value,
-                       min_distance_mm=fv["min_distance_mm"].value, asf_fallback=fv["asf"].value,
-                       bvh_length_unit=fv["bvh_length_unit"].value, input_description=fv["input"].value)
-    print(f"wrote {fv['output'].value} from {len(files)} file(s)")
-    return 0
+
+    def body() -> int:
+        with beam.Pipeline(options=runner_options.pipeline_options(beam_args)) as p:
+            build_pipeline(p, files, fv["output"].value, skeleton=fv["skeleton"].value,
+                           min_distance_mm=fv["min_distance_mm"].value, asf_fallback=fv["asf"].value,
+                           bvh_length_unit=fv["bvh_length_unit"].value, input_description=fv["input"].value)
+        print(f"wrote {fv['output'].value} from {len(files)} file(s)")
+        return 0
+
+    return runner_options.reporting_input_errors("mocap_poses", body)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ through unchanged.
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 LOCAL_RUNNER = "--runner=FnApiRunner"
 MULTI_PROCESS_DEFAULTS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
@@ -70,3 +70,35 @@ def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence
         print(f"error: missing required flag(s): {', '.join('--' + m for m in missing)}", file=sys.stderr)
         return 2
     return fv, beam_args
+
+
+def reporting_input_errors(job: str, body: Callable[[], int]) -> int:
+    """Runs ``body()`` (a job's pipeline) and returns its exit status; bad input that it raises — also
+    from inside a transform, which Beam re-raises with ``[while running 'STEP']`` appended — is one line
+    ``<job>: error: <message>`` on stderr and exit status 1 (:func:`lcr_tf.cli.input_error_message`
+    decides what is bad input; ``LCR_TF_TRACEBACK=1`` re-raises)."""
+    import logging
+    import os
+    import sys
+
+    from lcr_tf import cli
+
+    def not_input_error(record: logging.LogRecord) -> bool:
+        # Beam logs a failing transform's traceback before it re-raises; for bad input the one line
+        # below says it all, any other error keeps its log.
+        return not (record.exc_info and cli.input_error_message(record.exc_info[1]) is not None)
+
+    debugging = bool(os.environ.get("LCR_TF_TRACEBACK"))
+    beam_log = logging.getLogger("apache_beam.runners.common")
+    if not debugging:
+        beam_log.addFilter(not_input_error)
+    try:
+        return body()
+    except Exception as e:  # noqa: BLE001 - anything that is not bad input re-raises
+        message = cli.input_error_message(e)
+        if message is None or debugging:
+            raise
+        print(f"{job}: error: {message}", file=sys.stderr)
+        return cli.INPUT_ERROR
+    finally:
+        beam_log.removeFilter(not_input_error)

@@ -82,6 +82,7 @@ def _check_arrays(pose3d, pose2d, upper_body, metadata: Mapping[str, Any], where
             _fail(where, name, f"holds NaN or inf (anchor {bad})")
         arrays[name] = value.astype(np.float32)
     pose3d, pose2d = arrays["pose3d"], arrays["pose2d"]
+    skeleton_lib.check_metres(pose3d, skel, f"{where}: pose3d")
     if pose2d.shape[0] != pose3d.shape[0]:
         _fail(where, "pose2d", f"has {pose2d.shape[0]} anchors but pose3d has {pose3d.shape[0]}")
     k = pose3d.shape[0] // 2

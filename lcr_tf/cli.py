@@ -14,13 +14,20 @@ ends with::
   defines them from included; ``hidden`` ones left out) on stdout, and exits 0;
 * a flag that does not parse, an unknown flag, a missing ``required`` flag or a positional argument
   (unless ``positional=True``) is an error on stderr that names it, with exit status 2;
-* ``main``'s return value is the exit status.
+* ``main``'s return value is the exit status;
+* bad input that ``main`` lets through — a missing, unreadable, truncated or malformed file, a value of
+  the wrong shape or unit (``OSError``, ``ValueError``, ``zipfile.BadZipFile``, TensorFlow's
+  ``OpError``) — is one line on stderr, ``<program>: error: <message>``, with exit status 1 instead of
+  a traceback (the readers' messages name the file and the field). ``LCR_TF_TRACEBACK=1`` in the
+  environment re-raises it, for debugging.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
+import zipfile
 from typing import Callable, Collection, List, Optional, Sequence
 
 from absl import app, flags
@@ -29,6 +36,10 @@ _HELP = ("-h", "-?", "--help", "--helpshort", "--helpfull")
 #: Modules whose flags a help page leaves out (absl's own, and those a library defines on import).
 _FOREIGN = ("absl", "tensorflow", "keras", "apache_beam", "tensorboard")
 USAGE_ERROR = 2
+#: Exit status of a command stopped by bad input (one line on stderr).
+INPUT_ERROR = 1
+#: What :func:`run` reports as bad input (OSError covers missing files and folders, and permissions).
+_INPUT_ERRORS = (OSError, ValueError, zipfile.BadZipFile)
 
 
 def _program_flag_modules(flag_values: flags.FlagValues) -> List[str]:
@@ -73,6 +84,26 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def input_error_message(error: BaseException) -> Optional[str]:
+    """The one-line message of an exception that is bad input (see the module docstring), else None.
+
+    TensorFlow's errors are recognised without importing TensorFlow: only a program that loaded it can
+    raise them.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(error, tf.errors.OpError):
+        text = error.message
+    elif isinstance(error, _INPUT_ERRORS):
+        text = str(error) or type(error).__name__
+    else:
+        return None
+    # One line. A graph's error wraps the op's own message in a header and a trace of Python frames
+    # (indented) and op names ("[[...]]"): the op's message is the last line that is neither.
+    lines = [line for line in text.splitlines() if line.strip() and not line[0].isspace()
+             and not line.startswith(("Graph execution error", "Detected at node", "[["))]
+    return lines[-1].strip() if lines else type(error).__name__
+
+
 def _usage_error(message: str) -> None:
     print(f"error: {message} (see --help)", file=sys.stderr)
     sys.exit(USAGE_ERROR)
@@ -100,6 +131,14 @@ def run(main: Callable[[List[str]], Optional[int]], required: Sequence[str] = ()
     def checked(argv: List[str]):
         if len(argv) > 1 and not positional:
             _usage_error(f"unexpected arguments {argv[1:]} (every setting is a --flag)")
-        return main(argv)
+        try:
+            return main(argv)
+        except Exception as e:  # noqa: BLE001 - only bad input is reported in one line; the rest re-raises
+            message = input_error_message(e)
+            if message is None or os.environ.get("LCR_TF_TRACEBACK"):
+                raise
+            program = os.path.splitext(os.path.basename(sys.argv[0] or "lcr_tf"))[0]
+            print(f"{program}: error: {message}", file=sys.stderr)
+            return INPUT_ERROR
 
     app.run(checked, flags_parser=parse)

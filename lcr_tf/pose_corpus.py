@@ -62,6 +62,7 @@ def load(path: str, skeleton: Optional[str] = None) -> PoseCorpus:
         bad = int(np.argmax(~np.all(np.isfinite(arrays["poses3d"]), axis=(1, 2))))
         raise ValueError(f"{path}: poses3d[{bad}] holds NaN or inf")
     corpus = PoseCorpus(arrays["poses3d"], arrays["trial"], arrays["frame"], meta)
+    skeleton_lib.check_metres(corpus.poses3d, corpus.skeleton, f"{path}: poses3d")
     if skeleton is not None and corpus.metadata["skeleton"] != skeleton:
         raise ValueError(f"{path}: corpus skeleton is {corpus.metadata['skeleton']!r}, expected {skeleton!r}")
     return corpus

@@ -4,8 +4,9 @@ import time
 import numpy as np
 import pytest
 
-from lcr_tf import pose_corpus
+from lcr_tf import anchors, body_model, pose_corpus
 from lcr_tf.contracts import npz_io
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 
 def _digest(path):
@@ -54,7 +55,27 @@ def test_pose_corpus_checks(tmp_path):
         pose_corpus.load(path)
     with pytest.raises(ValueError, match="skeleton 'coco17' has 17"):
         pose_corpus.PoseCorpus(np.zeros((2, 13, 3)), ["a", "b"], [0, 1], {"skeleton": "coco17"})
-    corpus = pose_corpus.PoseCorpus(np.zeros((2, 13, 3)), ["a", "b"], [0, 1])
+    real = body_model.sample_poses(20, seed=0).poses3d
+    corpus = pose_corpus.PoseCorpus(real, ["a"] * 20, np.arange(20))
     corpus.save(path)
     with pytest.raises(ValueError, match="expected 'h36m17'"):
         pose_corpus.load(path, skeleton="h36m17")
+
+
+def test_pose_units_are_checked(tmp_path):
+    """A corpus (or anchor set) in millimetres or centimetres, or collapsed to a point, is refused by its
+    median body extent; the same poses in metres load."""
+    real = body_model.sample_poses(50, seed=1).poses3d
+    extent = np.median(np.linalg.norm(skeleton_lib.centre_poses(real), axis=-1).max(-1))
+    assert 0.5 < extent < 1.2  # an adult: centre to the farthest joint
+    assert skeleton_lib.check_metres(real) == pytest.approx(extent, rel=1e-6)
+    path = str(tmp_path / "u.npz")
+    for scale, word in ((1000.0, "millimetres"), (100.0, "centimetres"), (0.0, "collapsed")):
+        pose_corpus.PoseCorpus(real * scale, ["a"] * 50, np.arange(50)).save(path)
+        with pytest.raises(ValueError, match=rf"u.npz: poses3d: the median body extent .* \(it looks like {word}"):
+            pose_corpus.load(path)
+    pose_corpus.PoseCorpus(real, ["a"] * 50, np.arange(50)).save(path)
+    assert len(pose_corpus.load(path)) == 50
+    anchor_set = anchors.cluster_poses(real, 2, 1, seed=0)
+    with pytest.raises(ValueError, match="pose3d: the median body extent"):
+        anchors.from_centres(anchor_set.pose3d[:2] * 1000.0)

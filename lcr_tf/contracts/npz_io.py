@@ -14,6 +14,8 @@ from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
+from lcr_tf.contracts import atomic_files
+
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -33,19 +35,18 @@ def save(npz_path: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str,
             raise TypeError(f"array {key!r} has dtype object, which would need pickle; use a fixed dtype")
     directory = os.path.dirname(os.path.abspath(npz_path))
     os.makedirs(directory, exist_ok=True)
-    # Write through a temporary name so a crash never leaves a half-written file under the real name.
-    tmp = npz_path + ".tmp.npz"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+    # Both files go through temporary names, the sidecar first: a kill leaves no half-written file, and
+    # the .npz, written last, only exists once its sidecar does.
+    atomic_files.write_text(sidecar_path(npz_path), json.dumps(metadata, indent=2, sort_keys=True,
+                                                               default=_json_default) + "\n")
+    with atomic_files.replacing(npz_path) as tmp, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for key in sorted(arrays):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(arrays[key]), allow_pickle=False)
             # A fixed timestamp (np.savez stamps the current time) so that the same arrays give the same
             # bytes: a seeded job is reproducible to the byte.
             zf.writestr(zipfile.ZipInfo(key + ".npy", date_time=_ZIP_EPOCH), buffer.getvalue())
-    os.replace(tmp, npz_path)
-    with open(sidecar_path(npz_path), "w") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True, default=_json_default)
-        f.write("\n")
 
 
 def load(npz_path: str, required: Tuple[str, ...] = ()) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
@@ -60,7 +61,8 @@ def load(npz_path: str, required: Tuple[str, ...] = ()) -> Tuple[Dict[str, np.nd
     try:
         with np.load(npz_path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        # A truncated copy (a cut zip directory) surfaces as BadZipFile, not as an OSError.
         raise ValueError(f"{npz_path}: not a readable .npz file ({e})") from e
     missing = [k for k in required if k not in arrays]
     if missing:

@@ -22,6 +22,8 @@ import json
 import os
 from typing import Any, Dict, Mapping, Optional
 
+from lcr_tf.contracts import atomic_files
+
 CONFIG_FILE = "config.json"
 FINAL_WEIGHTS = "final.weights.h5"
 METRICS_FILE = "metrics.json"
@@ -52,11 +54,9 @@ def checkpoint_dir(model_dir: str) -> str:
 
 
 def write_json(path: str, payload: Any) -> None:
-    """Writes JSON through a temporary name, so that a reader never sees half a file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    """Writes JSON through a temporary name (:mod:`lcr_tf.contracts.atomic_files`), so that a reader
+    never sees half a file."""
+    atomic_files.write_json(path, payload, indent=1, sort_keys=True)
 
 
 def write_config(model_dir: str, run: Mapping[str, Any], skeleton: str) -> str:
@@ -82,8 +82,11 @@ def read_config(model_dir: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file (a model directory holds {CONFIG_FILE} and "
                                 f"{FINAL_WEIGHTS}, as lcr_tf.train writes them)")
-    with open(path) as f:
-        run = json.load(f)
+    try:
+        with open(path) as f:
+            run = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not JSON ({e}); a cut copy of the run folder?") from None
     if not isinstance(run, dict) or MODEL not in run:
         raise ValueError(f"{path}: no 'model' entry (expected the run configuration lcr_tf.train writes)")
     return run

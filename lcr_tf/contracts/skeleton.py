@@ -236,6 +236,31 @@ def centre_poses(poses: np.ndarray, skeleton="lcr13") -> np.ndarray:
     return (poses - body_centre(poses, skeleton)).astype(poses.dtype, copy=False)
 
 
+#: Accepted median body extent (largest joint distance from the body centre) of 3D poses in metres. An
+#: adult is ~0.6-1.0 m from centre to ankle or raised wrist; a child crouching ~0.3 m. Centimetres give
+#: ~60-100, millimetres ~600-1000, which this range refuses instead of training on them.
+BODY_EXTENT_RANGE_M = (0.15, 3.0)
+
+
+def check_metres(poses3d: np.ndarray, skeleton="lcr13", where: str = "poses3d") -> float:
+    """Checks that (N, J, 3) poses are in metres by their median body extent; returns it (metres).
+
+    Raises:
+      ValueError: naming ``where``, the extent found and the unit it suggests.
+    """
+    poses3d = np.asarray(poses3d, dtype=np.float64)
+    if poses3d.shape[0] == 0:
+        return 0.0
+    extent = float(np.median(np.linalg.norm(centre_poses(poses3d, skeleton), axis=-1).max(-1)))
+    lo, hi = BODY_EXTENT_RANGE_M
+    if not lo <= extent <= hi:
+        guess = ("millimetres" if extent > 100 * hi else "centimetres" if extent > hi else
+                 "collapsed poses, or kilometres")
+        raise ValueError(f"{where}: the median body extent is {extent:.4g}, outside [{lo}, {hi}] m for "
+                         f"poses in metres (it looks like {guess})")
+    return extent
+
+
 def convert(poses: np.ndarray, src, dst, mask: Optional[np.ndarray] = None
             ) -> Tuple[np.ndarray, np.ndarray]:
     """Converts poses between joint sets.

@@ -20,7 +20,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
-from lcr_tf.contracts import serving
+from lcr_tf.contracts import atomic_files, serving
 from lcr_tf.evaluation.tables import MODES, SKELETON
 
 PREDICTIONS_FORMAT = "lcr_tf.evaluate/predictions"
@@ -69,8 +69,7 @@ def write_predictions(path: str, predictions: Mapping[str, Mapping[str, Any]],
            "images": {k: _to_lists(dict(v)) for k, v in predictions.items()}}
     if dataset:
         doc["dataset"] = dataset
-    with open(path, "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
+    atomic_files.write_json(path, doc, separators=(",", ":"))
 
 
 def read_predictions(path: str, dataset: Optional[str] = None) -> Dict[str, Dict[str, Any]]:

@@ -4,7 +4,6 @@ rendered into a folder (:func:`render_dataset`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Optional, Sequence
@@ -12,6 +11,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from lcr_tf.contracts import atomic_files
 from lcr_tf.synthetic.presets import SKELETON, RenderConfig
 from lcr_tf.synthetic.rasteriser import RenderedImage
 from lcr_tf.synthetic.scene import render_image
@@ -104,19 +104,19 @@ def render_dataset(poses3d: np.ndarray, num_images: int, seed: int, output_dir: 
         rendered = render_image(poses3d, index, seed, config)
         times.append(time.perf_counter() - start)
         name = f"{index:06d}.jpg"
-        with open(os.path.join(output_dir, name), "wb") as fh:
-            fh.write(encode_image(rendered.image, "jpeg", quality))
+        atomic_files.write_bytes(os.path.join(output_dir, name), encode_image(rendered.image, "jpeg", quality))
         records.append(ground_truth_record(rendered, name, index, seed))
         people += rendered.num_people
         empty += rendered.num_people == 0
         if len(sheet) < sheet_images:
             sheet.append(rendered)
-    with open(os.path.join(output_dir, "ground_truth.json"), "w") as fh:
-        json.dump({"seed": int(seed), "config": dataclasses.asdict(config),
-                   "conventions": "pose2d pixels (x right, y down, pixel i covers [i, i+1)); pose3d metres, "
-                                  "camera axes (x right, y down, z away), body-centred; pose3d_camera = "
-                                  "pose3d + translation; intrinsics fx, fy, cx, cy",
-                   "joints": list(SKELETON.joint_names), "images": records}, fh)
+    # Written last and whole: its presence says the folder's images are complete.
+    atomic_files.write_json(os.path.join(output_dir, "ground_truth.json"), {
+        "seed": int(seed), "config": dataclasses.asdict(config),
+        "conventions": "pose2d pixels (x right, y down, pixel i covers [i, i+1)); pose3d metres, "
+                       "camera axes (x right, y down, z away), body-centred; pose3d_camera = "
+                       "pose3d + translation; intrinsics fx, fy, cx, cy",
+        "joints": list(SKELETON.joint_names), "images": records})
     if contact_sheet:
         write_contact_sheet(sheet, contact_sheet)
     return {"num_images": num_images, "num_people": people, "num_empty": int(empty),
