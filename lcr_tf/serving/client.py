@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lcr_tf.contracts import serving
+from lcr_tf.contracts import atomic_files, serving
 
 DEFAULT_SIGNATURE = serving.SERVING_DEFAULT
 OPTIONS_SIGNATURE = serving.DETECT_WITH_OPTIONS
@@ -54,11 +54,19 @@ _GRPC_MISSING = ("the gRPC client needs the tensorflow-serving-api package (`pip
 
 
 def read_images(paths: Sequence[str]) -> List[bytes]:
-    """The bytes of image files (sent as they are: the server decodes them)."""
+    """The bytes of image files (sent as they are: the server decodes them and checks their size).
+
+    Raises:
+      OSError: a file cannot be read (the message names it).
+      ValueError: a file is empty (a cut copy): the server would refuse it, after a round trip.
+    """
     out = []
     for path in paths:
         with open(path, "rb") as f:
-            out.append(f.read())
+            data = f.read()
+        if not data:
+            raise ValueError(f"{path}: empty file, not an image")
+        out.append(data)
     return out
 
 
@@ -149,6 +157,8 @@ def rest_predict(server: str, model_name: str, images: Sequence[bytes], signatur
             answer = json.loads(e.read().decode())
         except ValueError:
             raise RuntimeError(f"TF Serving answered HTTP {e.code}") from None
+    except urllib.error.URLError as e:
+        raise OSError(f"{server}: no answer ({e.reason})") from None
     return parse_rest_response(answer)
 
 
@@ -281,7 +291,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         images = read_images(values.images)
-        options = json.loads(values.options) if values.options else None
+        try:
+            options = json.loads(values.options) if values.options else None
+        except ValueError as e:
+            raise ValueError(f"--options is not a JSON object ({e})") from None
         if values.dump_request:
             with open(values.dump_request, "w") as f:
                 json.dump(build_rest_request(images, values.signature_name, options), f)
@@ -294,8 +307,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if values.output:
-        with open(values.output, "w") as f:
-            json.dump({k: np.asarray(v).tolist() for k, v in outputs.items()}, f)
+        atomic_files.write_json(values.output, {k: np.asarray(v).tolist() for k, v in outputs.items()})
         print(f"wrote {values.output}")
     else:
         counts = outputs.get(serving.NUM_DETECTIONS)
