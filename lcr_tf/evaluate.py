@@ -65,6 +65,12 @@ Output: the rows are printed as a table and written to ``--output`` as JSON::
      "nms": {... same ...},
      "upper_bound": {"pckh_0.5", "mpjpe_mm", "pa_mpjpe_mm", "matched", "missed"} or null}
 
+With ``--saved_model``, ``refused_images`` counts the images not sent to the model because their header
+says they are not JPEG or PNG, is broken, or declares a size over the limits the SavedModel holds (set at
+export; :mod:`lcr_tf.serving.image_header`); each is evaluated as an image where the model found nobody,
+and ``refused_examples`` lists the first ones with their reasons (also printed on stderr and under the
+table).
+
 Each row also holds ``pckh_per_joint`` (J, LCR-13 order) and ``pckh_curve``: PCKh at the thresholds
 ``pckh_curve_alphas`` (0.05 to 1 head sizes), and where the 2D error comes from, as medians over the
 matched people (:func:`lcr_tf.evaluation.error_parts`): ``translation_hs`` (how far the mean joint is

@@ -18,7 +18,9 @@ Serving it::
 
 and querying it with :mod:`lcr_tf.serving.client` (REST on 8501, gRPC on 8500).
 
-The module saved, its signatures and the version folders are those of :mod:`lcr_tf.serving.export`.
+The module saved, its signatures, the limits of its encoded-image signatures (``--max_image_side``,
+``--max_image_pixels``, ``--max_images_per_request``) and the version folders are those of
+:mod:`lcr_tf.serving.export`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lcr_tf import precision as precision_lib
 from lcr_tf.contracts import serving
 from lcr_tf.postprocess import params as params_lib
 from lcr_tf.serving import export as export_lib
+from lcr_tf.serving import image_header
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
@@ -76,6 +79,16 @@ def define_flags() -> None:
                          "Candidates per image (padded size inside the graph).", lower_bound=1)
     flags.DEFINE_integer("max_detections", defaults.max_detections, "People per image in the outputs (padded).",
                          lower_bound=1)
+    # The limits of the encoded-image signatures, read from each image's header before it is decoded.
+    flags.DEFINE_integer(serving.MAX_IMAGE_SIDE_NAME, serving.MAX_IMAGE_SIDE, "Largest width or height, in "
+                         "pixels, of an encoded image the model decodes; a larger one fails its call with "
+                         "INVALID_ARGUMENT before it is decoded.", lower_bound=1)
+    flags.DEFINE_integer(serving.MAX_IMAGE_PIXELS_NAME, serving.MAX_IMAGE_PIXELS, "Largest width x height of an "
+                         "encoded image the model decodes (default: 40 megapixels, about 120 MB of RGB); a "
+                         "larger one fails its call with INVALID_ARGUMENT before it is decoded.", lower_bound=1)
+    flags.DEFINE_integer(serving.MAX_IMAGES_PER_REQUEST_NAME, serving.MAX_IMAGES_PER_REQUEST, "Most images in "
+                         "one call of an encoded-image signature; more fail the call with INVALID_ARGUMENT.",
+                         lower_bound=1)
     _DEFINED[:] = sorted(set(FLAGS) - before)
 
 
@@ -86,6 +99,10 @@ def params_from_flags(num_anchors: int):
     overrides.update(group_by=FLAGS.group_by, max_candidates=FLAGS.max_candidates,
                      max_detections=FLAGS.max_detections)
     return inference.default_params(num_anchors, FLAGS.ppi_mode, **overrides)
+
+
+def limits_from_flags() -> image_header.Limits:
+    return image_header.Limits(**{name: getattr(FLAGS, name) for name in serving.LIMIT_NAMES})
 
 
 def main(argv: List[str]) -> None:
@@ -101,7 +118,7 @@ def main(argv: List[str]) -> None:
         loaded = inference.load_model(FLAGS.model_dir, policy)
         params = params_from_flags(loaded.config.num_anchors)
         path = export_lib.export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params,
-                                 FLAGS.ppi_mode)
+                                 FLAGS.ppi_mode, limits_from_flags())
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -15,8 +15,11 @@ The pictures show the people scoring above ``--draw_min_score``; the JSON holds 
 ``--min_score``.
 
 ``<name>`` is the input's path relative to the folder given (``/`` replaced by ``__``), without its
-extension; a video frame adds ``_frame000123`` (0-based frame index). A file that cannot be decoded as an
-image is reported on stderr and skipped; the rest go on. A progress bar on stderr counts the inputs.
+extension; a video frame adds ``_frame000123`` (0-based frame index). Images are JPEG or PNG files: each
+one's size is read from its header first (:mod:`lcr_tf.serving.image_header`), and a file that is not a
+JPEG or PNG, whose header is broken, or that is over the limits the SavedModel holds (pixels per side and
+per image, set at export) is reported on stderr with the reason and skipped without being decoded, as is
+a file that then fails to decode; the rest go on. A progress bar on stderr counts the inputs.
 
 JSON schema (one object per image or frame)::
 
@@ -42,6 +45,7 @@ from absl import flags
 
 from lcr_tf import cli
 from lcr_tf.contracts import serving
+from lcr_tf.serving import image_header
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []
@@ -105,6 +109,7 @@ class Predictor:
         self._options = self.module.signatures[serving.DETECT_WITH_OPTIONS]
         self._float = self.module.signatures[serving.DETECT_FLOAT]
         self._defaults = {name: self.module.defaults[name] for name in self.module.defaults}
+        self.limits = image_header.Limits.of_saved_model(self.module)
 
     def _option_inputs(self, batch: int) -> Dict:
         import tensorflow as tf
@@ -114,7 +119,8 @@ class Predictor:
 
     def on_bytes(self, data: bytes) -> Dict:
         """One encoded image -> dict of NumPy outputs of that image (``num_detections`` () ...).
-        Raises ``tf.errors.InvalidArgumentError`` for bytes that are no image."""
+        Raises ``tf.errors.InvalidArgumentError`` for bytes that are not a JPEG or PNG or are over the
+        model's limits (:attr:`limits`)."""
         import tensorflow as tf
         images = tf.constant([data])
         out = (self._encoded(**{serving.IMAGES: images}) if self.intrinsics is None
@@ -311,12 +317,17 @@ def run(saved_model: str, input_path: str, output_dir: str, min_score: float = 0
             else:
                 with open(path, "rb") as f:
                     data = f.read()
+                # Refused here, the image is neither sent nor decoded for the overlay.
+                image_header.check(data, path, predictor.limits)
                 out = predictor.on_bytes(data)
                 rgb = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
                 record = to_record(out, path, None, rgb.shape[:2], predictor.skeleton, predictor.joint_names,
                                    min_score)
                 _write(record, rgb, output_dir, name, plots_3d, draw_min_score)
                 written.append(name)
+        except image_header.ImageRefused as e:
+            skipped.append((path, e.reason))
+            stream.write(f"\nskipped {path}: {e.reason}\n")
         except (tf.errors.InvalidArgumentError, ValueError, cv2.error) as e:
             reason = _reason(e)
             skipped.append((path, reason))

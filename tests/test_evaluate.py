@@ -386,3 +386,34 @@ def test_report_holds_the_figures_and_pictures(data, tmp_path):
         assert image is not None and image.shape[0] > 100
     timings = report.timings_table({"a": 1.0, "b": 2.5})
     assert "| b | 2.5 |" in timings and "| total | 3.5 |" in timings
+
+
+def test_images_the_model_would_refuse_are_not_sent():
+    """Before batching, each image's header is checked against the SavedModel's limits: a refused image
+    (over the limits, not JPEG / PNG) gets an entry where nobody was found, is listed with its reason, and
+    the others go in batches of at most ``max_images_per_request``, in order; the table says how many were
+    refused."""
+    import cv2
+    from test_image_header import GIF, png_declaring
+
+    from lcr_tf.evaluation import detect
+    from lcr_tf.serving import image_header
+
+    ok = cv2.imencode(".jpg", np.zeros((30, 40, 3), np.uint8))[1].tobytes()
+    blobs = {"a": ok, "huge": png_declaring(9000, 10), "b": ok, "gif": GIF, "c": ok, "d": ok}
+    empty = np.zeros((0, 13, 2))
+    images = [ground_truth.GroundTruth(k, v, empty, np.zeros((0, 13), bool), np.zeros((0, 13, 3)), np.zeros(0), 40,
+                                       30) for k, v in blobs.items()]
+    out, refused = {}, []
+    batches = list(detect._checked_batches(images, 3, image_header.Limits(max_images_per_request=3), out, refused))
+    assert [[gt.image_id for gt in batch] for batch, _ in batches] == [["a", "b", "c"], ["d"]]
+    assert all(encoded == [ok] * len(batch) for batch, encoded in batches)
+    assert [r["image_id"] for r in refused] == ["huge", "gif"]
+    assert refused[0]["reason"].startswith("9000x10 pixels (width x height): over the limits of this model")
+    for image_id in ("huge", "gif"):
+        entry = out[image_id]
+        assert all(len(entry[mode][serving.SCORE]) == 0 for mode in tables.MODES)
+        assert entry[predictions_file.CANDIDATES][serving.POSE2D].shape == (0, 13, 2)
+    results = {"dataset": "synthetic", "num_images": 6, "num_people": 0, **detect.refused_summary(refused)}
+    assert results["refused_images"] == 2
+    assert "evaluated as no detection: 2; first: huge: 9000x10 pixels" in tables.format_table(results)

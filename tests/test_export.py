@@ -79,6 +79,8 @@ def test_command_line_help_and_flag_errors(tmp_path):
     """The command imports TensorFlow only to export, so these answers come fast."""
     result = _cli("--help")
     assert result.returncode == 0 and "--export_dir" in result.stdout and "tensorflow_model_server" in result.stdout
+    for name in serving.LIMIT_NAMES:
+        assert f"--{name}" in result.stdout, name
     result = _cli(f"--export_dir={tmp_path}")
     assert result.returncode == 2 and "--model_dir is required" in result.stderr
 
@@ -93,6 +95,9 @@ def test_layout_metadata_and_versions(exported, tmp_path):
     assert int(loaded.image_size.numpy()) == S
     info = json.loads(loaded.export_info.numpy().decode())
     assert info["model"]["num_anchors"] == K and info["ppi_params"]["max_detections"] == D
+    # The limits of the encoded-image signatures: the defaults, as variables and in export_info.
+    assert info["input_limits"] == serving.DEFAULT_LIMITS
+    assert {name: int(getattr(loaded, name).numpy()) for name in serving.LIMIT_NAMES} == serving.DEFAULT_LIMITS
     # Stored defaults: the release's threshold 0.1 / 2K and the paper mode's T_3D.
     assert float(loaded.defaults["score_threshold"].numpy()) == pytest.approx(0.1 / (2 * K))
     assert float(loaded.defaults["pose3d_threshold_m"].numpy()) == pytest.approx(0.13)
@@ -226,14 +231,89 @@ def test_grey_and_float_inputs(exported):
     assert d[serving.POSE2D].shape == (1, D, 13, 2)
 
 
+def encoded_calls(loaded):
+    """name -> function of a list of encoded images calling that encoded-image signature (the options of
+    detect_with_options at the stored defaults)."""
+    def with_options(images):
+        n = len(images)
+        defaults = {k: tf.fill([n], v) for k, v in loaded.defaults.items()}
+        return loaded.signatures[serving.DETECT_WITH_OPTIONS](images=tf.constant(images), intrinsics=tf.zeros([n, 4]),
+                                                             **defaults)
+
+    calls = {name: (lambda images, f=loaded.signatures[name]: f(images=tf.constant(images)))
+             for name in (serving.SERVING_DEFAULT, serving.RAW_PROPOSALS)}
+    calls[serving.DETECT_WITH_OPTIONS] = with_options
+    assert set(calls) == set(serving.ENCODED_SIGNATURES)
+    return calls
+
+
 def test_malformed_bytes_are_invalid_argument(exported):
+    """Truncated, empty, GIF, BMP and random bytes fail every encoded-image signature with
+    InvalidArgumentError; so do an image over the limits and a request of too many images."""
+    from test_image_header import broken_files, png_declaring
+
     _, _, _, loaded = exported
-    for junk in (b"", b"not an image at all", png(noise(20, 20, 8))[:40]):
-        with pytest.raises(tf.errors.InvalidArgumentError):
-            loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9)), junk]))
+    good = png(noise(30, 30, 9))
+    jpeg = cv2.imencode(".jpg", noise(40, 50, 8))[1].tobytes()
+    junk = [data for _, data in broken_files()] + [png(noise(20, 20, 8))[:40], jpeg[:len(jpeg) // 2]]
+    for name, call in encoded_calls(loaded).items():
+        for data in junk:
+            with pytest.raises(tf.errors.InvalidArgumentError):
+                call([good, data])
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"images\[1\] is 30000x30000 pixels \(width x height\): over the limits of this "
+                                 r"model, "
+                                 f"{serving.MAX_IMAGE_SIDE} pixels per side and {serving.MAX_IMAGE_PIXELS}"):
+            call([good, png_declaring(30000, 30000)])
+        too_many = serving.MAX_IMAGES_PER_REQUEST + 1
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=f"a request of {too_many} images: the model takes at most "
+                                 f"{serving.MAX_IMAGES_PER_REQUEST} images per request"):
+            call([good] * too_many)
     # The module still serves afterwards.
-    served = loaded.signatures["serving_default"](images=tf.constant([png(noise(30, 30, 9))]))
+    served = loaded.signatures["serving_default"](images=tf.constant([good]))
     assert served[serving.SCORE].shape == (1, D)
+
+
+_REFUSAL_SCRIPT = """
+import json, resource, sys
+import tensorflow as tf
+sys.path.insert(0, sys.argv[2])
+from test_export import encoded_calls, noise, png
+from test_image_header import png_declaring
+loaded = tf.saved_model.load(sys.argv[1])
+calls = encoded_calls(loaded)
+for call in calls.values():  # warm-up: the cost of serving an ordinary image is in the baseline
+    call([png(noise(48, 64, 1))])
+huge = [png_declaring(12000, 12000, complete=True), png_declaring(30000, 30000)]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+messages = []
+for call in calls.values():
+    for data in huge:
+        try:
+            call([data])
+            messages.append("served")
+        except tf.errors.InvalidArgumentError as e:
+            messages.append(e.message)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"messages": messages, "grown_kb": grown}))
+"""
+
+
+def test_oversized_images_are_refused_without_being_decoded(exported):
+    """A 420 KB PNG that decodes to 12000 x 12000 (432 MB of RGB, several GB through the letterbox) and a
+    100-byte one declaring 30000 x 30000: every encoded-image signature refuses both, and the process's
+    peak memory grows by less than 150 MB over that of serving a small image (a decode would add at least
+    the 432 MB of the first image). Measured in a fresh process, whose peak is that of this call alone."""
+    _, _, path, _ = exported
+    result = subprocess.run([sys.executable, "-c", _REFUSAL_SCRIPT, path, os.path.dirname(__file__)], cwd=_REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(report["messages"]) == 2 * len(serving.ENCODED_SIGNATURES)
+    for message, side in zip(report["messages"], [12000, 30000] * 3):
+        assert f"{side}x{side} pixels (width x height): over the limits of this model," in message, message
+    assert report["grown_kb"] < 150 * 1024, report
 
 
 def test_blank_image_with_a_model_that_sees_nobody():

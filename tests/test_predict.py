@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from test_export import D, K, noise, tiny_model
+from test_image_header import GIF, png_declaring
 
 from lcr_tf import predict
 from lcr_tf.contracts import serving
@@ -45,6 +46,8 @@ def run(tmp_path_factory):
     cv2.imwrite(str(inputs / "sub" / "b.jpg"), noise(40, 30, 31)[..., 0])  # grey JPEG
     (inputs / "notes.txt").write_text("not an image\n")
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (inputs / "huge.png").write_bytes(png_declaring(30000, 30000))  # over the model's limits
+    (inputs / "anim.gif").write_bytes(GIF)  # an image, but not one the model serves
     frames = [np.full((48, 64, 3), 40, np.uint8) for _ in range(FRAMES)]
     for i, frame in enumerate(frames):
         frame[8:40, 10 + 15 * i: 25 + 15 * i] = 230  # a bright bar moving right: the frames differ
@@ -86,12 +89,19 @@ def test_outputs_per_image_and_frame(run):
 
 
 def test_non_images_reported_and_skipped(run):
+    """Files that are not JPEG or PNG, broken, or over the model's limits are skipped with the reason the
+    header reader gives (before anything is decoded); the others are written."""
     stderr = run["result"].stderr
-    assert "skipped" in stderr and "notes.txt" in stderr and "broken.png" in stderr
-    assert "Unknown image file format" in stderr  # the decoder's own words, not TensorFlow's preamble
-    assert "wrote 5 results" in run["result"].stdout and "skipped 2 file(s)" in run["result"].stdout
-    assert "5/5" in stderr  # the progress bar counted every file
-    assert not any(n.startswith(("notes", "broken")) for n in os.listdir(run["out"]))
+    skipped = {line.split(": ", 1)[0].rsplit(os.sep, 1)[-1]: line.split(": ", 1)[1]
+               for line in stderr.splitlines() if line.startswith("skipped ")}
+    assert set(skipped) == {"notes.txt", "broken.png", "huge.png", "anim.gif"}, stderr[-2000:]
+    assert skipped["notes.txt"].startswith("not a JPEG or PNG image") and "GIF89a" in skipped["anim.gif"]
+    assert skipped["broken.png"].startswith("PNG cut short: 28 bytes")
+    assert skipped["huge.png"].startswith("30000x30000 pixels (width x height): over the limits of this model, "
+                                          f"{serving.MAX_IMAGE_SIDE} pixels per side")
+    assert "wrote 5 results" in run["result"].stdout and "skipped 4 file(s)" in run["result"].stdout
+    assert "7/7" in stderr  # the progress bar counted every file
+    assert not any(n.startswith(("notes", "broken", "huge", "anim")) for n in os.listdir(run["out"]))
 
 
 def test_video_frames_in_order(run):

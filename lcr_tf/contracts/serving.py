@@ -40,11 +40,41 @@ DETECTION_SIGNATURES = (SERVING_DEFAULT, DETECT_WITH_OPTIONS, DETECT_FLOAT)
 # Inputs
 # --------------------------------------------------------------------------------------------------
 
-#: (B,) tf.string encoded images (JPEG, PNG, BMP, GIF), or (B, H, W, 3) float32 for :data:`DETECT_FLOAT`.
+#: (B,) tf.string encoded images (JPEG or PNG, :data:`ENCODED_FORMATS`), or (B, H, W, 3) float32 for
+#: :data:`DETECT_FLOAT`.
 IMAGES = "images"
 #: (B, 4) float32 ``fx, fy, cx, cy`` pixels of the original image; a row with ``fx <= 0`` takes the default
 #: camera.
 INTRINSICS = "intrinsics"
+
+# --------------------------------------------------------------------------------------------------
+# Limits of the encoded-image signatures (:data:`ENCODED_SIGNATURES`)
+# --------------------------------------------------------------------------------------------------
+# A small encoded file can declare an enormous image (a 441 KB PNG of 12000 x 12000 decodes to 432 MB of
+# RGB and took 4.8 GB and 10 s to serve), so the signatures read each image's size from its header and
+# refuse, before decoding anything, an image or a request over these limits. They are chosen at export
+# (``python -m lcr_tf.export --max_image_side ...``); these are the defaults, the one place of them.
+
+#: The encodings the encoded-image signatures accept: their headers state the image's size, read without
+#: decoding (JPEG's frame header, PNG's IHDR chunk). Anything else fails with INVALID_ARGUMENT.
+ENCODED_FORMATS = ("jpeg", "png")
+#: The signatures that take encoded images, and check them against the limits.
+ENCODED_SIGNATURES = (SERVING_DEFAULT, DETECT_WITH_OPTIONS, RAW_PROPOSALS)
+#: Pixels per side (width and height each), at most.
+MAX_IMAGE_SIDE = 8192
+#: Pixels of one image (width x height), at most: 40 megapixels (a 7300 x 5475 photograph).
+MAX_IMAGE_PIXELS = 40_000_000
+#: Images per call, at most.
+MAX_IMAGES_PER_REQUEST = 64
+# Names of the limits: the flags of python -m lcr_tf.export, the SavedModel's int64 variables that hold
+# them, and the keys of export_info's "input_limits".
+MAX_IMAGE_SIDE_NAME = "max_image_side"
+MAX_IMAGE_PIXELS_NAME = "max_image_pixels"
+MAX_IMAGES_PER_REQUEST_NAME = "max_images_per_request"
+#: Limit name -> default value.
+DEFAULT_LIMITS = {MAX_IMAGE_SIDE_NAME: MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS_NAME: MAX_IMAGE_PIXELS,
+                  MAX_IMAGES_PER_REQUEST_NAME: MAX_IMAGES_PER_REQUEST}
+LIMIT_NAMES = tuple(DEFAULT_LIMITS)
 
 # PPI settings that may change per request: inputs of DETECT_WITH_OPTIONS, (B,) each, float32 but RESCORE
 # (bool). The other settings (mode, grouping boxes, max candidates, max detections) fix shapes or code

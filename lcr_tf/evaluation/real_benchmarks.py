@@ -14,7 +14,7 @@ import numpy as np
 from lcr_tf import evaluation
 from lcr_tf.contracts import serving
 from lcr_tf.evaluation import protocols
-from lcr_tf.evaluation.detect import predict
+from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import GroundTruth, read_dataset
 from lcr_tf.evaluation.pairing import Pairing, concat, groups_of, methods, missing_images, pair_people, stack
 from lcr_tf.evaluation.predictions_file import read_predictions, write_predictions
@@ -155,7 +155,8 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
         raise ValueError("give exactly one of saved_model and predictions")
     ground_truth, info = read_dataset(dataset, data, protocol, split, reader_options, max_images, mupots_3d)
     if saved_model:
-        preds = predict(saved_model, ground_truth)
+        refused: List[Dict[str, str]] = []
+        preds = predict(saved_model, ground_truth, refused=refused)
         if save_predictions:
             write_predictions(save_predictions, preds, dataset)
     else:
@@ -164,6 +165,8 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
                                "num_people": int(sum(len(gt.pose2d) for gt in ground_truth)),
                                "joints": list(SKELETON.joint_names), "joints_note": JOINTS_NOTE}
     results.update(info)
+    if saved_model:
+        results.update(refused_summary(refused))
     if dataset == "mpii":
         results.update(head_size=MPII_HEAD_SIZE, groups_note=MPII_GROUPS_NOTE,
                        pckh_curve_alphas=list(PCKH_CURVE_ALPHAS))

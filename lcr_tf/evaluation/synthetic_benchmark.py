@@ -10,7 +10,7 @@ import numpy as np
 
 from lcr_tf import evaluation
 from lcr_tf.contracts import serving
-from lcr_tf.evaluation.detect import predict
+from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import HEAD_SIZE_DEFINITION, GroundTruth, read_ground_truth
 from lcr_tf.evaluation.pairing import methods, missing_images, pair_people, stack
 from lcr_tf.evaluation.predictions_file import read_predictions, write_predictions
@@ -120,13 +120,16 @@ def evaluate_synthetic(data: str, saved_model: Optional[str] = None, predictions
         raise ValueError("give exactly one of saved_model and predictions")
     ground_truth = read_ground_truth(data, max_images)
     if saved_model:
-        preds = predict(saved_model, ground_truth)
+        refused: List[Dict[str, str]] = []
+        preds = predict(saved_model, ground_truth, refused=refused)
         if save_predictions:
             write_predictions(save_predictions, preds, "synthetic")
     else:
         preds = read_predictions(predictions, "synthetic")
     results = {"dataset": "synthetic"}
     results.update(evaluate_detections(ground_truth, preds, max_match_distance_px))
+    if saved_model:
+        results.update(refused_summary(refused))
     if report_dir:
         from lcr_tf.evaluation import report
         report.write_report(report_dir, results, ground_truth, preds, title="LCR-Net on synthetic images",

@@ -8,7 +8,7 @@ integration), in LCR-13 (:data:`SKELETON`), 2D in pixels of the original image, 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.evaluation import protocols
@@ -93,6 +93,7 @@ def format_real_table(results: Mapping[str, Any]) -> str:
             row = results[method]
             lines.append(f"{method:<18}" + "".join(_pct(row["ap_per_part"][p], 9) for p in parts)
                          + f"{_pct(row['ap'], 9)}{row['groups']:>9d}")
+    lines += refused_lines(results)
     return "\n".join(lines)
 
 
@@ -120,5 +121,16 @@ def format_table(results: Mapping[str, Any]) -> str:
         lines.append(f"images without people: {next(iter(empty.values()))['empty_images']}; detections scoring "
                      f">= {results.get('detection_score', DETECTION_SCORE)} per such image: "
                      + ", ".join(f"{name} {row['detections_per_empty_image']:.2f}" for name, row in empty.items()))
+    lines += refused_lines(results)
     return "\n".join(lines)
+
+
+def refused_lines(results: Mapping[str, Any]) -> List[str]:
+    """The line saying how many images the model's limits refused (none when there were none)."""
+    count = results.get("refused_images") or 0
+    if not count:
+        return []
+    first = (results.get("refused_examples") or [{}])[0]
+    return [f"images not sent (not JPEG / PNG, broken or over the model's limits), evaluated as no detection: "
+            f"{count}; first: {first.get('image_id')}: {first.get('reason')}"]
 

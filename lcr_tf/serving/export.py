@@ -9,9 +9,9 @@ dimension B): one call runs a batch of images of any sizes (each is letterboxed 
 Serving's REST "row" format (``{"instances": [...]}``, one object per image) carries them all.
 
 ``serving_default``
-    ``images``: (B,) tf.string, encoded images (JPEG, PNG, BMP or GIF; any size; grey, RGB or RGBA).
-    The PPI settings are the defaults stored in the model (``default_*`` variables) and the camera is
-    the default one of :mod:`lcr_tf.postprocess.placement`.
+    ``images``: (B,) tf.string, encoded images (JPEG or PNG only; grey, RGB or RGBA; any size up to the
+    limits below). The PPI settings are the defaults stored in the model (``default_*`` variables) and
+    the camera is the default one of :mod:`lcr_tf.postprocess.placement`.
 ``detect_with_options``
     ``images`` as above, plus one value per image of each PPI setting that may change per request —
     ``score_threshold``, ``iou_threshold``, ``pose3d_threshold_m``, ``min_mode_score``,
@@ -35,15 +35,29 @@ The detection signatures return, padded to D = ``max_detections`` people per ima
 (B, D, J, 3) metres in the camera frame, ``translation_m`` (B, D, 3) metres (body centre in the camera
 frame). All pixel
 values are in the original image (the letterboxing of :mod:`lcr_tf.serving.inference` is undone); rows past
-``num_detections`` are zeros. Bytes that are no image fail the call with ``INVALID_ARGUMENT``.
+``num_detections`` are zeros.
+
+Limits of the encoded-image signatures (``serving_default``, ``detect_with_options``, ``raw_proposals``)
+------------------------------------------------------------------------------------------------------
+Each image's width and height are read from its header before anything is decoded (JPEG's frame header,
+PNG's IHDR chunk: :func:`lcr_tf.serving.inference.decode_checked`), and the call fails with
+``INVALID_ARGUMENT``, naming the image, its size and the limit, in about a millisecond and without
+allocating the image, when an image is over ``max_image_side`` pixels per side or ``max_image_pixels``
+pixels, or the request holds more than ``max_images_per_request`` images. Bytes that are not a JPEG or a
+PNG (GIF, BMP, a truncated or empty file, anything else) fail the call with ``INVALID_ARGUMENT`` too.
+The limits are chosen at export (defaults: :data:`lcr_tf.contracts.serving.DEFAULT_LIMITS`, 8192 pixels
+per side, 40 megapixels, 64 images) and held by the SavedModel. One refused image fails its whole call:
+a client sends a batch of images it has checked, or one image per call. ``detect_float`` takes frames the
+caller has decoded already and is not limited.
 
 PPI runs inside the graph (:mod:`lcr_tf.postprocess.ppi_tf`) in the mode of ``--ppi_mode`` (``paper``,
 ``official`` for the public release's rules, or ``nms``); ``mode``, ``group_by``, ``max_candidates`` and
 ``max_detections`` are fixed at export, the other settings are the stored defaults or per-request inputs.
 
 The SavedModel also holds, as variables readable after ``tf.saved_model.load``: ``skeleton`` (name),
-``joint_names`` (J,), ``image_size`` (S), ``ppi_mode`` and ``export_info`` (JSON of the model config
-and every PPI setting).
+``joint_names`` (J,), ``image_size`` (S), ``ppi_mode``, the int64 limits ``max_image_side``,
+``max_image_pixels`` and ``max_images_per_request``, and ``export_info`` (JSON of the model config, every
+PPI setting and the limits, under ``input_limits``).
 """
 
 from __future__ import annotations
@@ -54,6 +68,7 @@ import re
 from typing import Optional
 
 from lcr_tf.contracts import serving
+from lcr_tf.serving import image_header
 
 
 def next_version(export_dir: str) -> int:
@@ -77,18 +92,21 @@ def latest_version_dir(path: str) -> str:
     return candidate
 
 
-def build_module(loaded, params, mode: str = "paper"):
+def build_module(loaded, params, mode: str = "paper", limits: Optional[image_header.Limits] = None):
     """The ``tf.Module`` that is saved (signatures in the module docstring).
 
     Args:
       loaded: :class:`lcr_tf.serving.inference.LoadedModel`.
       params: resolved :class:`lcr_tf.postprocess.PPIParams` (the stored defaults).
       mode: graph PPI mode, ``"paper"``, ``"official"`` or ``"nms"``.
+      limits: what the encoded-image signatures accept; None: the defaults.
     """
     import tensorflow as tf
 
     from lcr_tf.contracts import skeleton as skeleton_lib
     from lcr_tf.serving import inference
+
+    limits = image_header.Limits() if limits is None else limits
 
     if mode not in inference.GRAPH_MODES:
         raise ValueError(f"mode must be one of {inference.GRAPH_MODES}, got {mode!r}")
@@ -97,7 +115,7 @@ def build_module(loaded, params, mode: str = "paper"):
     skel = skeleton_lib.get_skeleton(loaded.skeleton)
     info = {"model": loaded.config.to_dict(), "skeleton": skel.name, "ppi_mode": mode,
             "ppi_params": {k: v for k, v in vars(params).items()},
-            "precision": getattr(loaded, "precision", "float32")}
+            "precision": getattr(loaded, "precision", "float32"), "input_limits": limits.as_dict()}
 
     class LCRServing(tf.Module):
         def __init__(self):
@@ -112,6 +130,13 @@ def build_module(loaded, params, mode: str = "paper"):
             self.defaults = {name: tf.Variable(value, trainable=False,
                                                name=serving.DEFAULT_VARIABLE_PREFIX + name)
                              for name, value in inference.runtime_tensors(params).items()}
+            # Read by the signatures' checks at every call, so a loaded model checks against what was
+            # exported (one attribute per limit: tf.Module tracks variables by attribute).
+            for name, value in limits.as_dict().items():
+                setattr(self, name, tf.Variable(value, dtype=tf.int64, trainable=False, name=name))
+
+        def _limits(self):
+            return {name: getattr(self, name).read_value() for name in serving.LIMIT_NAMES}
 
         def _runtime(self, batch):
             return {name: tf.fill([batch], var.read_value()) for name, var in self.defaults.items()}
@@ -122,7 +147,7 @@ def build_module(loaded, params, mode: str = "paper"):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)])
         def serve_encoded(self, images):
-            canvases, scales, sizes = inference.prepare_encoded(images, size)
+            canvases, scales, sizes = inference.prepare_encoded(images, size, self._limits())
             return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
 
         # The inputs are named by their specs; the arguments follow serving.OPTION_NAMES' order.
@@ -133,7 +158,7 @@ def build_module(loaded, params, mode: str = "paper"):
                                min_mode_score, min_person_score, sigma_b_px, rescore, intrinsics):
             runtime = dict(zip(serving.OPTION_NAMES, (score_threshold, iou_threshold, pose3d_threshold_m,
                                                       min_mode_score, min_person_score, sigma_b_px, rescore)))
-            canvases, scales, sizes = inference.prepare_encoded(images, size)
+            canvases, scales, sizes = inference.prepare_encoded(images, size, self._limits())
             return self._detect(canvases, scales, sizes, runtime, intrinsics)
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=serving.IMAGES)])
@@ -143,7 +168,7 @@ def build_module(loaded, params, mode: str = "paper"):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)])
         def serve_proposals(self, images):
-            canvases, scales, sizes = inference.prepare_encoded(images, size)
+            canvases, scales, sizes = inference.prepare_encoded(images, size, self._limits())
             threshold = tf.fill([tf.shape(images)[0]], self.defaults[serving.SCORE_THRESHOLD].read_value())
             out = inference.proposals(model, canvases, scales, params, threshold)
             out[serving.IMAGE_SIZE] = sizes
@@ -155,7 +180,8 @@ def build_module(loaded, params, mode: str = "paper"):
 SIGNATURES = serving.SIGNATURES
 
 
-def export(loaded, export_dir: str, version: Optional[int] = None, params=None, mode: str = "paper") -> str:
+def export(loaded, export_dir: str, version: Optional[int] = None, params=None, mode: str = "paper",
+           limits: Optional[image_header.Limits] = None) -> str:
     """Saves the serving module of ``loaded`` to ``<export_dir>/<version>/``; returns that path.
 
     Args:
@@ -164,6 +190,8 @@ def export(loaded, export_dir: str, version: Optional[int] = None, params=None, 
       version: a positive int; None: :func:`next_version`.
       params: resolved :class:`lcr_tf.postprocess.PPIParams`; None: :func:`lcr_tf.serving.inference.default_params`.
       mode: graph PPI mode.
+      limits: :class:`lcr_tf.serving.image_header.Limits` of the encoded-image signatures; None: the
+        defaults of :mod:`lcr_tf.contracts.serving`.
     Raises:
       FileExistsError: the version folder exists already.
     """
@@ -181,7 +209,7 @@ def export(loaded, export_dir: str, version: Optional[int] = None, params=None, 
     path = os.path.join(export_dir, str(version))
     if os.path.exists(path):
         raise FileExistsError(f"{path} exists already; choose another --version")
-    module = build_module(loaded, params, mode)
+    module = build_module(loaded, params, mode, limits)
     signatures = {
         serving.SERVING_DEFAULT: module.serve_encoded.get_concrete_function(),
         serving.DETECT_WITH_OPTIONS: module.serve_with_options.get_concrete_function(),

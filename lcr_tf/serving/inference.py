@@ -2,7 +2,8 @@
 
 ::
 
-    encoded image bytes (JPEG / PNG / ..., any size, grey or colour)
+    encoded image bytes (JPEG or PNG, any size up to the limits, grey or colour)
+      -> size read from the header, checked against the limits (nothing decoded yet)
       -> decode (3 channels) -> letterbox to S x S            images (B, S, S, 3), scales (B, 2)
       -> LCRNet.roi_features                                  proposals (B, R, 4), class probs (B, R, 2K+1)
       -> candidate selection (score >= threshold, best M)     (RoI, class) pairs (B, M)
@@ -192,24 +193,140 @@ def letterbox(image, size: int) -> Tuple[tf.Tensor, tf.Tensor]:
     return canvas, tf.stack([scales[1], scales[0]])
 
 
+# The first bytes of the accepted encodings (lcr_tf.serving.image_header reads the same headers in Python).
+_JPEG_START = b"\xff\xd8\xff"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A PNG's first 33 bytes: signature (8), IHDR's length (4, = 13) and type (4), width and height (4 each,
+# big-endian), 5 more bytes of IHDR and its CRC (4).
+_PNG_IHDR_END = 33
+_PNG_IHDR_START = b"\x00\x00\x00\x0dIHDR"
+
+
+def limit_tensors(limits: Optional[Mapping[str, Any]] = None) -> Dict[str, tf.Tensor]:
+    """The :data:`lcr_tf.contracts.serving.LIMIT_NAMES` as () int64 tensors: those of ``limits`` (ints,
+    tensors or variables; a mapping with those keys, or None for :data:`serving.DEFAULT_LIMITS`)."""
+    limits = serving.DEFAULT_LIMITS if limits is None else limits
+    return {name: tf.cast(limits[name], tf.int64) for name in serving.LIMIT_NAMES}
+
+
+def encoded_image_size(encoded) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The size an encoded image's header declares, read without decoding it.
+
+    Args:
+      encoded: () tf.string.
+    Returns:
+      () bool, whether it is a JPEG or a PNG whose first chunk is IHDR; () int64 width and height in pixels
+      (0 when it is neither). A JPEG's frame header is read by ``tf.io.extract_jpeg_shape`` (libjpeg's
+      header reader: up to the first scan, nothing decoded), which fails with InvalidArgumentError on a
+      JPEG cut before its scan; a PNG's IHDR is bytes 16..24 (big-endian uint32 width, height).
+    """
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    is_jpeg = tf.equal(tf.strings.substr(encoded, 0, len(_JPEG_START)), _JPEG_START)
+    # Padding to 33 bytes gives the IHDR fields a fixed length to decode; the length test keeps a short
+    # file from passing on its padding.
+    # (substr fails past a string's end, so the fields are cut from the padded copy).
+    padded = tf.strings.substr(tf.strings.join([encoded, b"\0" * _PNG_IHDR_END]), 0, _PNG_IHDR_END)
+    head = tf.cast(tf.reshape(tf.io.decode_raw(padded, tf.uint8), [_PNG_IHDR_END]), tf.int64)
+    is_png = (tf.equal(tf.strings.substr(padded, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+              & tf.equal(tf.strings.substr(padded, len(_PNG_SIGNATURE), len(_PNG_IHDR_START)), _PNG_IHDR_START)
+              & (tf.strings.length(encoded) >= _PNG_IHDR_END))
+
+    def be32(start):
+        b = head[start:start + 4]
+        return b[0] * 16777216 + b[1] * 65536 + b[2] * 256 + b[3]
+
+    def jpeg_size():
+        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
+        return shape[1], shape[0]
+
+    def png_size():
+        zero = tf.constant(0, tf.int64)
+        return tf.where(is_png, be32(16), zero), tf.where(is_png, be32(20), zero)
+
+    width, height = tf.cond(is_jpeg, jpeg_size, png_size)
+    return is_jpeg | is_png, width, height
+
+
+_HEX = tuple(f"{b:02x}" for b in range(256))
+
+
+def first_bytes_hex(encoded, count: int = 8) -> tf.Tensor:
+    """() tf.string: the first ``count`` bytes of ``encoded`` (fewer if it is shorter) in hex, space
+    separated. Error messages show bytes this way: TensorFlow passes an error's text to Python as UTF-8, and
+    raw bytes that are not would turn the InvalidArgumentError into a UnicodeDecodeError."""
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    size = tf.minimum(tf.strings.length(encoded), count)
+    head = tf.strings.substr(tf.strings.join([encoded, b"\0" * count]), 0, count)
+    values = tf.cast(tf.reshape(tf.io.decode_raw(head, tf.uint8), [count]), tf.int32)[:size]
+    return tf.strings.reduce_join(tf.gather(tf.constant(_HEX), values), separator=" ")
+
+
+def check_encoded_image(encoded, index, limits: Optional[Mapping[str, Any]] = None) -> tf.Operation:
+    """The op that fails with InvalidArgumentError when an encoded image is not a JPEG or PNG, or its header
+    declares a size over the limits; run it before the decoding (:func:`decode_checked`).
+
+    Args:
+      encoded: () tf.string; index: () int, its position in the request (named in the message).
+      limits: as :func:`limit_tensors`.
+    """
+    limits = limit_tensors(limits)
+    side, pixels = limits[serving.MAX_IMAGE_SIDE_NAME], limits[serving.MAX_IMAGE_PIXELS_NAME]
+    known, width, height = encoded_image_size(encoded)
+    with tf.control_dependencies([tf.debugging.Assert(known, [tf.strings.format(
+            "images[{}] ({} bytes) is not a JPEG or a PNG whose first chunk is IHDR (the encoded-image "
+            "signatures accept those only); its first bytes (hex): {}",
+            [index, tf.strings.length(encoded), first_bytes_hex(encoded)])])]):
+        fits = (width <= side) & (height <= side) & (width * height <= pixels)
+        return tf.debugging.Assert(fits, [tf.strings.format(
+            "images[{}] is {}x{} pixels (width x height): over the limits of this model, {} pixels per side "
+            "and {} pixels per image", [index, width, height, side, pixels])])
+
+
+def check_request_size(encoded, limits: Optional[Mapping[str, Any]] = None) -> tf.Operation:
+    """The op that fails with InvalidArgumentError when a request holds more images than the limit."""
+    most = limit_tensors(limits)[serving.MAX_IMAGES_PER_REQUEST_NAME]
+    count = tf.cast(tf.size(encoded), tf.int64)
+    return tf.debugging.Assert(count <= most, [tf.strings.format(
+        "a request of {} images: the model takes at most {} images per request", [count, most])])
+
+
 def decode_image(encoded) -> tf.Tensor:
-    """() tf.string of an encoded image (JPEG, PNG, BMP, GIF's first frame; grey, RGB or RGBA) ->
-    (H, W, 3) uint8 RGB. Bytes that are no image raise ``tf.errors.InvalidArgumentError``."""
+    """() tf.string of an encoded image (JPEG or PNG; grey, RGB or RGBA) -> (H, W, 3) uint8 RGB, unchecked
+    (:func:`decode_checked` checks the size first). Bytes that are no image raise
+    ``tf.errors.InvalidArgumentError``."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     return image
 
 
-def prepare_encoded(encoded, size: int) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(B,) tf.string encoded images -> (B, S, S, 3) float32 letterboxed images, (B, 2) float32 scales
-    ``(s_x, s_y)`` and (B, 2) int32 original sizes ``(H, W)``."""
+def decode_checked(encoded, index=0, limits: Optional[Mapping[str, Any]] = None) -> tf.Tensor:
+    """:func:`decode_image` after :func:`check_encoded_image`: the decoder runs only once the header has
+    passed, so an image over the limits is refused in microseconds, nothing allocated for its pixels."""
+    with tf.control_dependencies([check_encoded_image(encoded, index, limits)]):
+        return decode_image(tf.identity(encoded))
 
-    def one(data):
-        image = decode_image(data)
+
+def prepare_encoded(encoded, size: int, limits: Optional[Mapping[str, Any]] = None
+                    ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(B,) tf.string encoded images -> (B, S, S, 3) float32 letterboxed images, (B, 2) float32 scales
+    ``(s_x, s_y)`` and (B, 2) int32 original sizes ``(H, W)``.
+
+    Every image is checked before it is decoded (:func:`decode_checked`), and the request's size first
+    (:func:`check_request_size`), against ``limits`` (as :func:`limit_tensors`; None: the defaults of
+    :mod:`lcr_tf.contracts.serving`): a request that breaks one fails with InvalidArgumentError naming it.
+    """
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    limits = limit_tensors(limits)
+    with tf.control_dependencies([check_request_size(encoded, limits)]):
+        encoded = tf.identity(encoded)
+
+    def one(args):
+        data, index = args
+        image = decode_checked(data, index, limits)
         canvas, scales = letterbox(image, size)
         return canvas, scales, tf.shape(image)[:2]
 
-    return tf.map_fn(one, tf.convert_to_tensor(encoded, tf.string), fn_output_signature=(
+    return tf.map_fn(one, (encoded, tf.range(tf.size(encoded))), fn_output_signature=(
         tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32),
         tf.TensorSpec([2], tf.int32)))
 
