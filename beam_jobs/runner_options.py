@@ -38,6 +38,24 @@ def pipeline_options(beam_args: Sequence[str] = (), multi_process: bool = False)
     return PipelineOptions(pipeline_arguments(beam_args, multi_process))
 
 
+def unknown_pipeline_options(beam_args: Sequence[str]) -> List[str]:
+    """The names in ``beam_args`` that no Beam pipeline option takes (sorted). Beam itself only logs them
+    ("Discarding unparseable args") and runs on, so a misspelt job flag would be silently ignored."""
+    import logging
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+    log = logging.getLogger("apache_beam.options.pipeline_options")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        options = PipelineOptions(list(beam_args))
+        known = options.get_all_options(retain_unknown_options=False)
+        everything = options.get_all_options(retain_unknown_options=True)
+    finally:
+        log.setLevel(level)
+    return sorted(set(everything) - set(known))
+
+
 def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence[str]):
     """Command-line parsing shared by the Beam jobs' ``main()``.
 
@@ -64,6 +82,11 @@ def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence
         beam_args = fv(list(argv), known_only=True)[1:]
     except flags.Error as e:
         print(f"error: {e}\n\n{usage(fv)}", file=sys.stderr)
+        return 2
+    unknown = unknown_pipeline_options(beam_args)
+    if unknown:
+        print(f"error: unknown flag(s) {', '.join('--' + u for u in unknown)}: neither this job's (see --help) "
+              f"nor a Beam pipeline option", file=sys.stderr)
         return 2
     missing = [n for n in required if fv[n].value is None]
     if missing:
