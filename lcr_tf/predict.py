@@ -19,7 +19,9 @@ extension; a video frame adds ``_frame000123`` (0-based frame index). Images are
 one's size is read from its header first (:mod:`lcr_tf.serving.image_header`), and a file that is not a
 JPEG or PNG, whose header is broken, or that is over the limits the SavedModel holds (pixels per side and
 per image, set at export) is reported on stderr with the reason and skipped without being decoded, as is
-a file that then fails to decode; the rest go on. A progress bar on stderr counts the inputs.
+a file that then fails to decode; the rest go on. When no input at all could be read, the command ends
+with one error line (the first file and its reason) and exit status 1. A progress bar on stderr counts
+the inputs. Every output file is written through a temporary name, so a killed run leaves whole files.
 
 JSON schema (one object per image or frame)::
 
@@ -35,7 +37,6 @@ The people's keys are those of the detection signatures' outputs (:mod:`lcr_tf.c
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -44,7 +45,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from absl import flags
 
 from lcr_tf import cli
-from lcr_tf.contracts import serving
+from lcr_tf.contracts import atomic_files, serving
 from lcr_tf.serving import image_header
 
 FLAGS = flags.FLAGS
@@ -189,7 +190,8 @@ def plot_3d(record: Dict, path: str) -> None:
             ax.set_ylim(mid[1] - radius, mid[1] + radius)
             ax.set_zlim(mid[2] - radius, mid[2] + radius)
     ax.set_title(f"{len(poses)} people, camera frame (m)")
-    fig.savefig(path)
+    with atomic_files.replacing(path) as tmp:
+        fig.savefig(tmp)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -273,14 +275,16 @@ def _reason(error: Exception) -> str:
 def _write(record: Dict, rgb, out_dir: str, name: str, plots_3d: bool, draw_min_score: float) -> None:
     import cv2
 
-    with open(os.path.join(out_dir, name + ".json"), "w") as f:
-        json.dump(record, f, indent=1)
+    # Every output goes through a temporary name: a killed run leaves whole files or none.
+    atomic_files.write_json(os.path.join(out_dir, name + ".json"), record, indent=1)
     record = dict(record, people=[p for p in record["people"] if p[serving.SCORE] > draw_min_score])
     from lcr_tf import viz
     people = record["people"]
     drawn = viz.draw_people(rgb, [p[serving.BOX] for p in people], [p[serving.POSE2D] for p in people],
                             [p[serving.SCORE] for p in people], record["skeleton"])
-    cv2.imwrite(os.path.join(out_dir, name + ".png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    with atomic_files.replacing(os.path.join(out_dir, name + ".png")) as tmp:
+        if not cv2.imwrite(tmp, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{out_dir}: cannot write {name}.png")
     if plots_3d:
         plot_3d(record, os.path.join(out_dir, name + "_3d.png"))
 
@@ -358,6 +362,11 @@ def main(argv: List[str]) -> None:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if result["skipped"] and not result["written"]:
+        path, reason = result["skipped"][0]
+        more = f" (and {len(result['skipped']) - 1} more file(s), listed above)" if len(result["skipped"]) > 1 else ""
+        print(f"predict: error: nothing could be read: {path}: {reason}{more}", file=sys.stderr)
+        sys.exit(1)
     print(f"wrote {len(result['written'])} results to {FLAGS.output_dir}; skipped {len(result['skipped'])} "
           f"file(s)", flush=True)
 

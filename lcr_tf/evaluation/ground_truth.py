@@ -108,16 +108,17 @@ def read_ground_truth(data: str, max_images: int = 0) -> List[GroundTruth]:
       FileNotFoundError when nothing matches; ValueError naming the image on a duplicate id or a person
       whose head size cannot be derived.
     """
-    import tensorflow as tf
+
+    from google.protobuf.message import DecodeError
 
     from lcr_tf.data import pipeline
     shards = pipeline.list_shards(data)
-    dataset = tf.data.TFRecordDataset(shards)
-    if max_images:
-        dataset = dataset.take(max_images)
     out, seen = [], set()
-    for record in dataset:
-        ex = features.decode_example_numpy(record.numpy())
+    for serialized, path, index in _records(shards, max_images):
+        try:
+            ex = features.decode_example_numpy(serialized)
+        except (ValueError, DecodeError) as e:
+            raise ValueError(f"{path}: record {index} is not an example of this schema ({e})") from None
         image_id = ex[features.IMAGE_ID].decode("utf-8", "replace")
         if image_id in seen:
             raise ValueError(f"image {image_id!r} appears twice in {data!r}")
@@ -132,7 +133,28 @@ def read_ground_truth(data: str, max_images: int = 0) -> List[GroundTruth]:
                             pose3d, head, int(ex[features.IMAGE_WIDTH]), int(ex[features.IMAGE_HEIGHT]))
         truth.annotated &= truth.inside(pose2d)
         out.append(truth)
+    if not out:
+        raise ValueError(f"no image to evaluate: the shards of {data!r} ({', '.join(shards)}) hold no record")
     return out
+
+
+def _records(shards: Sequence[str], limit: int = 0):
+    """``(serialized, shard path, index in the shard)`` of the shards' records in order, at most ``limit``
+    (0: all). A corrupt or truncated record raises ValueError naming the shard and the record."""
+    import tensorflow as tf
+
+    count = 0
+    for path in shards:
+        index = -1
+        try:
+            for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+                if limit and count >= limit:
+                    return
+                count += 1
+                yield record, path, index
+        except tf.errors.DataLossError as e:
+            raise ValueError(f"{path}: record {index + 1} is corrupt or truncated "
+                             f"({e.message.strip().splitlines()[0]})") from None
 
 
 

@@ -149,7 +149,11 @@ def load_model(model_dir: str, precision: str = "float32") -> LoadedModel:
         keras.mixed_precision.set_global_policy(previous)
     weights = run_folder.weights_path(model_dir)
     if os.path.isfile(weights):
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as e:
+            # h5py says "truncated file: eof = ..." without the path; Keras names layers, not files.
+            raise ValueError(f"{weights}: cannot be read as this model's weights ({e})") from None
     else:
         latest = tf.train.latest_checkpoint(run_folder.checkpoint_dir(model_dir))
         if latest is None:
