@@ -11,7 +11,10 @@ Usage::
 
 Writes ``PREFIX-00000-of-0000N.tfrecord`` ... (one Example per image, all N shards always exist),
 ``PREFIX-rejected.jsonl`` (one JSON line per rejected image or person, with the reason) and
-``PREFIX-summary.json`` (the parameters and the counts of every outcome, from the Beam metrics).
+``PREFIX-summary.json`` (the parameters and the counts of every outcome, from the Beam metrics) and,
+last, ``PREFIX-manifest.json`` (records, bytes and SHA-256 of every shard, :mod:`lcr_tf.contracts.
+shard_manifest`; local outputs only), which the trainer and ``python -m lcr_tf.data.verify`` check the
+shards against.
 Without ``--runner``, the job runs on the DirectRunner with ``--direct_running_mode=multi_processing
 --direct_num_workers=2``; any other runner's options pass through unchanged. Worker processes import
 ``lcr_tf`` and ``beam_jobs``: install the package (``pip install -e .``) or run from the repository root.
@@ -77,7 +80,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from beam_jobs import runner_options
-from lcr_tf import datasets, pseudo_gt
+from lcr_tf import datasets, pose_corpus, pseudo_gt
+from lcr_tf.contracts import shard_manifest
 from lcr_tf.datasets import build_settings, labelling, records
 from lcr_tf.datasets.base import DatasetReader
 from lcr_tf.datasets.corpus import DEFAULT_BODY_MODEL_POSES, load_corpus_poses
@@ -417,7 +421,13 @@ def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequenc
     counters, distributions = query_counts(result)
     parameters = dict(outputs.parameters, pipeline_args=list(pipeline_args))
     summary = records.summarise(counters, distributions, outputs.num_listed, parameters, outputs.shards)
+    local = "://" not in output
+    if local:
+        summary["manifest"] = shard_manifest.manifest_path(output)
     records.write_summary(outputs.summary, summary)
+    if local:
+        # Last: a manifest says the shards beside it are whole (lcr_tf.contracts.shard_manifest).
+        shard_manifest.write(output, outputs.shards)
     return summary
 
 
@@ -488,6 +498,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     present = [n for n in build_settings.READER_FLAGS if fv[n].present]
     try:
         reader = build_settings.reader_from_values(name, available, present, fv["reader_option"].value)
+        if fv["poses"].value:
+            # Checked here too: inside the workers a bad corpus would surface as a worker's traceback.
+            pose_corpus.load(fv["poses"].value, skeleton=TARGET.name)
         summary = run(reader, fv["output"].value, fv["anchors"].value, pipeline_arguments(beam_args),
                       poses=fv["poses"].value, num_shards=fv["num_shards"].value,
                       min_joints=fv["min_joints"].value, pseudo_gt_views=fv["pseudo_gt_views"].value,

@@ -25,6 +25,7 @@ ends with::
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 import zipfile
@@ -97,11 +98,19 @@ def input_error_message(error: BaseException) -> Optional[str]:
         text = str(error) or type(error).__name__
     else:
         return None
-    # One line. A graph's error wraps the op's own message in a header and a trace of Python frames
-    # (indented) and op names ("[[...]]"): the op's message is the last line that is neither.
-    lines = [line for line in text.splitlines() if line.strip() and not line[0].isspace()
+    # One line: a graph's error wraps the op's own message in a header and traces.
+    return op_error_text(text) or type(error).__name__
+
+
+def op_error_text(message: str) -> str:
+    """The op's own message out of a TensorFlow error's text: the last line that is neither the "Graph
+    execution error" header, an indented Python frame nor an op trace, without the ``{{function_node
+    ...}}`` prefix and ``[Op:...]`` suffix an eager error adds."""
+    lines = [line for line in message.splitlines() if line.strip() and not line[0].isspace()
              and not line.startswith(("Graph execution error", "Detected at node", "[["))]
-    return lines[-1].strip() if lines else type(error).__name__
+    text = lines[-1] if lines else ""
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text)
+    return re.sub(r"\s*\[Op:[^\]]*\](\s*name:.*)?$", "", text).strip()
 
 
 def _usage_error(message: str) -> None:

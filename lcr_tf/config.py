@@ -281,6 +281,10 @@ FLAG_SPECS: Tuple[FlagSpec, ...] = (
     _spec("pad_value", "input", "float", "Grey level of the padding outside the image content."),
     _spec("shuffle_buffer", "input", "integer", "Records in the training shuffle buffer."),
     _spec("interleave_cycle", "input", "integer", "Shards read at once."),
+    _spec("skip_corrupt_records", "input", "boolean", "A corrupt record (bad CRC, cut file) skips the rest of "
+          "its shard for that pass and is counted (logs, metrics.json 'corrupt_records'), instead of "
+          "stopping the run with a line naming the shard and offset and a checkpoint of the step reached. "
+          "Reads each shard through a Python generator: slower."),
     # --- model (lcr_tf.modeling.factory.ModelConfig) ---
     _spec("backbone", "model", "enum", "Backbone network.", choices=("resnet50", "vgg16", "tiny")),
     _spec("backbone_weights", "model", "string", "'imagenet' (downloads), 'none' (random) or a .h5 / "
@@ -501,12 +505,17 @@ def check_inputs(config: TrainConfig) -> None:
             raise ConfigError(f"--{name} is required")
     if not config.run.model_dir:
         raise ConfigError("--model_dir is required")
-    try:
-        pipeline.list_shards(config.data.train_data)
-        if config.data.val_data:
-            pipeline.list_shards(config.data.val_data)
-    except FileNotFoundError as e:
-        raise ConfigError(f"--train_data / --val_data: {e}") from None
+    from lcr_tf.data import shards as shards_lib
+
+    for name in ("train_data", "val_data"):
+        pattern = getattr(config.data, name)
+        if not pattern:
+            continue
+        try:
+            # Sizes against the build job's manifest: a stat per shard, before hours are spent on them.
+            shards_lib.check_before_reading(pipeline.list_shards(pattern), pattern, f"--{name}")
+        except (FileNotFoundError, shards_lib.ShardError) as e:
+            raise ConfigError(f"--{name}: {e}" if isinstance(e, FileNotFoundError) else str(e)) from None
     if not os.path.isfile(config.data.anchors):
         raise ConfigError(f"--anchors: no such file {config.data.anchors!r}")
 

@@ -332,6 +332,7 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
 
     from lcr_tf import optimization
     from lcr_tf.data import pipeline
+    from lcr_tf.data import shards as shards_lib
     from lcr_tf.modeling import factory, lcr_model
 
     run, opt, data = config.run, config.optimization, config.data
@@ -410,22 +411,50 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
     if remaining > 0:
         per_epoch = min(run.steps_per_epoch, remaining)
         callbacks, throughput = _callbacks(model, manager, model_dir, val_images, run, batch_size, progress)
-        history = model.fit(train_ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
-                            validation_data=val_ds, validation_steps=run.val_steps if val_ds else None,
-                            callbacks=callbacks, verbose=run.verbose)
+        try:
+            history = model.fit(train_ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
+                                validation_data=val_ds, validation_steps=run.val_steps if val_ds else None,
+                                callbacks=callbacks, verbose=run.verbose)
+        except tf.errors.DataLossError as e:
+            raise _stopped_on_corrupt_record(e, model, manager, data) from None
         logs = {k: float(v[-1]) for k, v in history.history.items()}
+        skipped = shards_lib.SKIPPED.summary()
+        if skipped["events"]:
+            print(f"skipped corrupt records: {skipped['records_skipped']} record(s) in "
+                  f"{len(skipped['shards'])} shard(s), {skipped['events']} time(s): "
+                  f"{', '.join(skipped['shards'])}", flush=True)
         if chief:
             run_folder.write_json(run_folder.metrics_path(model_dir), {
                 "first_epoch": {k: float(v[0]) for k, v in history.history.items()},
                 "last_epoch": logs, "start_step": start, "epochs": len(history.epoch),
                 "images_per_second": statistics.median(throughput) if throughput else None,
-                "images_per_second_per_epoch": throughput, "precision": policy, **described})
+                "images_per_second_per_epoch": throughput, "precision": policy,
+                "corrupt_records": skipped, **described})
     end = int(model.global_step.numpy())
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{end}"):
         manager.save(checkpoint_number=end)
     model.save_weights(run_folder.weights_path(model_dir))
     print(f"finished at step {end} (optimizer iterations {int(optimizer.iterations.numpy())})", flush=True)
     return TrainResult(logs=logs, start_step=start, end_step=end, model_dir=run.model_dir)
+
+
+def _stopped_on_corrupt_record(error, model, manager, data) -> ConfigError:
+    """A run that met a corrupt record without ``--skip_corrupt_records``: saves a checkpoint of the step
+    reached (a later run resumes there) and returns the one-line error naming the shard and offset
+    (TensorFlow's message has the offset only: the shards are read again to find it)."""
+    from lcr_tf.data import pipeline
+    from lcr_tf.data import shards as shards_lib
+
+    step = int(model.global_step.numpy())
+    saved = manager.save(checkpoint_number=step)
+    shards = pipeline.list_shards(data.train_data) + (pipeline.list_shards(data.val_data) if data.val_data else [])
+    print(f"a corrupt record stopped the run at step {step}; checkpoint {saved} saved; locating the shard",
+          flush=True)
+    found = shards_lib.locate_corrupt(shards)
+    where = (f"{found[0]}: record {found[1]} (byte offset {found[2]}) is corrupt" if found else
+             f"a corrupt record ({shards_lib.first_line(error.message)})")
+    return ConfigError(f"{where}; the run stopped at step {step} with checkpoint {os.path.basename(saved)} "
+                       f"(rerun to resume; --skip_corrupt_records skips the rest of such a shard)")
 
 
 def main(argv: List[str]) -> None:

@@ -79,9 +79,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf.contracts import batch_keys, features
+from lcr_tf.contracts import batch_keys, features, shard_manifest
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
+from lcr_tf.data import shards as shards_lib
 
 _STEP_CROP, _STEP_FLIP, _STEP_JITTER = 0, 1, 2
 # Read-ahead per open shard; TFRecordDataset's default is 256 KiB, a few images at most.
@@ -110,6 +111,10 @@ class InputConfig:
       shuffle_buffer: records in the training shuffle buffer (default 256, the trainer's; it was 512).
       interleave_cycle: shards read at once.
       num_epochs: passes over the data; None repeats forever.
+      skip_corrupt_records: read each shard through :func:`lcr_tf.data.shards.skipping_reader`, which
+        stops at a corrupt record, drops the rest of that shard for the pass and counts it in
+        :data:`lcr_tf.data.shards.SKIPPED` (a Python generator per shard: slower than the default
+        reader, which fails the run on the first corrupt record).
     """
 
     image_size: int = 256
@@ -126,6 +131,7 @@ class InputConfig:
     shuffle_buffer: int = 256
     interleave_cycle: int = 4
     num_epochs: Optional[int] = 1
+    skip_corrupt_records: bool = False
 
     def __post_init__(self):
         def bad(field, why):
@@ -167,43 +173,37 @@ def list_shards(file_pattern: Union[str, Sequence[str]]) -> List[str]:
 
 def verify_shards(file_pattern: Union[str, Sequence[str]], max_records: Optional[int] = None) -> int:
     """Reads the records of the shards (eagerly, slowly; at most ``max_records`` per shard) and checks
-    them; returns the number of records read.
+    them (:func:`lcr_tf.data.shards.verify_shard`, what ``python -m lcr_tf.data.verify`` runs); returns
+    the number of records read.
 
-    Catches what the graph pipeline can only report without a file name: a corrupt or truncated record
-    (bad CRC), bytes that are not a ``tf.train.Example``, another schema version.
+    Catches what the graph pipeline reports without a record index: a corrupt or truncated record (bad
+    CRC), bytes that are not a ``tf.train.Example``, another schema version.
 
     Raises:
-      ValueError: naming the file and the record's index (and image id when readable).
+      ValueError: naming the file and the record's index (and its byte offset, or image id when readable).
     """
-    from google.protobuf.message import DecodeError
-    from tensorflow.core.example import example_pb2
-
     total = 0
     for path in list_shards(file_pattern):
-        index = -1
-        try:
-            records = tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES)
-            if max_records is not None:
-                records = records.take(max_records)
-            for index, record in enumerate(records.as_numpy_iterator()):
-                try:
-                    example = example_pb2.Example.FromString(record)
-                except DecodeError as e:
-                    raise ValueError(f"{path}: record {index} is not a tf.train.Example ({e})") from None
-                fields = example.features.feature
-                version = (fields[features.VERSION].int64_list.value[:1] or [None])[0] \
-                    if features.VERSION in fields else None
-                if version != features.SCHEMA_VERSION:
-                    image_id = (fields[features.IMAGE_ID].bytes_list.value[:1] or [b"?"])[0] \
-                        if features.IMAGE_ID in fields else b"?"
-                    raise ValueError(f"{path}: record {index} (image {image_id.decode('utf-8', 'replace')}) "
-                                     f"has schema version {version}, this reader reads "
-                                     f"{features.SCHEMA_VERSION}")
-                total += 1
-        except tf.errors.DataLossError as e:
-            raise ValueError(f"{path}: record {index + 1} is corrupt or truncated ({e.message.strip()})"
-                             ) from None
+        report = shards_lib.verify_shard(path, max_records=max_records)
+        if report.problem is not None:
+            raise ValueError(f"{path}: {report.problem}")
+        total += report.records
     return total
+
+
+def _manifest_counts(files: Sequence[str]) -> Dict[str, int]:
+    """Shard path -> the records its manifest lists (shards without a manifest are left out)."""
+    counts, read = {}, {}
+    for path in files:
+        manifest = shard_manifest.manifest_of_shard(os.path.abspath(path))
+        if manifest is None or not os.path.isfile(manifest):
+            continue
+        if manifest not in read:
+            read[manifest] = shard_manifest.read(manifest)
+        entry = read[manifest].get(os.path.normpath(os.path.abspath(path)))
+        if entry is not None:
+            counts[path] = int(entry["records"])
+    return counts
 
 
 def _base_seed(seed: Optional[int], deterministic: bool) -> int:
@@ -345,8 +345,19 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
         ds = ds.shuffle(len(files), seed=int(seeds[0]), reshuffle_each_iteration=True)
     cycle = min(config.interleave_cycle, len(files))
 
-    def read(path):
-        return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES).map(lambda r: (path, r))
+    if config.skip_corrupt_records:
+        expected = _manifest_counts(files)
+
+        def read(path):
+            def records(name):
+                name = name.decode()
+                return shards_lib.skipping_reader(name, expected.get(name))
+
+            return tf.data.Dataset.from_generator(records, args=(path,), output_signature=tf.TensorSpec(
+                [], tf.string)).map(lambda r: (path, r))
+    else:
+        def read(path):
+            return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES).map(lambda r: (path, r))
 
     ds = ds.interleave(read, cycle_length=cycle, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=order_fixed or None)
