@@ -61,7 +61,7 @@ from lcr_tf import (  # noqa: E402
     pseudo_gt,
     synthetic,  # noqa: E402
 )
-from lcr_tf.contracts import geometry
+from lcr_tf.contracts import atomic_files, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.evaluation import synthetic_benchmark, tables  # noqa: E402
 
@@ -374,15 +374,13 @@ def evaluate_model(out_dir: str) -> Dict[str, Any]:
     results = synthetic_benchmark.evaluate_synthetic(data=os.path.join(out_dir, "synthetic", "val-*.tfrecord"),
                                           saved_model=os.path.join(out_dir, "export", "1"),
                                           report_dir=os.path.join(out_dir, "report"), report_notes=notes)
-    with open(os.path.join(out_dir, "evaluation.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    atomic_files.write_json(os.path.join(out_dir, "evaluation.json"), results, indent=1)
     report = {"images": results["num_images"], "people": results["num_people"],
               "head_size": results.get("head_size")}
     for method in ("ppi", "nms", "upper_bound"):
         if results.get(method) is not None:
             report[method] = {k: results[method].get(k) for k in REPORT_KEYS if k in results[method]}
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    atomic_files.write_json(os.path.join(out_dir, "report.json"), report, indent=2)
     return {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report[m].items()}
             for m in ("ppi", "nms", "upper_bound") if m in report}
 
@@ -468,8 +466,7 @@ def run() -> Dict[str, Any]:
         from lcr_tf.evaluation import report
         with open(report_md, "a") as f:
             f.write("\n" + report.timings_table(timings))
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, default=_json_default)
+    atomic_files.write_json(os.path.join(out_dir, "summary.json"), summary, indent=2, default=_json_default)
     print("\nstage        seconds")
     for name, sec in timings.items():
         print(f"{name:<12} {sec:8.1f}")

@@ -139,7 +139,6 @@ in :mod:`lcr_tf.evaluation.report`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, List
@@ -147,6 +146,7 @@ from typing import Any, Callable, Dict, List
 from absl import flags
 
 from lcr_tf import cli
+from lcr_tf.contracts import atomic_files
 from lcr_tf.evaluation.ground_truth import MUPOTS_3D, REAL_DATASETS
 from lcr_tf.evaluation.real_benchmarks import evaluate_dataset
 from lcr_tf.evaluation.synthetic_benchmark import evaluate_synthetic
@@ -236,10 +236,7 @@ def main(argv: List[str]) -> None:
     except (FileNotFoundError, KeyError, ValueError) as e:
         fail(str(e).strip('"'))
     print(format_real_table(results) if real else format_table(results), flush=True)
-    directory = os.path.dirname(os.path.abspath(FLAGS.output))
-    os.makedirs(directory, exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        json.dump(results, f, indent=1)
+    atomic_files.write_json(FLAGS.output, results, indent=1)
     print(f"wrote {FLAGS.output}" + (f" and the report in {FLAGS.report_dir}" if FLAGS.report_dir else ""),
           flush=True)
 

@@ -34,7 +34,17 @@ The run lives in ``--model_dir`` (:mod:`lcr_tf.contracts.run_folder`):
   settings by flag name); ``final.weights.h5``: the trained weights;
   ``metrics.json``: the logs (losses, proposal recall) of the first and last epochs of the latest run,
   ``images_per_second`` (training only: the median over its epochs of images / seconds from the
-  epoch's start to its last training step), the precision, the strategy and the replica count.
+  epoch's start to its last training step), the precision, the strategy and the replica count, and
+  ``corrupt_records`` (:meth:`lcr_tf.data.shards.SkipLog.summary`: the shards whose rest was skipped
+  with ``--skip_corrupt_records``, their bad record and byte offset, ``records_skipped`` = manifest
+  records minus records read, summed over the passes, ``bytes_skipped``, ``events``; counted by this
+  process's readers: with ``multi_worker``, the chief's).
+
+Damaged shards: at start, every shard's size is checked against its manifest
+(:func:`lcr_tf.data.shards.check_before_reading`; a cut or missing shard stops the run in one line). A
+corrupt record met during the run stops it with one line naming the shard, the record and its byte
+offset, after saving a checkpoint of the step reached; ``--skip_corrupt_records`` skips the rest of
+that shard instead (:func:`lcr_tf.data.pipeline.make_dataset`).
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ from lcr_tf import cli, distribute
 from lcr_tf import config as config_lib
 from lcr_tf import precision as precision_lib
 from lcr_tf.config import ConfigError, FlagError, TrainConfig  # noqa: F401 (FlagError: the old name)
-from lcr_tf.contracts import run_folder
+from lcr_tf.contracts import atomic_files, run_folder
 
 OPTIMIZERS = config_lib.OPTIMIZERS
 PRECISIONS = config_lib.PRECISIONS
@@ -335,6 +345,8 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
     from lcr_tf.data import shards as shards_lib
     from lcr_tf.modeling import factory, lcr_model
 
+    shards_lib.SKIPPED.clear()  # counts this run's damaged shards only (train() may run twice in a process)
+
     run, opt, data = config.run, config.optimization, config.data
     policy = opt.precision
     with strategy.scope():
@@ -415,14 +427,18 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
             history = model.fit(train_ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
                                 validation_data=val_ds, validation_steps=run.val_steps if val_ds else None,
                                 callbacks=callbacks, verbose=run.verbose)
-        except tf.errors.DataLossError as e:
-            raise _stopped_on_corrupt_record(e, model, manager, data) from None
+        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError):
+            damaged = shards_lib.SKIPPED.first()
+            if damaged is None or config.input.skip_corrupt_records:
+                raise
+            raise _stopped_on_corrupt_record(damaged, model, manager) from None
         logs = {k: float(v[-1]) for k, v in history.history.items()}
         skipped = shards_lib.SKIPPED.summary()
         if skipped["events"]:
-            print(f"skipped corrupt records: {skipped['records_skipped']} record(s) in "
-                  f"{len(skipped['shards'])} shard(s), {skipped['events']} time(s): "
-                  f"{', '.join(skipped['shards'])}", flush=True)
+            records = skipped["records_skipped"]
+            print(f"skipped corrupt records: {'an unknown number of' if records is None else records} record(s)"
+                  f" ({skipped['bytes_skipped']} bytes) in {len(skipped['shards'])} shard(s) over "
+                  f"{skipped['events']} pass(es): {', '.join(skipped['shards'])}", flush=True)
         if chief:
             run_folder.write_json(run_folder.metrics_path(model_dir), {
                 "first_epoch": {k: float(v[0]) for k, v in history.history.items()},
@@ -433,28 +449,24 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
     end = int(model.global_step.numpy())
     if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{end}"):
         manager.save(checkpoint_number=end)
-    model.save_weights(run_folder.weights_path(model_dir))
+    with atomic_files.replacing(run_folder.weights_path(model_dir)) as tmp:
+        model.save_weights(tmp)
     print(f"finished at step {end} (optimizer iterations {int(optimizer.iterations.numpy())})", flush=True)
     return TrainResult(logs=logs, start_step=start, end_step=end, model_dir=run.model_dir)
 
 
-def _stopped_on_corrupt_record(error, model, manager, data) -> ConfigError:
-    """A run that met a corrupt record without ``--skip_corrupt_records``: saves a checkpoint of the step
-    reached (a later run resumes there) and returns the one-line error naming the shard and offset
-    (TensorFlow's message has the offset only: the shards are read again to find it)."""
-    from lcr_tf.data import pipeline
+def _stopped_on_corrupt_record(damaged, model, manager) -> ConfigError:
+    """A run whose input met a corrupt record without ``--skip_corrupt_records``: saves a checkpoint of
+    the step reached (so a run that stops before its first periodic checkpoint keeps its work, and a
+    rerun resumes there) and returns the one-line error naming the shard, the record and its byte offset
+    (``damaged``: :meth:`lcr_tf.data.shards.SkipLog.first`)."""
     from lcr_tf.data import shards as shards_lib
 
     step = int(model.global_step.numpy())
     saved = manager.save(checkpoint_number=step)
-    shards = pipeline.list_shards(data.train_data) + (pipeline.list_shards(data.val_data) if data.val_data else [])
-    print(f"a corrupt record stopped the run at step {step}; checkpoint {saved} saved; locating the shard",
-          flush=True)
-    found = shards_lib.locate_corrupt(shards)
-    where = (f"{found[0]}: record {found[1]} (byte offset {found[2]}) is corrupt" if found else
-             f"a corrupt record ({shards_lib.first_line(error.message)})")
-    return ConfigError(f"{where}; the run stopped at step {step} with checkpoint {os.path.basename(saved)} "
-                       f"(rerun to resume; --skip_corrupt_records skips the rest of such a shard)")
+    return ConfigError(f"{shards_lib.corrupt_line(*damaged)}; the run stopped at step {step} and saved "
+                       f"checkpoint {os.path.basename(saved)} (rerun to resume after replacing the shard, or "
+                       f"--skip_corrupt_records to skip the rest of such a shard)")
 
 
 def main(argv: List[str]) -> None:

@@ -35,6 +35,9 @@ def test_replacing_commits_on_success_and_keeps_the_old_file_on_error(tmp_path):
     with pytest.raises(TypeError):
         atomic_files.write_json(str(tmp_path / "b.json"), {"x": object()})
     assert not (tmp_path / "b.json").exists() and _leftovers(tmp_path) == []
+    # Every extension is kept: Keras only saves weights to a name ending in ".weights.h5".
+    name = atomic_files.temp_name(os.path.join("d", "final.weights.h5"))
+    assert name.startswith(os.path.join("d", "final.tmp-")) and name.endswith(".weights.h5")
     atomic_files.write_bytes(str(tmp_path / "c.bin"), b"\x00\x01")
     assert (tmp_path / "c.bin").read_bytes() == b"\x00\x01"
 

@@ -374,3 +374,24 @@ def test_bfloat16_export_serves_float32_in_and_out(exported, tmp_path):
         assert np.all(np.isfinite(out[key].numpy())), key
     with pytest.raises(ValueError, match="serving precision"):
         inference.load_model(model_dir, "mixed_float16")
+
+
+def test_an_export_that_fails_midway_leaves_no_version(exported, tmp_path, monkeypatch):
+    """The SavedModel is written under a staging name TF Serving ignores and renamed when whole: an export
+    that dies while writing leaves no version folder (which a server watching the folder would load)."""
+    _, model_dir, _, _ = exported
+    real_save = tf.saved_model.save
+
+    def dies_midway(module, path, signatures=None):
+        os.makedirs(os.path.join(path, "variables"))
+        with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+            f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", dies_midway)
+    with pytest.raises(OSError, match="disk full"):
+        export_lib.export(model_dir, str(tmp_path / "serving"), version=1, params=params())
+    assert os.listdir(tmp_path / "serving") == []
+    monkeypatch.setattr(tf.saved_model, "save", real_save)
+    path = export_lib.export(model_dir, str(tmp_path / "serving"), version=1, params=params())
+    assert sorted(os.listdir(tmp_path / "serving")) == ["1"] and os.path.isfile(os.path.join(path, "saved_model.pb"))

@@ -24,10 +24,12 @@ TEMP_INFIX = ".tmp-"
 
 
 def temp_name(path: str) -> str:
-    """A fresh temporary name beside ``path`` that keeps its extension (``a.npz`` -> ``a.tmp-<hex>.npz``),
-    for writers that choose their format from it (``cv2.imwrite``, matplotlib)."""
-    root, ext = os.path.splitext(path)
-    return f"{root}{TEMP_INFIX}{uuid.uuid4().hex}{ext}"
+    """A fresh temporary name beside ``path`` that keeps every extension (``a.npz`` -> ``a.tmp-<hex>.npz``,
+    ``final.weights.h5`` -> ``final.tmp-<hex>.weights.h5``), for writers that choose their format from it
+    (``cv2.imwrite``, matplotlib, Keras' ``save_weights``)."""
+    folder, name = os.path.split(path)
+    stem, dot, exts = name.partition(".")
+    return os.path.join(folder, f"{stem}{TEMP_INFIX}{uuid.uuid4().hex}{dot}{exts}")
 
 
 @contextlib.contextmanager

@@ -65,6 +65,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import uuid
 from typing import Optional
 
 from lcr_tf.contracts import serving
@@ -216,5 +218,13 @@ def export(loaded, export_dir: str, version: Optional[int] = None, params=None, 
         serving.DETECT_FLOAT: module.serve_float.get_concrete_function(),
         serving.RAW_PROPOSALS: module.serve_proposals.get_concrete_function(),
     }
-    tf.saved_model.save(module, path, signatures=signatures)
+    # Saved beside the versions under a name TF Serving ignores (not a number), then renamed: a server
+    # watching export_dir never loads a half-written version, and a killed export leaves none.
+    staging = os.path.join(export_dir, f".tmp-{version}-{uuid.uuid4().hex}")
+    try:
+        tf.saved_model.save(module, staging, signatures=signatures)
+        os.rename(staging, path)
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging)
     return path
