@@ -27,8 +27,10 @@ setup(
     extras_require={
         # gRPC client of TF Serving (lcr_tf.serving.client --protocol=grpc); REST needs nothing more.
         "serving": ["tensorflow-serving-api>=2.16,<2.22"],
+        # pycocotools: COCO keypoint evaluation by its reference COCOeval (python -m lcr_tf.evaluate --dataset=coco).
+        "coco": ["pycocotools>=2.0.7,<3"],
         # ruff: lint and import order, checked by the test command before pytest.
-        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.16,<2.22", "ruff>=0.6,<1"],
+        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.16,<2.22", "ruff>=0.6,<1", "pycocotools>=2.0.7,<3"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -8,6 +8,8 @@
     python -m lcr_tf.evaluate --dataset=mpii --split=val --data=MPII_ROOT \\
         --reader_option=val_split_file=mpii_val.json --predictions=preds.json --output=r.json
     python -m lcr_tf.evaluate --dataset=mupots --data=MUPOTS_ROOT --predictions=preds.json --output=r.json
+    python -m lcr_tf.evaluate --dataset=coco --data=COCO_ROOT --split=val --saved_model=DIR --output=r.json \\
+        [--results_dir=DIR] [--results_format=native|none]
 
 Datasets: ``synthetic`` (TFRecords of :mod:`lcr_tf.contracts.features`, e.g. the validation split that
 ``beam_jobs.build_tfrecords`` writes from the synthetic renderer), and the paper's benchmarks read straight
@@ -130,6 +132,20 @@ per image). ``dataset`` (since version 2) names the benchmark the file was made 
 is refused. Versions 1 and 2 (``scores`` and ``pose3d_m`` for the same fields; version 1 has no
 ``dataset``) are still read.
 
+COCO keypoints (``coco``, :mod:`lcr_tf.evaluation.coco_keypoints`; needs the optional extra
+``pip install 'lcr_tf[coco]'``): every image of COCO's annotation file (``--data`` = ROOT with ``--split``,
+default val, or a keypoints annotation file) is run through the model, the detections are written as COCO
+keypoint results files (``--results_dir``/<row>/``person_keypoints_<split>2017_lcrnet_results.json``: 17 x 3
+keypoints in COCO's pixel convention, the reader's +0.5 undone) and scored by ``pycocotools``' ``COCOeval``
+(``iouType='keypoints'``): AP, AP50, AP75, AP medium / large and AR, per row ``ppi`` / ``nms``, in two
+scorings: ``shared_joints``, the 12 joints LCR-13 and COCO share with COCOeval's own sigmas for them (LCR-13
+has no face points: they are neither predicted nor judged), and ``coco17_head_on_nose``, the standard
+17-joint figure with LCR-13's head centre placed on the nose, an approximation. ``--max_match_distance_px``
+and ``--report_dir`` are not used there (COCOeval matches by OKS).
+
+``--results_format=native`` writes the detections in the benchmark's own results format where it has one
+(:mod:`lcr_tf.evaluation.native_results`): COCO's results JSON (the default for ``coco``).
+
 The code: ground truth in :mod:`lcr_tf.evaluation.ground_truth`, the pairing of predictions with it in
 :mod:`lcr_tf.evaluation.pairing`, the benchmarks in :mod:`lcr_tf.evaluation.synthetic_benchmark` and
 :mod:`lcr_tf.evaluation.real_benchmarks`, the tables in :mod:`lcr_tf.evaluation.tables` and the report
@@ -147,7 +163,9 @@ from absl import flags
 
 from lcr_tf import cli
 from lcr_tf.contracts import atomic_files
+from lcr_tf.evaluation.coco_keypoints import evaluate_coco, format_coco_table
 from lcr_tf.evaluation.ground_truth import MUPOTS_3D, REAL_DATASETS
+from lcr_tf.evaluation.native_results import RESULTS_FORMATS, resolve_results_format
 from lcr_tf.evaluation.real_benchmarks import evaluate_dataset
 from lcr_tf.evaluation.synthetic_benchmark import evaluate_synthetic
 from lcr_tf.evaluation.tables import format_real_table, format_table
@@ -159,7 +177,10 @@ _DEFINED: List[str] = []
 DATASETS: Dict[str, Callable[..., Dict[str, Any]]] = {
     "synthetic": evaluate_synthetic,
     **{name: functools.partial(evaluate_dataset, name) for name in REAL_DATASETS},
+    "coco": evaluate_coco,
 }
+# The benchmarks read from their native files by the lcr_tf.datasets readers (--split, --reader_option).
+READER_DATASETS = REAL_DATASETS + ("coco",)
 
 
 def define_flags() -> None:
@@ -167,12 +188,13 @@ def define_flags() -> None:
     before = set(FLAGS)
     flags.DEFINE_enum("dataset", None, sorted(DATASETS),
                       "Benchmark to evaluate on: synthetic (TFRecords), or h36m (Human3.6M), mpii (MPII Human "
-                      "Pose), mupots (MuPoTS-3D) read from their native files by the lcr_tf.datasets readers.")
+                      "Pose), mupots (MuPoTS-3D), coco (COCO keypoints, scored by pycocotools' COCOeval: "
+                      "pip install 'lcr_tf[coco]') read from their native files by the lcr_tf.datasets readers.")
     flags.DEFINE_string("protocol", None, "Human3.6M's protocol: 1, 2 or 3 (P1: S11 camera 2 every 64th frame; "
                         "P2: S9 and S11 every 5th frame; P3: P2 on camera 3, trial 1). Refused elsewhere: the "
                         "other benchmarks have a single protocol.")
     flags.DEFINE_string("split", None, "Split of the dataset's reader (default: test for h36m, val for mpii: the "
-                        "paper's 1k validation images, all for mupots). Not for synthetic.")
+                        "paper's 1k validation images, all for mupots, val for coco). Not for synthetic.")
     flags.DEFINE_multi_string("reader_option", [], "NAME=VALUE option of the dataset's reader (repeatable), e.g. "
                               "--reader_option=val_split_file=mpii_val.json for mpii, "
                               "--reader_option=sequences=1,2 for mupots, "
@@ -185,8 +207,9 @@ def define_flags() -> None:
     flags.DEFINE_string("predictions", None, "JSON of detections per image id, as --save_predictions writes "
                         "it, evaluated instead of running a model. Exclusive with --saved_model.")
     flags.DEFINE_string("data", None, "Ground truth. synthetic: TFRecord glob(s) (comma-separated) of the "
-                        "lcr_tf.contracts.features schema, e.g. 'synthetic/val-*.tfrecord'. h36m / mpii / mupots: the "
-                        "dataset's ROOT folder as its reader takes it (lcr_tf.datasets).")
+                        "lcr_tf.contracts.features schema, e.g. 'synthetic/val-*.tfrecord'. h36m / mpii / mupots / "
+                        "coco: the dataset's ROOT folder as its reader takes it (lcr_tf.datasets); coco also takes "
+                        "a keypoints annotation file (.json), its images beside it.")
     flags.DEFINE_string("output", None, "JSON file for the results table.")
     flags.DEFINE_string("save_predictions", None, "Also write the model's detections and candidates per "
                         "image to this JSON (reusable with --predictions).")
@@ -196,6 +219,13 @@ def define_flags() -> None:
                        "whose mean 2D joint distance exceeds this many pixels is never matched (default: "
                        "no gate). PCKh's head size: MPII's, 0.6 x the diagonal of the head box (synthetic "
                        "images: a 0.25 m head box at the person's image scale).", lower_bound=0.0)
+    flags.DEFINE_enum("results_format", None, list(RESULTS_FORMATS), "native: also write the detections in "
+                      "the benchmark's own results format, the files its official tools and servers read, under "
+                      "--results_dir/<row>/ (coco: the keypoint results JSON, written by default; mpii: the pred "
+                      "struct .mat files; mupots: the per-frame prediction .mat files). none: do not. Refused "
+                      "for h36m and synthetic, which have none.")
+    flags.DEFINE_string("results_dir", None, "Folder of --results_format=native's files (default: the folder "
+                        "of --output).")
     flags.DEFINE_string("report_dir", None, "Also write a markdown report with pictures here: report.md, "
                         "pck_curve.png, overlays.png (detections over the ground truth), poses3d.png.")
     _DEFINED[:] = sorted(set(FLAGS) - before)
@@ -218,8 +248,12 @@ def main(argv: List[str]) -> None:
     if FLAGS.dataset not in DATASETS:
         fail(f"--dataset={FLAGS.dataset} is not a benchmark; available: {', '.join(sorted(DATASETS))}")
     real = FLAGS.dataset in REAL_DATASETS
-    if not real and (FLAGS.split or FLAGS.reader_option):
-        fail("--split and --reader_option are options of the h36m, mpii and mupots readers")
+    read = FLAGS.dataset in READER_DATASETS
+    if not read and (FLAGS.split or FLAGS.reader_option):
+        fail(f"--split and --reader_option are options of the {', '.join(READER_DATASETS)} readers")
+    if FLAGS.dataset == "coco" and not os.path.exists(FLAGS.data):
+        fail(f"--dataset=coco reads COCO's own files: --data must be its ROOT folder or a keypoints annotation "
+             f"file ({FLAGS.data} does not exist)")
     if real and not os.path.isdir(FLAGS.data):
         # Real benchmarks are read from their native files only, not from TFRecord shards.
         fail(f"--dataset={FLAGS.dataset} reads the dataset's own files: --data must be its ROOT folder as "
@@ -229,13 +263,16 @@ def main(argv: List[str]) -> None:
         max_images=FLAGS.max_images, save_predictions=FLAGS.save_predictions,
         max_match_distance_px=FLAGS.max_match_distance_px, protocol=FLAGS.protocol,
         report_dir=FLAGS.report_dir)
-    if real:
+    if read:
         kwargs.update(split=FLAGS.split, reader_options=FLAGS.reader_option, mupots_3d=FLAGS.mupots_3d)
     try:
+        if resolve_results_format(FLAGS.dataset, FLAGS.results_format) == "native":
+            kwargs["results_dir"] = FLAGS.results_dir or os.path.dirname(os.path.abspath(FLAGS.output))
         results = DATASETS[FLAGS.dataset](**kwargs)
-    except (FileNotFoundError, KeyError, ValueError) as e:
+    except (FileNotFoundError, ImportError, KeyError, ValueError) as e:
         fail(str(e).strip('"'))
-    print(format_real_table(results) if real else format_table(results), flush=True)
+    print(format_coco_table(results) if FLAGS.dataset == "coco" else
+          format_real_table(results) if real else format_table(results), flush=True)
     atomic_files.write_json(FLAGS.output, results, indent=1)
     print(f"wrote {FLAGS.output}" + (f" and the report in {FLAGS.report_dir}" if FLAGS.report_dir else ""),
           flush=True)

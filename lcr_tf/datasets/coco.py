@@ -147,7 +147,12 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _person_category(data: Dict[str, Any], file: str) -> int:
+def person_category(data: Dict[str, Any], file: str) -> int:
+    """The id of the category named ``person`` of a loaded annotation file (1 when it lists no categories).
+
+    Raises:
+      ValueError: naming ``file``, when ``categories`` is not a list or has no ``person``.
+    """
     categories = data.get("categories")
     if categories is None:
         return 1
@@ -172,7 +177,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
     for field in ("images", "annotations"):
         if not isinstance(data.get(field), list):
             raise ValueError(f"{file}: field {field!r} is missing or not a list")
-    person = _person_category(data, file)
+    person = person_category(data, file)
 
     images: Dict[int, Tuple[str, int, int]] = {}
     image_problems: Dict[Any, str] = {}

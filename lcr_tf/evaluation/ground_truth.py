@@ -45,6 +45,9 @@ class GroundTruth:
       group: the image's group in the tables (Human3.6M action, MuPoTS-3D sequence), or "".
       single_person: (G,) bool, MPII's single-person people, or None.
       load_image: returns the image file's bytes when ``encoded`` is empty (real datasets load lazily).
+      person_ids: (G,) the reader's ``person_id`` of each person (MPII: the 1-based ``annorect`` index), or
+        None (synthetic images); the benchmarks' own results files are written by them.
+      metadata: the reader record's ``metadata`` (real datasets), else empty.
     """
 
     image_id: str
@@ -59,6 +62,8 @@ class GroundTruth:
     group: str = ""
     single_person: Optional[np.ndarray] = None
     load_image: Optional[Callable[[], bytes]] = dataclasses.field(default=None, repr=False)
+    person_ids: Optional[List[str]] = None
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def inside(self, pose2d: np.ndarray) -> np.ndarray:
         """(..., J, 2) px -> (..., J) bool, True for the joints inside the image (all when the size is
@@ -209,7 +214,8 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
     """One reader record as a :class:`GroundTruth` in LCR-13.
 
     Args:
-      record: a :class:`lcr_tf.datasets.ImageRecord` of ``dataset``.
+      record: a :class:`lcr_tf.datasets.ImageRecord` of ``dataset`` (``h36m``, ``mpii``, ``mupots``, or
+        ``coco``, whose records give the image's size and have no 3D).
       mupots_3d: MuPoTS-3D's reference 3D, ``univ`` (``univ_annot3``) or ``annot3`` (module docstring).
     Returns:
       (the ground truth, the number of people left out for having no head box (MPII)). Its ``pose3d`` is
@@ -243,18 +249,20 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
         dropped = int((~has_box).sum())
         keep = np.flatnonzero(has_box)
         pose2d, annotated, pose3d, mask3d, head = (a[keep] for a in (pose2d, annotated, pose3d, mask3d, head))
-        single = np.array([bool(people[i].extras.get("single_person")) for i in keep], bool)
+        people = [people[i] for i in keep]
+        single = np.array([bool(p.extras.get("single_person")) for p in people], bool)
         try:
             width, height = _image_size(record)
         except Exception as e:  # a missing or broken image: the record cannot be judged (named)
             raise ValueError(f"image {record.image_id!r}: cannot read its size ({type(e).__name__}: {e})") from None
     elif record.width and record.height:
         width, height = int(record.width), int(record.height)
-    group = {"h36m": lambda m: str(m.get("action", "")), "mupots": lambda m: f"TS{m.get('sequence', '')}",
-             "mpii": lambda m: ""}[dataset](record.metadata)
+    group = {"h36m": lambda m: str(m.get("action", "")), "mupots": lambda m: f"TS{m.get('sequence', '')}"}.get(
+        dataset, lambda m: "")(record.metadata)
     truth = GroundTruth(record.image_id, b"", pose2d, annotated, pose3d, head, width, height,
                         pose3d_mask=mask3d, group=group, single_person=single,
-                        load_image=record.load_image_bytes)
+                        load_image=record.load_image_bytes, person_ids=[p.person_id for p in people],
+                        metadata=dict(record.metadata))
     return truth, dropped
 
 
