@@ -144,7 +144,11 @@ has no face points: they are neither predicted nor judged), and ``coco17_head_on
 and ``--report_dir`` are not used there (COCOeval matches by OKS).
 
 ``--results_format=native`` writes the detections in the benchmark's own results format where it has one
-(:mod:`lcr_tf.evaluation.native_results`): COCO's results JSON (the default for ``coco``).
+(:mod:`lcr_tf.evaluation.native_results`), under ``--results_dir``/<row>/ (default: the folder of
+``--output``): COCO's results JSON (the default for ``coco``), MPII's ``pred`` struct
+(``pred_keypoints_mpii.mat``, single person, and ``pred_keypoints_mpii_multi.mat``, MATLAB 1-based pixels)
+and MuPoTS-3D's ``preds_2d_kpt_mupots.mat`` / ``preds_3d_kpt_mupots.mat`` (one variable per frame, its
+joint order, pixels and millimetres). Human3.6M and synthetic have none (refused).
 
 The code: ground truth in :mod:`lcr_tf.evaluation.ground_truth`, the pairing of predictions with it in
 :mod:`lcr_tf.evaluation.pairing`, the benchmarks in :mod:`lcr_tf.evaluation.synthetic_benchmark` and

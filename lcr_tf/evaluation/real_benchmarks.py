@@ -13,7 +13,7 @@ import numpy as np
 
 from lcr_tf import evaluation
 from lcr_tf.contracts import serving
-from lcr_tf.evaluation import protocols
+from lcr_tf.evaluation import native_results, protocols
 from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import GroundTruth, read_dataset
 from lcr_tf.evaluation.pairing import Pairing, concat, groups_of, methods, missing_images, pair_people, stack
@@ -144,9 +144,12 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
                      max_images: int = 0, save_predictions: Optional[str] = None,
                      max_match_distance_px: Optional[float] = None, protocol: Optional[str] = None,
                      split: Optional[str] = None, reader_options: Sequence[str] = (), mupots_3d: str = "univ",
-                     report_dir: Optional[str] = None, report_notes: Sequence[str] = ()) -> Dict[str, Any]:
+                     report_dir: Optional[str] = None, report_notes: Sequence[str] = (),
+                     results_dir: Optional[str] = None) -> Dict[str, Any]:
     """A real benchmark (``h36m``, ``mpii``, ``mupots``): ground truth from its reader (``data`` = ROOT),
-    detections from a SavedModel or a predictions file; the tables of the module docstring.
+    detections from a SavedModel or a predictions file; the tables of the module docstring. With
+    ``results_dir`` the detections are also written in the benchmark's own results format
+    (:mod:`lcr_tf.evaluation.native_results`, ``mpii`` and ``mupots``), listed in ``"results_files"``.
 
     Raises:
       ValueError: bad options, predictions that miss an image or are malformed (named); FileNotFoundError.
@@ -175,6 +178,10 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
         results["pck3d_threshold_mm"] = 150.0
         results["auc_thresholds_mm"] = [float(t) for t in np.arange(0.0, 151.0, 5.0)]
     results.update(_EVALUATORS[dataset](ground_truth, preds, max_match_distance_px))
+    if results_dir:
+        native_results.resolve_results_format(dataset, native_results.NATIVE)
+        results["results_files"] = native_results.write_native_results(dataset, results_dir, ground_truth, preds,
+                                                                       max_match_distance_px)
     if report_dir:
         _write_real_report(report_dir, results, ground_truth, preds, report_notes)
     return results

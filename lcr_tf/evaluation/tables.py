@@ -94,6 +94,8 @@ def format_real_table(results: Mapping[str, Any]) -> str:
             lines.append(f"{method:<18}" + "".join(_pct(row["ap_per_part"][p], 9) for p in parts)
                          + f"{_pct(row['ap'], 9)}{row['groups']:>9d}")
     lines += refused_lines(results)
+    for method, files in (results.get("results_files") or {}).items():
+        lines.append(f"results files ({method}): {', '.join(files.values())}")
     return "\n".join(lines)
 
 
