@@ -331,3 +331,18 @@ def test_command_line_writes_the_results_file_and_prints_the_table(coco_root, tm
                            "--protocol=1", f"--predictions={preds}", f"--output={tmp_path / 'h.json'}",
                            "--results_format=native"], cwd=_REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "h36m has no results format of its own" in proc.stderr
+
+
+def test_images_whose_file_is_missing_are_evaluated_as_no_detection(coco_root, tmp_path):
+    """No file to send: the model is not even loaded; each image is refused with its reason and its people
+    are missed (AP 0), as a server that cannot read an image would leave them."""
+    root, data = coco_root
+    for image in data["images"]:
+        os.remove(os.path.join(root, "val2017", image["file_name"]))
+    res = ck.evaluate_coco(root, saved_model=str(tmp_path / "no_model_needed"), results_dir=str(tmp_path / "r"))
+    assert res["refused_images"] == 3
+    assert [e["image_id"] for e in res["refused_examples"]] == ["000000000011", "000000000012", "000000000013"]
+    assert res["refused_examples"][0]["reason"].endswith("000000000011.jpg does not exist")
+    assert res["ppi"][ck.SHARED]["ap"] == 0.0 and res["ppi"]["detections"] == 0
+    with open(res["results_files"]["nms"]) as f:
+        assert json.load(f) == []

@@ -54,11 +54,11 @@ from lcr_tf import datasets
 from lcr_tf.contracts import atomic_files, serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import coco as coco_reader
-from lcr_tf.datasets.base import RecordError, file_name, load_json
+from lcr_tf.datasets.base import RecordError, file_exists, file_name, join_path, load_json
 from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import GroundTruth, record_truth
 from lcr_tf.evaluation.pairing import missing_images
-from lcr_tf.evaluation.predictions_file import read_predictions, write_predictions
+from lcr_tf.evaluation.predictions_file import CANDIDATES, as_people, read_predictions, write_predictions
 from lcr_tf.evaluation.tables import MODES, SKELETON
 
 DATASET = "coco"
@@ -320,21 +320,45 @@ def read_coco(reader, max_images: int = 0) -> Tuple[List[GroundTruth], Dict[str,
     return truths, ids, info
 
 
-def _readable(truths: Sequence[GroundTruth], unreadable: Dict[str, str]) -> List[GroundTruth]:
-    """The ground truths with an image loader that records an unreadable file in ``unreadable`` (id -> reason)
-    and gives no bytes, which :func:`lcr_tf.evaluation.detect.predict` refuses like a broken image."""
+def _predict_readable(saved_model: str, truths: Sequence[GroundTruth], images_path: str,
+                      refused: List[Dict[str, str]]) -> Dict[str, Dict[str, Any]]:
+    """:func:`lcr_tf.evaluation.detect.predict` on the images whose file is there; an image whose file is
+    missing or cannot be read is not sent, gets no detection and no candidate, and is added to ``refused``
+    with the reason (as the images the model's limits refuse)."""
     import dataclasses
+    import sys
+
+    reasons: Dict[str, str] = {}
 
     def loader(gt):
         def load() -> bytes:
             try:
                 return gt.image_bytes()
-            except (OSError, ValueError) as e:
-                unreadable[gt.image_id] = f"cannot read the image file ({type(e).__name__}: {e})"
-                return b""
+            except (OSError, ValueError) as e:  # e.g. a file the reader found but cannot open
+                reasons[gt.image_id] = f"cannot read the image file ({type(e).__name__}: {e})"
+                return b""  # refused by predict's header check, the reason replaced below
         return load
 
-    return [dataclasses.replace(gt, load_image=loader(gt)) for gt in truths]
+    sent = []
+    for gt in truths:
+        path = join_path(images_path, str(gt.metadata.get("file_name", "")))
+        if file_exists(path):
+            sent.append(dataclasses.replace(gt, load_image=loader(gt)))
+        else:
+            reasons[gt.image_id] = f"image file {path} does not exist"
+            refused.append({"image_id": gt.image_id, "reason": reasons[gt.image_id]})
+            print(f"not sent to the model: image {gt.image_id}: {reasons[gt.image_id]}", file=sys.stderr)
+    preds = predict(saved_model, sent, refused=refused) if sent else {}
+    nobody = as_people([], [], [])
+    for gt in truths:
+        preds.setdefault(gt.image_id, {**{name: nobody for name in MODES},
+                                       CANDIDATES: {serving.POSE2D: nobody[serving.POSE2D],
+                                                    serving.POSE3D: nobody[serving.POSE3D]}})
+    for item in refused:
+        item["reason"] = reasons.get(item["image_id"], item["reason"])
+    order = {gt.image_id: k for k, gt in enumerate(truths)}
+    refused.sort(key=lambda item: order.get(item["image_id"], len(order)))
+    return preds
 
 
 def evaluate_coco(data: str, saved_model: Optional[str] = None, predictions: Optional[str] = None,
@@ -374,10 +398,7 @@ def evaluate_coco(data: str, saved_model: Optional[str] = None, predictions: Opt
     category_id = coco_reader.person_category(raw, file)
     refused: List[Dict[str, str]] = []
     if saved_model:
-        unreadable: Dict[str, str] = {}
-        preds = predict(saved_model, _readable(ground_truth, unreadable), refused=refused)
-        for item in refused:
-            item["reason"] = unreadable.get(item["image_id"], item["reason"])
+        preds = _predict_readable(saved_model, ground_truth, reader.images_path(), refused)
         if save_predictions:
             write_predictions(save_predictions, preds, DATASET)
     else:
@@ -425,14 +446,14 @@ def format_coco_table(results: Mapping[str, Any]) -> str:
              f"{results.get('rejected', 0)} records rejected; {results['measure']}",
              f"{SHARED}: {SHARED_NOTE}", f"{HEAD_ON_NOSE}: {HEAD_ON_NOSE_NOTE}"]
     labels = ("AP", "AP50", "AP75", "AP_M", "AP_L", "AR", "AR50", "AR75", "AR_M", "AR_L")
-    lines.append(f"{'OKS (%)':<28}" + "".join(f"{label:>7}" for label in labels) + f"{'dets':>8}")
+    lines.append(f"{'OKS (%)':<32}" + "".join(f"{label:>7}" for label in labels) + f"{'dets':>8}")
     for method in MODES:
         row = results[method]
         for scoring in SCORINGS:
             name = f"{method} {'shared 12' if scoring == SHARED else '17, head on nose (approx.)'}"
             cells = "".join(f"{'-':>7}" if row[scoring][k] is None else f"{100.0 * row[scoring][k]:>7.1f}"
                             for k in STAT_NAMES)
-            lines.append(f"{name:<28}{cells}{row['detections']:>8d}")
+            lines.append(f"{name:<32}{cells}{row['detections']:>8d}")
     for method, path in (results.get("results_files") or {}).items():
         lines.append(f"COCO results file ({method}): {path}")
     if results.get("refused_images"):
