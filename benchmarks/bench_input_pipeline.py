@@ -97,6 +97,8 @@ def write_shards(folder: str, num_images: int, height: int, width: int, num_shar
     finally:
         for w in writers:
             w.close()
+    from lcr_tf.contracts import shard_manifest
+    shard_manifest.write(os.path.join(folder, "bench"), paths)  # as the build job does
     return os.path.join(folder, "bench-*.tfrecord")
 
 

@@ -39,6 +39,7 @@ from lcr_tf import precision as precision_lib  # noqa: E402
 from lcr_tf.contracts import (
     features,  # noqa: E402
     geometry,  # noqa: E402
+    shard_manifest,  # noqa: E402
 )
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.data import pipeline  # noqa: E402
@@ -66,6 +67,7 @@ def write_shards(root: str, num_images: int, size: int, anchor_set, corpus) -> s
                 features.POSE3D_SOURCE: np.zeros(n, np.int64), features.PSEUDO_GT_DISTANCE: np.zeros(n),
                 features.ANCHOR_CLASS: anchor_set.assign_classes(r.pose3d, r.in_image[:, lower].any(1)),
             }).SerializeToString())
+    shard_manifest.write(os.path.join(root, "train"), [path])  # as the build job does: sizes are checked
     return path
 
 

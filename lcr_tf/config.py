@@ -256,7 +256,11 @@ def _spec(name, section, kind, help, **kw) -> FlagSpec:
 FLAG_SPECS: Tuple[FlagSpec, ...] = (
     # --- data ---
     _spec("train_data", "data", "string", "TFRecord shards to train on: a glob or comma-separated globs "
-          "(beam_jobs/build_tfrecords.py output, e.g. 'out/train-*.tfrecord')."),
+          "(beam_jobs/build_tfrecords.py output, e.g. 'out/train-*.tfrecord'). Before training, each shard's "
+          "size is checked against the PREFIX-manifest.json the build job wrote beside it (a stat, no read): "
+          "a shard cut, missing or not listed stops the run in one line; shards without a manifest (older "
+          "outputs, your own) get a warning line and are used unchecked. python -m lcr_tf.data.verify reads "
+          "them all."),
     _spec("val_data", "data", "string", "TFRecord shards for validation losses, recall and images "
           "(optional)."),
     _spec("anchors", "data", "string", "anchors.npz of the anchor-poses (beam_jobs/anchor_poses.py); fixes K "
@@ -281,10 +285,11 @@ FLAG_SPECS: Tuple[FlagSpec, ...] = (
     _spec("pad_value", "input", "float", "Grey level of the padding outside the image content."),
     _spec("shuffle_buffer", "input", "integer", "Records in the training shuffle buffer."),
     _spec("interleave_cycle", "input", "integer", "Shards read at once."),
-    _spec("skip_corrupt_records", "input", "boolean", "A corrupt record (bad CRC, cut file) skips the rest of "
-          "its shard for that pass and is counted (logs, metrics.json 'corrupt_records'), instead of "
-          "stopping the run with a line naming the shard and offset and a checkpoint of the step reached. "
-          "Reads each shard through a Python generator: slower."),
+    _spec("skip_corrupt_records", "input", "boolean", "A corrupt record (bad CRC, cut file) ends its shard's "
+          "pass: the rest of that shard is skipped (TFRecords cannot resynchronise) and counted in the log "
+          "and in metrics.json 'corrupt_records' (records: the manifest's count minus those read, per pass; "
+          "bytes). Default: the run stops with one line naming the shard, the record and its byte offset, "
+          "after saving a checkpoint of the step reached."),
     # --- model (lcr_tf.modeling.factory.ModelConfig) ---
     _spec("backbone", "model", "enum", "Backbone network.", choices=("resnet50", "vgg16", "tiny")),
     _spec("backbone_weights", "model", "string", "'imagenet' (downloads), 'none' (random) or a .h5 / "

@@ -1,6 +1,7 @@
 """lcr_tf.data.pipeline (and the draw_samples script) on small shards written here."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -11,9 +12,10 @@ import tensorflow as tf
 
 from lcr_tf import anchors as anchors_lib
 from lcr_tf import body_model
-from lcr_tf.contracts import batch_keys, features
+from lcr_tf.contracts import batch_keys, features, shard_manifest
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import draw_samples, pipeline
+from lcr_tf.data import shards as shards_lib
 
 J = features.NUM_JOINTS
 LCR = skeleton_lib.LCR13
@@ -232,18 +234,51 @@ def test_other_schema_version_fails_naming_the_shard(tmp_path):
 def test_corrupt_records_fail_and_verify_shards_names_them(tmp_path):
     path = _write(tmp_path / "bad.tfrecord", [_record(i, 1) for i in range(3)])
     data = bytearray(open(path, "rb").read())
-    second = len(_record(0, 1)) + 16 + 40                      # inside the second record's payload
-    data[second] ^= 0xFF
+    start = len(_record(0, 1)) + 16                             # the second record's framing starts here
+    data[start + 40] ^= 0xFF                                    # inside its payload: same size, bad CRC
     open(path, "wb").write(bytes(data))
-    with pytest.raises(tf.errors.DataLossError, match="corrupted record"):
+    shards_lib.SKIPPED.clear()
+    line = f"bad.tfrecord: record 1 (byte offset {start}) is corrupt"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(line)):
         _batches(pipeline.make_dataset(path, pipeline.InputConfig(image_size=16, batch_size=1),
                                        training=False))
-    with pytest.raises(ValueError, match=r"bad\.tfrecord: record 1 is corrupt"):
+    assert shards_lib.SKIPPED.first() == (path, shards_lib.Damage(1, start, None, len(data) - start))
+    with pytest.raises(ValueError, match=re.escape(line)):
         pipeline.verify_shards(path)
     junk = _write(tmp_path / "junk.tfrecord", [_record(0, 1), b"\x08\x96\x01\x12\xff\xff"])
     with pytest.raises(ValueError, match=r"junk\.tfrecord: record 1 is not a tf.train.Example"):
         pipeline.verify_shards(junk)
     assert pipeline.verify_shards(str(tmp_path / "bad.tfrecord").replace("bad", "b*d"), max_records=1) == 1
+
+
+def test_skip_corrupt_records_drops_the_rest_of_the_shard_and_counts_it(tmp_path):
+    """Two shards of 3 and 4 records, the second's record 2 damaged: with skipping, each of two passes reads
+    3 + 2 records and logs 2 lost records (records 2 and 3) of that shard, from its manifest."""
+    good = _write(tmp_path / "s-00000-of-00002.tfrecord", [_record(i, 1) for i in range(3)])
+    bad = _write(tmp_path / "s-00001-of-00002.tfrecord", [_record(10 + i, 1) for i in range(4)])
+    shard_manifest.write(str(tmp_path / "s"), [good, bad])
+    data = bytearray(open(bad, "rb").read())
+    start = len(_record(10, 1)) + len(_record(11, 1)) + 2 * 16
+    data[start + 30] ^= 0xFF
+    open(bad, "wb").write(bytes(data))
+    shards_lib.SKIPPED.clear()
+    config = pipeline.InputConfig(image_size=16, batch_size=1, num_epochs=2, skip_corrupt_records=True)
+    ids = [i for b in _batches(pipeline.make_dataset(str(tmp_path / "s-*.tfrecord"), config, training=False))
+           for i in b[batch_keys.IMAGE_ID]]
+    assert sorted(ids) == sorted([b"im0", b"im1", b"im2", b"im10", b"im11"] * 2)
+    assert shards_lib.SKIPPED.summary() == {
+        "shards": {bad: {"record": 2, "offset": start, "records_lost": 2, "bytes_lost": len(data) - start,
+                         "times": 2}},
+        "records_skipped": 4, "bytes_skipped": 2 * (len(data) - start), "events": 2}
+    # Multi-worker readers: by file (2 readers, 2 shards) and by record (3 readers: each reads every shard,
+    # so each meets the damage once per pass). Together they read the good records once per pass.
+    for count, times in ((2, 2), (3, 6)):
+        shards_lib.SKIPPED.clear()
+        ids = [i for index in range(count) for b in _batches(pipeline.make_dataset(
+            str(tmp_path / "s-*.tfrecord"), config, training=False, shard=(count, index)))
+            for i in b[batch_keys.IMAGE_ID]]
+        assert sorted(ids) == sorted([b"im0", b"im1", b"im2", b"im10", b"im11"] * 2), count
+        assert shards_lib.SKIPPED.summary()["events"] == times
 
 
 def test_record_classes_beyond_the_anchor_set_are_recomputed_not_refused(tmp_path, anchor_set):

@@ -128,10 +128,11 @@ def test_verify_reports_each_shard(built, tmp_path):
     reports = {os.path.basename(r.path): r for r in verify_lib.verify(str(data / "train-*.tfrecord"))}
     assert reports["train-00000-of-00003.tfrecord"].problem is None
     flipped = reports["train-00001-of-00003.tfrecord"]
-    assert flipped.records == 2 and flipped.bad_record == 2 and flipped.bad_offset == starts[2] + 12
+    assert flipped.records == 2 and flipped.bad_record == 2 and flipped.bad_offset == starts[2]
     assert "corrupted record at" in flipped.problem
     cut = reports["train-00002-of-00003.tfrecord"]
     assert cut.records == 1 and cut.bad_record == 1 and "truncated record" in cut.problem
+    assert cut.bad_offset == _record_starts(str(built / "data" / "train-00002-of-00003.tfrecord"))[1]
     # Whole records in another order: every CRC, the count and the size agree; only the checksum tells.
     original = list(tf.data.TFRecordDataset(_shard(data, 0)).as_numpy_iterator())
     with tf.io.TFRecordWriter(_shard(data, 0)) as writer:
@@ -154,6 +155,9 @@ def test_verify_reports_each_shard(built, tmp_path):
     good = subprocess.run([sys.executable, "-m", "lcr_tf.data.verify", f"--data={built}/data/train-*.tfrecord"],
                           cwd=_REPO, capture_output=True, text=True, timeout=300)
     assert good.returncode == 0 and "3 of 3 shard(s) good, 12 record(s) read" in good.stdout
+    usage = subprocess.run([sys.executable, "-m", "lcr_tf.data.verify", "--help"], cwd=_REPO, capture_output=True,
+                           text=True, timeout=120)
+    assert usage.returncode == 0 and "--data: TFRecord shards to check" in usage.stdout and "--json" in usage.stdout
 
 
 def _train(built, data, model_dir, *extra):
@@ -187,7 +191,7 @@ def test_a_corrupt_record_stops_the_run_with_its_shard_and_a_checkpoint(built, t
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = _errors(proc.stderr)
     assert len(errors) == 1 and "Traceback" not in proc.stderr
-    assert f"train-00001-of-00003.tfrecord: record 2 (byte offset {start + 12}) is corrupt" in errors[0]
+    assert f"train-00001-of-00003.tfrecord: record 2 (byte offset {start}) is corrupt" in errors[0]
     step = int(errors[0].split("stopped at step ")[1].split()[0])
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(f"ckpt-{step}")
 
@@ -197,14 +201,19 @@ def test_skip_corrupt_records_trains_on_and_counts_them(built, tmp_path):
     start = _record_starts(_shard(data, 1))[2]
     records = shard_manifest.read(str(data / "train-manifest.json"))[os.path.normpath(_shard(data, 1))]["records"]
     _flip(_shard(data, 1), 2)
-    proc = _train(built, data, tmp_path / "run", "--train_steps=12", "--steps_per_epoch=6",
+    # Two mirrored replicas: the readers run under distribute_datasets_from_function.
+    proc = _train(built, data, tmp_path / "run", "--train_steps=12", "--steps_per_epoch=6", "--cpu_replicas=2",
                   "--skip_corrupt_records")
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["corrupt_records"]
     damage = metrics["shards"][_shard(data, 1)]
     # Records 0 and 1 are read; record 2 and all after it in that shard are lost in each pass.
-    assert damage["record"] == 2 and damage["offset"] == start + 12 and damage["records_lost"] == records - 2
+    assert damage["record"] == 2 and damage["offset"] == start and damage["records_lost"] == records - 2
     assert metrics["events"] == damage["times"] >= 1
     assert metrics["records_skipped"] == (records - 2) * damage["times"]
+    assert damage["bytes_lost"] == os.path.getsize(_shard(data, 1)) - start
+    assert metrics["bytes_skipped"] == damage["bytes_lost"] * damage["times"]
     assert "skipped corrupt records:" in proc.stdout
-    assert proc.stdout.count("record 2 is corrupt") + proc.stderr.count("record 2 is corrupt") == 1
+    # One warning line for the shard, however many passes met it.
+    line = f"train-00001-of-00003.tfrecord: record 2 (byte offset {start}) is corrupt"
+    assert proc.stdout.count(line) + proc.stderr.count(line) == 1

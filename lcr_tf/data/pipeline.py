@@ -79,7 +79,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf.contracts import batch_keys, features, shard_manifest
+from lcr_tf.contracts import batch_keys, shard_manifest
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import shards as shards_lib
@@ -111,10 +111,9 @@ class InputConfig:
       shuffle_buffer: records in the training shuffle buffer (default 256, the trainer's; it was 512).
       interleave_cycle: shards read at once.
       num_epochs: passes over the data; None repeats forever.
-      skip_corrupt_records: read each shard through :func:`lcr_tf.data.shards.skipping_reader`, which
-        stops at a corrupt record, drops the rest of that shard for the pass and counts it in
-        :data:`lcr_tf.data.shards.SKIPPED` (a Python generator per shard: slower than the default
-        reader, which fails the run on the first corrupt record).
+      skip_corrupt_records: a corrupt or cut record ends its shard's pass (the rest of that shard is not
+        read) and is counted in :data:`lcr_tf.data.shards.SKIPPED`; without it, the first one stops the
+        pipeline with an error naming the shard, the record and its byte offset (:func:`_shard_reader`).
     """
 
     image_size: int = 256
@@ -204,6 +203,67 @@ def _manifest_counts(files: Sequence[str]) -> Dict[str, int]:
         if entry is not None:
             counts[path] = int(entry["records"])
     return counts
+
+
+def _shard_reader(files: Sequence[str], skip_corrupt: bool):
+    """The function ``path -> Dataset of (path, serialized record)`` that the interleave maps over the
+    shards, which knows the shard of a corrupt record.
+
+    TensorFlow's reader stops at a corrupt or cut record with an error that gives a byte offset but no
+    file. Here each shard's reader ignores its errors (``ignore_errors``: the rest of that shard is not
+    read, the TFRecord framing cannot resynchronise after a bad length), and a last element counts the
+    records read and their bytes with their framing (a ``scan``: graph ops, no Python per record). When
+    those bytes fall short of the file's size (taken now, when the dataset is made), the reader stopped
+    early: :func:`lcr_tf.data.shards.on_damage` (Python, once per pass over a damaged shard) logs the
+    shard, the bad record's index and its start offset in :data:`lcr_tf.data.shards.SKIPPED`; then the
+    shard's pass ends (``skip_corrupt``), or an assertion stops the pipeline with an
+    ``InvalidArgumentError`` whose message names them. A cut that falls exactly between two records is
+    not seen here (the file reads whole): the trainer's start check compares sizes with the manifest.
+    """
+    sizes = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(files), tf.string), tf.constant([os.path.getsize(f) for f in files], tf.int64)), -1)
+    manifest = _manifest_counts(files)
+    expected = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(files), tf.string), tf.constant([manifest.get(f, -1) for f in files], tf.int64)), -1)
+    framing = tf.constant(shards_lib.FRAMING_BYTES, tf.int64)
+    zero = tf.constant(0, tf.int64)
+
+    def read(path):
+        records = tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES).ignore_errors()
+        tagged = records.map(lambda r: (r, False)).concatenate(
+            tf.data.Dataset.from_tensors((tf.constant(b""), True)))
+
+        def count(state, element):
+            record, last = element
+            n, consumed = state
+            if_record = tf.where(last, zero, tf.constant(1, tf.int64))
+            length = tf.cast(tf.strings.length(record, unit="BYTE"), tf.int64)
+            state = (n + if_record, consumed + if_record * (length + framing))
+            return state, (record, last) + state
+
+        def keep(record, last, n, consumed):
+            size = sizes.lookup(path)
+
+            def damaged():
+                logged = tf.reshape(tf.py_function(lambda *a: shards_lib.on_damage(*a, skip=skip_corrupt),
+                                                   [path, n, consumed, size, expected.lookup(path)], tf.bool), [])
+                if skip_corrupt:
+                    return logged
+                # The line of lcr_tf.data.shards.corrupt_line, as an error of the pipeline.
+                line = tf.strings.join([path, ": record ", tf.strings.as_string(n), " (byte offset ",
+                                        tf.strings.as_string(consumed), ") is corrupt"])
+                with tf.control_dependencies([logged]):
+                    stop = tf.debugging.Assert(False, [line])
+                with tf.control_dependencies([stop]):
+                    return tf.identity(logged)
+
+            return tf.cond(last, lambda: tf.cond(tf.equal(consumed, size), lambda: tf.constant(False), damaged),
+                           lambda: tf.constant(True))
+
+        return (tagged.scan((zero, zero), count).filter(keep)
+                .map(lambda record, last, n, consumed: (path, record)))
+
+    return read
 
 
 def _base_seed(seed: Optional[int], deterministic: bool) -> int:
@@ -345,20 +405,7 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
         ds = ds.shuffle(len(files), seed=int(seeds[0]), reshuffle_each_iteration=True)
     cycle = min(config.interleave_cycle, len(files))
 
-    if config.skip_corrupt_records:
-        expected = _manifest_counts(files)
-
-        def read(path):
-            def records(name):
-                name = name.decode()
-                return shards_lib.skipping_reader(name, expected.get(name))
-
-            return tf.data.Dataset.from_generator(records, args=(path,), output_signature=tf.TensorSpec(
-                [], tf.string)).map(lambda r: (path, r))
-    else:
-        def read(path):
-            return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES).map(lambda r: (path, r))
-
+    read = _shard_reader(files, config.skip_corrupt_records)
     ds = ds.interleave(read, cycle_length=cycle, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=order_fixed or None)
     if training:

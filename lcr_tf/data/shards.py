@@ -1,11 +1,16 @@
-"""Damaged TFRecord shards: found before a run (sizes against the manifest), skipped and counted during
-one (``--skip_corrupt_records``), located after one stopped on them, and verified record by record
-(``python -m lcr_tf.data.verify``).
+"""Damaged TFRecord shards: found before a run (sizes against the manifest, :func:`check_before_reading`),
+met during one (:func:`on_damage`, called by :func:`lcr_tf.data.pipeline.make_dataset`'s per-shard
+readers: skipped and counted with ``--skip_corrupt_records``, else the run stops naming them), and
+verified record by record (:func:`verify_shard`, ``python -m lcr_tf.data.verify``).
 
 The TFRecord format cannot resynchronise after a bad record (a record's length is only in its own
 header), so "skipping a corrupt record" means reading the shard up to it and dropping the rest of that
-shard for this pass. What is counted, per shard: the damaged record's index and byte offset, and the
-records lost with it (the manifest's count minus the records read), or None where no manifest says.
+shard for this pass. What is counted, per shard (:class:`Damage`): the bad record's index, the byte
+offset of its start (the bytes of the whole records before it, framing included), the records lost in
+a pass (the manifest's count minus the records read: the bad one and all after it; None without a
+manifest), the bytes lost in a pass (the file's size minus that offset), and the passes that met it.
+Byte offsets here are always a record's start; TensorFlow's own messages give the offset of the check
+that failed (12 bytes further, the data, for a bad data CRC).
 """
 
 from __future__ import annotations
@@ -122,16 +127,7 @@ SKIPPED = SkipLog()
 
 def corrupt_line(path: str, damage: Damage) -> str:
     """One line naming a damaged shard, its bad record and the record's byte offset."""
-    return f"{path}: record {damage.record} (byte offset {damage.offset}) is corrupt or cut"
-
-
-class CorruptShardError(tf.errors.DataLossError):
-    """Raised inside the input pipeline (:func:`on_damage`) when a shard holds a corrupt record and
-    records are not skipped. tf.data re-raises it as an ``UnknownError`` whose text holds
-    :func:`corrupt_line`; :data:`SKIPPED` holds the damage itself."""
-
-    def __init__(self, message: str):
-        super().__init__(None, None, message)
+    return f"{path}: record {damage.record} (byte offset {damage.offset}) is corrupt"
 
 
 def on_damage(path: bytes, records_read, offset, size, expected, skip: bool) -> bool:
@@ -145,10 +141,7 @@ def on_damage(path: bytes, records_read, offset, size, expected, skip: bool) -> 
                                             (records_read, offset, size, expected))
     damage = Damage(records_read, offset, None if expected < 0 else max(expected - records_read, 1),
                     size - offset)
-    first = SKIPPED.add(path, damage)
-    if not skip:
-        raise CorruptShardError(corrupt_line(path, damage))
-    if first:  # once per shard; the later passes are counted in ``times``
+    if SKIPPED.add(path, damage) and skip:  # once per shard; the later passes are counted in ``times``
         lost = "an unknown number of" if damage.records_lost is None else str(damage.records_lost)
         print(f"warning: {corrupt_line(path, damage)}: skipped with the rest of the shard in every pass "
               f"({lost} record(s), {damage.bytes_lost} bytes)", flush=True)
@@ -162,7 +155,9 @@ def first_line(message: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class ShardReport:
-    """``python -m lcr_tf.data.verify``'s finding for one shard. ``problem`` is None for a good shard."""
+    """``python -m lcr_tf.data.verify``'s finding for one shard: the records read and the file's bytes and
+    SHA-256; ``problem`` (None for a good shard); the first bad record and its start offset; the manifest
+    and what it lists for the shard (None: not listed, or no manifest)."""
 
     path: str
     records: int
@@ -172,6 +167,8 @@ class ShardReport:
     problem: Optional[str]
     bad_record: Optional[int] = None
     bad_offset: Optional[int] = None
+    manifest_records: Optional[int] = None
+    manifest_bytes: Optional[int] = None
 
 
 def example_problem(record: bytes) -> Optional[str]:
@@ -198,8 +195,10 @@ def verify_shard(path: str, manifest_entries: Optional[Dict[str, Dict[str, objec
     """Reads the records of a shard (TensorFlow checks each record's CRC; each is parsed as an Example of
     the schema), and compares the file with its manifest entry (records, bytes, SHA-256; not with
     ``max_records``, which reads at most that many records)."""
+    entry = (manifest_entries or {}).get(os.path.normpath(os.path.abspath(path)))
+    listed = (entry["records"], entry["bytes"]) if entry is not None else (None, None)
     if not os.path.isfile(path):
-        return ShardReport(path, 0, 0, "", manifest, "missing")
+        return ShardReport(path, 0, 0, "", manifest, "missing", None, None, *listed)
     facts = shard_manifest.scan(path)
     count, offset, problem, bad_record, bad_offset = 0, 0, None, None, None
     records = tf.data.TFRecordDataset(path, buffer_size=_BUFFER_BYTES)
@@ -217,8 +216,7 @@ def verify_shard(path: str, manifest_entries: Optional[Dict[str, Dict[str, objec
         # TensorFlow's offset is where its check failed (the data, for a bad data CRC): the record's start
         # is reported instead, as the trainer does.
         bad_record, bad_offset = count, offset
-        problem = f"record {count} (byte offset {offset}) is corrupt or cut ({first_line(e.message)})"
-    entry = (manifest_entries or {}).get(os.path.normpath(os.path.abspath(path)))
+        problem = f"record {count} (byte offset {offset}) is corrupt ({first_line(e.message)})"
     whole = problem is None and max_records is None  # only a whole read can agree with the manifest
     if whole and entry is not None:
         for field, value in (("bytes", facts.bytes), ("records", count), ("sha256", facts.sha256)):
@@ -227,4 +225,4 @@ def verify_shard(path: str, manifest_entries: Optional[Dict[str, Dict[str, objec
                 break
     elif whole and manifest_entries is not None:
         problem = "not listed in its manifest"
-    return ShardReport(path, count, facts.bytes, facts.sha256, manifest, problem, bad_record, bad_offset)
+    return ShardReport(path, count, facts.bytes, facts.sha256, manifest, problem, bad_record, bad_offset, *listed)
