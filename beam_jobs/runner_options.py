@@ -96,13 +96,10 @@ def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence
 
 
 def reporting_input_errors(job: str, body: Callable[[], int]) -> int:
-    """Runs ``body()`` (a job's pipeline) and returns its exit status; bad input that it raises — also
-    from inside a transform, which Beam re-raises with ``[while running 'STEP']`` appended — is one line
-    ``<job>: error: <message>`` on stderr and exit status 1 (:func:`lcr_tf.cli.input_error_message`
-    decides what is bad input; ``LCR_TF_TRACEBACK=1`` re-raises)."""
+    """:func:`lcr_tf.cli.reporting_input_errors` for a job's pipeline: bad input raised inside a transform
+    (which Beam re-raises with ``[while running 'STEP']`` appended) is one line too, without the traceback
+    Beam logs before it re-raises."""
     import logging
-    import os
-    import sys
 
     from lcr_tf import cli
 
@@ -111,17 +108,10 @@ def reporting_input_errors(job: str, body: Callable[[], int]) -> int:
         # below says it all, any other error keeps its log.
         return not (record.exc_info and cli.input_error_message(record.exc_info[1]) is not None)
 
-    debugging = bool(os.environ.get("LCR_TF_TRACEBACK"))
     beam_log = logging.getLogger("apache_beam.runners.common")
-    if not debugging:
+    if not cli.debugging():
         beam_log.addFilter(not_input_error)
     try:
-        return body()
-    except Exception as e:  # noqa: BLE001 - anything that is not bad input re-raises
-        message = cli.input_error_message(e)
-        if message is None or debugging:
-            raise
-        print(f"{job}: error: {message}", file=sys.stderr)
-        return cli.INPUT_ERROR
+        return cli.reporting_input_errors(job, body)
     finally:
         beam_log.removeFilter(not_input_error)

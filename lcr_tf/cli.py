@@ -113,6 +113,24 @@ def op_error_text(message: str) -> str:
     return re.sub(r"\s*\[Op:[^\]]*\](\s*name:.*)?$", "", text).strip()
 
 
+def debugging() -> bool:
+    """``LCR_TF_TRACEBACK`` is set: bad input re-raises with its traceback."""
+    return bool(os.environ.get("LCR_TF_TRACEBACK"))
+
+
+def reporting_input_errors(program: str, body: Callable[[], Optional[int]]) -> Optional[int]:
+    """Runs ``body()`` and returns its result; bad input that it raises (:func:`input_error_message`) is
+    one line ``<program>: error: <message>`` on stderr and :data:`INPUT_ERROR`, anything else re-raises."""
+    try:
+        return body()
+    except Exception as e:  # noqa: BLE001 - only bad input is reported in one line; the rest re-raises
+        message = input_error_message(e)
+        if message is None or debugging():
+            raise
+        print(f"{program}: error: {message}", file=sys.stderr)
+        return INPUT_ERROR
+
+
 def _usage_error(message: str) -> None:
     print(f"error: {message} (see --help)", file=sys.stderr)
     sys.exit(USAGE_ERROR)
@@ -140,14 +158,7 @@ def run(main: Callable[[List[str]], Optional[int]], required: Sequence[str] = ()
     def checked(argv: List[str]):
         if len(argv) > 1 and not positional:
             _usage_error(f"unexpected arguments {argv[1:]} (every setting is a --flag)")
-        try:
-            return main(argv)
-        except Exception as e:  # noqa: BLE001 - only bad input is reported in one line; the rest re-raises
-            message = input_error_message(e)
-            if message is None or os.environ.get("LCR_TF_TRACEBACK"):
-                raise
-            program = os.path.splitext(os.path.basename(sys.argv[0] or "lcr_tf"))[0]
-            print(f"{program}: error: {message}", file=sys.stderr)
-            return INPUT_ERROR
+        return reporting_input_errors(os.path.splitext(os.path.basename(sys.argv[0] or "lcr_tf"))[0],
+                                      lambda: main(argv))
 
     app.run(checked, flags_parser=parse)

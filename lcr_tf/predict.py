@@ -264,14 +264,6 @@ class Progress:
         self.stream.flush()
 
 
-def _reason(error: Exception) -> str:
-    """The informative line of an error (TensorFlow's start with generic graph-execution lines)."""
-    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
-    skip = ("Graph execution error", "Detected at node", "<stack traces", "[[")
-    useful = [line for line in lines if line and not line.startswith(skip)]
-    return useful[0] if useful else type(error).__name__
-
-
 def _write(record: Dict, rgb, out_dir: str, name: str, plots_3d: bool, draw_min_score: float) -> None:
     import cv2
 
@@ -333,7 +325,7 @@ def run(saved_model: str, input_path: str, output_dir: str, min_score: float = 0
             skipped.append((path, e.reason))
             stream.write(f"\nskipped {path}: {e.reason}\n")
         except (tf.errors.InvalidArgumentError, ValueError, cv2.error) as e:
-            reason = _reason(e)
+            reason = cli.op_error_text(str(getattr(e, "message", e))) or type(e).__name__
             skipped.append((path, reason))
             stream.write(f"\nskipped {path}: not an image or video ({reason[:120]})\n")
         progress.step(os.path.basename(path))

@@ -54,9 +54,9 @@ from lcr_tf import datasets
 from lcr_tf.contracts import atomic_files, serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import coco as coco_reader
-from lcr_tf.datasets.base import RecordError, file_exists, file_name, join_path, load_json
+from lcr_tf.datasets.base import file_exists, file_name, join_path, load_json
 from lcr_tf.evaluation.detect import predict, refused_summary
-from lcr_tf.evaluation.ground_truth import GroundTruth, record_truth
+from lcr_tf.evaluation.ground_truth import GroundTruth, read_records
 from lcr_tf.evaluation.pairing import missing_images
 from lcr_tf.evaluation.predictions_file import CANDIDATES, as_people, read_predictions, write_predictions
 from lcr_tf.evaluation.tables import MODES, SKELETON
@@ -296,24 +296,9 @@ def read_coco(reader, max_images: int = 0) -> Tuple[List[GroundTruth], Dict[str,
       (the images' ground truth, the reader's image id -> COCO's integer id (same order), facts for the
       results: ``reader``, ``listed``, ``evaluated_images``, ``rejected``, ``rejected_examples``).
     """
-    keys = reader.list_items()
-    listed = len(keys)
-    if max_images:
-        keys = keys[:max_images]
-    truths: List[GroundTruth] = []
-    ids: Dict[str, int] = {}
-    rejected: List[Dict[str, str]] = []
-    for key in keys:
-        try:
-            truth, _ = record_truth(reader.read(key), DATASET)
-        except RecordError as e:
-            rejected.append({"key": reader.key_name(key), "reason": e.reason})
-            continue
-        except (OSError, ValueError) as e:
-            rejected.append({"key": reader.key_name(key), "reason": str(e)})
-            continue
-        truths.append(truth)
-        ids[truth.image_id] = int(truth.metadata["coco_image_id"])
+    read, rejected, listed = read_records(reader, DATASET, max_images)
+    truths = [truth for truth, _ in read]
+    ids = {truth.image_id: int(truth.metadata["coco_image_id"]) for truth in truths}
     info = {"reader": reader.describe(), "listed": listed, "evaluated_images": len(truths),
             "rejected": len(rejected), "rejected_examples": rejected[:_REJECTED_EXAMPLES],
             "images_without_people": reader.images_without_people}

@@ -266,6 +266,39 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
     return truth, dropped
 
 
+def read_records(reader, dataset: str, max_images: int = 0, mupots_3d: str = "univ"
+                 ) -> Tuple[List[Tuple[GroundTruth, int]], List[Dict[str, str]], int]:
+    """Every record of a reader (the first ``max_images``, 0: all) as ground truth, one at a time.
+
+    Returns:
+      ([(truth, people dropped for want of a head box)] in the reader's key order, the rejected records
+      [{key, reason}], the number of keys listed).
+    Raises:
+      ValueError: two records with one image id.
+    """
+    keys = reader.list_items()
+    listed = len(keys)
+    if max_images:
+        keys = keys[:max_images]
+    out: List[Tuple[GroundTruth, int]] = []
+    rejected: List[Dict[str, str]] = []
+    seen = set()
+    for key in keys:
+        try:
+            truth, dropped = record_truth(reader.read(key), dataset, mupots_3d)
+        except RecordError as e:
+            rejected.append({"key": reader.key_name(key), "reason": e.reason})
+            continue
+        except (OSError, ValueError) as e:
+            rejected.append({"key": reader.key_name(key), "reason": str(e)})
+            continue
+        if truth.image_id in seen:
+            raise ValueError(f"image {truth.image_id!r} appears twice in {dataset} {reader.describe()}")
+        seen.add(truth.image_id)
+        out.append((truth, dropped))
+    return out, rejected, listed
+
+
 def read_dataset(dataset: str, data: str, protocol=None, split: Optional[str] = None,
                  reader_options: Sequence[str] = (), max_images: int = 0,
                  mupots_3d: str = "univ") -> Tuple[List[GroundTruth], Dict[str, Any]]:
@@ -280,29 +313,9 @@ def read_dataset(dataset: str, data: str, protocol=None, split: Optional[str] = 
     if mupots_3d not in MUPOTS_3D:
         raise ValueError(f"mupots_3d must be one of {', '.join(MUPOTS_3D)}, got {mupots_3d!r}")
     reader = make_reader(dataset, data, protocol, split, reader_options)
-    keys = reader.list_items()
-    listed = len(keys)
-    if max_images:
-        keys = keys[:max_images]
-    truths: List[GroundTruth] = []
-    rejected: List[Dict[str, str]] = []
-    no_head = 0
-    seen = set()
-    for key in keys:  # one record at a time, as the reader gives them
-        try:
-            record = reader.read(key)
-            truth, dropped = record_truth(record, dataset, mupots_3d)
-        except RecordError as e:
-            rejected.append({"key": reader.key_name(key), "reason": e.reason})
-            continue
-        except (OSError, ValueError) as e:
-            rejected.append({"key": reader.key_name(key), "reason": str(e)})
-            continue
-        if truth.image_id in seen:
-            raise ValueError(f"image {truth.image_id!r} appears twice in {dataset} {data}")
-        seen.add(truth.image_id)
-        no_head += dropped
-        truths.append(truth)
+    read, rejected, listed = read_records(reader, dataset, max_images, mupots_3d)
+    truths = [truth for truth, _ in read]
+    no_head = sum(dropped for _, dropped in read)
     info: Dict[str, Any] = {"reader": reader.describe(), "listed": listed, "evaluated_images": len(truths),
                             "rejected": len(rejected), "rejected_examples": rejected[:_REJECTED_EXAMPLES]}
     if dataset == "h36m":
