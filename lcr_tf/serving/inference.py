@@ -47,6 +47,7 @@ from lcr_tf.modeling import factory, lcr_model
 from lcr_tf.ops import pose_coding
 from lcr_tf.postprocess import decoding_tf, placement_tf, ppi_tf
 from lcr_tf.postprocess import params as params_lib
+from lcr_tf.serving import image_header
 
 # Files of a model directory (names owned by lcr_tf.train).
 CONFIG_FILE = run_folder.CONFIG_FILE
@@ -197,9 +198,9 @@ def letterbox(image, size: int) -> Tuple[tf.Tensor, tf.Tensor]:
     return canvas, tf.stack([scales[1], scales[0]])
 
 
-# The first bytes of the accepted encodings (lcr_tf.serving.image_header reads the same headers in Python).
-_JPEG_START = b"\xff\xd8\xff"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The first bytes of the accepted encodings: those lcr_tf.serving.image_header reads in Python.
+_JPEG_START = image_header.JPEG_START
+_PNG_SIGNATURE = image_header.PNG_SIGNATURE
 # A PNG's first 33 bytes: signature (8), IHDR's length (4, = 13) and type (4), width and height (4 each,
 # big-endian), 5 more bytes of IHDR and its CRC (4).
 _PNG_IHDR_END = 33
@@ -226,9 +227,8 @@ def encoded_image_size(encoded) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """
     encoded = tf.convert_to_tensor(encoded, tf.string)
     is_jpeg = tf.equal(tf.strings.substr(encoded, 0, len(_JPEG_START)), _JPEG_START)
-    # Padding to 33 bytes gives the IHDR fields a fixed length to decode; the length test keeps a short
-    # file from passing on its padding.
-    # (substr fails past a string's end, so the fields are cut from the padded copy).
+    # substr fails past a string's end, so the IHDR fields are cut from a copy padded to 33 bytes; the
+    # length test keeps a short file from passing on its padding.
     padded = tf.strings.substr(tf.strings.join([encoded, b"\0" * _PNG_IHDR_END]), 0, _PNG_IHDR_END)
     head = tf.cast(tf.reshape(tf.io.decode_raw(padded, tf.uint8), [_PNG_IHDR_END]), tf.int64)
     is_png = (tf.equal(tf.strings.substr(padded, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
