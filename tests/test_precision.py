@@ -44,13 +44,14 @@ def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch
     assert all(v.dtype == "float32" for v in model.trainable_variables)
     assert out[lcr_model.CLASS_PROBS].dtype == tf.float32 and out[lcr_model.REGRESSION].dtype == tf.float32
     first = model.test_on_batch(batch, return_dict=True)
-    for _ in range(6):
+    # 12 steps: the loss is read in inference mode, where the trunk's batch norm uses moving statistics
+    # (momentum 0.99) that trail the training loss; after 6 steps bfloat16's fell only 3-10 % by run.
+    for _ in range(12):
         model.train_on_batch(batch)
     last = model.test_on_batch(batch, return_dict=True)
     assert np.isfinite(last[lcr_model.TOTAL_LOSS])
-    # bfloat16 keeps 8 bits: its loss falls 7-10 % in 6 steps here (float32 ~ 15 %).
     assert last[lcr_model.TOTAL_LOSS] < 0.97 * first[lcr_model.TOTAL_LOSS], (first, last)
-    assert int(model.optimizer.iterations.numpy()) == 6  # no step skipped
+    assert int(model.optimizer.iterations.numpy()) == 12  # no step skipped
 
     if name == "float32":
         return  # its export is tests/test_export.py's
