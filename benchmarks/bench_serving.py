@@ -9,7 +9,9 @@ change PPI's, so the candidate count is printed), writes it as a model directory
 ``--repeats`` calls after one warm-up call, for one JPEG image of 640 x 480 (random noise or ``--image``
 resized):
 
-* ``serving_default``: decode + letterbox + network + candidates + PPI + placement;
+* ``serving_default``: decode + letterbox + network + candidates + PPI + placement, for the default
+  export (batch normalisation folded into the convolutions) and, side by side, the export of
+  ``--nofold_batch_norm`` and (when the default is not float32) the float32 export;
 * ``raw_proposals``: the same up to the candidates (no PPI);
 * the network alone (``LCRNet.roi_features`` in a ``tf.function``, letterboxed input) and the full
   ``LCRNet.call`` that regresses all 2K + 1 classes, for comparison with class-selective regression;
@@ -98,6 +100,11 @@ def main(argv) -> None:
         t_serve = median_time(lambda: serve(images=jpeg)["num_detections"].numpy(), args.repeats, warmup=True)
         t_raw = median_time(lambda: raw(images=jpeg)["candidate_valid"].numpy(), args.repeats, warmup=True)
         detections = int(serve(images=jpeg)["num_detections"].numpy()[0])
+        unfolded = export_lib.export(inference.load_model(model_dir, policy, fold_batch_norm=False),
+                                     os.path.join(root, "unfolded"), params=params)
+        serve_unfolded = tf.saved_model.load(unfolded).signatures["serving_default"]
+        t_unfolded = median_time(lambda: serve_unfolded(images=jpeg)["num_detections"].numpy(), args.repeats,
+                                 warmup=True)
         t_serve32 = None
         if policy != "float32":
             path32 = export_lib.export(inference.load_model(model_dir, "float32"), os.path.join(root, "f32"),
@@ -126,6 +133,8 @@ def main(argv) -> None:
     print(f"export (trace + save): {export_s:.1f} s; precision {policy} ({why})")
     print(f"medians of {args.repeats} calls, one 640x480 JPEG, CPU ({os.cpu_count()} cores):")
     print(f"  SavedModel serving_default          {1e3 * t_serve:8.1f} ms")
+    print(f"  serving_default, batch norm kept    {1e3 * t_unfolded:8.1f} ms   "
+          f"({t_unfolded / t_serve:.2f}x the time of the default export, whose batch norm is folded)")
     if t_serve32 is not None:
         print(f"  serving_default, float32 export     {1e3 * t_serve32:8.1f} ms   "
               f"({t_serve32 / t_serve:.2f}x the time of the {policy} export)")

@@ -68,6 +68,10 @@ def define_flags() -> None:
                       "mixed_bfloat16 where the exporting machine computes bfloat16 natively (AVX512-BF16 / AMX "
                       "CPUs, GPUs of compute capability >= 8.0) and float32 elsewhere, and says which. A "
                       "bfloat16 model still serves, correctly but slower, on hardware without bfloat16.")
+    flags.DEFINE_boolean("fold_batch_norm", True, "Fold every batch normalisation that follows a convolution "
+                         "into that convolution (the same function to float32 round-off, and faster: "
+                         "ResNet-50 serves in about 0.8 of the time); --nofold_batch_norm exports the network "
+                         "as trained.")
     flags.DEFINE_enum("ppi_mode", "paper", list(params_lib.MODES), "Proposal integration inside the "
                       "model: the paper's PPI (eq 7-8), the public release's rules, or the NMS baseline.")
     defaults = params_lib.PPIParams()  # the one place of the PPI defaults
@@ -115,7 +119,7 @@ def main(argv: List[str]) -> None:
     try:
         policy, why = precision_lib.resolve(FLAGS.precision)
         print(f"precision {policy} ({why})", flush=True)
-        loaded = inference.load_model(FLAGS.model_dir, policy)
+        loaded = inference.load_model(FLAGS.model_dir, policy, fold_batch_norm=FLAGS.fold_batch_norm)
         params = params_from_flags(loaded.config.num_anchors)
         path = export_lib.export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params,
                                  FLAGS.ppi_mode, limits_from_flags())

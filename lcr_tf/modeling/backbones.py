@@ -305,7 +305,8 @@ def _set_trainable(backbone: Backbone, trainable_from: Optional[str], freeze_bat
         layer.trainable = not frozen
 
 
-def _weights_model(name: str, features: keras.Model, roi_head: keras.Model) -> keras.Model:
+def joined_model(name: str, features: keras.Model, roi_head: keras.Model) -> keras.Model:
+    """One two-input, two-output model over ``features`` and ``roi_head`` (:attr:`Backbone.weights_model`)."""
     image = keras.Input(features.input.shape[1:], name="image")
     pooled = keras.Input(roi_head.input.shape[1:], name="pooled_rois")
     return keras.Model([image, pooled], [features(image), roi_head(pooled)], name=f"{name}_backbone")
@@ -336,7 +337,7 @@ def _resnet50(keras_weights, input_shape, roi_head: str, fc_dims) -> Backbone:
         head = _fc_head("resnet50", roi_size, channels, fc_dims)
     return Backbone(name="resnet50", features=features, roi_head=head, stride=STRIDE, channels=channels,
                     roi_size=roi_size, feature_dim=feature_dim, preprocess=caffe_preprocess,
-                    named_model=base, weights_model=_weights_model("resnet50", features, head),
+                    named_model=base, weights_model=joined_model("resnet50", features, head),
                     roi_head_type=roi_head)
 
 
@@ -357,7 +358,7 @@ def _vgg16(keras_weights, input_shape) -> Backbone:
     head = keras.Model(pooled, y, name="vgg16_roi_head")
     return Backbone(name="vgg16", features=features, roi_head=head, stride=STRIDE, channels=512,
                     roi_size=7, feature_dim=4096, preprocess=caffe_preprocess, named_model=base,
-                    weights_model=_weights_model("vgg16", features, head), roi_head_type="fc")
+                    weights_model=joined_model("vgg16", features, head), roi_head_type="fc")
 
 
 def _tiny(input_shape, fc_dims) -> Backbone:
@@ -380,5 +381,5 @@ def _tiny(input_shape, fc_dims) -> Backbone:
     features = keras.Model(image, x, name="tiny_features")
     return Backbone(name="tiny", features=features, roi_head=head, stride=STRIDE, channels=channels,
                     roi_size=roi_size, feature_dim=fc_dims[-1], preprocess=unit_preprocess,
-                    named_model=named, weights_model=_weights_model("tiny", features, head),
+                    named_model=named, weights_model=joined_model("tiny", features, head),
                     roi_head_type="fc")

@@ -57,7 +57,7 @@ PPI runs inside the graph (:mod:`lcr_tf.postprocess.ppi_tf`) in the mode of ``--
 The SavedModel also holds, as variables readable after ``tf.saved_model.load``: ``skeleton`` (name),
 ``joint_names`` (J,), ``image_size`` (S), ``ppi_mode``, the int64 limits ``max_image_side``,
 ``max_image_pixels`` and ``max_images_per_request``, and ``export_info`` (JSON of the model config, every
-PPI setting and the limits, under ``input_limits``).
+PPI setting, the limits under ``input_limits``, the compute ``precision`` and ``batch_norm_folded``).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def build_module(loaded, params, mode: str = "paper", limits: Optional[image_hea
     skel = skeleton_lib.get_skeleton(loaded.skeleton)
     info = {"model": loaded.config.to_dict(), "skeleton": skel.name, "ppi_mode": mode,
             "ppi_params": {k: v for k, v in vars(params).items()},
-            "precision": getattr(loaded, "precision", "float32"), "input_limits": limits.as_dict()}
+            "precision": getattr(loaded, "precision", "float32"), "input_limits": limits.as_dict(),
+            "batch_norm_folded": bool(getattr(loaded, "batch_norm_folded", False))}
 
     class LCRServing(tf.Module):
         def __init__(self):

@@ -33,6 +33,7 @@ A model directory is what :mod:`lcr_tf.train` writes (the run folder of
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -43,7 +44,7 @@ import tensorflow as tf
 
 from lcr_tf.contracts import run_folder, serving
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.modeling import factory, lcr_model
+from lcr_tf.modeling import batch_norm_folding, factory, lcr_model
 from lcr_tf.ops import pose_coding
 from lcr_tf.postprocess import decoding_tf, placement_tf, ppi_tf
 from lcr_tf.postprocess import params as params_lib
@@ -86,12 +87,14 @@ class LoadedModel:
       skeleton: the joint set of its poses (a :mod:`lcr_tf.contracts.skeleton` name).
       precision: the Keras policy it computes in (``float32`` or ``mixed_bfloat16``; variables, inputs and
         the serving outputs are float32 either way).
+      batch_norm_folded: whether its batch normalisation is folded into the convolutions (inference only).
     """
 
     model: Any
     config: Any
     skeleton: str
     precision: str = "float32"
+    batch_norm_folded: bool = False
 
 
 class _Placeholders:
@@ -124,9 +127,13 @@ def _skeleton_name(run: Mapping[str, Any], num_joints: int) -> str:
     raise ValueError(f"no registered skeleton has {num_joints} joints")
 
 
-def load_model(model_dir: str, precision: str = "float32") -> LoadedModel:
+def load_model(model_dir: str, precision: str = "float32", fold_batch_norm: bool = True) -> LoadedModel:
     """Rebuilds the model of a training run (module docstring) with its weights, computing in
     ``precision`` (a Keras policy; the trained float32 weights load into either).
+
+    With ``fold_batch_norm`` (the default) every batch normalisation that follows a convolution is folded
+    into it (:mod:`lcr_tf.modeling.batch_norm_folding`): the same function to float32 round-off, and
+    faster, but for inference only; ``False`` keeps the network as trained.
 
     Raises:
       FileNotFoundError: ``model_dir`` lacks ``config.json`` or any weights (the message names the path).
@@ -140,14 +147,10 @@ def load_model(model_dir: str, precision: str = "float32") -> LoadedModel:
     config_no_init = dataclasses.replace(config, backbone_weights="none")
     if precision not in SERVING_PRECISIONS:
         raise ValueError(f"serving precision must be one of {SERVING_PRECISIONS}, got {precision!r}")
-    # Layers take the global policy when they are built; the caller's policy is put back after.
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        model = factory.build_model(config_no_init, _Placeholders(config.num_anchors, config.num_joints, skeleton))
-        model(tf.zeros([1, config.image_size, config.image_size, 3]))
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+    anchors = _Placeholders(config.num_anchors, config.num_joints, skeleton)
+    with _global_policy(precision):
+        backbone = factory.build_backbone(config_no_init)
+        model = _built(factory.build_model(config_no_init, anchors, backbone), config.image_size)
     weights = run_folder.weights_path(model_dir)
     if os.path.isfile(weights):
         try:
@@ -161,7 +164,45 @@ def load_model(model_dir: str, precision: str = "float32") -> LoadedModel:
             raise FileNotFoundError(f"{model_dir}: neither {FINAL_WEIGHTS} nor a checkpoint in "
                                     f"{CHECKPOINT_DIR}/")
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return LoadedModel(model=model, config=config, skeleton=skeleton, precision=precision)
+    folded = False
+    if fold_batch_norm:
+        folded_backbone = batch_norm_folding.fold_backbone(backbone)
+        if folded_backbone is not backbone:
+            with _global_policy(precision):
+                copy = _built(factory.build_model(config_no_init, anchors, folded_backbone), config.image_size)
+            _copy_weights_outside(model, copy, backbone.weights_model)
+            model, folded = copy, True
+    return LoadedModel(model=model, config=config, skeleton=skeleton, precision=precision,
+                       batch_norm_folded=folded)
+
+
+@contextlib.contextmanager
+def _global_policy(precision: str):
+    """Layers take the global policy when they are built; the caller's policy is put back after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _built(model, image_size: int):
+    model(tf.zeros([1, image_size, image_size, 3]))
+    return model
+
+
+def _copy_weights_outside(source, target, source_backbone) -> None:
+    """Assigns every weight of ``source`` that is not ``source_backbone``'s to the same weight of
+    ``target`` (matched by path; the two models are the same wiring around different backbones)."""
+    skip = {id(v) for v in source_backbone.weights}
+    theirs = [v for v in source.weights if id(v) not in skip]
+    target_skip = {id(v) for v in target.trunk.weights + target.roi_head.weights}
+    ours = [v for v in target.weights if id(v) not in target_skip]
+    if [(v.path, tuple(v.shape)) for v in theirs] != [(v.path, tuple(v.shape)) for v in ours]:
+        raise ValueError("the folded model's weights outside the backbone do not match the trained model's")
+    for src, dst in zip(theirs, ours):
+        dst.assign(src)
 
 
 def save_model_dir(model, model_dir: str, skeleton: Optional[str] = None,
