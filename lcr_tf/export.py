@@ -69,9 +69,9 @@ def define_flags() -> None:
                       "CPUs, GPUs of compute capability >= 8.0) and float32 elsewhere, and says which. A "
                       "bfloat16 model still serves, correctly but slower, on hardware without bfloat16.")
     flags.DEFINE_boolean("fold_batch_norm", True, "Fold every batch normalisation that follows a convolution "
-                         "into that convolution (the same function to float32 round-off, and faster: "
-                         "ResNet-50 serves in about 0.8 of the time); --nofold_batch_norm exports the network "
-                         "as trained.")
+                         "into that convolution (the same function to float32 round-off, and faster: the "
+                         "bfloat16 ResNet-50 serves in 0.66-0.89 of the time, measured); --nofold_batch_norm "
+                         "exports the network as trained.")
     flags.DEFINE_enum("ppi_mode", "paper", list(params_lib.MODES), "Proposal integration inside the "
                       "model: the paper's PPI (eq 7-8), the public release's rules, or the NMS baseline.")
     defaults = params_lib.PPIParams()  # the one place of the PPI defaults
