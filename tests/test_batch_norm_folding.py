@@ -49,7 +49,8 @@ def test_folded_weights_by_hand():
 
 def _net():
     """conv -> BN -> ReLU (folds); conv with bias -> BN (folds); a conv feeding a BN and a skip (does not
-    fold: the conv's output is needed unnormalised); a BN after an add (no conv: stays); a dense layer."""
+    fold: the conv's output is needed unnormalised); a BN after an add (no conv: stays); a conv with a ReLU
+    of its own -> BN (the normalisation follows the non-linearity: stays); a dense layer."""
     x = keras.Input((9, 9, 3))
     a = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="a")(x)
     a = SyncBatchNormalization(name="a_bn")(a)
@@ -60,7 +61,9 @@ def _net():
     c_bn = keras.layers.BatchNormalization(name="c_bn")(c)
     d = keras.layers.Add()([c, c_bn])
     d = keras.layers.BatchNormalization(name="d_bn")(d)
-    out = keras.layers.Dense(5, name="dense")(keras.layers.GlobalAveragePooling2D()(d))
+    e = keras.layers.Conv2D(4, 1, activation="relu", name="e")(d)
+    e = keras.layers.BatchNormalization(name="e_bn")(e)
+    out = keras.layers.Dense(5, name="dense")(keras.layers.GlobalAveragePooling2D()(e))
     return keras.Model(x, out)
 
 
@@ -75,7 +78,7 @@ def test_pairs_and_outputs_of_a_small_net():
     folded = folding.fold_batch_norm(net)
     kinds = {layer.name: type(layer).__name__ for layer in folded.layers}
     assert kinds["a_bn"] == kinds["b_bn"] == "FoldedBatchNorm"
-    assert kinds["c_bn"] == kinds["d_bn"] == "BatchNormalization"
+    assert kinds["c_bn"] == kinds["d_bn"] == kinds["e_bn"] == "BatchNormalization"
     assert folded.get_layer("a").use_bias and not net.get_layer("a").use_bias
     np.testing.assert_allclose(folded(x, training=False).numpy(), want, rtol=1e-5, atol=1e-5)
     for old, w in zip(before, net.weights):  # the source network is untouched

@@ -43,7 +43,7 @@ class FoldedBatchNorm(keras.layers.Layer):
 
 def foldable_pairs(model: keras.Model) -> Dict[str, keras.layers.BatchNormalization]:
     """Conv name -> the batch-normalisation layer it feeds, for every pair of ``model`` that folds: in
-    ``model``'s own graph, a ``Conv2D`` (channels last) whose output goes only to one channels-last batch
+    ``model``'s own graph, a ``Conv2D`` (channels last, no activation) whose output goes only to one channels-last batch
     normalisation, each of the two called once there.
 
     Reads the graph of the functional model (Keras' node records: the layers a view such as the
@@ -67,7 +67,9 @@ def foldable_pairs(model: keras.Model) -> Dict[str, keras.layers.BatchNormalizat
         if bn.axis not in (-1, len(tensor.shape) - 1):
             continue
         conv = tensor._keras_history.operation
+        # A conv with its own activation normalises after the non-linearity: nothing to fold.
         if (type(conv) is keras.layers.Conv2D and conv.data_format == "channels_last"
+                and conv.get_config()["activation"] == "linear"
                 and calls.get(id(conv)) == 1 and consumers[id(tensor)] == 1):
             pairs[conv.name] = bn
     return pairs
