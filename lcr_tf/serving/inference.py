@@ -170,7 +170,7 @@ def load_model(model_dir: str, precision: str = "float32", fold_batch_norm: bool
         if folded_backbone is not backbone:
             with _global_policy(precision):
                 copy = _built(factory.build_model(config_no_init, anchors, folded_backbone), config.image_size)
-            _copy_weights_outside(model, copy, backbone.weights_model)
+            _copy_weights_outside(model, copy)
             model, folded = copy, True
     return LoadedModel(model=model, config=config, skeleton=skeleton, precision=precision,
                        batch_norm_folded=folded)
@@ -192,13 +192,14 @@ def _built(model, image_size: int):
     return model
 
 
-def _copy_weights_outside(source, target, source_backbone) -> None:
-    """Assigns every weight of ``source`` that is not ``source_backbone``'s to the same weight of
-    ``target`` (matched by path; the two models are the same wiring around different backbones)."""
-    skip = {id(v) for v in source_backbone.weights}
-    theirs = [v for v in source.weights if id(v) not in skip]
-    target_skip = {id(v) for v in target.trunk.weights + target.roi_head.weights}
-    ours = [v for v in target.weights if id(v) not in target_skip]
+def _copy_weights_outside(source, target) -> None:
+    """Assigns every weight of the LCRNet ``source`` outside its backbone (trunk and RoI head) to the same
+    weight of ``target`` (matched by path: the same wiring around another backbone)."""
+    def outside(model):
+        inside = {id(v) for v in model.trunk.weights + model.roi_head.weights}
+        return [v for v in model.weights if id(v) not in inside]
+
+    theirs, ours = outside(source), outside(target)
     if [(v.path, tuple(v.shape)) for v in theirs] != [(v.path, tuple(v.shape)) for v in ours]:
         raise ValueError("the folded model's weights outside the backbone do not match the trained model's")
     for src, dst in zip(theirs, ours):
