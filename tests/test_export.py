@@ -376,6 +376,52 @@ def test_bfloat16_export_serves_float32_in_and_out(exported, tmp_path):
         inference.load_model(model_dir, "mixed_float16")
 
 
+def _cpuinfo(tmp_path, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx2 {flags}\n")
+    return str(path)
+
+
+def test_auto_without_native_bfloat16_is_float32_untimed(exported, tmp_path, monkeypatch):
+    _, model_dir, _, _ = exported
+    monkeypatch.setattr(inference, "inference_seconds", lambda *a, **k: pytest.fail("timed without bfloat16"))
+    loaded, why = inference.load_fastest(model_dir, cpuinfo=_cpuinfo(tmp_path, ""), gpus=())
+    assert loaded.precision == "float32" and loaded.model.lcr_head.compute_dtype == "float32"
+    assert why.startswith("auto: CPU has none of") and "not timed" in why
+
+
+@pytest.mark.parametrize("bf16_ms, f32_ms, expected", [(11.0, 17.0, "mixed_bfloat16"),
+                                                       (17.4, 17.3, "float32")])
+def test_auto_with_native_bfloat16_keeps_the_faster_policy(exported, tmp_path, monkeypatch, bf16_ms, f32_ms,
+                                                           expected):
+    """Where bfloat16 is native, both policies are loaded and timed and the faster is exported, whichever it
+    is (a narrow model can serve no faster in bfloat16); the reason gives both times."""
+    _, model_dir, _, _ = exported
+    seconds = {"bfloat16": bf16_ms / 1e3, "float32": f32_ms / 1e3}
+    timed = []
+
+    def fake_seconds(loaded, calls=inference.AUTO_TIMING_CALLS, clock=None):
+        timed.append(loaded.precision)
+        return seconds[loaded.model.lcr_head.compute_dtype]
+
+    monkeypatch.setattr(inference, "inference_seconds", fake_seconds)
+    loaded, why = inference.load_fastest(model_dir, cpuinfo=_cpuinfo(tmp_path, "avx512_bf16 amx_bf16"), gpus=())
+    assert sorted(timed) == ["float32", "mixed_bfloat16"]
+    assert loaded.precision == expected and loaded.batch_norm_folded
+    assert why == (f"auto: CPU has amx_bf16, avx512_bf16; measured per inference call here: "
+                   f"mixed_bfloat16 {bf16_ms:.1f} ms, float32 {f32_ms:.1f} ms")
+
+
+def test_inference_seconds_times_real_calls(exported):
+    """One warm-up call, then the median of the timed ones (a clock that advances 1, 5, 2, 9 s per call)."""
+    _, model_dir, _, _ = exported
+    loaded = inference.load_model(model_dir)
+    assert 0 < inference.inference_seconds(loaded, calls=1) < 60
+    # (start, end) of each call: warm-up 1 s, then 5, 2 and 9 s; the gaps between calls are not counted.
+    ticks = iter([0, 1, 2, 7, 12, 14, 16, 25])
+    assert inference.inference_seconds(loaded, calls=3, clock=lambda: next(ticks)) == 5
+
+
 def test_an_export_that_fails_midway_leaves_no_version(exported, tmp_path, monkeypatch):
     """The SavedModel is written under a staging name TF Serving ignores and renamed when whole: an export
     that dies while writing leaves no version folder (which a server watching the folder would load)."""
