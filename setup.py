@@ -29,8 +29,10 @@ setup(
         "serving": ["tensorflow-serving-api>=2.16,<2.22"],
         # pycocotools: COCO keypoint evaluation by its reference COCOeval (python -m lcr_tf.evaluate --dataset=coco).
         "coco": ["pycocotools>=2.0.7,<3"],
-        # ruff: lint and import order, checked by the test command before pytest.
-        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.16,<2.22", "ruff>=0.6,<1", "pycocotools>=2.0.7,<3"],
+        # ruff: lint and import order, checked by the test command before pytest; pytest-xdist: the suite
+        # runs in two processes (pytest.ini).
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "tensorflow-serving-api>=2.16,<2.22", "ruff>=0.6,<1",
+                 "pycocotools>=2.0.7,<3"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
