@@ -95,7 +95,8 @@ def main(argv) -> None:
         if args.precision == precision_lib.AUTO:
             chosen, why = inference.load_fastest(model_dir)
         else:
-            chosen, why = inference.load_model(model_dir, args.precision), "as asked"
+            policy, why = precision_lib.resolve(args.precision)
+            chosen = inference.load_model(model_dir, policy)
         policy = chosen.precision
         path = export_lib.export(chosen, os.path.join(root, "serving"), params=params)
         export_s = time.perf_counter() - start

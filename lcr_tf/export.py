@@ -122,7 +122,8 @@ def main(argv: List[str]) -> None:
         if FLAGS.precision == precision_lib.AUTO:
             loaded, why = inference.load_fastest(FLAGS.model_dir, fold_batch_norm=FLAGS.fold_batch_norm)
         else:
-            loaded, why = inference.load_model(FLAGS.model_dir, FLAGS.precision, FLAGS.fold_batch_norm), "as asked"
+            policy, why = precision_lib.resolve(FLAGS.precision)
+            loaded = inference.load_model(FLAGS.model_dir, policy, FLAGS.fold_batch_norm)
         print(f"precision {loaded.precision} ({why})", flush=True)
         params = params_from_flags(loaded.config.num_anchors)
         path = export_lib.export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params,
