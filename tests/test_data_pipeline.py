@@ -485,6 +485,26 @@ def test_list_shards_accepts_lists_and_comma_separated_globs(shards, tmp_path):
     assert pipeline.list_shards(",".join(files)) == files == pipeline.list_shards(files[::-1])
 
 
+def test_list_shards_leaves_out_the_build_jobs_side_files(tmp_path):
+    """A glob ``PREFIX-*`` also matches the manifest, summary and rejected lines written beside the shards
+    (as the build job names them): they are not shards; matching only them is no shard at all."""
+    from lcr_tf.contracts import shard_manifest
+    from lcr_tf.datasets import records
+
+    prefix = str(tmp_path / "train")
+    shard = records.shard_path(prefix, 0, 1)
+    for path in (shard, shard_manifest.manifest_path(prefix), records.summary_path(prefix),
+                 records.rejected_path(prefix), str(tmp_path / "train-notes.txt")):
+        open(path, "w").write("x")
+    # Only the sidecars are left out: another file the glob matches is the user's choice.
+    assert pipeline.list_shards(prefix + "-*") == sorted([shard, str(tmp_path / "train-notes.txt")])
+    os.remove(shard)
+    os.remove(str(tmp_path / "train-notes.txt"))
+    with pytest.raises(FileNotFoundError, match=r"train-\*' \(only the build job's files beside shards: "
+                       r"train-manifest.json, train-rejected.jsonl, train-summary.json\)"):
+        pipeline.list_shards(prefix + "-*")
+
+
 def test_draw_samples_writes_a_png(shards, tmp_path):
     out = tmp_path / "samples.png"
     assert draw_samples.draw_samples(shards, str(out), num=3, seed=2, image_size=48) == 3

@@ -35,6 +35,12 @@ from lcr_tf.contracts import atomic_files
 FORMAT = "lcr_tf/shard-manifest"
 VERSION = 1
 SUFFIX = "-manifest.json"
+#: The build job's other files beside its shards (``PREFIX`` + suffix): its summary and its rejected lines.
+SUMMARY_SUFFIX = "-summary.json"
+REJECTED_SUFFIX = "-rejected.jsonl"
+#: Every file the build job writes beside the shards: a glob ``PREFIX-*`` matches them too, and they are
+#: not TFRecords.
+SIDECAR_SUFFIXES = (SUFFIX, SUMMARY_SUFFIX, REJECTED_SUFFIX)
 #: A shard's name: ``PREFIX-SSSSS-of-NNNNN.tfrecord``; group 1 is the prefix.
 SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}\.tfrecord$")
 # TFRecord framing: uint64 length, uint32 masked CRC32C of the length, data, uint32 masked CRC32C of it.

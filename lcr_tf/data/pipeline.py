@@ -159,14 +159,19 @@ class InputConfig:
 
 
 def list_shards(file_pattern: Union[str, Sequence[str]]) -> List[str]:
-    """The sorted files matching a glob (or a comma-separated list of globs, or a list of them).
+    """The sorted files matching a glob (or a comma-separated list of globs, or a list of them), less the
+    build job's files beside its shards (:data:`lcr_tf.contracts.shard_manifest.SIDECAR_SUFFIXES`: the
+    manifest, summary and rejected lines, which a glob ``PREFIX-*`` also matches).
 
-    Raises FileNotFoundError naming the pattern when nothing matches.
+    Raises FileNotFoundError naming the pattern when nothing is left.
     """
     patterns = file_pattern.split(",") if isinstance(file_pattern, str) else list(file_pattern)
-    files = sorted({f for p in patterns if p for f in glob_lib.glob(p) if os.path.isfile(f)})
+    matched = {f for p in patterns if p for f in glob_lib.glob(p) if os.path.isfile(f)}
+    files = sorted(f for f in matched if not f.endswith(shard_manifest.SIDECAR_SUFFIXES))
     if not files:
-        raise FileNotFoundError(f"no TFRecord shard matches {file_pattern!r}")
+        only = (f" (only the build job's files beside shards: {', '.join(sorted(map(os.path.basename, matched)))})"
+                if matched else "")
+        raise FileNotFoundError(f"no TFRecord shard matches {file_pattern!r}{only}")
     return files
 
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
-from lcr_tf.contracts import features, geometry
+from lcr_tf.contracts import features, geometry, shard_manifest
 from lcr_tf.datasets.labelling import TARGET, ImageItem
 
 SHARD_SUFFIX = ".tfrecord"
@@ -39,11 +39,11 @@ def shard_paths(prefix: str, num_shards: int) -> List[str]:
 
 
 def rejected_path(prefix: str) -> str:
-    return f"{prefix}-rejected.jsonl"
+    return prefix + shard_manifest.REJECTED_SUFFIX
 
 
 def summary_path(prefix: str) -> str:
-    return f"{prefix}-summary.json"
+    return prefix + shard_manifest.SUMMARY_SUFFIX
 
 
 def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarray]]:
