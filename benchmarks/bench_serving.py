@@ -44,7 +44,7 @@ from lcr_tf import body_model, cli  # noqa: E402
 from lcr_tf import precision as precision_lib  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.serving import export as export_lib  # noqa: E402
-from lcr_tf.serving import inference  # noqa: E402
+from lcr_tf.serving import fastest_precision, inference  # noqa: E402
 
 CONFIGS = {
     "tiny": dict(backbone="tiny", image_size=256, num_anchors=32, rpn_channels=128,
@@ -93,7 +93,7 @@ def main(argv) -> None:
         # The default export: --precision=auto as python -m lcr_tf.export takes it (timed where bfloat16
         # is native, so its choice is part of the export time).
         if args.precision == precision_lib.AUTO:
-            chosen, why = inference.load_fastest(model_dir)
+            chosen, why = fastest_precision.load_fastest(model_dir)
         else:
             policy, why = precision_lib.resolve(args.precision)
             chosen = inference.load_model(model_dir, policy)

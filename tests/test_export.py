@@ -25,7 +25,7 @@ from lcr_tf.ops import pose_coding
 from lcr_tf.postprocess import integration as ppi_lib
 from lcr_tf.postprocess import placement
 from lcr_tf.serving import export as export_lib
-from lcr_tf.serving import inference
+from lcr_tf.serving import fastest_precision, inference
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K, S, R, M, D = 4, 64, 10, 50, 5
@@ -384,8 +384,8 @@ def _cpuinfo(tmp_path, flags):
 
 def test_auto_without_native_bfloat16_is_float32_untimed(exported, tmp_path, monkeypatch):
     _, model_dir, _, _ = exported
-    monkeypatch.setattr(inference, "inference_seconds", lambda *a, **k: pytest.fail("timed without bfloat16"))
-    loaded, why = inference.load_fastest(model_dir, cpuinfo=_cpuinfo(tmp_path, ""), gpus=())
+    monkeypatch.setattr(fastest_precision, "inference_seconds", lambda *a, **k: pytest.fail("timed without bfloat16"))
+    loaded, why = fastest_precision.load_fastest(model_dir, cpuinfo=_cpuinfo(tmp_path, ""), gpus=())
     assert loaded.precision == "float32" and loaded.model.lcr_head.compute_dtype == "float32"
     assert why.startswith("auto: CPU has none of") and "not timed" in why
 
@@ -400,12 +400,12 @@ def test_auto_with_native_bfloat16_keeps_the_faster_policy(exported, tmp_path, m
     seconds = {"bfloat16": bf16_ms / 1e3, "float32": f32_ms / 1e3}
     timed = []
 
-    def fake_seconds(loaded, calls=inference.AUTO_TIMING_CALLS, clock=None):
+    def fake_seconds(loaded, calls=fastest_precision.AUTO_TIMING_CALLS, clock=None):
         timed.append(loaded.precision)
         return seconds[loaded.model.lcr_head.compute_dtype]
 
-    monkeypatch.setattr(inference, "inference_seconds", fake_seconds)
-    loaded, why = inference.load_fastest(model_dir, cpuinfo=_cpuinfo(tmp_path, "avx512_bf16 amx_bf16"), gpus=())
+    monkeypatch.setattr(fastest_precision, "inference_seconds", fake_seconds)
+    loaded, why = fastest_precision.load_fastest(model_dir, cpuinfo=_cpuinfo(tmp_path, "avx512_bf16 amx_bf16"), gpus=())
     assert sorted(timed) == ["float32", "mixed_bfloat16"]
     assert loaded.precision == expected and loaded.batch_norm_folded
     assert why == (f"auto: CPU has amx_bf16, avx512_bf16; measured per inference call here: "
@@ -416,10 +416,10 @@ def test_inference_seconds_times_real_calls(exported):
     """One warm-up call, then the median of the timed ones (a clock that advances 1, 5, 2, 9 s per call)."""
     _, model_dir, _, _ = exported
     loaded = inference.load_model(model_dir)
-    assert 0 < inference.inference_seconds(loaded, calls=1) < 60
+    assert 0 < fastest_precision.inference_seconds(loaded, calls=1) < 60
     # (start, end) of each call: warm-up 1 s, then 5, 2 and 9 s; the gaps between calls are not counted.
     ticks = iter([0, 1, 2, 7, 12, 14, 16, 25])
-    assert inference.inference_seconds(loaded, calls=3, clock=lambda: next(ticks)) == 5
+    assert fastest_precision.inference_seconds(loaded, calls=3, clock=lambda: next(ticks)) == 5
 
 
 def test_an_export_that_fails_midway_leaves_no_version(exported, tmp_path, monkeypatch):
