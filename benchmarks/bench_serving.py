@@ -41,7 +41,6 @@ from absl import flags  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
 from lcr_tf import anchors as anchors_lib  # noqa: E402
 from lcr_tf import body_model, cli  # noqa: E402
-from lcr_tf import precision as precision_lib  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.serving import export as export_lib  # noqa: E402
 from lcr_tf.serving import fastest_precision, inference  # noqa: E402
@@ -92,11 +91,7 @@ def main(argv) -> None:
         start = time.perf_counter()
         # The default export: --precision=auto as python -m lcr_tf.export takes it (timed where bfloat16
         # is native, so its choice is part of the export time).
-        if args.precision == precision_lib.AUTO:
-            chosen, why = fastest_precision.load_fastest(model_dir)
-        else:
-            policy, why = precision_lib.resolve(args.precision)
-            chosen = inference.load_model(model_dir, policy)
+        chosen, why = fastest_precision.load(model_dir, args.precision)
         policy = chosen.precision
         path = export_lib.export(chosen, os.path.join(root, "serving"), params=params)
         export_s = time.perf_counter() - start

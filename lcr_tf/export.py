@@ -116,14 +116,10 @@ def main(argv: List[str]) -> None:
         if not getattr(FLAGS, name):
             print(f"error: --{name} is required", file=sys.stderr)
             sys.exit(2)
-    from lcr_tf.serving import fastest_precision, inference
+    from lcr_tf.serving import fastest_precision
 
     try:
-        if FLAGS.precision == precision_lib.AUTO:
-            loaded, why = fastest_precision.load_fastest(FLAGS.model_dir, fold_batch_norm=FLAGS.fold_batch_norm)
-        else:
-            policy, why = precision_lib.resolve(FLAGS.precision)
-            loaded = inference.load_model(FLAGS.model_dir, policy, FLAGS.fold_batch_norm)
+        loaded, why = fastest_precision.load(FLAGS.model_dir, FLAGS.precision, FLAGS.fold_batch_norm)
         print(f"precision {loaded.precision} ({why})", flush=True)
         params = params_from_flags(loaded.config.num_anchors)
         path = export_lib.export(loaded, os.path.abspath(FLAGS.export_dir), FLAGS.version, params,

@@ -39,6 +39,16 @@ def inference_seconds(loaded: inference.LoadedModel, calls: int = AUTO_TIMING_CA
     return statistics.median(once() for _ in range(max(1, int(calls))))
 
 
+def load(model_dir: str, precision: str = precision_lib.AUTO, fold_batch_norm: bool = True
+         ) -> Tuple[inference.LoadedModel, str]:
+    """The model of ``model_dir`` in ``precision`` as the export takes it (``auto``: :func:`load_fastest`;
+    a policy: :func:`lcr_tf.precision.resolve`, "as asked"), and why in words."""
+    if precision == precision_lib.AUTO:
+        return load_fastest(model_dir, fold_batch_norm)
+    policy, why = precision_lib.resolve(precision)
+    return inference.load_model(model_dir, policy, fold_batch_norm), why
+
+
 def load_fastest(model_dir: str, fold_batch_norm: bool = True, calls: int = AUTO_TIMING_CALLS,
                  cpuinfo: str = precision_lib.CPUINFO, gpus=None) -> Tuple[inference.LoadedModel, str]:
     """The model of ``model_dir`` (:func:`lcr_tf.serving.inference.load_model`) in the policy this machine
