@@ -3,12 +3,12 @@ r"""Anchor-poses from a 3D pose corpus: K-means over oriented poses (paper Sec 4
     python -m beam_jobs.anchor_poses --poses=poses.npz --num_anchors=200 --output=anchors.npz \
         [--views=20] [--seed=0] [--elevation_range=-10,40] [--max_poses=N] [--figure=anchors.png]
 
-Steps: load the corpus (:func:`lcr_tf.pose_corpus.load`); optionally keep a seeded random subset of
+Steps: load the corpus (:func:`lcr_tf.poses.pose_corpus.load`); optionally keep a seeded random subset of
 ``--max_poses`` poses; turn every pose to ``--views`` random camera views of its own (azimuth all round,
 elevation uniform in ``--elevation_range``) and re-centre; K-means on the flattened poses
-(:func:`lcr_tf.anchors.kmeans`); build the K full-body and K upper-body anchors
-(:func:`lcr_tf.anchors.from_centres`, class layout in :mod:`lcr_tf.anchors`); write ``anchors.npz`` and
-its JSON sidecar, and a PNG sheet of the anchors (:func:`lcr_tf.viz.plot_anchors`).
+(:func:`lcr_tf.poses.anchors.kmeans`); build the K full-body and K upper-body anchors
+(:func:`lcr_tf.poses.anchors.from_centres`, class layout in :mod:`lcr_tf.poses.anchors`); write ``anchors.npz`` and
+its JSON sidecar, and a PNG sheet of the anchors (:func:`lcr_tf.poses.viz.plot_anchors`).
 
 This is a plain program, not a Beam pipeline, although it sits with the Beam jobs: K-means is a global
 iterative computation in which every iteration needs all points, so it gains nothing from Beam's
@@ -27,9 +27,9 @@ from typing import Optional, Tuple
 import numpy as np
 from absl import flags
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import cli, pose_corpus
-from lcr_tf.contracts import geometry
+from lcr_tf.contracts import cli, geometry
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import pose_corpus
 
 FLAGS = flags.FLAGS
 
@@ -121,7 +121,7 @@ def run(poses: str, num_anchors: int, output: str, views: int = 20, seed: int = 
         figure = default_figure_path(output)
     if figure:
         os.makedirs(os.path.dirname(os.path.abspath(figure)), exist_ok=True)
-        from lcr_tf import viz  # matplotlib only when a figure is asked for
+        from lcr_tf.poses import viz  # matplotlib only when a figure is asked for
         viz.plot_anchors(anchor_set, figure)
     if verbose:
         meta = anchor_set.metadata

@@ -38,10 +38,10 @@ worker, once per process). What each step does to a record is Beam-free code of
    given 3D poses and completes their missing 2D joints from their own 3D
    (:func:`lcr_tf.datasets.labelling.complete_from_own_3d`).
 4. :class:`PseudoGtFn`: people without 3D get the pseudo ground truth of eq 9
-   (:class:`lcr_tf.pseudo_gt.PoseDatabase`, one per worker process, searched once per image with all of
+   (:class:`lcr_tf.poses.pseudo_gt.PoseDatabase`, one per worker process, searched once per image with all of
    its people); their missing 2D joints are completed from the match, and the match distance is kept.
 5. :class:`EncodeFn`: full body = any lower-body joint annotated (Sec 4.2), anchor class
-   (:meth:`lcr_tf.anchors.AnchorSet.assign_classes`), pose box (:func:`lcr_tf.contracts.geometry.pose_box` of the
+   (:meth:`lcr_tf.poses.anchors.AnchorSet.assign_classes`), pose box (:func:`lcr_tf.contracts.geometry.pose_box` of the
    completed 2D), the ignore regions, :func:`lcr_tf.contracts.features.encode_example`, keyed by shard.
 6. :class:`WriteShardFn`: writes each shard.
 
@@ -80,12 +80,13 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from beam_jobs import runner_options
-from lcr_tf import datasets, pose_corpus, pseudo_gt
+from lcr_tf import datasets
 from lcr_tf.contracts import shard_manifest
 from lcr_tf.datasets import build_settings, labelling, records
 from lcr_tf.datasets.base import DatasetReader
 from lcr_tf.datasets.corpus import DEFAULT_BODY_MODEL_POSES, load_corpus_poses
 from lcr_tf.datasets.labelling import DEFAULT_MAX_OUTSIDE, TARGET, ImageItem
+from lcr_tf.poses import pose_corpus, pseudo_gt
 
 NAMESPACE = "build_tfrecords"
 REJECTED = "rejected"
@@ -190,7 +191,7 @@ class ConvertPeopleFn(beam.DoFn):
 class PseudoGtFn(beam.DoFn):
     """Pseudo ground-truth 3D (eq 9) and 2D completion for the people without 3D.
 
-    The :class:`lcr_tf.pseudo_gt.PoseDatabase` is built from the corpus once per worker process, when the
+    The :class:`lcr_tf.poses.pseudo_gt.PoseDatabase` is built from the corpus once per worker process, when the
     first person without 3D arrives (a job whose people all have 3D never builds it).
     """
 
@@ -240,7 +241,7 @@ class EncodeFn(beam.DoFn):
         self._anchor_set = None
 
     def setup(self):
-        from lcr_tf import anchors as anchors_lib
+        from lcr_tf.poses import anchors as anchors_lib
         self._anchor_set = _shared(("anchors", _file_key(self.anchors)), lambda: anchors_lib.load(self.anchors))
 
     def process(self, item: ImageItem):
@@ -458,7 +459,7 @@ def _define_flags(flag_values) -> None:
                          "always the same).", lower_bound=0, flag_values=flag_values)
     flags.DEFINE_string("poses", None, "3D pose corpus poses.npz (LCR-13, from beam_jobs.mocap_poses): the "
                         "pseudo ground-truth database, and the synthetic dataset's poses. Default: poses "
-                        "sampled from lcr_tf.body_model.", flag_values=flag_values)
+                        "sampled from lcr_tf.poses.body_model.", flag_values=flag_values)
     flags.DEFINE_string("anchors", None, "anchors.npz (LCR-13, from beam_jobs.anchor_poses): gives each "
                         "person's anchor class.", flag_values=flag_values)
     flags.DEFINE_string("output", None, "Output prefix: PREFIX-SSSSS-of-NNNNN.tfrecord, PREFIX-rejected.jsonl, "

@@ -1,4 +1,4 @@
-r"""Beam job: MoCap files (BVH, ASF/AMC) -> ``poses.npz``, the 3D pose corpus of :mod:`lcr_tf.pose_corpus`.
+r"""Beam job: MoCap files (BVH, ASF/AMC) -> ``poses.npz``, the 3D pose corpus of :mod:`lcr_tf.poses.pose_corpus`.
 
 Usage::
 
@@ -6,11 +6,11 @@ Usage::
         [--min_distance_mm=D] [--asf=FALLBACK.asf] [--bvh_length_unit=auto|m|cm|mm|inch|cmu] \
         [any Beam pipeline option, e.g. --runner=DirectRunner --direct_num_workers=2]
 
-One Beam element per motion file. A DoFn reads the file (:func:`lcr_tf.mocap.read_trial`: parsing,
+One Beam element per motion file. A DoFn reads the file (:func:`lcr_tf.poses.mocap.read_trial`: parsing,
 forward kinematics, the rig's points of the target skeleton, metres, camera axes, body-centred), drops
-the frames closer than ``min_distance_mm`` to the last kept one (:func:`lcr_tf.mocap.drop_slow_frames`),
+the frames closer than ``min_distance_mm`` to the last kept one (:func:`lcr_tf.poses.mocap.drop_slow_frames`),
 and emits the kept poses; a file that cannot be read goes to the ``rejected`` output with the reason.
-The results are gathered in path order and written with :class:`lcr_tf.pose_corpus.PoseCorpus`; the
+The results are gathered in path order and written with :class:`lcr_tf.poses.pose_corpus.PoseCorpus`; the
 sidecar lists the parameters, per-file counts and the rejected files. The job fails only if no file
 at all could be read.
 
@@ -34,9 +34,9 @@ import apache_beam as beam
 import numpy as np
 
 from beam_jobs import runner_options
-from lcr_tf import mocap, pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.mocap import rigs
+from lcr_tf.poses import mocap, pose_corpus
+from lcr_tf.poses.mocap import rigs
 
 MOTION_EXTENSIONS = (".bvh", ".amc")
 SKELETON_EXTENSIONS = (".asf",)

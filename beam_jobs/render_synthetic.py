@@ -31,7 +31,7 @@ def define_flags(flag_values=None) -> None:
                          "config).", lower_bound=0, flag_values=fv)
     flags.DEFINE_string("output_dir", None, "Folder for NNNNNN.jpg and ground_truth.json.", flag_values=fv)
     flags.DEFINE_string("poses", None, "A poses.npz LCR-13 corpus (beam_jobs.mocap_poses); default: "
-                        "--body_model_poses poses of lcr_tf.body_model sampled with --seed.", flag_values=fv)
+                        "--body_model_poses poses of lcr_tf.poses.body_model sampled with --seed.", flag_values=fv)
     flags.DEFINE_integer("body_model_poses", 20000, "Corpus size when --poses is not given.", lower_bound=1,
                          flag_values=fv)
     flags.DEFINE_integer("height", synthetic.RenderConfig.height, "Image height in pixels.", lower_bound=8,
@@ -60,7 +60,7 @@ def define_flags(flag_values=None) -> None:
 def main(argv: List[str]) -> None:
     from absl import app, flags
 
-    from lcr_tf import body_model, pose_corpus
+    from lcr_tf.poses import body_model, pose_corpus
 
     fv = flags.FLAGS
     if fv.output_dir is None:
@@ -84,7 +84,7 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == "__main__":
-    from lcr_tf import cli
+    from lcr_tf.contracts import cli
 
     define_flags()
     cli.run(main)

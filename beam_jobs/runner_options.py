@@ -96,12 +96,12 @@ def parse_job_flags(argv: Sequence[str], define_flags, usage, required: Sequence
 
 
 def reporting_input_errors(job: str, body: Callable[[], int]) -> int:
-    """:func:`lcr_tf.cli.reporting_input_errors` for a job's pipeline: bad input raised inside a transform
+    """:func:`lcr_tf.contracts.cli.reporting_input_errors` for a job's pipeline: bad input raised inside a transform
     (which Beam re-raises with ``[while running 'STEP']`` appended) is one line too, without the traceback
     Beam logs before it re-raises."""
     import logging
 
-    from lcr_tf import cli
+    from lcr_tf.contracts import cli
 
     def not_input_error(record: logging.LogRecord) -> bool:
         # Beam logs a failing transform's traceback before it re-raises; for bad input the one line

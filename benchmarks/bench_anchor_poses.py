@@ -5,7 +5,7 @@ r"""Timing of the anchor-pose clustering (beam_jobs.anchor_poses) and of K-means
 
 Two parts, both printed with their parameters:
 
-1. The job's clustering (:func:`lcr_tf.anchors.cluster_poses`: orient N poses to V views, K-means with
+1. The job's clustering (:func:`lcr_tf.poses.anchors.cluster_poses`: orient N poses to V views, K-means with
    the job's defaults) on the corpus given by ``--poses``, or else on a synthetic human-like corpus of
    ``--num_poses`` poses (hand-made templates of standing, walking, sitting, arms up, T and bending
    poses, blended pairwise, scaled and perturbed). Median of ``--repeats`` runs (run r uses seed
@@ -24,8 +24,9 @@ import time
 import numpy as np
 from absl import flags
 
-from lcr_tf import anchors, cli, pose_corpus
+from lcr_tf.contracts import cli
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import anchors, pose_corpus
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("poses", None, "Corpus (poses.npz); default: a synthetic corpus of --num_poses.")

@@ -31,13 +31,11 @@ from absl import flags  # noqa: E402
 from beam_jobs import anchor_poses  # noqa: E402
 from beam_jobs import build_tfrecords as bt  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import (
-    body_model,  # noqa: E402
-    cli,  # noqa: E402
-    datasets,  # noqa: E402
-)
+from lcr_tf import datasets  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
 from lcr_tf.datasets import records as records_lib  # noqa: E402
 from lcr_tf.datasets.base import DatasetReader  # noqa: E402
+from lcr_tf.poses import body_model  # noqa: E402
 
 PIPELINE = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 

@@ -34,7 +34,7 @@ from absl import flags  # noqa: E402
 
 from benchmarks.bench_serving import CONFIGS  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import cli  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 CASES = ("jpeg 640x480", "png 30000x30000 header", "png 12000x12000", "decode png 12000x12000")
@@ -102,9 +102,9 @@ def main(argv) -> None:
     import keras
     import tensorflow as tf
 
-    from lcr_tf import anchors as anchors_lib
-    from lcr_tf import body_model
     from lcr_tf.modeling import factory
+    from lcr_tf.poses import anchors as anchors_lib
+    from lcr_tf.poses import body_model
     from lcr_tf.serving import export as export_lib
     from lcr_tf.serving import image_header, inference
 

@@ -1,7 +1,7 @@
 r"""Speed of the training input pipeline (:mod:`lcr_tf.data.pipeline`): images per second.
 
 Writes its own shards first: ``--num_images`` JPEG images of ``--height`` x ``--width`` pixels, each with
-1-4 stick figures drawn from 3D poses of the embedded body model (:func:`lcr_tf.body_model.sample_poses`)
+1-4 stick figures drawn from 3D poses of the embedded body model (:func:`lcr_tf.poses.body_model.sample_poses`)
 seen through a pinhole camera, over a noisy background, in ``--shards`` files (the records follow
 :mod:`lcr_tf.contracts.features`). Then it runs full passes of :func:`lcr_tf.data.pipeline.make_dataset` (decode,
 scale and crop, flip, colour jitter, pad, batch) and prints the median images per second of
@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from absl import flags
 
-from lcr_tf import body_model, cli
-from lcr_tf.contracts import features, geometry
+from lcr_tf.contracts import cli, features, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import body_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_images", 200, "Images written to the shards.", lower_bound=1)

@@ -14,7 +14,7 @@ K=32, 64 RoIs per image), on one fixed batch of rendered images. Prints:
    layer: its shape, MFLOP (2 * output elements * kh * kw * cin for a conv, 2 * rows * in * out for a
    matmul) and GFLOP/s in each precision; then the FLOP-weighted peak of each precision, total FLOP /
    total time over the table, the rate a step made of exactly these products would reach. Whether
-   bfloat16 is native here is :func:`lcr_tf.precision.fast_bfloat16`'s answer (bfloat16 is timed either
+   bfloat16 is native here is :func:`lcr_tf.training.precision.fast_bfloat16`'s answer (bfloat16 is timed either
    way);
 2. the FLOPs of the training step (``model.train_step``: forward, gradient and the optimizer update) and
    of the serving call (``model(images, training=False)``), counted from the graphs of their concrete
@@ -27,7 +27,7 @@ K=32, 64 RoIs per image), on one fixed batch of rendered images. Prints:
    rois_per_image in training, batch * rpn_post_nms_top_n_test in serving) and the line says so; the
    profiler cannot count such ops, and the figure used then is the profiler's plus the own count of them;
 3. the time of those same calls (median of ``--repeats`` runs of ``--steps`` calls after 5 untimed ones,
-   in each policy of ``--precision``; ``auto`` is :func:`lcr_tf.precision.resolve`'s choice) and the
+   in each policy of ``--precision``; ``auto`` is :func:`lcr_tf.training.precision.resolve`'s choice) and the
    achieved GFLOP/s = counted FLOP / time, as a fraction of the step-1 peak of the same compute precision
    (float32 for ``float32``, bfloat16 for ``mixed_bfloat16``). The rest of a step (proposals, NMS, target
    assignment, RoIAlign, element-wise ops) adds time but few FLOPs, so the fraction says how far the call
@@ -50,7 +50,8 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import cli  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
+from lcr_tf.training import step as training_step
 
 FLAGS = flags.FLAGS
 BATCH_SIZE = 4
@@ -346,7 +347,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("steps", 10, "Calls per run.")
     flags.DEFINE_list("precision", ["float32", "auto"],
                       f"Keras policies of step 3, comma-separated, of {', '.join(PRECISIONS)} (auto: "
-                      "lcr_tf.precision.resolve's choice; repeats are timed once).")
+                      "lcr_tf.training.precision.resolve's choice; repeats are timed once).")
     flags.register_validator("precision", lambda values: values and all(v in PRECISIONS for v in values),
                              f"--precision takes a comma-separated list of {', '.join(PRECISIONS)}")
 
@@ -355,12 +356,12 @@ def main(argv) -> int:
     import keras
 
     from benchmarks.bench_train import write_shards
-    from lcr_tf import anchors as anchors_lib
-    from lcr_tf import body_model
-    from lcr_tf import precision as precision_lib
     from lcr_tf.contracts import batch_keys
     from lcr_tf.data import pipeline
     from lcr_tf.modeling import factory, lcr_model
+    from lcr_tf.poses import anchors as anchors_lib
+    from lcr_tf.poses import body_model
+    from lcr_tf.training import precision as precision_lib
 
     repeats, steps = FLAGS.repeats, FLAGS.steps
     corpus = body_model.sample_poses(2000, seed=0).poses3d
@@ -373,7 +374,7 @@ def main(argv) -> int:
         ds = pipeline.make_dataset(shard, pipeline.InputConfig(image_size=IMAGE_SIZE, max_people=6,
                                                                batch_size=BATCH_SIZE, num_epochs=None),
                                    training=True, anchors=anchor_set, seed=0)
-        batch = {k: v for k, v in next(iter(ds)).items() if k in lcr_model.BATCH_KEYS}
+        batch = {k: v for k, v in next(iter(ds)).items() if k in training_step.BATCH_KEYS}
     images = tf.cast(batch[batch_keys.IMAGE], tf.float32)
     native, native_why = precision_lib.fast_bfloat16()
     policies = list(dict.fromkeys(precision_lib.resolve(p)[0] for p in FLAGS.precision))
@@ -386,7 +387,7 @@ def main(argv) -> int:
     def build(policy):
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(0)
-        model = factory.build_model(config, anchor_set)
+        model = training_step.build_model(config, anchor_set)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
         model(images, training=False)
         model.optimizer.build(model.trainable_variables)

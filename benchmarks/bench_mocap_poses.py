@@ -1,6 +1,6 @@
 """Throughput of the MoCap readers and of the ``beam_jobs.mocap_poses`` job on the real CMU folder.
 
-Prints, per folder (one format / rig each), the frames per second of :func:`lcr_tf.mocap.read_trial`
+Prints, per folder (one format / rig each), the frames per second of :func:`lcr_tf.poses.mocap.read_trial`
 (parse + forward kinematics + rig mapping + units + centring), the median of several runs over all of the
 folder's files; then the frames per second of the whole Beam job (the jobs' default local runner) over the folder.
 
@@ -22,10 +22,8 @@ from absl import flags  # noqa: E402
 
 from beam_jobs import mocap_poses, runner_options  # noqa: E402
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import (
-    cli,  # noqa: E402
-    mocap,  # noqa: E402
-)
+from lcr_tf.contracts import cli  # noqa: E402
+from lcr_tf.poses import mocap  # noqa: E402
 
 
 def bench_readers(mocap_dir: str, repeats: int, asf_fallback: str) -> None:

@@ -10,7 +10,7 @@ import tensorflow as tf
 from absl import flags
 
 from benchmarks.timing import median_time
-from lcr_tf import cli
+from lcr_tf.contracts import cli
 from lcr_tf.postprocess import PPIParams, ppi, ppi_tf
 
 FLAGS = flags.FLAGS

@@ -1,13 +1,13 @@
-r"""Speed of the pseudo ground-truth search (:mod:`lcr_tf.pseudo_gt`) against the machine's matmul peak.
+r"""Speed of the pseudo ground-truth search (:mod:`lcr_tf.poses.pseudo_gt`) against the machine's matmul peak.
 
 Builds a database of ``num_poses x num_views`` projected poses (10^6 by default), searches batches of
 queries with random annotated masks, and prints queries per second (median of ``--runs`` runs) and the
 fraction of this machine's float32 matrix-multiply throughput that the search reaches. The peak is
 measured in the same run (a square ``np.matmul``, median of several runs). The search's useful flops
 are ``2 Q M F`` for Q queries, M candidates and F = 2J + J(J-1)/2 feature rows (104 for 13 joints):
-the coordinates' dot products plus the pair sums (module docstring of :mod:`lcr_tf.pseudo_gt`).
+the coordinates' dot products plus the pair sums (module docstring of :mod:`lcr_tf.poses.pseudo_gt`).
 
-Poses come from ``--poses=poses.npz`` (a :mod:`lcr_tf.pose_corpus` file) or are random perturbations of
+Poses come from ``--poses=poses.npz`` (a :mod:`lcr_tf.poses.pose_corpus` file) or are random perturbations of
 a few template poses (the content does not matter for speed). Example::
 
     python -m benchmarks.bench_pseudo_gt --num_poses=100000 --num_views=10 \
@@ -22,8 +22,9 @@ import time
 import numpy as np
 from absl import flags
 
-from lcr_tf import cli, pose_corpus, pseudo_gt
+from lcr_tf.contracts import cli
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import pose_corpus, pseudo_gt
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("poses", None, "Corpus (poses.npz); default: random template poses.")

@@ -28,12 +28,12 @@ sys.path.insert(0, _REPO)
 from absl import flags  # noqa: E402
 
 from benchmarks.bench_train import write_shards  # noqa: E402
-from lcr_tf import cli  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
 
 
 def make_data(root: str, num_images: int) -> dict:
-    from lcr_tf import anchors as anchors_lib
-    from lcr_tf import body_model
+    from lcr_tf.poses import anchors as anchors_lib
+    from lcr_tf.poses import body_model
 
     corpus = body_model.sample_poses(2000, seed=0).poses3d
     anchor_set = anchors_lib.cluster_poses(corpus, 8, 8, seed=0)

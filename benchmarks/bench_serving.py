@@ -39,9 +39,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import anchors as anchors_lib  # noqa: E402
-from lcr_tf import body_model, cli  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
 from lcr_tf.modeling import factory  # noqa: E402
+from lcr_tf.poses import anchors as anchors_lib  # noqa: E402
+from lcr_tf.poses import body_model  # noqa: E402
 from lcr_tf.serving import export as export_lib  # noqa: E402
 from lcr_tf.serving import fastest_precision, inference  # noqa: E402
 

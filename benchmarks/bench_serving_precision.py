@@ -24,9 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import cli  # noqa: E402
-from lcr_tf import precision as precision_lib  # noqa: E402
-from lcr_tf.contracts import serving  # noqa: E402
+from lcr_tf.contracts import (
+    cli,  # noqa: E402
+    serving,  # noqa: E402
+)
+from lcr_tf.training import precision as precision_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 

@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import cli  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
+from lcr_tf.training import step as training_step
 
 FLAGS = flags.FLAGS
 
@@ -48,13 +49,13 @@ def main(argv) -> int:
     import tensorflow as tf
 
     from benchmarks.bench_train import write_shards
-    from lcr_tf import anchors as anchors_lib
-    from lcr_tf import body_model
-    from lcr_tf import precision as precision_lib
     from lcr_tf.contracts import batch_keys
     from lcr_tf.data import pipeline
-    from lcr_tf.modeling import factory, lcr_model
+    from lcr_tf.modeling import factory
     from lcr_tf.ops import targets as targets_lib
+    from lcr_tf.poses import anchors as anchors_lib
+    from lcr_tf.poses import body_model
+    from lcr_tf.training import precision as precision_lib
 
     policy, why = precision_lib.resolve(FLAGS.precision)
     keras.mixed_precision.set_global_policy(policy)
@@ -69,8 +70,8 @@ def main(argv) -> int:
         ds = pipeline.make_dataset(shard, pipeline.InputConfig(image_size=256, max_people=6, batch_size=4,
                                                                num_epochs=None), training=True,
                                    anchors=anchor_set, seed=0)
-        batch = {k: v for k, v in next(iter(ds)).items() if k in lcr_model.BATCH_KEYS}
-    model = factory.build_model(config, anchor_set)
+        batch = {k: v for k, v in next(iter(ds)).items() if k in training_step.BATCH_KEYS}
+    model = training_step.build_model(config, anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
     constant = tf.data.Dataset.from_tensors(batch).repeat()
     model.fit(constant, steps_per_epoch=1, epochs=1, verbose=0)

@@ -29,14 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from benchmarks.timing import median_time  # noqa: E402
-from lcr_tf import anchors as anchors_lib  # noqa: E402
-from lcr_tf import (
-    body_model,  # noqa: E402
-    cli,  # noqa: E402
-    synthetic,  # noqa: E402
-)
-from lcr_tf import precision as precision_lib  # noqa: E402
+from lcr_tf import synthetic  # noqa: E402
 from lcr_tf.contracts import (
+    cli,  # noqa: E402
     features,  # noqa: E402
     geometry,  # noqa: E402
     shard_manifest,  # noqa: E402
@@ -45,8 +40,11 @@ from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.data import pipeline  # noqa: E402
 from lcr_tf.modeling import (
     factory,  # noqa: E402
-    lcr_model,  # noqa: E402
 )
+from lcr_tf.poses import anchors as anchors_lib  # noqa: E402
+from lcr_tf.poses import body_model  # noqa: E402
+from lcr_tf.training import precision as precision_lib  # noqa: E402
+from lcr_tf.training import step as training_step
 
 
 def write_shards(root: str, num_images: int, size: int, anchor_set, corpus) -> str:
@@ -83,7 +81,7 @@ def bench_tiny(repeats: int, steps: int) -> None:
         input_config = pipeline.InputConfig(image_size=256, max_people=6, batch_size=batch_size,
                                             shuffle_buffer=64, num_epochs=None)
         ds = pipeline.make_dataset(shard, input_config, training=True, anchors=anchor_set, seed=0)
-        ds = ds.map(lambda b: {k: b[k] for k in lcr_model.BATCH_KEYS})
+        ds = ds.map(lambda b: {k: b[k] for k in training_step.BATCH_KEYS})
         iterator = iter(ds)
         next(iterator)
 
@@ -98,7 +96,7 @@ def bench_tiny(repeats: int, steps: int) -> None:
         for policy in dict.fromkeys(("float32", auto)):
             keras.mixed_precision.set_global_policy(policy)
             keras.utils.set_random_seed(0)
-            model = factory.build_model(config, anchor_set)
+            model = training_step.build_model(config, anchor_set)
             model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
             model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)  # trace
             # Each fit call starts a new iterator (its shuffle buffer refills): with 10-step fits that fixed
@@ -123,7 +121,7 @@ def bench_resnet(repeats: int) -> None:
     config = factory.ModelConfig(backbone="resnet50", num_anchors=200, image_size=640,
                                  rpn_scales=(32.0, 64.0, 128.0, 256.0, 512.0), rpn_aspect_ratios=(0.5, 1.0, 2.0),
                                  rpn_channels=512, rpn_pre_nms_top_n_test=6000, rpn_post_nms_top_n_test=300)
-    model = factory.build_model(config, anchor_set)
+    model = training_step.build_model(config, anchor_set)
     images = tf.random.uniform([1, 480, 640, 3], 0, 255)
     forward = tf.function(lambda x: model(x, training=False))
     trunk = tf.function(lambda x: model.trunk(model.preprocess(x), training=False))
@@ -139,7 +137,7 @@ def bench_resnet(repeats: int) -> None:
 
 def bench_precisions(repeats: int, steps: int) -> None:
     """ResNet-50 training steps / s under each precision policy (GPU only: float16 is slow on CPUs)."""
-    from lcr_tf import optimization
+    from lcr_tf.training import optimization
 
     corpus = body_model.sample_poses(2000, seed=0).poses3d
     anchor_set = anchors_lib.cluster_poses(corpus, 200, 8, seed=0)
@@ -156,7 +154,7 @@ def bench_precisions(repeats: int, steps: int) -> None:
                                      rpn_channels=512, rois_per_image=512, rpn_pre_nms_top_n_train=12000,
                                      rpn_post_nms_top_n_train=2000, nms_method="padded", seed=0,
                                      weight_decay=0.0)
-        model = factory.build_model(config, anchor_set)
+        model = training_step.build_model(config, anchor_set)
         loss_scale = optimization.DynamicLossScale() if policy == "mixed_float16" else None
         model.compile(optimizer=keras.optimizers.SGD(0.001, momentum=0.9), loss_scale=loss_scale,
                       jit_compile=False)

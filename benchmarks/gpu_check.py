@@ -47,7 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags  # noqa: E402
 
-from lcr_tf import cli  # noqa: E402
+from lcr_tf.contracts import cli  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 RESNET_CPU_FLAGS = ["--image_size=128", "--rois_per_image=16", "--rpn_pre_nms_top_n_train=2000",

@@ -4,14 +4,14 @@
 
 Stages (about 14 minutes on 2 CPU cores with the defaults; most of it is training):
 
-1. **Pose corpus.** By default the embedded body model (:mod:`lcr_tf.body_model`) samples
+1. **Pose corpus.** By default the embedded body model (:mod:`lcr_tf.poses.body_model`) samples
    ``--num_poses`` poses; with ``--mocap`` the Beam job :mod:`beam_jobs.mocap_poses` reads real MoCap
    files (BVH, ASF/AMC) instead. Written to ``poses.npz``.
 2. **Anchor-poses** (Sec 4.1-4.2): :func:`beam_jobs.anchor_poses.run` clusters the corpus seen from
    ``--views`` random views into K full-body anchors plus K upper-body ones; writes ``anchors.npz`` and
    the picture ``anchors.png``.
 3. **Pseudo ground-truth 3D** (Sec 3.7, eq 9): held-out poses of the corpus are projected to random
-   views and pixel frames, some joints are hidden, and :class:`lcr_tf.pseudo_gt.PoseDatabase` built on
+   views and pixel frames, some joints are hidden, and :class:`lcr_tf.poses.pseudo_gt.PoseDatabase` built on
    the rest of the corpus recovers their 3D pose and completes their 2D pose. The error against the
    known truth is reported, with a picture ``pseudo_gt.png``.
 4. **Synthetic training data** (Sec 4.1, Fig 8d): the Beam job :mod:`beam_jobs.build_tfrecords` renders
@@ -48,22 +48,14 @@ import threading
 import time
 from typing import Any, Dict
 
-# The demo prints its own report; TensorFlow's C++ start-up notices would bury it (set the variable
-# yourself to see them).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from absl import app, flags, logging
 
-import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-
-from lcr_tf import (  # noqa: E402
-    cli,
-    pose_corpus,
-    pseudo_gt,
-    synthetic,  # noqa: E402
-)
-from lcr_tf.contracts import atomic_files, geometry
-from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
-from lcr_tf.evaluation import synthetic_benchmark, tables  # noqa: E402
+from lcr_tf import synthetic
+from lcr_tf.contracts import atomic_files, cli, console, geometry
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.evaluation import synthetic_benchmark, tables
+from lcr_tf.poses import pose_corpus, pseudo_gt
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "demo_output", "Folder for everything the demo writes.")
@@ -113,6 +105,8 @@ flags.DEFINE_bool("deterministic", True, "Train reproducibly (lcr_tf.train --det
 flags.DEFINE_integer("num_predict_images", 8, "Held-out synthetic images run through the exported model.",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of every random choice; the same seed gives the same files.")
+flags.DEFINE_bool("verbose", False, "Also print the libraries' start-up notices and log lines (TensorFlow's C++ "
+                  "runtime, Beam) that the demo holds back; TF_CPP_MIN_LOG_LEVEL=0 does the same.")
 
 # Query poses are placed in pixel frames of this many pixels per metre (a person of 1.7 m is then
 # 120 to 500 px tall), so the search is shown to be independent of the pixel scale.
@@ -137,7 +131,7 @@ def build_corpus(out_dir: str, seed: int) -> Dict[str, Any]:
             mocap_poses.build_pipeline(p, files, path, min_distance_mm=FLAGS.min_distance_mm,
                                        asf_fallback=FLAGS.asf, input_description=FLAGS.mocap)
     else:
-        from lcr_tf import body_model
+        from lcr_tf.poses import body_model
         body_model.sample_poses(FLAGS.num_poses, seed=seed).save(path)
     corpus = pose_corpus.load(path)
     meta = corpus.metadata
@@ -240,8 +234,8 @@ def build_synthetic_data(out_dir: str, poses_path: str, anchors_path: str, seed:
                        "rejected": counts["rejected"], "people": summary["persons"]["written"],
                        "accounted": summary["check"]["images_accounted"]}
     if FLAGS.num_train_images:
-        from lcr_tf import anchors
         from lcr_tf.data import draw_samples
+        from lcr_tf.poses import anchors
         draw_samples.draw_samples(os.path.join(data_dir, "train-*.tfrecord"),
                                   os.path.join(out_dir, "input_samples.png"), num=8, seed=seed,
                                   image_size=FLAGS.image_size, anchors=anchors.load(anchors_path))
@@ -258,8 +252,8 @@ def train_tiny_model(out_dir: str, anchors_path: str, seed: int) -> Dict[str, An
     process; what the trainer prints goes to ``train.log``."""
     import contextlib
 
-    from lcr_tf import config as train_config
     from lcr_tf import train
+    from lcr_tf.training import config as train_config
     if not os.path.exists(TINY_CONFIG):
         raise FileNotFoundError(f"{TINY_CONFIG} not found: run the demo from a source checkout "
                                 "(pip install -e .) so that configs/ is present")
@@ -279,12 +273,12 @@ def train_tiny_model(out_dir: str, anchors_path: str, seed: int) -> Dict[str, An
     if FLAGS.num_val_images:
         args.append(f"--val_data={os.path.join(data_dir, 'val-*.tfrecord')}")
     config = train_config.parse(args)
-    console = sys.stdout
+    screen = sys.stdout
 
     with open(os.path.join(out_dir, "train.log"), "w") as log:
         def progress(line: str) -> None:
             # The progress lines reach the console as well as the log: training is most of the demo.
-            print(f"[training] {line}", file=console, flush=True)
+            print(f"[training] {line}", file=screen, flush=True)
             print(line, file=log, flush=True)
 
         try:
@@ -386,7 +380,7 @@ def evaluate_model(out_dir: str) -> Dict[str, Any]:
 
 
 def _plot_pseudo_gt(path, pixels, visible, result, oriented, skel, num: int = 4) -> None:
-    from lcr_tf import viz
+    from lcr_tf.poses import viz
     fig = viz.new_figure(3.2 * num, 6.4)
     order = np.argsort(-(~visible).sum(axis=1), kind="stable")[:num]  # most hidden joints first
     for col, i in enumerate(order):
@@ -490,7 +484,10 @@ def _json_default(o):
 
 
 def main(argv):
-    logging.set_verbosity(logging.WARNING)  # Beam's per-bundle INFO lines
+    if FLAGS.verbose:
+        console.restore()
+    else:
+        logging.set_verbosity(logging.WARNING)  # Beam's per-bundle INFO lines
     run()
 
 

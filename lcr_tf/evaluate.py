@@ -165,8 +165,7 @@ from typing import Any, Callable, Dict, List
 
 from absl import flags
 
-from lcr_tf import cli
-from lcr_tf.contracts import atomic_files
+from lcr_tf.contracts import atomic_files, cli
 from lcr_tf.evaluation.coco_keypoints import evaluate_coco, format_coco_table
 from lcr_tf.evaluation.ground_truth import MUPOTS_3D, REAL_DATASETS
 from lcr_tf.evaluation.native_results import RESULTS_FORMATS, resolve_results_format

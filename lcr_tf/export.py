@@ -31,12 +31,11 @@ from typing import Any, Dict, List
 
 from absl import flags
 
-from lcr_tf import cli
-from lcr_tf import precision as precision_lib
-from lcr_tf.contracts import serving
+from lcr_tf.contracts import cli, serving
 from lcr_tf.postprocess import params as params_lib
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import image_header
+from lcr_tf.training import precision as precision_lib
 
 FLAGS = flags.FLAGS
 _DEFINED: List[str] = []

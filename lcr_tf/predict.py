@@ -44,8 +44,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from absl import flags
 
-from lcr_tf import cli
-from lcr_tf.contracts import atomic_files, serving
+from lcr_tf.contracts import atomic_files, cli, serving
 from lcr_tf.serving import image_header
 
 FLAGS = flags.FLAGS
@@ -170,7 +169,7 @@ def plot_3d(record: Dict, path: str) -> None:
     """The people's camera-frame 3D poses in one matplotlib 3D plot, saved to ``path`` (PNG)."""
     import numpy as np
 
-    from lcr_tf import viz
+    from lcr_tf.poses import viz
 
     fig = viz.new_figure(5.0, 5.0)
     ax = fig.add_subplot(1, 1, 1, projection="3d")
@@ -180,7 +179,7 @@ def plot_3d(record: Dict, path: str) -> None:
         viz.draw_pose_3d(ax, pose, record["skeleton"], colours={"left": colour, "right": colour,
                                                                  "centre": colour}, radius=None)
     if poses:
-        # matplotlib axes show camera (x, z, -y) (lcr_tf.viz.draw_pose_3d); one cube holds everybody.
+        # matplotlib axes show camera (x, z, -y) (lcr_tf.poses.viz.draw_pose_3d); one cube holds everybody.
         shown = np.concatenate([np.stack([p[:, 0], p[:, 2], -p[:, 1]], -1) for p in poses])
         shown = shown[np.all(np.isfinite(shown), -1)]
         if len(shown):
@@ -270,7 +269,7 @@ def _write(record: Dict, rgb, out_dir: str, name: str, plots_3d: bool, draw_min_
     # Every output goes through a temporary name: a killed run leaves whole files or none.
     atomic_files.write_json(os.path.join(out_dir, name + ".json"), record, indent=1)
     record = dict(record, people=[p for p in record["people"] if p[serving.SCORE] > draw_min_score])
-    from lcr_tf import viz
+    from lcr_tf.poses import viz
     people = record["people"]
     drawn = viz.draw_people(rgb, [p[serving.BOX] for p in people], [p[serving.POSE2D] for p in people],
                             [p[serving.SCORE] for p in people], record["skeleton"])

@@ -1,4 +1,4 @@
-"""Tests of lcr_tf.anchors and the beam_jobs.anchor_poses program."""
+"""Tests of lcr_tf.poses.anchors and the beam_jobs.anchor_poses program."""
 
 import json
 import os
@@ -8,11 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import assert_no_library_notices
 
 from beam_jobs import anchor_poses
-from lcr_tf import anchors, pose_corpus
 from lcr_tf.contracts import anchor_layout, npz_io
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import anchors, pose_corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -374,6 +375,7 @@ def test_command_line(tmp_path):
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "K=4" in done.stdout and "40 poses x 2 views = 80" in done.stdout
+    assert_no_library_notices(done.stdout, done.stderr)
     assert anchors.load(out).metadata["elevation_range_deg"] == [0.0, 20.0]
     done = subprocess.run(cmd[:4] + ["--num_anchors=81", f"--output={out}", "--views=2"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)

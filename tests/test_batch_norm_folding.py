@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
 from lcr_tf.layers.sync_batch_norm import SyncBatchNormalization
 from lcr_tf.modeling import backbones, factory
 from lcr_tf.modeling import batch_norm_folding as folding
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import inference
 

@@ -4,8 +4,8 @@ not by calling the model's internals."""
 import numpy as np
 import pytest
 
-from lcr_tf import body_angles, body_model, pose_corpus
 from lcr_tf.contracts.skeleton import LCR13
+from lcr_tf.poses import body_angles, body_model, pose_corpus
 
 J = {name: i for i, name in enumerate(LCR13.joint_names)}
 UP = np.array([0.0, -1.0, 0.0])  # camera axes: y points down
@@ -55,7 +55,7 @@ def test_shapes_dtypes_metadata(corpus):
     assert corpus.trial.shape == (n,) and corpus.frame.shape == (n,) and corpus.frame.dtype == np.int32
     assert np.all(np.isfinite(corpus.poses3d))
     meta = corpus.metadata
-    assert meta["skeleton"] == "lcr13" and meta["units"] == "m" and meta["source"] == "lcr_tf.body_model"
+    assert meta["skeleton"] == "lcr13" and meta["units"] == "m" and meta["source"] == "lcr_tf.poses.body_model"
     assert meta["seed"] == 7
     assert meta["families"] == ["standing", "walking", "running", "sitting", "crouching", "reaching",
                                 "arms_raised", "bending"]
@@ -71,7 +71,7 @@ def test_save_load_round_trip(tmp_path):
     back = pose_corpus.load(path, skeleton="lcr13")
     assert back.poses3d.tobytes() == c.poses3d.tobytes()
     assert list(back.trial) == list(c.trial) and np.array_equal(back.frame, c.frame)
-    assert back.metadata["source"] == "lcr_tf.body_model" and back.metadata["families"] == ["walking", "sitting"]
+    assert back.metadata["source"] == "lcr_tf.poses.body_model" and back.metadata["families"] == ["walking", "sitting"]
 
 
 def test_zero_poses():

@@ -8,17 +8,19 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_no_library_notices
 
 from beam_jobs import anchor_poses
 from beam_jobs import build_tfrecords as bt
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model, datasets, pseudo_gt
+from lcr_tf import datasets
 from lcr_tf.contracts import features, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import corpus as corpus_lib
 from lcr_tf.datasets import labelling
 from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import DatasetReader, ImageRecord, Person, RecordError
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model, pseudo_gt
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LCR = skeleton_lib.LCR13
@@ -710,6 +712,7 @@ def test_the_module_runs_as_a_program_on_worker_processes(assets, tmp_path):
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4 of 4 images written" in done.stdout
+    assert_no_library_notices(done.stdout, done.stderr)  # the job's process and its two workers'
     summary = json.load(open(records_lib.summary_path(prefix)))
     assert summary["parameters"]["pipeline_args"] == MULTI_PROCESS
     assert sorted(_read_shards(records_lib.shard_paths(prefix, 2))) == [f"s0_000000{i}" for i in range(4)]

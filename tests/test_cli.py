@@ -1,4 +1,4 @@
-"""lcr_tf.cli.run, the one way to write an entry point: --help, usage errors (exit 2), exit status."""
+"""lcr_tf.contracts.cli.run, the one way to write an entry point: --help, usage errors (exit 2), exit status."""
 
 import os
 import subprocess
@@ -14,7 +14,7 @@ _SCRIPT = '''"""A tiny program: prints its flags.
 """
 from absl import flags
 
-from lcr_tf import cli
+from lcr_tf.contracts import cli
 
 FLAGS = flags.FLAGS
 

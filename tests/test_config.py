@@ -1,4 +1,4 @@
-"""lcr_tf.config: one default per setting (the dataclass field's), flags checked against the fields, the
+"""lcr_tf.training.config: one default per setting (the dataclass field's), flags checked against the fields, the
 config tree through JSON and back, and the run folder's config.json."""
 
 import dataclasses
@@ -9,10 +9,10 @@ import os
 import pytest
 from absl import flags
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
-from lcr_tf import config as config_lib
 from lcr_tf.contracts import run_folder
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
+from lcr_tf.training import config as config_lib
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Shipped flagfiles of other programs (the anchor and corpus jobs).

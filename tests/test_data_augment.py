@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
 from lcr_tf.contracts import batch_keys
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import augment
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
 
 J = 13
 LCR = skeleton_lib.LCR13

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
 from lcr_tf.contracts import batch_keys, features, shard_manifest
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import draw_samples, pipeline
 from lcr_tf.data import shards as shards_lib
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
 
 J = features.NUM_JOINTS
 LCR = skeleton_lib.LCR13

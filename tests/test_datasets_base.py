@@ -174,7 +174,7 @@ def test_synthetic_reader_returns_the_renderers_exact_annotations(render_synthet
     record = reader.read(1)
     assert len(cloudpickle.dumps(reader)) == len(blob)  # the loaded corpus is not pickled
 
-    from lcr_tf import body_model
+    from lcr_tf.poses import body_model
     corpus = body_model.sample_poses(300, 4).poses3d
     truth = render_synthetic.render_image(corpus, 1, 4, reader.render_config())
     assert record.image_id == "s4_0000001" and record.dataset == "synthetic" and record.skeleton == "lcr13"

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import assert_no_library_notices
 
-from lcr_tf import anchors, pose_corpus
+from lcr_tf.poses import anchors, pose_corpus
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,6 +23,8 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "total" in proc.stdout
+    # Every stage, the Beam jobs' worker processes included, prints no library start-up notice.
+    assert_no_library_notices(proc.stdout, proc.stderr)
     # The trainer's progress reaches the console: its last step always gets a line (train.log has it too).
     assert "[training] step 6/6 (100%)" in proc.stdout
     assert "step 6/6 (100%)" in (out / "train.log").read_text()
@@ -30,7 +33,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
                  "synthetic/val-summary.json", "synthetic/train-00000-of-00001.tfrecord"):
         assert (out / name).stat().st_size > 0, name
     corpus = pose_corpus.load(str(out / "poses.npz"), skeleton="lcr13")
-    assert len(corpus) == 3000 and corpus.metadata["source"] == "lcr_tf.body_model"
+    assert len(corpus) == 3000 and corpus.metadata["source"] == "lcr_tf.poses.body_model"
     anchor_set = anchors.load(str(out / "anchors.npz"))
     assert anchor_set.num_anchors == 12 and anchor_set.num_classes == 25
     summary = json.loads((out / "summary.json").read_text())

@@ -8,8 +8,8 @@ import tensorflow as tf
 from conftest import CPU_REPLICAS
 from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401 (fixtures)
 
-from lcr_tf import distribute, optimization
-from lcr_tf.modeling import factory, lcr_model
+from lcr_tf.training import distribute, optimization
+from lcr_tf.training import step as training_step
 
 LR = 0.05
 
@@ -34,7 +34,7 @@ def build(strategy, anchor_set, weights=None, loss_scale=None, clipnorm=0.0, **c
     """A small model in ``strategy``'s scope, with ``weights`` (a list of arrays) when given."""
     config = dict(dict(weight_decay=1e-3, joint_heatmap_weight=0.5), **config)
     with strategy.scope():
-        model = factory.build_model(small_config(**config), anchor_set)
+        model = training_step.build_model(small_config(**config), anchor_set)
         model.compile(optimizer=keras.optimizers.SGD(LR), loss_scale=loss_scale, clipnorm=clipnorm,
                       jit_compile=False)
         model(tf.zeros([1, S, S, 3]))
@@ -45,7 +45,7 @@ def build(strategy, anchor_set, weights=None, loss_scale=None, clipnorm=0.0, **c
 
 def one_step(model, batch):
     """One ``fit`` step on ``batch`` (the global batch: fit splits it over the strategy's replicas)."""
-    ds = tf.data.Dataset.from_tensors(lcr_model.select_batch(batch)).repeat()
+    ds = tf.data.Dataset.from_tensors(training_step.select_batch(batch)).repeat()
     history = model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
     return {k: v[-1] for k, v in history.history.items()}
 
@@ -92,7 +92,7 @@ def test_two_replicas_take_the_step_of_one(anchor_set, batch):
     moved = sum(float(np.abs(b - a).max() > 0) for b, a in zip(before, trainable(single)))
     assert moved > 0.9 * len(before)  # the step did change (almost) every variable
     # The reported losses are the global batch's, the same with either split.
-    for name in (*lcr_model.loss_names(False, True), lcr_model.TOTAL_LOSS, lcr_model.PROPOSAL_RECALL):
+    for name in (*training_step.loss_names(False, True), training_step.TOTAL_LOSS, training_step.PROPOSAL_RECALL):
         assert logs2[name] == pytest.approx(logs1[name], rel=1e-4, abs=1e-6), name
     # The batch-norm moving statistics are the global batch's too.
     for v1, v2 in zip(single.non_trainable_variables, two.non_trainable_variables):
@@ -127,7 +127,7 @@ def test_mixed_float16_overflow_on_one_replica_skips_the_step_everywhere(anchor_
     assert all(np.all(np.isfinite(a)) for a in after if a.dtype.kind == "f")
     assert float(loss_scale.scale.numpy()) == 2.0 ** 14  # halved once
     assert int(model.optimizer.iterations.numpy()) == 0
-    assert logs[lcr_model.SKIPPED_STEPS] == 1.0 and logs[lcr_model.LOSS_SCALE] == 2.0 ** 14
+    assert logs[training_step.SKIPPED_STEPS] == 1.0 and logs[training_step.LOSS_SCALE] == 2.0 ** 14
     # Both replicas' copies of every variable are still equal.
     for v in model.trainable_variables:
         copies = model.distribute_strategy.experimental_local_results(v.value)

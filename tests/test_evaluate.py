@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import body_model
 from lcr_tf.contracts import features, geometry, serving
 from lcr_tf.evaluation import ground_truth, predictions_file, synthetic_benchmark, tables
+from lcr_tf.poses import body_model
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 J = 13

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
 from lcr_tf.contracts import serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.modeling import factory, lcr_model
 from lcr_tf.ops import pose_coding
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
 from lcr_tf.postprocess import integration as ppi_lib
 from lcr_tf.postprocess import placement
 from lcr_tf.serving import export as export_lib

@@ -19,9 +19,10 @@ from concurrent import futures
 import pytest
 
 from beam_jobs import build_tfrecords, mocap_poses
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model
 from lcr_tf import datasets as lcr_datasets
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
+from lcr_tf.training import step as training_step
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K = 4
@@ -88,7 +89,7 @@ def files(tmp_path_factory):
     anchor_set = anchors_lib.load(p["anchors"])
     config = factory.ModelConfig(num_anchors=K, image_size=64, rpn_scales=(16.0, 32.0, 64.0), rpn_channels=16,
                                  rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=10, fc_dims=(32, 32), seed=0)
-    model = factory.build_model(config, anchor_set)
+    model = training_step.build_model(config, anchor_set)
     import tensorflow as tf
     model(tf.zeros([1, 64, 64, 3]))
     p["model_dir"] = str(root / "run")

@@ -13,22 +13,26 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Lowest first. Each layer is a list of module prefixes (a prefix also covers its sub-modules).
+#: The modules at the top of the package: the ``python -m`` commands (the demo, which runs the Beam jobs
+#: too, is a layer of its own) and the package itself.
+ENTRY_POINTS = ("lcr_tf.train", "lcr_tf.export", "lcr_tf.predict", "lcr_tf.evaluate", "lcr_tf")
+
+#: Lowest first. Each layer is the package folders it holds (a folder covers its sub-folders); the top
+#: level of ``lcr_tf`` holds only the ``python -m`` entry points.
 LAYERS = (
-    ("contracts", ("lcr_tf.contracts", "lcr_tf.cli")),
-    ("poses", ("lcr_tf.mocap", "lcr_tf.pose_corpus", "lcr_tf.anchors", "lcr_tf.pseudo_gt",
-               "lcr_tf.body_model", "lcr_tf.body_angles", "lcr_tf.viz")),
+    ("contracts", ("lcr_tf.contracts",)),
+    ("poses", ("lcr_tf.poses",)),
     ("synthetic", ("lcr_tf.synthetic",)),
     ("datasets", ("lcr_tf.datasets",)),
-    ("ops", ("lcr_tf.ops", "lcr_tf.distribute", "lcr_tf.precision")),
+    ("ops", ("lcr_tf.ops",)),
     ("layers", ("lcr_tf.layers",)),
-    ("modeling", ("lcr_tf.modeling", "lcr_tf.losses", "lcr_tf.optimization")),
+    ("modeling", ("lcr_tf.modeling",)),
     ("data", ("lcr_tf.data",)),
+    ("training", ("lcr_tf.training",)),
     ("postprocess", ("lcr_tf.postprocess",)),
     ("serving", ("lcr_tf.serving",)),
     ("evaluation", ("lcr_tf.evaluation",)),
-    ("entry points", ("lcr_tf.config", "lcr_tf.train", "lcr_tf.export", "lcr_tf.predict",
-                      "lcr_tf.evaluate", "lcr_tf")),
+    ("entry points", ENTRY_POINTS),
     ("pipelines", ("beam_jobs",)),
     # The main job runs everything, the Beam pipelines included.
     ("demo", ("lcr_tf.demo",)),
@@ -117,3 +121,17 @@ def test_an_upward_import_is_caught():
     assert found == [(4, "lcr_tf.modeling.lcr_model")]
     assert LAYERS[layer_of(found[0][1])][0] == "modeling"
     assert layer_of(found[0][1]) > layer_of(module_name(fake))
+
+
+def test_layers_are_folders_and_the_top_level_holds_only_entry_points():
+    """Every layer but the commands is a folder; the package's top level has no loose library module."""
+    commands = set(ENTRY_POINTS) | {"lcr_tf.demo"}
+    for name, prefixes in LAYERS:
+        for prefix in prefixes:
+            path = ROOT.joinpath(*prefix.split("."))
+            if prefix in commands:
+                assert path.is_dir() or path.with_suffix(".py").is_file(), prefix
+            else:
+                assert path.is_dir(), f"layer {name!r}: {prefix} is not a package folder"
+    loose = {module_name(p) for p in (ROOT / "lcr_tf").glob("*.py")}
+    assert loose == commands, f"modules at the top of lcr_tf that are not commands: {sorted(loose - commands)}"

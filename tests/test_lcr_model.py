@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import anchors as anchors_lib
-from lcr_tf import body_model, synthetic
-from lcr_tf import losses as losses_lib
+from lcr_tf import synthetic
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.modeling import factory, lcr_model
 from lcr_tf.ops import box_ops
+from lcr_tf.poses import anchors as anchors_lib
+from lcr_tf.poses import body_model
+from lcr_tf.training import losses as losses_lib
+from lcr_tf.training import step as training_step
 
 S = 128
 K = 8
@@ -35,7 +37,7 @@ def make_batch(corpus, anchor_set, indices, seed=0):
                                     truncation_prob=0.0, occluder_prob=0.0, blur_prob=0.0,
                                     person_height_range=(0.5, 0.9))
     lower = skeleton_lib.LCR13.lower_body
-    out = {k: [] for k in lcr_model.BATCH_KEYS}
+    out = {k: [] for k in training_step.BATCH_KEYS}
     for i in indices:
         r = synthetic.render_image(corpus, i, seed, config)
         n = r.num_people
@@ -66,7 +68,7 @@ def small_config(**overrides):
 
 
 def test_output_shapes_and_layout(anchor_set):
-    model = factory.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32)),
+    model = training_step.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32)),
                                 anchor_set)
     out = model(tf.zeros([2, S, S, 3]))
     c = 2 * K + 1
@@ -90,7 +92,7 @@ def test_output_shapes_and_layout(anchor_set):
 
 def test_factory_rejects_mismatches(anchor_set):
     with pytest.raises(ValueError, match="K=8 anchors.*num_anchors=5"):
-        factory.build_model(small_config(num_anchors=5), anchor_set)
+        training_step.build_model(small_config(num_anchors=5), anchor_set)
     with pytest.raises(ValueError, match="backbone"):
         small_config(backbone="resnet18")
     with pytest.raises(ValueError, match="image_size"):
@@ -104,37 +106,37 @@ def test_factory_rejects_mismatches(anchor_set):
 
 
 def test_weight_decay_is_half_l2_of_kernels(anchor_set):
-    model = factory.build_model(small_config(weight_decay=0.01), anchor_set)
+    model = training_step.build_model(small_config(weight_decay=0.01), anchor_set)
     model(tf.zeros([1, S, S, 3]))
     kernels = [v.numpy() for v in model.trainable_variables if v.name == "kernel"]
     expected = 0.01 * sum(0.5 * np.sum(k.astype(np.float64) ** 2) for k in kernels)
     assert len(kernels) > 5
     np.testing.assert_allclose(float(model.weight_decay_loss()), expected, rtol=1e-4)
-    assert float(factory.build_model(small_config(), anchor_set).weight_decay_loss()) == 0.0
+    assert float(training_step.build_model(small_config(), anchor_set).weight_decay_loss()) == 0.0
 
 
 def test_train_steps_lower_the_loss_and_count_steps(corpus, anchor_set):
     keras.utils.set_random_seed(0)
     batch = make_batch(corpus, anchor_set, [0, 1])
-    model = factory.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32)),
+    model = training_step.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32)),
                                 anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
-    expected_names = set(lcr_model.loss_names(True)) | {lcr_model.TOTAL_LOSS, lcr_model.WEIGHT_DECAY,
-                                                        lcr_model.PROPOSAL_RECALL}
+    expected_names = set(training_step.loss_names(True)) | {training_step.TOTAL_LOSS, training_step.WEIGHT_DECAY,
+                                                        training_step.PROPOSAL_RECALL}
     assert set(first) == expected_names
-    assert losses_lib.CLASSIFICATION + lcr_model.STAGE2_SUFFIX in first
+    assert losses_lib.CLASSIFICATION + training_step.STAGE2_SUFFIX in first
     # The total is the sum of the parts, and is not the 0.0 a key named "loss" would log.
-    parts = sum(first[n] for n in lcr_model.loss_names(True)) + first[lcr_model.WEIGHT_DECAY]
-    assert first[lcr_model.TOTAL_LOSS] == pytest.approx(parts, rel=1e-5)
-    assert first[lcr_model.TOTAL_LOSS] > 1.0
-    assert 0.0 <= first[lcr_model.PROPOSAL_RECALL] <= 1.0
+    parts = sum(first[n] for n in training_step.loss_names(True)) + first[training_step.WEIGHT_DECAY]
+    assert first[training_step.TOTAL_LOSS] == pytest.approx(parts, rel=1e-5)
+    assert first[training_step.TOTAL_LOSS] > 1.0
+    assert 0.0 <= first[training_step.PROPOSAL_RECALL] <= 1.0
     # 16 steps, not 8: the loss is read in inference mode, and batch norm's moving statistics (momentum
     # 0.99) trail the training-mode loss, which halves within 8 steps.
     for _ in range(16):
         model.train_on_batch(batch)
     after = model.test_on_batch(batch, return_dict=True)
-    assert after[lcr_model.TOTAL_LOSS] < 0.8 * first[lcr_model.TOTAL_LOSS]
+    assert after[training_step.TOTAL_LOSS] < 0.8 * first[training_step.TOTAL_LOSS]
     assert int(model.global_step.numpy()) == 16 and int(model.optimizer.iterations.numpy()) == 16
 
 
@@ -142,7 +144,7 @@ def test_proposal_recall_counts_people(corpus, anchor_set):
     """Recall is the fraction of real people whose full or upper box has a proposal of IoU >= 0.5: checked
     against an independent NumPy count on the same proposals."""
     batch = make_batch(corpus, anchor_set, [2, 3, 4])
-    model = factory.build_model(small_config(rpn_post_nms_top_n_test=50), anchor_set)
+    model = training_step.build_model(small_config(rpn_post_nms_top_n_test=50), anchor_set)
     _, recalled, mask = model.compute_losses(batch, training=False)
     out = model(batch["image"])
     from lcr_tf.ops import targets
@@ -165,7 +167,7 @@ def test_overfits_two_images(corpus, anchor_set):
     keras.utils.set_random_seed(2)
     batch = make_batch(corpus, anchor_set, [5, 6], seed=1)
     config = small_config(rpn_post_nms_top_n_test=30, rois_per_image=32, weight_decay=0.0)
-    model = factory.build_model(config, anchor_set)
+    model = training_step.build_model(config, anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9), clipnorm=10.0, jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
     for _ in range(250):
@@ -173,10 +175,10 @@ def test_overfits_two_images(corpus, anchor_set):
     last = model.test_on_batch(batch, return_dict=True)
     assert last[losses_lib.CLASSIFICATION] < 0.3 * first[losses_lib.CLASSIFICATION]
     assert last[losses_lib.REGRESSION] < 0.6 * first[losses_lib.REGRESSION]
-    assert last[lcr_model.PROPOSAL_RECALL] > 0.9
+    assert last[training_step.PROPOSAL_RECALL] > 0.9
 
-    from lcr_tf import train
-    top = train.top_poses(model(batch["image"]), model.anchor_pose2d, model.anchor_pose3d)
+    from lcr_tf.training import callbacks
+    top = callbacks.top_poses(model(batch["image"]), model.anchor_pose2d, model.anchor_pose3d)
     pose2d = batch["pose2d"].numpy()
     mask = batch["person_mask"].numpy()
     for b in range(2):
@@ -186,3 +188,26 @@ def test_overfits_two_images(corpus, anchor_set):
         assert float(top["score"][b]) > 0.5
         cls = int(top["class"][b])
         assert 1 <= cls <= 2 * K
+
+
+def test_a_trained_models_weights_load_into_the_inference_network(corpus, anchor_set, tmp_path):
+    """The training step is a subclass (lcr_tf.training.step) whose trackers are not weights: the weights
+    file it writes after a step loads into the plain LCRNet, which gives the same outputs."""
+    batch = make_batch(corpus, anchor_set, [0, 1])
+    config = small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32))
+    trained = training_step.build_model(config, anchor_set)
+    trained(tf.zeros([1, S, S, 3]))
+    trained.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
+    trained.train_on_batch(batch)
+    path = str(tmp_path / "w.weights.h5")
+    trained.save_weights(path)
+    plain = factory.build_model(config, anchor_set)
+    assert type(plain) is lcr_model.LCRNet and not hasattr(plain, "trackers")
+    plain(tf.zeros([1, S, S, 3]))
+    before = plain(batch["image"])[lcr_model.CLASS_PROBS].numpy()
+    plain.load_weights(path)
+    assert [w.path for w in plain.weights] == [w.path for w in trained.weights]
+    for key in (lcr_model.BOXES, lcr_model.CLASS_PROBS, lcr_model.REGRESSION):
+        np.testing.assert_array_equal(plain(batch["image"])[key].numpy(), trained(batch["image"])[key].numpy())
+    assert not np.array_equal(before, plain(batch["image"])[lcr_model.CLASS_PROBS].numpy())
+    assert int(plain.global_step.numpy()) == 1

@@ -1,4 +1,4 @@
-"""Tests of lcr_tf.losses (eq 1-5): hand-computed values, zero at the target, masking, tf.function."""
+"""Tests of lcr_tf.training.losses (eq 1-5): hand-computed values, zero at the target, masking, tf.function."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import losses
+from lcr_tf.training import losses
 
 
 def _softplus(x):

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from lcr_tf import mocap
-from lcr_tf.mocap import MocapError, asf_amc, rigs
+from lcr_tf.poses import mocap
+from lcr_tf.poses.mocap import MocapError, asf_amc, rigs
 
 # 'thigh' has a non-trivial axis (90 deg about z) and one dof, rx; 'shin' two dofs listed rz then ry.
 ASF = """# test skeleton

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lcr_tf.mocap import MocapError, bvh
+from lcr_tf.poses.mocap import MocapError, bvh
 
 # Two bones below a 6-channel root, rotations listed Z, Y, X (so R = Rz @ Ry @ Rx).
 TWO_BONE = """HIERARCHY

@@ -3,16 +3,21 @@ a folder of good and broken files and on the real MoCap folder."""
 
 import json
 import os
+import subprocess
+import sys
 
 import apache_beam as beam
 import numpy as np
 import pytest
+from conftest import assert_no_library_notices
 
 # pytest puts the tests folder on sys.path, so the sibling test module's builders are importable.
 from test_mocap_rigs import humanoid_asf_amc, humanoid_bvh, with_channel
 
 from beam_jobs import mocap_poses, runner_options
-from lcr_tf import mocap, pose_corpus
+from lcr_tf.poses import mocap, pose_corpus
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_drop_slow_frames_compares_with_the_last_kept_frame():
@@ -149,6 +154,20 @@ def test_command_line(tmp_path, capsys):
                              "--bvh_length_unit=cm", "--runner=DirectRunner"]) == 0
     corpus = pose_corpus.load(str(out), skeleton="h36m17")
     assert len(corpus) == 7 and corpus.metadata["parameters"]["bvh_length_unit"] == "cm"
+
+
+@pytest.mark.slow
+def test_the_module_runs_as_a_program_on_worker_processes(tmp_path):
+    """``python -m beam_jobs.mocap_poses`` as users run it, on two worker processes: the same corpus, and
+    no library start-up notice from the job's process or its workers."""
+    good, _ = _make_folder(tmp_path)
+    out = tmp_path / "program" / "poses.npz"
+    done = subprocess.run([sys.executable, "-m", "beam_jobs.mocap_poses", f"--input={good}", f"--output={out}",
+                           "--skeleton=h36m17", "--bvh_length_unit=cm", "--direct_running_mode=multi_processing",
+                           "--direct_num_workers=2"], cwd=_REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(pose_corpus.load(str(out), skeleton="h36m17")) == 7
+    assert_no_library_notices(done.stdout, done.stderr)
 
 
 @pytest.mark.shared_data

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from lcr_tf import mocap
 from lcr_tf.contracts.skeleton import get_skeleton
-from lcr_tf.mocap import MocapError, bvh, rigs
+from lcr_tf.poses import mocap
+from lcr_tf.poses.mocap import MocapError, bvh, rigs
 
 # One body in centimetres, Y up, facing +z (its left is +x), hips at the origin. Hand-computed points:
 BODY_CM = {

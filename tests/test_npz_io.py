@@ -4,9 +4,9 @@ import time
 import numpy as np
 import pytest
 
-from lcr_tf import anchors, body_model, pose_corpus
 from lcr_tf.contracts import npz_io
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import anchors, body_model, pose_corpus
 
 
 def _digest(path):

@@ -10,18 +10,19 @@ from test_export import noise, png
 from test_export import params as export_params
 from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401 (fixtures)
 
-from lcr_tf import optimization
 from lcr_tf.contracts import serving
-from lcr_tf.modeling import factory, lcr_model
+from lcr_tf.modeling import lcr_model
 from lcr_tf.serving import export as export_lib
 from lcr_tf.serving import inference
+from lcr_tf.training import optimization
+from lcr_tf.training import step as training_step
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @pytest.fixture(scope="module")
 def batch(corpus, anchor_set):
-    return lcr_model.select_batch(make_batch(corpus, anchor_set, [0, 1], seed=4))
+    return training_step.select_batch(make_batch(corpus, anchor_set, [0, 1], seed=4))
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def policy():
 def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch, policy, tmp_path):
     policy(name)
     keras.utils.set_random_seed(0)
-    model = factory.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32),
+    model = training_step.build_model(small_config(refinement=True, refinement_hidden=32, refinement_fc=(32, 32),
                                              joint_heatmap_weight=0.5), anchor_set)
     loss_scale = optimization.DynamicLossScale(2.0 ** 10) if name == "mixed_float16" else None
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss_scale=loss_scale, jit_compile=False)
@@ -49,8 +50,8 @@ def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch
     for _ in range(12):
         model.train_on_batch(batch)
     last = model.test_on_batch(batch, return_dict=True)
-    assert np.isfinite(last[lcr_model.TOTAL_LOSS])
-    assert last[lcr_model.TOTAL_LOSS] < 0.97 * first[lcr_model.TOTAL_LOSS], (first, last)
+    assert np.isfinite(last[training_step.TOTAL_LOSS])
+    assert last[training_step.TOTAL_LOSS] < 0.97 * first[training_step.TOTAL_LOSS], (first, last)
     assert int(model.optimizer.iterations.numpy()) == 12  # no step skipped
 
     if name == "float32":

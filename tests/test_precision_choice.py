@@ -1,11 +1,11 @@
-"""lcr_tf.precision: bfloat16 chosen from the hardware's features (never assumed), and the trainer's
-progress lines (lcr_tf.train.ProgressMeter) on a fake clock."""
+"""lcr_tf.training.precision: bfloat16 chosen from the hardware's features (never assumed), and the trainer's
+progress lines (lcr_tf.training.callbacks.ProgressMeter) on a fake clock."""
 
 import pytest
 
-from lcr_tf import precision
-from lcr_tf.cli import format_duration
-from lcr_tf.train import ProgressMeter
+from lcr_tf.contracts.cli import format_duration
+from lcr_tf.training import precision
+from lcr_tf.training.callbacks import ProgressMeter
 
 
 def _cpuinfo(tmp_path, flags):

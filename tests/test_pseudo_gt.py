@@ -1,4 +1,4 @@
-"""Tests of the masked nearest-neighbour search for pseudo ground-truth 3D poses (lcr_tf.pseudo_gt).
+"""Tests of the masked nearest-neighbour search for pseudo ground-truth 3D poses (lcr_tf.poses.pseudo_gt).
 
 Expected values are computed independently here: the database layout from the documented view draws,
 and the nearest entries by a plain per-row loop over the database.
@@ -7,9 +7,9 @@ and the nearest entries by a plain per-row loop over the database.
 import numpy as np
 import pytest
 
-from lcr_tf import pseudo_gt
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import pseudo_gt
 
 J = 13
 

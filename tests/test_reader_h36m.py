@@ -15,15 +15,13 @@ from cdflib import cdfwrite  # noqa: E402
 from conftest import lift_lcr13  # noqa: E402
 
 from beam_jobs import build_tfrecords as bt  # noqa: E402
-from lcr_tf import (
-    body_model,  # noqa: E402
-    datasets,  # noqa: E402
-)
+from lcr_tf import datasets  # noqa: E402
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
 from lcr_tf.datasets import h36m  # noqa: E402
 from lcr_tf.datasets import records as records_lib  # noqa: E402
 from lcr_tf.datasets.base import RecordError  # noqa: E402
+from lcr_tf.poses import body_model  # noqa: E402
 
 H36M = skeleton_lib.H36M17
 LCR = skeleton_lib.LCR13

@@ -13,12 +13,13 @@ import scipy.io
 from conftest import lift_lcr13
 
 from beam_jobs import build_tfrecords as bt
-from lcr_tf import body_model, datasets
+from lcr_tf import datasets
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import mupots
 from lcr_tf.datasets import records as records_lib
 from lcr_tf.datasets.base import RecordError
+from lcr_tf.poses import body_model
 
 MU = skeleton_lib.MUPOTS17
 LCR = skeleton_lib.LCR13

@@ -10,12 +10,13 @@ import time
 
 import numpy as np
 import pytest
+from conftest import assert_no_library_notices
 from PIL import Image
 
-from lcr_tf import body_angles, body_model, pose_corpus
 from lcr_tf import synthetic as rs
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import body_angles, body_model, pose_corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SKEL = skeleton_lib.LCR13
@@ -505,6 +506,7 @@ def test_cli_writes_images_ground_truth_and_contact_sheet(tmp_path, corpus):
     proc = _run_cli("--num_images=3", "--seed=4", f"--output_dir={out}", f"--poses={poses_path}",
                     "--height=96", "--width=128", f"--contact_sheet={sheet}")
     assert proc.returncode == 0, proc.stderr
+    assert_no_library_notices(proc.stdout, proc.stderr)
     images = sorted(f for f in os.listdir(out) if f.endswith(".jpg"))
     assert images == ["000000.jpg", "000001.jpg", "000002.jpg"]
     with open(out / "ground_truth.json") as fh:

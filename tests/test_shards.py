@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 from beam_jobs import anchor_poses, build_tfrecords
-from lcr_tf import body_model
 from lcr_tf.contracts import shard_manifest
 from lcr_tf.data import shards as shards_lib
 from lcr_tf.data import verify as verify_lib
+from lcr_tf.poses import body_model
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NOISE = ("I0000", "W0000", "E0000", "WARNING: All log", "To enable", "oneDNN")

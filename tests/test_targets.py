@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lcr_tf import losses
 from lcr_tf.contracts import batch_keys, geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.ops import targets as tg
+from lcr_tf.training import losses
 
 # ---------------------------------------------------------------------------------------------- RPN
 

@@ -10,9 +10,10 @@ import tensorflow as tf
 # The model tests' rendered batches and their fixtures (pytest puts tests/ on the path).
 from test_lcr_model import S, anchor_set, corpus, make_batch, small_config  # noqa: F401
 
-from lcr_tf import losses as losses_lib
 from lcr_tf.layers import JointHeatmapHead
 from lcr_tf.ops import joint_heatmaps
+from lcr_tf.training import losses as losses_lib
+from lcr_tf.training import step as training_step
 
 
 def test_peak_sits_on_the_cell_of_the_joint_with_gaussian_neighbours():
@@ -80,19 +81,18 @@ def test_head_starts_at_its_prior():
 def test_lcr_net_trains_the_heatmaps_only_when_asked(corpus, anchor_set):
     import keras
 
-    from lcr_tf.modeling import factory, lcr_model
 
     batch = make_batch(corpus, anchor_set, [0, 1])
-    plain = factory.build_model(small_config(), anchor_set)
+    plain = training_step.build_model(small_config(), anchor_set)
     plain(tf.zeros([1, S, S, 3]))
     assert plain.joint_heatmap_head is None
     assert losses_lib.JOINT_HEATMAP not in plain.loss_names
 
     keras.utils.set_random_seed(0)
-    model = factory.build_model(small_config(joint_heatmap_weight=0.5), anchor_set)
+    model = training_step.build_model(small_config(joint_heatmap_weight=0.5), anchor_set)
     model(tf.zeros([1, S, S, 3]))  # builds the head too: the optimizer and checkpoints see its weights
     assert any("joint_heatmap_head" in v.path for v in model.trainable_variables)
-    assert lcr_model.loss_names(False, True)[-1] == losses_lib.JOINT_HEATMAP
+    assert training_step.loss_names(False, True)[-1] == losses_lib.JOINT_HEATMAP
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
     # The reported part is the weighted loss; recompute it from the trunk's features.

@@ -1,4 +1,4 @@
-"""Tests of lcr_tf.viz: what gets drawn where, and the anchor sheet PNG."""
+"""Tests of lcr_tf.poses.viz: what gets drawn where, and the anchor sheet PNG."""
 
 import struct
 
@@ -8,8 +8,8 @@ import pytest
 from matplotlib import image as mpl_image
 from matplotlib.colors import to_rgba
 
-from lcr_tf import anchors, viz
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import anchors, viz
 
 # Standing LCR-13 pose, camera axes (y down), metres: head at negative y, ankles at positive y.
 STANDING = np.array([

@@ -18,7 +18,7 @@ class                 meaning                          anchor row (``class - 1``
 ``K+1 .. 2K``         upper-body anchor ``k = c-K-1``  ``K .. 2K-1``  (upper-body True)
 ====================  ===============================  =====================================
 
-Row ``k + K`` has the same 3D pose as row ``k``; the anchor tables (:class:`lcr_tf.anchors.AnchorSet`,
+Row ``k + K`` has the same 3D pose as row ``k``; the anchor tables (:class:`lcr_tf.poses.anchors.AnchorSet`,
 the model's anchor constants) are indexed by row, i.e. class minus one. The functions work on Python
 ints, NumPy arrays and TensorFlow tensors alike.
 """

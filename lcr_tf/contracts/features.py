@@ -34,7 +34,7 @@ person/visible                 int64      P * J         1 where the joint is see
 person/pose3d                  float      P * J * 3     metres, camera axes, body-centred
 person/pose3d_source           int64      P             :data:`POSE3D_MOCAP` or :data:`POSE3D_PSEUDO_GT`
 person/pseudo_gt_distance      float      P             eq-9 match distance (0 for MoCap 3D)
-person/anchor_class            int64      P             1..2K (:mod:`lcr_tf.anchors` layout)
+person/anchor_class            int64      P             1..2K (:mod:`lcr_tf.poses.anchors` layout)
 =============================  =========  ============  ==============================================
 
 Bump :data:`SCHEMA_VERSION` whenever a key, a type or a meaning changes; readers refuse other versions.

@@ -2,7 +2,7 @@
 
 Layout of a run folder (``--model_dir``)::
 
-    config.json          the run's configuration (CONFIG_FILE): the serialised lcr_tf.config.TrainConfig
+    config.json          the run's configuration (CONFIG_FILE): the serialised lcr_tf.training.config.TrainConfig
                          sections (model, input, optimization, run, data), "skeleton" (the joint set's
                          name), "flags" (the same settings by flag name), "precision" and the strategy
     final.weights.h5     the trained weights (FINAL_WEIGHTS)

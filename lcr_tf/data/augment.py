@@ -261,7 +261,7 @@ def random_scale_crop(example: Dict[str, tf.Tensor], seed, output_size: int,
 
 def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
     """Nearest anchor-pose class of each person, in TensorFlow (the rule of
-    :meth:`lcr_tf.anchors.AnchorSet.assign_classes`).
+    :meth:`lcr_tf.poses.anchors.AnchorSet.assign_classes`).
 
     The distance is the squared Euclidean distance between flattened body-centred 3D poses (the poses
     are centred here). A person with any lower-body joint (knees, ankles) annotated gets the full-body
@@ -293,7 +293,7 @@ def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
 
 
 def full_body_anchor_poses(anchors) -> tf.Tensor:
-    """(K, J, 3) float32 constant of an :class:`lcr_tf.anchors.AnchorSet`'s full-body 3D anchors.
+    """(K, J, 3) float32 constant of an :class:`lcr_tf.poses.anchors.AnchorSet`'s full-body 3D anchors.
 
     Raises ValueError if the anchors are not in the LCR-13 joint order of the records.
     """

@@ -30,7 +30,7 @@ key                     shape, dtype     meaning
 ``pose3d``              (P, J, 3) f32    metres, camera axes (x right, y down, z away), body-centred
 ``pose3d_source``       (P,) int32       :data:`lcr_tf.contracts.features.POSE3D_MOCAP` or ``POSE3D_PSEUDO_GT``
 ``pseudo_gt_distance``  (P,) float32     eq-9 match distance (0 for MoCap 3D)
-``anchor_class``        (P,) int32       1..2K in the layout of :mod:`lcr_tf.anchors`; -1 "to be
+``anchor_class``        (P,) int32       1..2K in the layout of :mod:`lcr_tf.poses.anchors`; -1 "to be
                                          assigned" (see :func:`lcr_tf.data.augment.flip_horizontal`)
 ``ignore_boxes``        (R, 4) float32   regions of unannotated people (COCO crowds, people with too few
                                          joints) xyxy pixels of the current image, x1 < x2, y1 < y2

@@ -7,7 +7,7 @@ Usage::
 
 Each panel is one image as the network receives it (after scale, crop, flip and colour jitter, or the
 letterbox resize with ``--noaugment``), with every person's pose box (dashed), 2D skeleton and anchor
-class. Bones of the person's right side are red, left side blue (:data:`lcr_tf.viz.SIDE_COLOURS`):
+class. Bones of the person's right side are red, left side blue (:data:`lcr_tf.poses.viz.SIDE_COLOURS`):
 after a flip a person's right arm must still be red and lie on the arm that is now on the other side.
 Joints that are not visible (occluded, or cut off by the crop) are drawn faint. The title gives the
 image id, the zoom, "flipped" when mirrored, and the people dropped by the crop or by ``max_people``.
@@ -22,8 +22,8 @@ import numpy as np
 from absl import flags
 from matplotlib.patches import Rectangle
 
-from lcr_tf import cli, viz
-from lcr_tf.contracts import batch_keys
+from lcr_tf.contracts import batch_keys, cli
+from lcr_tf.poses import viz
 
 FLAGS = flags.FLAGS
 
@@ -51,7 +51,7 @@ def draw_samples(file_pattern: str, output: str, num: int = 8, seed: int = 0, im
 
     Args:
       file_pattern: shards (see :func:`lcr_tf.data.pipeline.list_shards`).
-      anchors: optional :class:`lcr_tf.anchors.AnchorSet` for the flipped people's classes.
+      anchors: optional :class:`lcr_tf.poses.anchors.AnchorSet` for the flipped people's classes.
       augment: training samples (True) or evaluation samples (False).
     """
     from lcr_tf.data import pipeline
@@ -109,7 +109,7 @@ def main(argv):
     anchor_set = None
     try:
         if FLAGS.anchors:
-            from lcr_tf import anchors as anchors_lib
+            from lcr_tf.poses import anchors as anchors_lib
             anchor_set = anchors_lib.load(FLAGS.anchors)
         count = draw_samples(FLAGS.input, FLAGS.output, num=FLAGS.num, seed=FLAGS.seed,
                              image_size=FLAGS.image_size, max_people=FLAGS.max_people, anchors=anchor_set,

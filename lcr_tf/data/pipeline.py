@@ -338,10 +338,10 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
     decode, augment (training) or letterbox, order and pad the people and the ignore regions.
 
     ``element_seed`` is the (2,) int64 stateless seed of that element. ``anchors``, an optional
-    :class:`lcr_tf.anchors.AnchorSet` in LCR-13: when given, every person's ``anchor_class`` is
+    :class:`lcr_tf.poses.anchors.AnchorSet` in LCR-13: when given, every person's ``anchor_class`` is
     recomputed, after the augmentation, from its (possibly mirrored) 3D pose and annotated joints with
     :func:`lcr_tf.data.augment.anchor_classes`, the TensorFlow form of the
-    :meth:`~lcr_tf.anchors.AnchorSet.assign_classes` call of ``lcr_tf.datasets.records.encode_item``
+    :meth:`~lcr_tf.poses.anchors.AnchorSet.assign_classes` call of ``lcr_tf.datasets.records.encode_item``
     (full body = any knee or ankle annotated); the record's class, whatever anchor set it was built
     with, is then not read. Without ``anchors`` the record's class is kept, and flipped people get -1.
     """
@@ -377,7 +377,7 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
       file_pattern: glob, comma-separated globs, or a list of them.
       config: :class:`InputConfig`.
       training: augment, shuffle and drop the last incomplete batch; else letterbox only, in file order.
-      anchors: optional :class:`lcr_tf.anchors.AnchorSet` (LCR-13): every person's class is recomputed
+      anchors: optional :class:`lcr_tf.poses.anchors.AnchorSet` (LCR-13): every person's class is recomputed
         with it (see :func:`make_element_fn`), in training and in evaluation; without it the record's
         class is kept, -1 for flipped people.
       seed: seed of the shuffles and augmentations (None: 0 if deterministic, else random).

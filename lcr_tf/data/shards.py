@@ -22,8 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from lcr_tf import cli
-from lcr_tf.contracts import features, shard_manifest
+from lcr_tf.contracts import cli, features, shard_manifest
 
 #: Bytes a TFRecord adds around each record's data: uint64 length, its CRC, the data's CRC.
 FRAMING_BYTES = 16

@@ -22,8 +22,7 @@ from typing import List
 
 from absl import flags
 
-from lcr_tf import cli
-from lcr_tf.contracts import atomic_files, shard_manifest
+from lcr_tf.contracts import atomic_files, cli, shard_manifest
 
 FLAGS = flags.FLAGS
 

@@ -34,9 +34,9 @@ def check_settings(num_shards, min_joints, max_outside) -> None:
 
 
 def load_target_anchors(anchors: str):
-    """The :class:`lcr_tf.anchors.AnchorSet` of ``anchors.npz``; ValueError unless it is in LCR-13, and the
+    """The :class:`lcr_tf.poses.anchors.AnchorSet` of ``anchors.npz``; ValueError unless it is in LCR-13, and the
     loader's error on a missing or malformed file."""
-    from lcr_tf import anchors as anchors_lib
+    from lcr_tf.poses import anchors as anchors_lib
     anchor_set = anchors_lib.load(anchors)
     if anchor_set.skeleton.name != TARGET.name:
         raise ValueError(f"{anchors}: anchors are in skeleton {anchor_set.skeleton.name!r}, the job writes "

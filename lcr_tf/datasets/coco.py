@@ -74,7 +74,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf import pseudo_gt
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets.base import (
     DatasetReader,
@@ -87,6 +86,7 @@ from lcr_tf.datasets.base import (
     join_path,
     load_json,
 )
+from lcr_tf.poses import pseudo_gt
 
 SPLITS = ("train", "val")
 COCO = skeleton_lib.COCO17

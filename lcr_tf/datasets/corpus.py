@@ -7,8 +7,8 @@ from typing import Optional
 
 import numpy as np
 
-from lcr_tf import body_model, pose_corpus
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import body_model, pose_corpus
 
 # Corpus size when no poses.npz is given: that many poses of the embedded body model.
 DEFAULT_BODY_MODEL_POSES = 20000

@@ -6,7 +6,7 @@
 * :func:`convert_people`: per-person validation (shapes, NaN, joints far outside the image, impossible
   3D, too few joints, all joints at one point) and conversion to LCR-13 with the annotated and visible
   masks; given 3D re-centred and its missing 2D joints completed from it (:func:`complete_from_own_3d`).
-* :func:`pseudo_ground_truth`: the 3D of people without it (eq 9, :mod:`lcr_tf.pseudo_gt`) and their
+* :func:`pseudo_ground_truth`: the 3D of people without it (eq 9, :mod:`lcr_tf.poses.pseudo_gt`) and their
   missing 2D joints from the match.
 * :class:`ImageItem`: one image as it travels through these steps; rejections are JSON-ready dicts
   (:func:`image_rejection`, :func:`person_rejection`) with a code of :data:`IMAGE_CODES` /
@@ -22,9 +22,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lcr_tf import pseudo_gt
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets.base import ImageRecord, RecordError, stack_people
+from lcr_tf.poses import pseudo_gt
 
 TARGET = skeleton_lib.LCR13
 
@@ -318,7 +318,7 @@ def pseudo_ground_truth(item: ImageItem, database) -> List[Tuple[int, Optional[s
 
     Args:
       item: an image after :func:`convert_people`.
-      database: a :class:`lcr_tf.pseudo_gt.PoseDatabase`, or a callable returning one (built only when a
+      database: a :class:`lcr_tf.poses.pseudo_gt.PoseDatabase`, or a callable returning one (built only when a
         person needs it: a job whose people all have 3D never builds it).
     Returns:
       The people the database refused (too few joints for its search), as (person index in the record,

@@ -51,7 +51,7 @@ def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarra
 
     Args:
       item: people completed (no NaN in ``pose2d`` / ``pose3d``).
-      anchor_set: :class:`lcr_tf.anchors.AnchorSet` in LCR-13.
+      anchor_set: :class:`lcr_tf.poses.anchors.AnchorSet` in LCR-13.
     Returns:
       (bytes of ``features.encode_example(...)`` serialized deterministically, {"full_body" (Q,) bool,
       "anchor_class" (Q,) int, "box" (Q, 4) float64}).

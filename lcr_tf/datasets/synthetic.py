@@ -10,7 +10,7 @@ says which); their records are marked :attr:`~lcr_tf.datasets.base.ImageRecord.n
 writes them with P = 0.
 
 The people's 3D poses are drawn from ``poses`` (a ``poses.npz`` corpus in LCR-13) or, without it, from
-``body_model_poses`` poses of :func:`lcr_tf.body_model.sample_poses` with ``seed``. The corpus is loaded
+``body_model_poses`` poses of :func:`lcr_tf.poses.body_model.sample_poses` with ``seed``. The corpus is loaded
 once per worker process, on first use.
 
 Pixels: the renderer writes its labels and intrinsics in the package's convention

@@ -20,10 +20,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from lcr_tf import evaluation, viz
+from lcr_tf import evaluation
 from lcr_tf.contracts import serving
 from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.evaluation.tables import DETECTION_SCORE
+from lcr_tf.poses import viz
 
 REPORT_MD = "report.md"
 PCK_CURVE_PNG = "pck_curve.png"

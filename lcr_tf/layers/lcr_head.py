@@ -19,7 +19,7 @@ class LCRHead(keras.layers.Layer):
 
     Outputs ``(class_logits, regression)``:
 
-    * ``class_logits`` (N, C) with C = ``num_classes`` = 2K + 1 (class layout of :mod:`lcr_tf.anchors`:
+    * ``class_logits`` (N, C) with C = ``num_classes`` = 2K + 1 (class layout of :mod:`lcr_tf.poses.anchors`:
       0 background, 1..K full-body, K+1..2K upper-body); the softmax of eq 3 is applied by the loss
       and at inference (:meth:`class_probabilities`), not here;
     * ``regression`` (N, C * 5J): per class ``c`` the block ``[c * 5J, (c + 1) * 5J)`` of 2J
@@ -31,7 +31,7 @@ class LCRHead(keras.layers.Layer):
 
     The regression layer's outputs are multiplied by the fixed block scale of
     :func:`lcr_tf.ops.pose_coding.block_scale` (``std_2d`` for 2D values, ``std_3d`` for 3D ones), so the
-    layer itself works on standardised deltas; :func:`lcr_tf.losses.regression_loss` divides by the same
+    layer itself works on standardised deltas; :func:`lcr_tf.training.losses.regression_loss` divides by the same
     scale. The outputs of :meth:`call` and :meth:`regress_classes` are plain deltas.
 
     Initialisation follows Faster R-CNN's box branch: N(0, 0.01^2) for the classifier, N(0, 0.001^2)

@@ -184,14 +184,17 @@ def build_backbone(config: ModelConfig) -> backbones_lib.Backbone:
         fc_dims=config.fc_dims or None)
 
 
-def build_model(config: ModelConfig, anchor_set, backbone: Optional[backbones_lib.Backbone] = None):
+def build_model(config: ModelConfig, anchor_set, backbone: Optional[backbones_lib.Backbone] = None,
+                model_class=None):
     """Builds an (unbuilt-weights) :class:`lcr_tf.modeling.lcr_model.LCRNet`.
 
     Args:
       config: the :class:`ModelConfig`.
-      anchor_set: an :class:`lcr_tf.anchors.AnchorSet` with ``config.num_anchors`` anchors of
+      anchor_set: an :class:`lcr_tf.poses.anchors.AnchorSet` with ``config.num_anchors`` anchors of
         ``config.num_joints`` joints (``pose2d`` (2K, J, 2) box-normalised, ``pose3d`` (2K, J, 3) metres).
       backbone: the backbone to wire in (e.g. a folded one for inference); None: :func:`build_backbone`.
+      model_class: :class:`lcr_tf.modeling.lcr_model.LCRNet` (None) or a subclass of it with the same
+        arguments (the training layer's :class:`lcr_tf.training.step.TrainableLCRNet`).
     Returns:
       The model; call it once (e.g. on zeros of shape (1, S, S, 3)) to create its weights.
     Raises:
@@ -204,5 +207,5 @@ def build_model(config: ModelConfig, anchor_set, backbone: Optional[backbones_li
         raise ValueError(f"the anchor set has K={k} anchors of J={j} joints but the model config asks for "
                          f"num_anchors={config.num_anchors}, num_joints={config.num_joints}")
     backbone = build_backbone(config) if backbone is None else backbone
-    return lcr_model.LCRNet(config, anchor_set.pose2d, anchor_set.pose3d, backbone,
-                            skeleton=anchor_set.skeleton.name)
+    model_class = lcr_model.LCRNet if model_class is None else model_class
+    return model_class(config, anchor_set.pose2d, anchor_set.pose3d, backbone, skeleton=anchor_set.skeleton.name)

@@ -5,7 +5,7 @@ This module is the one place that defines how the regression branch lays out its
 Regression layout
 -----------------
 With K full-body anchor-poses, the classifier has ``C = 2K + 1`` classes (class layout of
-:mod:`lcr_tf.anchors`: 0 background, ``1..K`` full-body, ``K+1..2K`` upper-body) and the regression layer
+:mod:`lcr_tf.poses.anchors`: 0 background, ``1..K`` full-body, ``K+1..2K`` upper-body) and the regression layer
 has ``C * 5J`` outputs, the paper's ``5 x J x (K + 1)`` with K doubled for the upper-body classes. Class 0
 keeps its (never trained) block so that block ``c`` starts at ``c * 5J`` for every class.
 
@@ -21,7 +21,7 @@ class ``c`` with anchor-pose ``(a_c, A_c)`` (anchor-pose arrays row ``c - 1``)::
     t_c = (p~ - a~_c,  P - A_c),      p~ = (p - [x1, y1]) / [x2 - x1, y2 - y1]
 
 2D values are box-normalised (the box is [0, 1]^2, x right, y down); ``a~_c`` is already box-normalised
-(:attr:`lcr_tf.anchors.AnchorSet.pose2d`). 3D values are metres, camera axes (x right, y down, z away),
+(:attr:`lcr_tf.poses.anchors.AnchorSet.pose2d`). 3D values are metres, camera axes (x right, y down, z away),
 body-centred. Decoding inverts it: 2D pixels = box corner + (anchor + delta) * box size, 3D metres =
 anchor + delta.
 

@@ -2,7 +2,7 @@
 
 The training samplers (:mod:`lcr_tf.ops.targets`) draw one random priority per anchor or candidate box
 of each image. Seeding each image on its own (its place in the *global* batch, see
-:func:`lcr_tf.distribute.global_image_index`) makes an image's samples the same whether it is trained on
+:func:`lcr_tf.training.distribute.global_image_index`) makes an image's samples the same whether it is trained on
 one replica in a batch of 4 or on the second of two replicas in a batch of 2 + 2.
 
 TensorFlow's stateless ops take one seed per call, and mapping them over the rows becomes a loop, so the

@@ -208,7 +208,7 @@ def assign_roi_targets(proposals, proposal_valid, people: Mapping[str, tf.Tensor
         ``0..K-1`` (the person's nearest anchor), ``pose2d`` (B, P, J, 2) pixels, ``pose3d``
         (B, P, J, 3) metres, body-centred (see :func:`people_from_batch`).
       anchors2d: (2K, J, 2) box-normalised anchor-poses; anchors3d: (2K, J, 3) metres
-        (:class:`lcr_tf.anchors.AnchorSet` ``pose2d`` / ``pose3d``).
+        (:class:`lcr_tf.poses.anchors.AnchorSet` ``pose2d`` / ``pose3d``).
       num_rois: R, RoIs per image (paper: 512 with ResNet50, 32 per image with VGG16).
       positive_fraction: the most positives take this fraction of R (paper: 25%).
       fg_iou, bg_iou_hi, bg_iou_lo: IoU thresholds (paper: positive at 0.5).

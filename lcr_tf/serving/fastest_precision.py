@@ -1,6 +1,6 @@
 """Which precision a trained model serves fastest on this machine: ``python -m lcr_tf.export --precision=auto``.
 
-Native bfloat16 is a property of the hardware (:mod:`lcr_tf.precision`); whether it pays is a property of
+Native bfloat16 is a property of the hardware (:mod:`lcr_tf.training.precision`); whether it pays is a property of
 the model: a narrow network can leave the bfloat16 units idle and pay only the casts. So where the
 hardware has it, both policies are loaded and timed, and the faster is kept.
 """
@@ -13,8 +13,8 @@ from typing import Tuple
 
 import tensorflow as tf
 
-from lcr_tf import precision as precision_lib
 from lcr_tf.serving import inference
+from lcr_tf.training import precision as precision_lib
 
 #: Timed calls per policy when ``auto`` measures which one this machine serves faster.
 AUTO_TIMING_CALLS = 3
@@ -42,7 +42,7 @@ def inference_seconds(loaded: inference.LoadedModel, calls: int = AUTO_TIMING_CA
 def load(model_dir: str, precision: str = precision_lib.AUTO, fold_batch_norm: bool = True
          ) -> Tuple[inference.LoadedModel, str]:
     """The model of ``model_dir`` in ``precision`` as the export takes it (``auto``: :func:`load_fastest`;
-    a policy: :func:`lcr_tf.precision.resolve`, "as asked"), and why in words."""
+    a policy: :func:`lcr_tf.training.precision.resolve`, "as asked"), and why in words."""
     if precision == precision_lib.AUTO:
         return load_fastest(model_dir, fold_batch_norm)
     policy, why = precision_lib.resolve(precision)
@@ -54,7 +54,7 @@ def load_fastest(model_dir: str, fold_batch_norm: bool = True, calls: int = AUTO
     """The model of ``model_dir`` (:func:`lcr_tf.serving.inference.load_model`) in the policy this machine
     serves it fastest, and why in words.
 
-    Where the hardware lacks native bfloat16 (:func:`lcr_tf.precision.fast_bfloat16`: ``cpuinfo``,
+    Where the hardware lacks native bfloat16 (:func:`lcr_tf.training.precision.fast_bfloat16`: ``cpuinfo``,
     ``gpus``) TensorFlow would emulate it, slower than float32: float32, untimed. Where it has it, both
     policies are loaded and timed (:func:`inference_seconds`, ``calls`` calls each), and the faster is kept.
     """

@@ -98,7 +98,7 @@ class LoadedModel:
 
 
 class _Placeholders:
-    """The part of :class:`lcr_tf.anchors.AnchorSet` that :func:`lcr_tf.modeling.factory.build_model`
+    """The part of :class:`lcr_tf.poses.anchors.AnchorSet` that :func:`lcr_tf.modeling.factory.build_model`
     reads, with zero anchor-poses: the real ones are weights, restored with the others."""
 
     def __init__(self, num_anchors: int, num_joints: int, skeleton: str):
@@ -117,7 +117,7 @@ def _skeleton_name(run: Mapping[str, Any], num_joints: int) -> str:
         return recorded
     path = run_folder.anchors_file(run)
     if path and os.path.isfile(path):
-        from lcr_tf import anchors as anchors_lib
+        from lcr_tf.poses import anchors as anchors_lib
         return anchors_lib.load(path).skeleton.name
     if skeleton_lib.LCR13.num_joints == num_joints:
         return skeleton_lib.LCR13.name

@@ -181,7 +181,7 @@ def render_image(poses3d: np.ndarray, index: int, seed: int,
 
     Args:
       poses3d: (N, 13, 3) LCR-13 pose corpus, metres, camera axes (e.g.
-        ``lcr_tf.body_model.sample_poses(...).poses3d`` or a MoCap ``poses.npz``).
+        ``lcr_tf.poses.body_model.sample_poses(...).poses3d`` or a MoCap ``poses.npz``).
       index, seed: non-negative integers.
     Returns:
       A :class:`RenderedImage` with ``corpus_index`` and ``body_scale`` of each person filled in; without

@@ -58,7 +58,7 @@ def write_contact_sheet(renders: Sequence[RenderedImage], path: str, columns: in
                         cell_inches: float = 2.2, dpi: float = 100.0) -> None:
     """PNG grid of images with their 2D skeletons: visible joints filled, occluded ones hollow, joints
     outside the image not marked (bones are drawn between every pair of joints and clipped)."""
-    from lcr_tf import viz
+    from lcr_tf.poses import viz
 
     if not renders:
         raise ValueError("no image for the contact sheet")

@@ -375,7 +375,7 @@ def cluster_poses(poses3d: np.ndarray, num_anchors: int, num_views: int, seed: i
     """Anchor-poses of a corpus: orient (:func:`orient_poses`), K-means (:func:`kmeans`), 2K anchors.
 
     Args:
-      poses3d: (N, J, 3) metres, camera axes, body-centred (a :class:`lcr_tf.pose_corpus.PoseCorpus`).
+      poses3d: (N, J, 3) metres, camera axes, body-centred (a :class:`lcr_tf.poses.pose_corpus.PoseCorpus`).
       num_anchors: K, at most ``N * num_views``.
       seed: one integer; the views and the K-means seeding use separate streams of it
         (:func:`seed_stream`).

@@ -23,7 +23,7 @@ any joint (root or not). Angles are degrees. Conventions of the forward kinemati
 * Elementary rotations are right-handed: ``Rx(a) = [[1, 0, 0], [0, cos a, -sin a], [0, sin a, cos a]]``,
   and likewise for y and z.
 
-Lengths stay in the file's unit (BVH declares none; see :func:`lcr_tf.mocap.rigs.infer_length_unit`).
+Lengths stay in the file's unit (BVH declares none; see :func:`lcr_tf.poses.mocap.rigs.infer_length_unit`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from lcr_tf.contracts.geometry import euler_to_matrix
-from lcr_tf.mocap import MocapError, SkeletonMotion
+from lcr_tf.poses.mocap import MocapError, SkeletonMotion
 
 POSITION_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
 ROTATION_CHANNELS = {"xrotation": 0, "yrotation": 1, "zrotation": 2}

@@ -160,11 +160,11 @@ def plot_anchors(anchor_set, path: str, max_anchors: int = 24, num_3d: int = 4, 
     theirs (the lower body hangs below the box), and the first ``num_3d`` of the shown anchors in 3D.
     Each 2D cell is drawn with the aspect ratio of the anchor's box in metres, so the pose keeps its true
     proportions although its coordinates are box-normalised. Cells are titled with the class number (see
-    :mod:`lcr_tf.anchors`); when the metadata has ``cluster_sizes`` the most populated anchors are shown,
+    :mod:`lcr_tf.poses.anchors`); when the metadata has ``cluster_sizes`` the most populated anchors are shown,
     with their size.
 
     Args:
-      anchor_set: a :class:`lcr_tf.anchors.AnchorSet`.
+      anchor_set: a :class:`lcr_tf.poses.anchors.AnchorSet`.
       path: output PNG file.
       max_anchors: at most this many anchors per 2D panel.
     Returns:

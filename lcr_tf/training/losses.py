@@ -15,7 +15,7 @@ Normalisation (the paper gives per-box losses; these are their means over a mini
   of valid RoIs (negatives count in the denominator with a zero loss, as in Fast R-CNN).
 
 Every normaliser is floored at 1 so an empty batch gives 0, never NaN. Under a distribution strategy the
-normalisers count the *global* batch (summed over the replicas, :func:`lcr_tf.distribute.cross_replica_sum`):
+normalisers count the *global* batch (summed over the replicas, :func:`lcr_tf.training.distribute.cross_replica_sum`):
 each replica's loss is then its share of the global mean, the shares sum to it, and the summed gradient
 is the same for any split of the batch over replicas. Inputs of any float dtype are
 computed in float32 (mixed-precision models return float16/bfloat16 logits).
@@ -31,8 +31,8 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
-from lcr_tf import distribute
 from lcr_tf.ops import pose_coding
+from lcr_tf.training import distribute
 
 POSE_BETA = 1.0
 RPN_BOX_BETA = 1.0 / 9.0

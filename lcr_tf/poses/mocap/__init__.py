@@ -2,12 +2,12 @@
 
 The pipeline for one file (:func:`read_trial`):
 
-1. parse the file (:mod:`lcr_tf.mocap.bvh` or :mod:`lcr_tf.mocap.asf_amc`) and run forward kinematics,
+1. parse the file (:mod:`lcr_tf.poses.mocap.bvh` or :mod:`lcr_tf.poses.mocap.asf_amc`) and run forward kinematics,
    vectorised over frames, into a :class:`SkeletonMotion`: world position of every joint origin (BVH) or
    bone start (ASF), of every End Site (BVH) or bone end (ASF), and every joint's world rotation, all in
    the file's length unit and axes (Y up);
 2. recognise the rig from its joint names and take the points of the target joint set from it
-   (:mod:`lcr_tf.mocap.rigs`: e.g. LCR's ``head`` is the centre of the head, not the head joint);
+   (:mod:`lcr_tf.poses.mocap.rigs`: e.g. LCR's ``head`` is the centre of the head, not the head joint);
 3. convert the length unit to metres (declared by the ASF; inferred from the rest skeleton's leg length
    for BVH, which declares none, unless given explicitly);
 4. map the MoCap axes (x, y up, z) to camera axes (x right, y down, z away) with the proper rotation
@@ -89,7 +89,7 @@ class SkeletonMotion:
 
 # Imported after the two classes above, which the submodules import from this package.
 from lcr_tf.contracts import skeleton as skeleton_lib  # noqa: E402
-from lcr_tf.mocap import asf_amc, bvh, rigs  # noqa: E402
+from lcr_tf.poses.mocap import asf_amc, bvh, rigs  # noqa: E402
 
 # The proper rotation from MoCap axes (Y up) to camera axes (y down): a half turn about x.
 MOCAP_TO_CAMERA = np.diag([1.0, -1.0, -1.0])
@@ -106,7 +106,7 @@ class MocapTrial:
       poses3d: (F, J, 3) float32, metres, camera axes (x right, y down, z away; the MoCap up axis is
         -y), each pose centred on its body centre (:func:`lcr_tf.contracts.skeleton.centre_poses`).
       frame_rate: frames per second (BVH: from ``Frame Time``; AMC: 120, the CMU rate, unless given).
-      rig: the :mod:`lcr_tf.mocap.rigs` name the joints were recognised as.
+      rig: the :mod:`lcr_tf.poses.mocap.rigs` name the joints were recognised as.
       length_unit: the file's length unit (``"m"``, ``"cm"``, ``"mm"``, ``"inch"``, ``"cmu"`` or, for an
         ASF with another ``:units length L``, ``"inch/L"``).
       source_format: ``"bvh"`` or ``"amc"``.
@@ -173,7 +173,7 @@ def read_trial(path: str, skeleton="lcr13", asf_path: Optional[str] = None,
       skeleton: target :mod:`lcr_tf.contracts.skeleton` joint set; every joint must be available from the rig.
       asf_path: ASF to use for an AMC that has no ``<subject>.asf`` of its own (its bone lengths are
         the stand-in's, the angles the AMC's).
-      length_unit: one of :data:`lcr_tf.mocap.rigs.LENGTH_UNITS` to override the file's unit (BVH:
+      length_unit: one of :data:`lcr_tf.poses.mocap.rigs.LENGTH_UNITS` to override the file's unit (BVH:
         otherwise inferred from the leg length; ASF: otherwise its ``:units length``).
       amc_frame_rate: frame rate reported for AMC files, which do not store one.
     Raises:

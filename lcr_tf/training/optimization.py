@@ -27,7 +27,7 @@ from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from lcr_tf import distribute
+from lcr_tf.training import distribute
 
 INITIAL_LOSS_SCALE = 2.0 ** 15
 GROWTH_INTERVAL = 2000

@@ -5,7 +5,7 @@ match no registered rig is refused with the joints that are missing. Each rig gi
 shared vocabulary, the joint names of :mod:`lcr_tf.contracts.skeleton` (``left_hip``, ``head``, ``head_top``, ...),
 so mapping to any registered skeleton follows from its joint names (:meth:`Rig.points`).
 
-Point recipes (``Origin``/``End`` read the forward-kinematics output of :class:`lcr_tf.mocap.SkeletonMotion`):
+Point recipes (``Origin``/``End`` read the forward-kinematics output of :class:`lcr_tf.poses.mocap.SkeletonMotion`):
 
 * limbs: hips are the thigh joints' origins, knees the shins', ankles the feet's, shoulders the upper
   arms', elbows the forearms', wrists the hands' (for an ASF: the start points of femur, tibia, foot,
@@ -33,7 +33,7 @@ from typing import Dict, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from lcr_tf.mocap import MocapError, SkeletonMotion
+from lcr_tf.poses.mocap import MocapError, SkeletonMotion
 
 # Metres in one unit. "cmu": CMU's ASF length unit, 1/0.45 inch (``:units length 0.45``).
 LENGTH_UNITS: Mapping[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45}

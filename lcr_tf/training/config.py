@@ -28,11 +28,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import flags
 
-from lcr_tf import distribute
-from lcr_tf import precision as precision_lib
 from lcr_tf.contracts import features
 from lcr_tf.data.pipeline import InputConfig
 from lcr_tf.modeling.factory import ModelConfig
+from lcr_tf.training import distribute
+from lcr_tf.training import precision as precision_lib
 
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = precision_lib.POLICIES + (precision_lib.AUTO,)
@@ -101,7 +101,7 @@ class RunConfig:
       num_summary_images: validation images drawn with their top pose in TensorBoard.
       seed: seed of the initialisation, sampling and input stream.
       deterministic: deterministic ops and a fixed input order.
-      strategy: tf.distribute strategy (:data:`lcr_tf.distribute.STRATEGIES`).
+      strategy: tf.distribute strategy (:data:`lcr_tf.training.distribute.STRATEGIES`).
       cpu_replicas: logical CPU devices to mirror over.
       verbose: Keras progress output (0, 1 or 2).
       progress_every_s: seconds between progress lines (step, images/s, losses, time left); 0: none.
@@ -493,7 +493,7 @@ def to_flags(config: TrainConfig) -> Dict[str, Any]:
 
 def anchors_shape(path: str) -> Tuple[int, int]:
     """(K, J) of an anchors file."""
-    from lcr_tf import anchors as anchors_lib
+    from lcr_tf.poses import anchors as anchors_lib
 
     if not os.path.isfile(path):
         raise ConfigError(f"--anchors: no such file {path!r}")

@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from lcr_tf.contracts.geometry import euler_to_matrix
-from lcr_tf.mocap import MocapError, SkeletonMotion
+from lcr_tf.poses.mocap import MocapError, SkeletonMotion
 
 INCH_M = 0.0254
 CMU_LENGTH_MULTIPLIER = 0.45

@@ -2,7 +2,7 @@
 
 The package cannot ship MoCap recordings, so this model stands in for them wherever a 3D pose corpus is
 needed without external data (the demo, the synthetic image renderer, tests). :func:`sample_poses`
-returns a :class:`lcr_tf.pose_corpus.PoseCorpus` in the ``poses.npz`` format: LCR-13 joints, metres,
+returns a :class:`lcr_tf.poses.pose_corpus.PoseCorpus` in the ``poses.npz`` format: LCR-13 joints, metres,
 camera axes, body-centred.
 
 Frames
@@ -51,7 +51,7 @@ forearm 0.209-0.294 m.
 Joint angles and motion families
 --------------------------------
 The pose vector (names, meanings, limits) and the motion families that draw it live in
-:mod:`lcr_tf.body_angles`; this module adds the body shapes, the forward kinematics and the corpus.
+:mod:`lcr_tf.poses.body_angles`; this module adds the body shapes, the forward kinematics and the corpus.
 """
 
 from __future__ import annotations
@@ -61,11 +61,11 @@ from typing import Dict, Mapping, Tuple
 
 import numpy as np
 
-from lcr_tf import body_angles, pose_corpus
 from lcr_tf.contracts import geometry
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.poses import body_angles, pose_corpus
 
-SOURCE = "lcr_tf.body_model"
+SOURCE = "lcr_tf.poses.body_model"
 
 # --- Body dimensions (fractions of stature; see the module docstring for the source). -------------
 SEGMENT_RATIOS: Mapping[str, float] = {
@@ -191,7 +191,8 @@ def forward_kinematics(angles_deg: np.ndarray, shape: BodyShape, internal: bool 
     """Joint positions of posed bodies.
 
     Args:
-      angles_deg: (N, A) joint angles in degrees, :data:`~lcr_tf.body_angles.ANGLE_NAMES` order (not clipped here).
+      angles_deg: (N, A) joint angles in degrees, :data:`~lcr_tf.poses.body_angles.ANGLE_NAMES` order (not
+        clipped here).
       shape: a :class:`BodyShape` of N people.
       internal: also return the internal points (see :data:`POINT_NAMES`).
     Returns:
@@ -257,8 +258,8 @@ class PoseParameters:
     """What :func:`sample_pose_parameters` drew for N poses.
 
     Attributes:
-      angles_deg: (N, A) float64 degrees, :data:`~lcr_tf.body_angles.ANGLE_NAMES` order, within
-        :data:`~lcr_tf.body_angles.JOINT_LIMITS_DEG`.
+      angles_deg: (N, A) float64 degrees, :data:`~lcr_tf.poses.body_angles.ANGLE_NAMES` order, within
+        :data:`~lcr_tf.poses.body_angles.JOINT_LIMITS_DEG`.
       shape: the N people's :class:`BodyShape`.
       family: (N,) str, the motion family of each pose.
       frame: (N,) int32, the index of each pose within its family.
@@ -285,7 +286,7 @@ def sample_pose_parameters(num_poses: int, seed: int = 0, families: body_angles.
     """Draws joint angles and body shapes for ``num_poses`` poses, grouped by family in the order given.
 
     Deterministic: each family draws from its own stream seeded by (``seed``, the family's index in
-    :data:`~lcr_tf.body_angles.FAMILIES`), so a family's poses depend only on the seed and its count.
+    :data:`~lcr_tf.poses.body_angles.FAMILIES`), so a family's poses depend only on the seed and its count.
     """
     if isinstance(seed, (bool, np.bool_)) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -310,11 +311,12 @@ def sample_poses(num_poses: int, seed: int = 0, families: body_angles.FamiliesAr
     Args:
       num_poses: number of poses N.
       seed: random seed; the same seed gives byte-identical arrays.
-      families: which motion families and in what shares (see :func:`~lcr_tf.body_angles.family_counts`); default all of
-        :data:`~lcr_tf.body_angles.FAMILIES` in equal shares.
+      families: which motion families and in what shares (see
+        :func:`~lcr_tf.poses.body_angles.family_counts`); default all of
+        :data:`~lcr_tf.poses.body_angles.FAMILIES` in equal shares.
       stature_range: (min, max) stature in metres, sampled uniformly.
     Returns:
-      A :class:`~lcr_tf.pose_corpus.PoseCorpus`: ``poses3d`` (N, 13, 3) float32 LCR-13 joints in metres,
+      A :class:`~lcr_tf.poses.pose_corpus.PoseCorpus`: ``poses3d`` (N, 13, 3) float32 LCR-13 joints in metres,
       camera axes (x right, y down, z away), body-centred, facing any azimuth; ``trial`` the family name;
       ``frame`` the index within the family.
     """

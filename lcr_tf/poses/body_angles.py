@@ -1,9 +1,9 @@
-"""Joint angles and posture sampling of the embedded body model (:mod:`lcr_tf.body_model`).
+"""Joint angles and posture sampling of the embedded body model (:mod:`lcr_tf.poses.body_model`).
 
 A pose of the body model is a vector of :data:`ANGLE_NAMES` in degrees; this module names those angles,
 holds their anatomical limits (:data:`JOINT_LIMITS_DEG`, :func:`clip_to_limits`) and draws them from the
 motion families (:data:`FAMILIES`, :func:`sample_joint_angles`, :func:`family_counts`). It knows nothing
-of segment lengths or joint positions: :func:`lcr_tf.body_model.forward_kinematics` turns the angles into
+of segment lengths or joint positions: :func:`lcr_tf.poses.body_model.forward_kinematics` turns the angles into
 3D joints, and the sign conventions below are those of its anatomical frame (X to the person's left,
 Y up, Z forward).
 

@@ -128,7 +128,7 @@ class PoseDatabase:
 
     Args:
       poses3d: (N, J, 3) metres, camera axes (x right, y down, z away), in the joint order of
-        ``skeleton`` (a :attr:`lcr_tf.pose_corpus.PoseCorpus.poses3d`). They are re-centred on the body
+        ``skeleton`` (a :attr:`lcr_tf.poses.pose_corpus.PoseCorpus.poses3d`). They are re-centred on the body
         centre (:func:`lcr_tf.contracts.skeleton.centre_poses`), so every output is body-centred.
       num_views: V, views per pose. The views are drawn independently for every pose (N V draws of
         :func:`lcr_tf.contracts.geometry.random_view_rotations`, azimuth uniform all round, elevation uniform in

@@ -33,6 +33,8 @@ from typing import Callable, Collection, List, Optional, Sequence
 
 from absl import app, flags
 
+from lcr_tf.contracts import console
+
 _HELP = ("-h", "-?", "--help", "--helpshort", "--helpfull")
 #: Modules whose flags a help page leaves out (absl's own, and those a library defines on import).
 _FOREIGN = ("absl", "tensorflow", "keras", "apache_beam", "tensorboard")
@@ -140,7 +142,9 @@ def run(main: Callable[[List[str]], Optional[int]], required: Sequence[str] = ()
         positional: bool = False, hidden: Collection[str] = ()) -> None:
     """Parses the command line into ``absl.flags.FLAGS`` and calls ``main(argv)`` (``absl.app.run``),
     with the behaviour of the module docstring. ``--help`` exits 0 (absl's exits 1), so that asking for
-    help is a successful command."""
+    help is a successful command. The libraries' start-up notices are held back
+    (:func:`lcr_tf.contracts.console.quiet`)."""
+    console.quiet()
     if any(a in _HELP for a in sys.argv[1:]):
         print(help_text(hidden=hidden))
         sys.exit(0)

@@ -1,0 +1,180 @@
+"""The distributions behind the bounds of the tests that train: each test's measured quantity over N
+initialisation seeds, with the test's bound and the margin to it.
+
+A test that trains runs deterministically (tests/conftest.py: op determinism, the same seed before each
+test), so on one machine it computes the same numbers every run; on another CPU (AVX2 against AMX
+kernels) the numbers differ as another seed's would. Its bound is therefore set from the distribution
+over seeds this script prints, with a margin, and the test says so.
+
+    python benchmarks/seed_margins.py --seeds=20            # every test below
+    python benchmarks/seed_margins.py --only=overfit --seeds=20
+
+Each line: the quantity, min / median / max over the seeds, the bound and the worst seed's margin.
+"""
+
+import os
+import statistics
+import sys
+import time
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [_REPO, os.path.join(_REPO, "tests")]
+
+from absl import flags  # noqa: E402
+
+from lcr_tf.contracts import cli  # noqa: E402
+
+FLAGS = flags.FLAGS
+CASES = ("overfit", "train_steps", "precision", "heatmaps")
+
+
+def define_flags():
+    flags.DEFINE_integer("seeds", 20, "Initialisation seeds per case (0 .. seeds - 1).", lower_bound=1)
+    flags.DEFINE_multi_enum("only", list(CASES), list(CASES), "Cases to run.")
+
+
+def _overfit(seed, corpus, anchor_set):
+    """tests/test_lcr_model.py::test_overfits_two_images with initialisation seed ``seed``."""
+    import keras
+    import numpy as np
+    from test_lcr_model import K, make_batch, small_config
+
+    from lcr_tf.training import callbacks
+    from lcr_tf.training import losses as losses_lib
+    from lcr_tf.training import step as training_step
+
+    keras.utils.set_random_seed(seed)
+    batch = make_batch(corpus, anchor_set, [5, 6], seed=1)
+    model = training_step.build_model(small_config(rpn_post_nms_top_n_test=30, rois_per_image=32,
+                                                   weight_decay=0.0), anchor_set)
+    model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9), clipnorm=10.0, jit_compile=False)
+    first = model.test_on_batch(batch, return_dict=True)
+    for _ in range(250):
+        model.train_on_batch(batch)
+    last = model.test_on_batch(batch, return_dict=True)
+    top = callbacks.top_poses(model(batch["image"]), model.anchor_pose2d, model.anchor_pose3d)
+    pose2d, mask = batch["pose2d"].numpy(), batch["person_mask"].numpy()
+    errors = [np.linalg.norm(top["pose2d"][b].numpy()[None] - pose2d[b], -1).mean(-1)[mask[b]].min()
+              for b in range(2)]
+    classes = [int(c) for c in top["class"].numpy()]
+    return {"classification last/first": last[losses_lib.CLASSIFICATION] / first[losses_lib.CLASSIFICATION],
+            "regression last/first": last[losses_lib.REGRESSION] / first[losses_lib.REGRESSION],
+            "proposal recall": last[training_step.PROPOSAL_RECALL],
+            "top pose error px (worse image)": max(errors),
+            "top pose score (worse image)": float(np.min(top["score"].numpy())),
+            "top class in 1..2K": float(all(1 <= c <= 2 * K for c in classes))}
+
+
+def _train_steps(seed, corpus, anchor_set):
+    """tests/test_lcr_model.py::test_train_steps_lower_the_loss_and_count_steps."""
+    import keras
+    from test_lcr_model import make_batch, small_config
+
+    from lcr_tf.training import step as training_step
+
+    keras.utils.set_random_seed(seed)
+    batch = make_batch(corpus, anchor_set, [0, 1])
+    model = training_step.build_model(small_config(refinement=True, refinement_hidden=32,
+                                                   refinement_fc=(32, 32)), anchor_set)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
+    first = model.test_on_batch(batch, return_dict=True)
+    for _ in range(16):
+        model.train_on_batch(batch)
+    after = model.test_on_batch(batch, return_dict=True)
+    return {"total loss after/first": after[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS]}
+
+
+def _precision(seed, corpus, anchor_set):
+    """tests/test_precision.py::test_training_steps_lower_the_loss_under_each_policy, each policy."""
+    import keras
+    from test_lcr_model import make_batch, small_config
+
+    from lcr_tf.training import optimization
+    from lcr_tf.training import step as training_step
+
+    batch = training_step.select_batch(make_batch(corpus, anchor_set, [0, 1], seed=4))
+    out = {}
+    for name in ("float32", "mixed_float16", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(name)
+        try:
+            keras.utils.set_random_seed(seed)
+            model = training_step.build_model(small_config(refinement=True, refinement_hidden=32,
+                                                           refinement_fc=(32, 32), joint_heatmap_weight=0.5),
+                                              anchor_set)
+            loss_scale = optimization.DynamicLossScale(2.0 ** 10) if name == "mixed_float16" else None
+            model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss_scale=loss_scale,
+                          jit_compile=False)
+            first = model.test_on_batch(batch, return_dict=True)
+            for _ in range(12):
+                model.train_on_batch(batch)
+            last = model.test_on_batch(batch, return_dict=True)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        out[f"{name} total loss last/first"] = last[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS]
+    return out
+
+
+def _heatmaps(seed, corpus, anchor_set):
+    """tests/test_trunk_heatmaps.py::test_lcr_net_trains_the_heatmaps_only_when_asked."""
+    import keras
+    from test_lcr_model import make_batch, small_config
+
+    from lcr_tf.training import losses as losses_lib
+    from lcr_tf.training import step as training_step
+
+    batch = make_batch(corpus, anchor_set, [0, 1])
+    keras.utils.set_random_seed(seed)
+    model = training_step.build_model(small_config(joint_heatmap_weight=0.5), anchor_set)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+    losses = []
+    for _ in range(16):
+        for tracker in model.metrics:
+            tracker.reset_state()
+        losses.append(model.train_on_batch(batch, return_dict=True)[losses_lib.JOINT_HEATMAP])
+    return {"heatmap loss last/first": losses[-1] / losses[0]}
+
+
+#: case -> (function, {quantity: (bound, "<" or ">")}), the bounds as the tests assert them.
+BOUNDS = {
+    "overfit": (_overfit, {"classification last/first": (0.3, "<"), "regression last/first": (0.6, "<"),
+                           "proposal recall": (0.9, ">"), "top pose error px (worse image)": (8.0, "<"),
+                           "top pose score (worse image)": (0.5, ">"), "top class in 1..2K": (0.5, ">")}),
+    "train_steps": (_train_steps, {"total loss after/first": (0.8, "<")}),
+    "precision": (_precision, {f"{p} total loss last/first": (0.97, "<")
+                               for p in ("float32", "mixed_float16", "mixed_bfloat16")}),
+    "heatmaps": (_heatmaps, {"heatmap loss last/first": (0.7, "<")}),
+}
+
+
+def main(argv):
+    import tensorflow as tf
+
+    from lcr_tf.poses import anchors as anchors_lib
+    from lcr_tf.poses import body_model
+    from lcr_tf.training import precision
+
+    tf.config.experimental.enable_op_determinism()  # as tests/conftest.py
+    bf16 = sorted(precision.cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    print(f"CPU bfloat16 features: {', '.join(bf16) or 'none (AVX2 / AVX-512 without BF16)'}")
+    corpus = body_model.sample_poses(400, seed=0).poses3d
+    anchor_set = anchors_lib.cluster_poses(corpus, 8, 4, seed=0)
+    for case in FLAGS.only:
+        function, bounds = BOUNDS[case]
+        values = {}
+        start = time.perf_counter()
+        for seed in range(FLAGS.seeds):
+            for name, value in function(seed, corpus, anchor_set).items():
+                values.setdefault(name, []).append(float(value))
+        print(f"\n{case}: {FLAGS.seeds} seeds in {time.perf_counter() - start:.0f} s")
+        for name, series in values.items():
+            bound, side = bounds[name]
+            worst = max(series) if side == "<" else min(series)
+            margin = bound - worst if side == "<" else worst - bound
+            print(f"  {name:36s} min {min(series):8.4f}  median {statistics.median(series):8.4f}  "
+                  f"max {max(series):8.4f}  bound {side} {bound:g}  worst margin {margin:+.4f}"
+                  f"{'' if margin > 0 else '  <- FAILS'}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)
