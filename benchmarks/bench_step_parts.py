@@ -10,7 +10,7 @@ respect to every trainable variable:
 2. + RPN: the RPN head, anchor boxes and proposals (decode, top-k, NMS);
 3. + targets: RPN and RoI target assignment and sampling (no gradient flows through them);
 4. + heads: RoIAlign, the RoI head, classification and regression (and refinement when configured);
-5. + losses: the whole of ``LCRNet.compute_losses`` and the weighted total with weight decay;
+5. + losses: the whole of ``TrainableLCRNet.compute_losses`` and the weighted total with weight decay;
 6. the full step: ``model.train_step`` with the optimizer update (``tf.function``);
 
 and, beside them, ``model.fit`` on the same batch repeated, whose excess over the bare step is the cost of

@@ -26,11 +26,14 @@ from lcr_tf.contracts import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 CASES = ("overfit", "train_steps", "precision", "heatmaps")
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def define_flags():
     flags.DEFINE_integer("seeds", 20, "Initialisation seeds per case (0 .. seeds - 1).", lower_bound=1)
     flags.DEFINE_multi_enum("only", list(CASES), list(CASES), "Cases to run.")
+    flags.DEFINE_multi_enum("policies", list(POLICIES), list(POLICIES), "Precision policies of the precision "
+                            "case (mixed_float16 is emulated on a CPU: about 100 s a seed).")
 
 
 def _overfit(seed, corpus, anchor_set):
@@ -49,12 +52,12 @@ def _overfit(seed, corpus, anchor_set):
                                                    weight_decay=0.0), anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9), clipnorm=10.0, jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
-    for _ in range(250):
+    for _ in range(400):
         model.train_on_batch(batch)
     last = model.test_on_batch(batch, return_dict=True)
     top = callbacks.top_poses(model(batch["image"]), model.anchor_pose2d, model.anchor_pose3d)
     pose2d, mask = batch["pose2d"].numpy(), batch["person_mask"].numpy()
-    errors = [np.linalg.norm(top["pose2d"][b].numpy()[None] - pose2d[b], -1).mean(-1)[mask[b]].min()
+    errors = [np.linalg.norm(top["pose2d"][b].numpy()[None] - pose2d[b], axis=-1).mean(-1)[mask[b]].min()
               for b in range(2)]
     classes = [int(c) for c in top["class"].numpy()]
     return {"classification last/first": last[losses_lib.CLASSIFICATION] / first[losses_lib.CLASSIFICATION],
@@ -78,10 +81,14 @@ def _train_steps(seed, corpus, anchor_set):
                                                    refinement_fc=(32, 32)), anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
+    losses = []
     for _ in range(16):
-        model.train_on_batch(batch)
+        for tracker in model.metrics:
+            tracker.reset_state()
+        losses.append(model.train_on_batch(batch, return_dict=True)[training_step.TOTAL_LOSS])
     after = model.test_on_batch(batch, return_dict=True)
-    return {"total loss after/first": after[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS]}
+    return {"inference loss after/first": after[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS],
+            "training loss step 16/step 1": losses[-1] / losses[0]}
 
 
 def _precision(seed, corpus, anchor_set):
@@ -94,7 +101,7 @@ def _precision(seed, corpus, anchor_set):
 
     batch = training_step.select_batch(make_batch(corpus, anchor_set, [0, 1], seed=4))
     out = {}
-    for name in ("float32", "mixed_float16", "mixed_bfloat16"):
+    for name in FLAGS.policies:
         keras.mixed_precision.set_global_policy(name)
         try:
             keras.utils.set_random_seed(seed)
@@ -104,13 +111,18 @@ def _precision(seed, corpus, anchor_set):
             loss_scale = optimization.DynamicLossScale(2.0 ** 10) if name == "mixed_float16" else None
             model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss_scale=loss_scale,
                           jit_compile=False)
+            model(batch["image"])  # as the test: built by a call first
             first = model.test_on_batch(batch, return_dict=True)
+            losses = []
             for _ in range(12):
-                model.train_on_batch(batch)
+                for tracker in model.metrics:
+                    tracker.reset_state()
+                losses.append(model.train_on_batch(batch, return_dict=True)[training_step.TOTAL_LOSS])
             last = model.test_on_batch(batch, return_dict=True)
         finally:
             keras.mixed_precision.set_global_policy("float32")
-        out[f"{name} total loss last/first"] = last[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS]
+        out[f"{name} inference loss last/first"] = last[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS]
+        out[f"{name} training loss step 12/step 1"] = losses[-1] / losses[0]
     return out
 
 
@@ -136,24 +148,24 @@ def _heatmaps(seed, corpus, anchor_set):
 
 #: case -> (function, {quantity: (bound, "<" or ">")}), the bounds as the tests assert them.
 BOUNDS = {
-    "overfit": (_overfit, {"classification last/first": (0.3, "<"), "regression last/first": (0.6, "<"),
+    "overfit": (_overfit, {"classification last/first": (0.3, "<"), "regression last/first": (0.3, "<"),
                            "proposal recall": (0.9, ">"), "top pose error px (worse image)": (8.0, "<"),
                            "top pose score (worse image)": (0.5, ">"), "top class in 1..2K": (0.5, ">")}),
-    "train_steps": (_train_steps, {"total loss after/first": (0.8, "<")}),
-    "precision": (_precision, {f"{p} total loss last/first": (0.97, "<")
-                               for p in ("float32", "mixed_float16", "mixed_bfloat16")}),
+    "train_steps": (_train_steps, {"inference loss after/first": (None, "<"),
+                                   "training loss step 16/step 1": (0.8, "<")}),
+    "precision": (_precision, {**{f"{p} inference loss last/first": (None, "<") for p in POLICIES},
+                               **{f"{p} training loss step 12/step 1": (0.85, "<") for p in POLICIES}}),
     "heatmaps": (_heatmaps, {"heatmap loss last/first": (0.7, "<")}),
 }
 
 
 def main(argv):
-    import tensorflow as tf
+
+    import conftest  # noqa: F401 (the tests' set-up: op determinism, two logical CPU devices)
 
     from lcr_tf.poses import anchors as anchors_lib
     from lcr_tf.poses import body_model
     from lcr_tf.training import precision
-
-    tf.config.experimental.enable_op_determinism()  # as tests/conftest.py
     bf16 = sorted(precision.cpu_flags() & {"avx512_bf16", "amx_bf16"})
     print(f"CPU bfloat16 features: {', '.join(bf16) or 'none (AVX2 / AVX-512 without BF16)'}")
     corpus = body_model.sample_poses(400, seed=0).poses3d
@@ -165,14 +177,18 @@ def main(argv):
         for seed in range(FLAGS.seeds):
             for name, value in function(seed, corpus, anchor_set).items():
                 values.setdefault(name, []).append(float(value))
+            print(f"  {case} seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in values.items()), flush=True)
         print(f"\n{case}: {FLAGS.seeds} seeds in {time.perf_counter() - start:.0f} s")
         for name, series in values.items():
             bound, side = bounds[name]
+            line = (f"  {name:36s} min {min(series):8.4f}  median {statistics.median(series):8.4f}  "
+                    f"max {max(series):8.4f}")
+            if bound is None:  # what the test no longer bounds, and why (the test's comment)
+                print(line + "  (not asserted)")
+                continue
             worst = max(series) if side == "<" else min(series)
             margin = bound - worst if side == "<" else worst - bound
-            print(f"  {name:36s} min {min(series):8.4f}  median {statistics.median(series):8.4f}  "
-                  f"max {max(series):8.4f}  bound {side} {bound:g}  worst margin {margin:+.4f}"
-                  f"{'' if margin > 0 else '  <- FAILS'}")
+            print(f"{line}  bound {side} {bound:g}  worst margin {margin:+.4f}{'' if margin > 0 else '  <- FAILS'}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,18 @@ def test_errors_and_own_lines_are_kept(line):
     assert not console.is_notice(line)
 
 
+def test_the_indented_lines_of_a_held_back_record_go_with_it():
+    """A multi-line C++ warning (as TensorFlow writes a kernel it could not find) is held back whole; an
+    indented line under a kept line is kept."""
+    lines = ["W0000 00:00:1796457000.100000    6129 op_kernel.cc:1857] No OpKernel was registered to support "
+             "Op 'FusedBatchNormV3' used by {{node bn}} with these attrs: [T=DT_HALF]",
+             "\tRegistered devices: [CPU]", "  device='CPU'; T in [DT_FLOAT]; U in [DT_FLOAT]",
+             "Traceback (most recent call last):", '  File "train.py", line 3, in <module>',
+             "ValueError: bad", "  an indented line of the command's own"]
+    shown = console.NoticeFilter()
+    assert [line for line in lines if shown.keep(line)] == lines[3:]
+
+
 # A command that starts the filter, then writes notices and its own lines from Python, from C-level
 # writes to descriptor 2 and from a child process, and ends with an error line just before it exits.
 _PROGRAM = textwrap.dedent('''
@@ -73,8 +85,7 @@ _PROGRAM = textwrap.dedent('''
 def _run_program(tmp_path, *args, **env):
     path = tmp_path / "program.py"
     path.write_text(_PROGRAM.format(notices=NOTICES, kept=KEPT))
-    environ = {k: v for k, v in os.environ.items()
-               if k not in (console.TF_LOG_LEVEL_ENV, console.FILTERED_ENV)}
+    environ = {k: v for k, v in os.environ.items() if k != console.TF_LOG_LEVEL_ENV}
     environ.update(PYTHONPATH=_REPO, **env)
     return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, env=environ,
                           timeout=60)
@@ -102,20 +113,18 @@ def test_tensorflows_usual_quiet_setting_still_filters(tmp_path):
     assert proc.stdout == "filtered True\n" and "cuInit" not in proc.stderr and KEPT[0] in proc.stderr
 
 
-def test_a_child_command_leaves_the_filtering_to_its_parent(monkeypatch):
-    monkeypatch.setenv(console.FILTERED_ENV, "1")
-    assert not console.wanted()
-    monkeypatch.delenv(console.FILTERED_ENV)
+def test_only_verbose_or_log_everything_turn_the_filter_off(monkeypatch):
     monkeypatch.delenv(console.TF_LOG_LEVEL_ENV, raising=False)
     assert console.wanted() and not console.wanted(verbose=True)
+    for level, filtered in (("0", False), (" 0 ", False), ("1", True), ("2", True), ("3", True)):
+        monkeypatch.setenv(console.TF_LOG_LEVEL_ENV, level)
+        assert console.wanted() == filtered, level
 
 
 def test_importing_the_package_filters_nothing():
     """Only ``python -m`` commands filter: a library user's process keeps its standard error as it is."""
     code = "import lcr_tf, beam_jobs; from lcr_tf.contracts import console; print(console._ACTIVE is None)"
-    env = {k: v for k, v in os.environ.items() if k != console.FILTERED_ENV}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=_REPO, env=env,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=_REPO, timeout=60)
     assert proc.stdout.strip() == "True", proc.stderr
 
 
@@ -123,7 +132,7 @@ def test_commands_print_no_notice_even_at_import(tmp_path):
     """``python -m lcr_tf.train`` imports TensorFlow at start-up and ``beam_jobs.build_tfrecords`` imports
     Beam: their --help has none of the notices that come with those imports."""
     from conftest import assert_no_library_notices
-    env = {k: v for k, v in os.environ.items() if k not in (console.TF_LOG_LEVEL_ENV, console.FILTERED_ENV)}
+    env = {k: v for k, v in os.environ.items() if k != console.TF_LOG_LEVEL_ENV}
     for module in ("lcr_tf.train", "beam_jobs.build_tfrecords"):
         proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
                               cwd=_REPO, env=env, timeout=120)

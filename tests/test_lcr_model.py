@@ -131,12 +131,17 @@ def test_train_steps_lower_the_loss_and_count_steps(corpus, anchor_set):
     assert first[training_step.TOTAL_LOSS] == pytest.approx(parts, rel=1e-5)
     assert first[training_step.TOTAL_LOSS] > 1.0
     assert 0.0 <= first[training_step.PROPOSAL_RECALL] <= 1.0
-    # 16 steps, not 8: the loss is read in inference mode, and batch norm's moving statistics (momentum
-    # 0.99) trail the training-mode loss, which halves within 8 steps.
+    # The loss each step computes before its update, in training mode. Measured over initialisation seeds
+    # 0-19 (benchmarks/seed_margins.py --only=train_steps, AMX CPU): the 16th step's loss was 0.30-0.52 of
+    # the first's (bound 0.8). The inference-mode loss, with batch norm's moving statistics (momentum
+    # 0.99) trailing the weights, ended at 0.43-0.88 of its start: too wide for any bound that means
+    # something.
+    losses = []
     for _ in range(16):
-        model.train_on_batch(batch)
-    after = model.test_on_batch(batch, return_dict=True)
-    assert after[training_step.TOTAL_LOSS] < 0.8 * first[training_step.TOTAL_LOSS]
+        for tracker in model.metrics:
+            tracker.reset_state()
+        losses.append(model.train_on_batch(batch, return_dict=True)[training_step.TOTAL_LOSS])
+    assert losses[-1] < 0.8 * losses[0], losses
     assert int(model.global_step.numpy()) == 16 and int(model.optimizer.iterations.numpy()) == 16
 
 
@@ -161,20 +166,23 @@ def test_proposal_recall_counts_people(corpus, anchor_set):
 @pytest.mark.slow
 def test_overfits_two_images(corpus, anchor_set):
     """A few hundred steps on two images: the losses fall and the top-scoring pose lands on a person."""
-    # CPU training is not bit-reproducible (kernels reduce in thread order): the regression loss ended at
-    # 0.07-0.46 of its start over seeds and runs (0.32 once inside the full suite), so its bound is 0.6;
-    # the top pose landing on a person (below) is the sharp check.
+    # The run is deterministic on a machine (tests/conftest.py); another CPU's kernels give another
+    # draw of the same distribution. Measured over initialisation seeds 0-19 (benchmarks/seed_margins.py
+    # --only=overfit, 400 steps, AMX CPU): classification ended at 0.0002-0.044 of its start (bound 0.3),
+    # regression at 0.0003-0.068 (bound 0.3), recall 1.0 (bound 0.9), the worse image's top-pose error
+    # 0.15-1.85 px (bound 8 px, in a 128-pixel image) and its score 0.997-1.0 (bound 0.5). With 250
+    # steps the tails were 0.66 and 9.7 px: the bounds then failed one seed in twenty.
     keras.utils.set_random_seed(2)
     batch = make_batch(corpus, anchor_set, [5, 6], seed=1)
     config = small_config(rpn_post_nms_top_n_test=30, rois_per_image=32, weight_decay=0.0)
     model = training_step.build_model(config, anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9), clipnorm=10.0, jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
-    for _ in range(250):
+    for _ in range(400):
         model.train_on_batch(batch)
     last = model.test_on_batch(batch, return_dict=True)
     assert last[losses_lib.CLASSIFICATION] < 0.3 * first[losses_lib.CLASSIFICATION]
-    assert last[losses_lib.REGRESSION] < 0.6 * first[losses_lib.REGRESSION]
+    assert last[losses_lib.REGRESSION] < 0.3 * first[losses_lib.REGRESSION]
     assert last[training_step.PROPOSAL_RECALL] > 0.9
 
     from lcr_tf.training import callbacks

@@ -44,14 +44,19 @@ def test_training_steps_lower_the_loss_under_each_policy(name, anchor_set, batch
     assert model.trunk.layers[1].compute_dtype == compute
     assert all(v.dtype == "float32" for v in model.trainable_variables)
     assert out[lcr_model.CLASS_PROBS].dtype == tf.float32 and out[lcr_model.REGRESSION].dtype == tf.float32
-    first = model.test_on_batch(batch, return_dict=True)
-    # 12 steps: the loss is read in inference mode, where the trunk's batch norm uses moving statistics
-    # (momentum 0.99) that trail the training loss; after 6 steps bfloat16's fell only 3-10 % by run.
+    # The loss each step computes before its update, in training mode: the 12th against the first.
+    # Measured over initialisation seeds 0-19 (benchmarks/seed_margins.py --only=precision, AMX CPU): 0.31-0.64
+    # in float32 (median 0.43), 0.29-0.66 in mixed_bfloat16 (median 0.40); bound 0.85. The inference-mode
+    # loss, read with batch norm's moving statistics (momentum 0.99) that trail the weights, ended at
+    # 0.35-0.85 of its start, and once above it (1.05, float32, in a run without deterministic kernels):
+    # no bound on it could hold.
+    losses = []
     for _ in range(12):
-        model.train_on_batch(batch)
-    last = model.test_on_batch(batch, return_dict=True)
-    assert np.isfinite(last[training_step.TOTAL_LOSS])
-    assert last[training_step.TOTAL_LOSS] < 0.97 * first[training_step.TOTAL_LOSS], (first, last)
+        for tracker in model.metrics:
+            tracker.reset_state()
+        losses.append(model.train_on_batch(batch, return_dict=True)[training_step.TOTAL_LOSS])
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.85 * losses[0], losses
     assert int(model.optimizer.iterations.numpy()) == 12  # no step skipped
 
     if name == "float32":

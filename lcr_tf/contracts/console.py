@@ -32,9 +32,6 @@ import sys
 import threading
 from typing import Optional
 
-#: Set in the environment by :func:`quiet`: the process's standard error (and so its children's) is
-#: filtered; a child command sees it and leaves the filtering to its parent.
-FILTERED_ENV = "LCR_TF_STDERR_FILTERED"
 #: TensorFlow's own log-level variable: "0" (log everything) turns the filter off.
 TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 
@@ -62,6 +59,21 @@ def is_notice(line: str) -> bool:
     return bool(cpp) and cpp.group(1) in "IW"
 
 
+class NoticeFilter:
+    """Line by line, whether a line is shown: not a notice (:func:`is_notice`), nor an indented line that
+    continues a held-back C++ record (TensorFlow writes some multi-line warnings, such as a kernel it
+    could not find, as one header line and tab- or space-indented lines under it)."""
+
+    def __init__(self):
+        self.holding = False
+
+    def keep(self, line: str) -> bool:
+        if self.holding and line[:1] in ("\t", " "):
+            return False
+        self.holding = is_notice(line)
+        return not self.holding
+
+
 class _Filter:
     """Descriptor 2 replaced by a pipe; a daemon thread forwards the pipe's lines that are not notices to
     the saved descriptor of the real standard error."""
@@ -77,6 +89,7 @@ class _Filter:
         self.thread.start()
 
     def _pump(self) -> None:
+        shown = NoticeFilter()
         with os.fdopen(self.read, "rb", buffering=0) as pipe:
             pending = b""
             while True:
@@ -85,11 +98,10 @@ class _Filter:
                     break
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                kept = [line + b"\n" for line in lines
-                        if not is_notice(line.decode("utf-8", "replace").rstrip("\r"))]
+                kept = [line + b"\n" for line in lines if shown.keep(line.decode("utf-8", "replace").rstrip("\r"))]
                 if kept:
                     os.write(self.target, b"".join(kept))
-            if pending and not is_notice(pending.decode("utf-8", "replace")):
+            if pending and shown.keep(pending.decode("utf-8", "replace")):
                 os.write(self.target, pending)
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -107,9 +119,11 @@ _ACTIVE: Optional[_Filter] = None
 
 
 def wanted(verbose: bool = False) -> bool:
-    """Whether :func:`quiet` filters this process: not with ``verbose``, not with
-    ``TF_CPP_MIN_LOG_LEVEL=0``, not when a parent process already filters this one's standard error."""
-    return not (verbose or os.environ.get(TF_LOG_LEVEL_ENV, "").strip() == "0" or os.environ.get(FILTERED_ENV))
+    """Whether :func:`quiet` filters this process: not with ``verbose`` nor with ``TF_CPP_MIN_LOG_LEVEL=0``.
+
+    A command started by a filtered one filters its own standard error too: its parent may have given it
+    another one (a pipe it reads), and a second filter over the same lines changes nothing."""
+    return not (verbose or os.environ.get(TF_LOG_LEVEL_ENV, "").strip() == "0")
 
 
 def quiet(verbose: bool = False) -> bool:
@@ -125,7 +139,6 @@ def quiet(verbose: bool = False) -> bool:
         _ACTIVE = _Filter()
     except OSError:
         return False  # no descriptor 2 to filter (a closed or odd standard error): print as it comes
-    os.environ[FILTERED_ENV] = "1"
     atexit.register(_ACTIVE.close)
     return True
 
@@ -145,4 +158,3 @@ def restore() -> None:
     atexit.unregister(_ACTIVE.close)
     _ACTIVE.close()
     _ACTIVE = None
-    os.environ.pop(FILTERED_ENV, None)
