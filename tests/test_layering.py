@@ -135,3 +135,12 @@ def test_layers_are_folders_and_the_top_level_holds_only_entry_points():
                 assert path.is_dir(), f"layer {name!r}: {prefix} is not a package folder"
     loose = {module_name(p) for p in (ROOT / "lcr_tf").glob("*.py")}
     assert loose == commands, f"modules at the top of lcr_tf that are not commands: {sorted(loose - commands)}"
+
+
+def test_every_package_folder_is_installed():
+    """A folder of modules without ``__init__.py`` is left out by ``setup.py``'s ``find_packages``: an
+    installed (not editable) package would then miss it."""
+    from setuptools import find_packages
+    installed = set(find_packages(str(ROOT), include=["lcr_tf", "lcr_tf.*", "beam_jobs", "beam_jobs.*"]))
+    folders = {module_name(p.parent / "__init__.py") for p in package_files()}
+    assert folders <= installed, f"folders of modules that would not be installed: {sorted(folders - installed)}"
