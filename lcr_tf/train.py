@@ -47,7 +47,6 @@ offset, after saving a checkpoint of the step reached; ``--skip_corrupt_records`
 that shard instead (:func:`lcr_tf.data.pipeline.make_dataset`).
 """
 
-
 from __future__ import annotations
 
 import sys
@@ -55,15 +54,10 @@ from typing import List
 
 from absl import flags
 
-from lcr_tf.contracts import cli, run_folder
+from lcr_tf.contracts import cli
 from lcr_tf.training import config as config_lib
 from lcr_tf.training.config import ConfigError, FlagError, TrainConfig  # noqa: F401 (FlagError: the old name)
 from lcr_tf.training.loop import RESUMED, TrainResult, train  # noqa: F401 (the Python API)
-
-CHECKPOINT_DIR = run_folder.CHECKPOINT_DIR
-CONFIG_FILE = run_folder.CONFIG_FILE
-METRICS_FILE = run_folder.METRICS_FILE  # the first and last epochs' logs of the latest run
-FINAL_WEIGHTS = run_folder.FINAL_WEIGHTS
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

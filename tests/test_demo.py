@@ -101,7 +101,7 @@ def test_demo_help_explains_its_flags():
                           text=True, timeout=120)
     assert proc.returncode == 0
     for flag in ("--output_dir", "--mocap", "--num_anchors", "--views", "--num_queries", "--seed",
-                 "--empty_fraction", "--val_empty_fraction", "--verbose"):
+                 "--empty_fraction", "--val_empty_fraction", "--[no]verbose"):
         assert flag in proc.stdout
     # Training images are 5 % negatives, validation images 10 %: 10 of the default 100 to evaluate on.
     assert "(default: '0.05')" in proc.stdout.split("--empty_fraction:")[1].split("\n  --")[0]
