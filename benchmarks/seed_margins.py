@@ -36,6 +36,17 @@ def define_flags():
                             "case (mixed_float16 is emulated on a CPU: about 100 s a seed).")
 
 
+def _step_losses(model, batch, steps, key):
+    """The loss ``key`` that each of ``steps`` training steps computes before its update (training mode;
+    the trackers reset so that each value is its own step's), as the tests read it."""
+    losses = []
+    for _ in range(steps):
+        for tracker in model.metrics:
+            tracker.reset_state()
+        losses.append(model.train_on_batch(batch, return_dict=True)[key])
+    return losses
+
+
 def _overfit(seed, corpus, anchor_set):
     """tests/test_lcr_model.py::test_overfits_two_images with initialisation seed ``seed``."""
     import keras
@@ -81,11 +92,7 @@ def _train_steps(seed, corpus, anchor_set):
                                                    refinement_fc=(32, 32)), anchor_set)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=False)
     first = model.test_on_batch(batch, return_dict=True)
-    losses = []
-    for _ in range(16):
-        for tracker in model.metrics:
-            tracker.reset_state()
-        losses.append(model.train_on_batch(batch, return_dict=True)[training_step.TOTAL_LOSS])
+    losses = _step_losses(model, batch, 16, training_step.TOTAL_LOSS)
     after = model.test_on_batch(batch, return_dict=True)
     return {"inference loss after/first": after[training_step.TOTAL_LOSS] / first[training_step.TOTAL_LOSS],
             "training loss step 16/step 1": losses[-1] / losses[0]}
@@ -113,11 +120,7 @@ def _precision(seed, corpus, anchor_set):
                           jit_compile=False)
             model(batch["image"])  # as the test: built by a call first
             first = model.test_on_batch(batch, return_dict=True)
-            losses = []
-            for _ in range(12):
-                for tracker in model.metrics:
-                    tracker.reset_state()
-                losses.append(model.train_on_batch(batch, return_dict=True)[training_step.TOTAL_LOSS])
+            losses = _step_losses(model, batch, 12, training_step.TOTAL_LOSS)
             last = model.test_on_batch(batch, return_dict=True)
         finally:
             keras.mixed_precision.set_global_policy("float32")
@@ -138,11 +141,7 @@ def _heatmaps(seed, corpus, anchor_set):
     keras.utils.set_random_seed(seed)
     model = training_step.build_model(small_config(joint_heatmap_weight=0.5), anchor_set)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
-    losses = []
-    for _ in range(16):
-        for tracker in model.metrics:
-            tracker.reset_state()
-        losses.append(model.train_on_batch(batch, return_dict=True)[losses_lib.JOINT_HEATMAP])
+    losses = _step_losses(model, batch, 16, losses_lib.JOINT_HEATMAP)
     return {"heatmap loss last/first": losses[-1] / losses[0]}
 
 
