@@ -64,14 +64,90 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the trainer's flags (:func:`lcr_tf.training.config.define_flags`); called only when run as a
     program, so importing the module defines none."""
     config_lib.define_flags(flag_values)
+    flags.DEFINE_string("init_from", None, "Fine-tuning from a converted model: a model directory (as "
+                        "lcr_tf.convert_official --model_dir or lcr_tf.train writes) or a release file <name>.pkl "
+                        "of the authors (converted on the fly). Its network and anchor-poses replace the model "
+                        "flags but the training ones (image_size, the RPN / RoI sampling and IoU settings, "
+                        "trainable_from, weight_decay, seed, nms_method); --anchors is then not needed.",
+                        flag_values=flag_values)
+
+
+#: ModelConfig fields a fine-tuning run takes from its own flags; every other field is the source's network.
+TRAINING_FIELDS = ("image_size", "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train", "rpn_batch_size_per_image",
+                   "rpn_positive_fraction", "rpn_pos_iou", "rpn_neg_iou", "rois_per_image", "roi_positive_fraction",
+                   "fg_iou", "ignore_ioa", "trainable_from", "weight_decay", "seed", "nms_method")
+
+
+def init_source(path: str, work_dir: str):
+    """The network, anchor-poses and weights file a fine-tuning run starts from.
+
+    Args:
+      path: a model directory, or a release file ``<name>.pkl`` (converted into ``work_dir/model``).
+    Returns:
+      (ModelConfig, anchor-poses (:class:`lcr_tf.release.convert.AnchorPoses`), weights file path).
+    Raises:
+      ConfigError: naming ``--init_from`` and what is wrong.
+    """
+    import os
+
+    from lcr_tf.contracts import run_folder
+    from lcr_tf.contracts import skeleton as skeleton_lib
+    from lcr_tf.release import convert as convert_lib
+    from lcr_tf.serving import inference
+
+    try:
+        if convert_lib.is_release_file(path):
+            path = convert_lib.write_model_dir(convert_lib.load_release(path), os.path.join(work_dir, "model"))
+        loaded = inference.load_model(path, fold_batch_norm=False)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(f"--init_from: {e}") from None
+    model = loaded.model
+    anchors = convert_lib.AnchorPoses(model.anchor_pose2d.numpy(), model.anchor_pose3d.numpy(),
+                                      skeleton_lib.get_skeleton(loaded.skeleton))
+    return loaded.config, anchors, run_folder.weights_path(path)
+
+
+def fine_tuning_config(config: TrainConfig, source_config) -> TrainConfig:
+    """``config`` with the source's network: its ModelConfig but the :data:`TRAINING_FIELDS` of ``config``."""
+    import dataclasses
+
+    model = dataclasses.replace(source_config, backbone_weights="none",
+                                **{f: getattr(config.model, f) for f in TRAINING_FIELDS})
+    return dataclasses.replace(config, model=model)
 
 
 def main(argv: List[str]) -> None:
     try:
-        train(config_lib.from_flags(flags.FLAGS))
+        if flags.FLAGS.init_from:
+            run_with_init_from(flags.FLAGS)
+        else:
+            train(config_lib.from_flags(flags.FLAGS))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def run_with_init_from(flag_values) -> TrainResult:
+    """``--init_from``: converts or reads the source into ``<model_dir>/init_from/``, then trains from it."""
+    import dataclasses
+    import os
+
+    import numpy as np
+
+    if not flag_values.model_dir:
+        raise ConfigError("--model_dir is required")
+    work_dir = os.path.join(flag_values.model_dir, "init_from")
+    source_config, anchors, weights = init_source(flag_values.init_from, work_dir)
+    # The flags' K and J are the source's; --anchors names a record of its anchor-poses (read for K, J only).
+    record = os.path.join(work_dir, "anchor_poses.npz")
+    os.makedirs(work_dir, exist_ok=True)
+    np.savez(record, pose3d=anchors.pose3d, pose2d=anchors.pose2d)
+    flag_values.anchors = record
+    flag_values.num_anchors, flag_values.num_joints = anchors.num_anchors, int(anchors.pose3d.shape[1])
+    config = fine_tuning_config(config_lib.from_flags(flag_values), source_config)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, init_weights=weights))
+    print(f"fine-tuning from {flag_values.init_from}", flush=True)
+    return train(config, anchor_set=anchors)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import ref_detectron_rpn as ref
 import tensorflow as tf
 
 from lcr_tf.ops import box_ops
@@ -139,3 +140,48 @@ def test_iou_gradient_is_finite_on_empty_boxes():
         total = tf.reduce_sum(box_ops.iou(boxes, boxes))
     grad = tape.gradient(total, boxes).numpy()
     assert np.all(np.isfinite(grad))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Detectron's +1 convention, against tests/ref_detectron_rpn.py (utils/boxes.py's bbox_transform and
+# clip_tiled_boxes)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_decode_plus_one_by_hand():
+    anchor = [0.0, 0.0, 15.0, 15.0]  # 16 x 16 px in the +1 convention, centre x1 + 0.5 w = 8
+    # dx 0.5 moves the centre by 8 px to 16, dw log 2 doubles the width to 32: [16 - 16, 16 + 16 - 1].
+    got = box_ops.decode_deltas([0.5, 0.0, math.log(2.0), 0.0], anchor, plus_one=True).numpy()
+    np.testing.assert_allclose(got, [0, 0, 31, 15], atol=1e-5)
+    # A zero delta gives the anchor back; dw beyond log(1000 / 16) is clipped there: 1000 px wide.
+    np.testing.assert_allclose(box_ops.decode_deltas([0.0] * 4, anchor, plus_one=True).numpy(), anchor, atol=1e-6)
+    wide = box_ops.decode_deltas([0.0, 0.0, 20.0, 0.0], anchor, plus_one=True).numpy()
+    np.testing.assert_allclose(wide, [8 - 500, 0, 8 + 500 - 1, 15], rtol=1e-5)
+
+
+def test_decode_plus_one_matches_detectron_bbox_transform():
+    rng = np.random.default_rng(7)
+    xy = rng.integers(-200, 800, (500, 2)).astype(np.float64) - rng.choice([0.0, 0.5], (500, 2))
+    anchors = np.concatenate([xy, xy + rng.integers(0, 400, (500, 2))], -1)  # Detectron's anchors: k / 2 px
+    deltas = rng.normal(0, 1.0, (500, 4)).astype(np.float32)
+    deltas[::7, 2:] = rng.uniform(4.2, 9.0, (len(deltas[::7]), 2))  # beyond BBOX_XFORM_CLIP = 4.135
+    deltas[::11, 2:] = rng.uniform(-6.0, -3.0, (len(deltas[::11]), 2))  # below one pixel wide
+    expected = ref._bbox_transform(anchors, deltas)  # float32, as Detectron computes it
+    got = box_ops.decode_deltas(deltas, anchors.astype(np.float32), plus_one=True).numpy()
+    assert got.dtype == np.float32
+    # Both in float32, with bbox_transform's order of operations: a float32 step of the coordinate's
+    # size at most (TensorFlow's exp against NumPy's; clipped boxes reach ~25000 px, steps of 2e-3).
+    np.testing.assert_allclose(got, expected, rtol=2.5e-7, atol=2e-4)
+    assert np.any(np.abs(deltas[:, 2:]) > ref.BBOX_XFORM_CLIP)
+
+
+def test_clip_boxes_plus_one_matches_clip_tiled_boxes():
+    boxes = np.array([[[-5, -5, 50, 30], [10, 20, 200, 300], [300, 300, 400, 400], [-9, 2, -3, 7]],
+                      [[-5, -5, 50, 30], [10, 20, 200, 300], [300, 300, 400, 400], [-9, 2, -3, 7]]], np.float32)
+    shared = box_ops.clip_boxes(boxes, (100, 120), plus_one=True).numpy()  # height 100, width 120
+    np.testing.assert_array_equal(shared[0], [[0, 0, 50, 30], [10, 20, 119, 99], [119, 99, 119, 99], [0, 2, 0, 7]])
+    per_image = box_ops.clip_boxes(boxes, np.array([[[100, 120]], [[41, 501]]]), plus_one=True).numpy()
+    for b, size in enumerate([(100, 120), (41, 501)]):
+        np.testing.assert_array_equal(per_image[b], ref._clip_tiled_boxes(boxes[b].copy(), size))
+    # Outside the image a box becomes a sliver along the border: 1 px wide or high in the +1 convention.
+    np.testing.assert_array_equal(box_ops.box_areas(per_image[0, 2:], plus_one=True).numpy(), [1, 6])

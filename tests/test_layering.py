@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: The modules at the top of the package: the ``python -m`` commands (the demo, which runs the Beam jobs
 #: too, is a layer of its own) and the package itself.
-ENTRY_POINTS = ("lcr_tf.train", "lcr_tf.export", "lcr_tf.predict", "lcr_tf.evaluate", "lcr_tf")
+ENTRY_POINTS = ("lcr_tf.train", "lcr_tf.export", "lcr_tf.predict", "lcr_tf.evaluate", "lcr_tf.convert_official",
+                "lcr_tf")
 
 #: Lowest first. Each layer is the package folders it holds (a folder covers its sub-folders); the top
 #: level of ``lcr_tf`` holds only the ``python -m`` entry points.
@@ -32,6 +33,7 @@ LAYERS = (
     ("postprocess", ("lcr_tf.postprocess",)),
     ("serving", ("lcr_tf.serving",)),
     ("evaluation", ("lcr_tf.evaluation",)),
+    ("release", ("lcr_tf.release",)),
     ("entry points", ENTRY_POINTS),
     ("pipelines", ("beam_jobs",)),
     # The main job runs everything, the Beam pipelines included.

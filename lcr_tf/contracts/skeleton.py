@@ -138,6 +138,18 @@ LCR13 = _make(
     [("left_shoulder", "head"), ("right_shoulder", "head")],
     "LCR-Net's 13 joints, in the order of its public release; joints 0-3 are the lower body.")
 
+LCR17 = _make(
+    "lcr17",
+    ["right_ankle", "left_ankle", "right_knee", "left_knee", "right_hip", "left_hip", "right_wrist",
+     "left_wrist", "right_elbow", "left_elbow", "right_shoulder", "left_shoulder", "head_top", "pelvis",
+     "spine", "thorax", "neck_nose"],
+    [("pelvis", "left_hip"), ("pelvis", "right_hip"), ("pelvis", "spine"), ("spine", "thorax"),
+     ("thorax", "neck_nose"), ("neck_nose", "head_top"), ("thorax", "left_shoulder"),
+     ("thorax", "right_shoulder")],
+    "LCR-Net's 17 joints (its released Human3.6M model): the first 12 of lcr13, then the joints that the "
+    "release's demo draws as joined to the hips (pelvis), the shoulders (thorax), between them (spine), and "
+    "between the thorax and joint 12 (neck_nose, joint 12 being the head top).", torso=False)
+
 H36M17 = _make(
     "h36m17",
     ["pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "spine",
@@ -188,7 +200,7 @@ MUPOTS14 = _make(
     "MuPoTS-3D's 14-joint evaluation subset (the first 14 of mupots17).")
 
 SKELETONS: Dict[str, Skeleton] = {s.name: s for s in
-                                  (LCR13, H36M17, MPII16, COCO17, LSP14, MUPOTS17, MUPOTS14)}
+                                  (LCR13, LCR17, H36M17, MPII16, COCO17, LSP14, MUPOTS17, MUPOTS14)}
 
 
 def get_skeleton(name_or_skeleton) -> Skeleton:

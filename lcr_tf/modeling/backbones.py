@@ -112,6 +112,18 @@ def caffe_preprocess(images) -> tf.Tensor:
     return images[..., ::-1] - tf.constant(_CAFFE_BGR_MEAN, tf.float32)
 
 
+def bgr_mean_preprocess(means_bgr) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The preprocessing (..., 3) RGB float in [0, 255] -> BGR minus ``means_bgr`` (three values, B, G, R):
+    :func:`caffe_preprocess` with other means (Detectron's ``PIXEL_MEANS``, for its released models)."""
+    means = tf.constant([float(v) for v in means_bgr], tf.float32)
+
+    def preprocess(images) -> tf.Tensor:
+        images = tf.convert_to_tensor(images, tf.float32)
+        return images[..., ::-1] - means
+
+    return preprocess
+
+
 def unit_preprocess(images) -> tf.Tensor:
     """(..., 3) RGB float in [0, 255] -> (..., 3) RGB in [-1, 1]."""
     images = tf.convert_to_tensor(images, tf.float32)

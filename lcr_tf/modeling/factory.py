@@ -15,9 +15,13 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from lcr_tf.modeling import backbones as backbones_lib
-from lcr_tf.ops import pose_coding
+from lcr_tf.ops import anchor_boxes, pose_coding
 from lcr_tf.ops import proposals as proposals_lib
 from lcr_tf.ops import roi_align as roi_align_lib
+
+
+INPUT_RESIZES = ("letterbox", "short_side")
+JPEG_DCT_METHODS = ("", "INTEGER_FAST", "INTEGER_ACCURATE")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +73,28 @@ class ModelConfig:
         these fields).
       seed: base seed of the RPN / RoI sampling (combined with the step number); None draws from
         TensorFlow's global generator.
+
+    Input and detector conventions (today's defaults; the authors' released models use the second value
+    of each, :func:`lcr_tf.release.convert.release_model_config`):
+
+      input_resize: how inference brings an image to the network: ``"letterbox"`` (resized so that its long
+        side is ``image_size``, on a black ``image_size`` square; a batch runs at once) or ``"short_side"``
+        (Detectron's rule: scale ``test_scale / short side``, lowered so that the long side rounds to at most
+        ``test_max_size``; resized as OpenCV's ``cv2.resize(fx=s, fy=s)`` bilinear does, at its own size with
+        no padding, one image at a time). Training always uses ``image_size`` squares.
+      test_scale, test_max_size: the target short side and the cap on the long side of ``"short_side"``, in
+        pixels (0: ``image_size`` and no cap).
+      pixel_means_bgr: with three values, the network's input is BGR minus these means (Detectron's
+        ``PIXEL_MEANS``) instead of the backbone's own preprocessing; empty: the backbone's.
+      jpeg_dct_method: the JPEG decoder's inverse DCT at inference (``tf.io.decode_jpeg``'s ``dct_method``):
+        ``""`` (TensorFlow's default) or ``"INTEGER_ACCURATE"`` (libjpeg's accurate integer DCT, what OpenCV
+        decodes with: needed to see the pixels the released models saw).
+      rpn_convention: ``"centred"`` (continuous box coordinates, anchors centred on the cells, scale-major)
+        or ``"detectron"`` (Detectron's anchors, ratio-major, +1 widths, its box decoding, clipping, size and
+        centre filters and NMS: :mod:`lcr_tf.ops.anchor_boxes`, :mod:`lcr_tf.ops.proposals`).
+      roi_align: ``"aligned"`` (half-pixel RoIAlign, :func:`lcr_tf.ops.roi_align.roi_align`) or ``"legacy"``
+        (Detectron's, :func:`lcr_tf.ops.roi_align.roi_align_legacy`, average pooling; ``roi_sampling_ratio``
+        0 samples ``ceil(bin size)`` points per bin side).
     """
 
     backbone: str = "tiny"
@@ -108,6 +134,13 @@ class ModelConfig:
     nms_method: str = "combined"
     weight_decay: float = 1e-4
     seed: Optional[int] = None
+    input_resize: str = "letterbox"
+    test_scale: int = 0
+    test_max_size: int = 0
+    pixel_means_bgr: Tuple[float, ...] = ()
+    jpeg_dct_method: str = ""
+    rpn_convention: str = "centred"
+    roi_align: str = "aligned"
 
     def __post_init__(self):
         def fail(field, why):
@@ -115,14 +148,13 @@ class ModelConfig:
 
         for field in ("fc_dims", "refinement_fc"):
             object.__setattr__(self, field, tuple(int(v) for v in getattr(self, field)))
-        for field in ("rpn_scales", "rpn_aspect_ratios"):
+        for field in ("rpn_scales", "rpn_aspect_ratios", "pixel_means_bgr"):
             object.__setattr__(self, field, tuple(float(v) for v in getattr(self, field)))
         if self.backbone not in backbones_lib.BACKBONES:
             fail("backbone", f"must be one of {', '.join(backbones_lib.BACKBONES)}")
         for field in ("num_anchors", "num_joints", "rpn_channels", "rpn_pre_nms_top_n_train",
                       "rpn_post_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
-                      "rpn_batch_size_per_image", "rois_per_image", "roi_sampling_ratio",
-                      "refinement_hidden"):
+                      "rpn_batch_size_per_image", "rois_per_image", "refinement_hidden"):
             if int(getattr(self, field)) < 1:
                 fail(field, "must be >= 1")
         if self.image_size < 32 or self.image_size % backbones_lib.STRIDE:
@@ -154,6 +186,21 @@ class ModelConfig:
                 fail(field, "must be > 0")
         if self.rpn_min_size < 0:
             fail("rpn_min_size", "must be >= 0")
+        if self.roi_align not in roi_align_lib.VARIANTS:
+            fail("roi_align", f"must be one of {roi_align_lib.VARIANTS}")
+        if self.roi_sampling_ratio < (0 if self.roi_align == "legacy" else 1):
+            fail("roi_sampling_ratio", "must be >= 1 (0, adaptive, only with roi_align='legacy')")
+        if self.rpn_convention not in anchor_boxes.CONVENTIONS:
+            fail("rpn_convention", f"must be one of {anchor_boxes.CONVENTIONS}")
+        if self.input_resize not in INPUT_RESIZES:
+            fail("input_resize", f"must be one of {INPUT_RESIZES}")
+        for field in ("test_scale", "test_max_size"):
+            if int(getattr(self, field)) < 0:
+                fail(field, "must be >= 0 (0: image_size, no cap)")
+        if len(self.pixel_means_bgr) not in (0, 3):
+            fail("pixel_means_bgr", "must be empty or three values (B, G, R)")
+        if self.jpeg_dct_method not in JPEG_DCT_METHODS:
+            fail("jpeg_dct_method", f"must be one of {JPEG_DCT_METHODS}")
 
     @property
     def num_classes(self) -> int:
@@ -172,6 +219,11 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(names)}")
         return cls(**dict(values))
+
+    @property
+    def short_side(self) -> int:
+        """The target short side of ``input_resize="short_side"`` in pixels."""
+        return int(self.test_scale or self.image_size)
 
 
 def build_backbone(config: ModelConfig) -> backbones_lib.Backbone:

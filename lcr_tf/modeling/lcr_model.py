@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from lcr_tf.contracts import batch_keys
 from lcr_tf.layers import JointHeatmapHead, LCRHead, RefinementStage, RoIAligner, RPNHead
+from lcr_tf.modeling import backbones
 from lcr_tf.ops import anchor_boxes
 from lcr_tf.ops import proposals as proposals_lib
 
@@ -69,7 +70,8 @@ class LCRNet(keras.Model):
         self.num_classes = config.num_classes
         self.num_joints = j
         self.stride = backbone.stride
-        self.preprocess = backbone.preprocess
+        self.preprocess = (backbones.bgr_mean_preprocess(config.pixel_means_bgr) if config.pixel_means_bgr
+                           else backbone.preprocess)
         self.backbone_name = backbone.name
         self.trunk = backbone.features
         self.roi_head = backbone.roi_head
@@ -77,7 +79,7 @@ class LCRNet(keras.Model):
                                 channels=config.rpn_channels, name="rpn_head")
         self.aligner = RoIAligner(backbone.roi_size, 1.0 / backbone.stride,
                                   sampling_ratio=config.roi_sampling_ratio, pooling=config.roi_pooling,
-                                  name="roi_aligner")
+                                  variant=config.roi_align, name="roi_aligner")
         stds = dict(std_2d=config.regression_std_2d, std_3d=config.regression_std_3d)
         self.lcr_head = LCRHead(self.num_classes, j, name="lcr_head", **stds)
         self.refinement = (RefinementStage(self.num_classes, j, hidden=config.refinement_hidden,
@@ -110,7 +112,7 @@ class LCRNet(keras.Model):
         shape = tf.shape(features)
         cfg = self.model_config
         anchors = anchor_boxes.generate_anchors(shape[1], shape[2], self.stride, cfg.rpn_scales,
-                                                cfg.rpn_aspect_ratios)
+                                                cfg.rpn_aspect_ratios, convention=cfg.rpn_convention)
         return features, logits, deltas, anchors
 
     def _proposals(self, images, logits, deltas, anchors, training):
@@ -120,7 +122,8 @@ class LCRNet(keras.Model):
                      else (cfg.rpn_pre_nms_top_n_test, cfg.rpn_post_nms_top_n_test))
         return proposals_lib.generate_proposals(
             logits, deltas, anchors, tf.shape(images)[1:3], pre_nms_top_n=pre, post_nms_top_n=post,
-            nms_iou=cfg.rpn_nms_iou, min_size=cfg.rpn_min_size, nms_method=cfg.nms_method)
+            nms_iou=cfg.rpn_nms_iou, min_size=cfg.rpn_min_size, nms_method=cfg.nms_method,
+            convention=cfg.rpn_convention)
 
     def _heads(self, features, rois, training) -> List[Tuple[tf.Tensor, tf.Tensor]]:
         """RoIAlign + RoI head + pose heads on rois (B, R, 4): [(logits (B, R, C), regression (B, R, C 5J))]

@@ -2,7 +2,9 @@
 
 Boxes are ``[x1, y1, x2, y2]`` in pixels (x right, y down, origin at the top-left image corner), with the
 continuous convention: a box's width is ``x2 - x1`` and its area ``(x2 - x1) * (y2 - y1)`` (no "+1").
-A box with ``x2 <= x1`` or ``y2 <= y1`` is empty: its area is 0 and it overlaps nothing.
+A box with ``x2 <= x1`` or ``y2 <= y1`` is empty: its area is 0 and it overlaps nothing. Functions with a
+``plus_one`` option also take Detectron's convention, where ``x1`` and ``x2`` are the first and last
+pixel of the box and its width is ``x2 - x1 + 1``.
 
 Every function accepts tensors, NumPy arrays or nested lists, broadcasts leading (batch) dimensions, and
 computes in the floating dtype of its first argument (float32 when that argument is not floating).
@@ -124,7 +126,7 @@ def encode_deltas(boxes, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0
 
 
 def decode_deltas(deltas, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
-                  clip: float = DEFAULT_SCALE_CLIP) -> tf.Tensor:
+                  clip: float = DEFAULT_SCALE_CLIP, plus_one: bool = False) -> tf.Tensor:
     """Inverse of :func:`encode_deltas`: applies (dx, dy, dw, dh) to anchors.
 
     Args:
@@ -133,18 +135,31 @@ def decode_deltas(deltas, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.
       weights: (wx, wy, ww, wh) the deltas were multiplied by.
       clip: upper bound on ``dw / ww`` and ``dh / wh`` before ``exp`` (a box grows at most ``exp(clip)``
         times its anchor side); ``None`` for no bound.
+      plus_one: Detectron's ``bbox_transform`` (``utils/boxes.py``), the +1 convention: the anchor's
+        width is ``w = x2 - x1 + 1`` and its centre ``x1 + 0.5 w``; the box of centre ``cx'`` and width
+        ``w' = exp(dw) w`` is ``[cx' - 0.5 w', ..., cx' + 0.5 w' - 1, ...]`` (the "- 1" makes its +1
+        width ``w'``). Same clip (Detectron's ``BBOX_XFORM_CLIP`` is :data:`DEFAULT_SCALE_CLIP`).
 
     Returns:
       (..., 4) xyxy boxes in pixels, in the dtype of ``deltas``.
     """
     deltas = _float(deltas)
     anchors = _float(anchors, deltas.dtype)
-    cxa, cya, wa, ha = _centres_sizes(anchors)
     wx, wy, ww, wh = (float(v) for v in weights)
     dx, dy, dw, dh = tf.unstack(deltas, 4, axis=-1)
     dw, dh = dw / ww, dh / wh
     if clip is not None:
         dw, dh = tf.minimum(dw, clip), tf.minimum(dh, clip)
+    if plus_one:
+        # Operations in bbox_transform's order, so that float32 results match it to the last bit or so.
+        x1, y1, x2, y2 = tf.unstack(anchors, 4, axis=-1)
+        wa, ha = x2 - x1 + 1.0, y2 - y1 + 1.0
+        cxa, cya = x1 + 0.5 * wa, y1 + 0.5 * ha
+        cx = dx / wx * wa + cxa
+        cy = dy / wy * ha + cya
+        w, h = tf.exp(dw) * wa, tf.exp(dh) * ha
+        return tf.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w - 1.0, cy + 0.5 * h - 1.0], axis=-1)
+    cxa, cya, wa, ha = _centres_sizes(anchors)
     cx = cxa + dx / wx * wa
     cy = cya + dy / wy * ha
     half_w = 0.5 * tf.exp(dw) * wa
@@ -152,18 +167,23 @@ def decode_deltas(deltas, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.
     return tf.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=-1)
 
 
-def clip_boxes(boxes, image_size) -> tf.Tensor:
+def clip_boxes(boxes, image_size, plus_one: bool = False) -> tf.Tensor:
     """Clips xyxy boxes to the image: x into [0, width], y into [0, height].
 
     Args:
       boxes: (..., 4) xyxy boxes, pixels.
       image_size: ``[height, width]`` in pixels, shape (2,) for one size, or (..., 2) broadcastable
         to ``boxes.shape[:-1] + (2,)`` for one size per image (e.g. (B, 1, 2) for boxes (B, N, 4)).
+      plus_one: the +1 convention (Detectron's ``clip_tiled_boxes``): x into [0, width - 1], y into
+        [0, height - 1], the centres of the first and last pixels.
 
     Returns:
-      (..., 4) clipped boxes. A box wholly outside the image becomes empty (zero width or height).
+      (..., 4) clipped boxes. A box wholly outside the image becomes empty (zero width or height; with
+      ``plus_one``, one pixel wide or high along the border it passed).
     """
     boxes = _float(boxes)
     height, width = _unstack_image_size(image_size, boxes.dtype)
+    if plus_one:
+        height, width = height - 1.0, width - 1.0
     limits = tf.stack([width, height, width, height], axis=-1)
     return tf.minimum(tf.nn.relu(boxes), limits)

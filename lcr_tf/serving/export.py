@@ -94,7 +94,8 @@ def latest_version_dir(path: str) -> str:
     return candidate
 
 
-def build_module(loaded, params, mode: str = "paper", limits: Optional[image_header.Limits] = None):
+def build_module(loaded, params, mode: str = "paper", limits: Optional[image_header.Limits] = None,
+                 extra_info: Optional[dict] = None):
     """The ``tf.Module`` that is saved (signatures in the module docstring).
 
     Args:
@@ -102,6 +103,7 @@ def build_module(loaded, params, mode: str = "paper", limits: Optional[image_hea
       params: resolved :class:`lcr_tf.postprocess.PPIParams` (the stored defaults).
       mode: graph PPI mode, ``"paper"``, ``"official"`` or ``"nms"``.
       limits: what the encoded-image signatures accept; None: the defaults.
+      extra_info: more JSON-ready entries of ``export_info`` (a converted model's source and licence).
     """
     import tensorflow as tf
 
@@ -119,6 +121,7 @@ def build_module(loaded, params, mode: str = "paper", limits: Optional[image_hea
             "ppi_params": {k: v for k, v in vars(params).items()},
             "precision": getattr(loaded, "precision", "float32"), "input_limits": limits.as_dict(),
             "batch_norm_folded": bool(getattr(loaded, "batch_norm_folded", False))}
+    info.update(extra_info or {})
 
     class LCRServing(tf.Module):
         def __init__(self):
@@ -144,14 +147,14 @@ def build_module(loaded, params, mode: str = "paper", limits: Optional[image_hea
         def _runtime(self, batch):
             return {name: tf.fill([batch], var.read_value()) for name, var in self.defaults.items()}
 
-        def _detect(self, images, scales, sizes, runtime, intrinsics=None):
-            return inference.detect(model, images, scales, sizes, params, runtime=runtime,
-                                    intrinsics=intrinsics, mode=mode)
+        def _detect(self, features, scales, sizes, runtime, intrinsics=None):
+            return inference.detect_features(model, features, scales, sizes, params, runtime=runtime,
+                                             intrinsics=intrinsics, mode=mode)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)])
         def serve_encoded(self, images):
-            canvases, scales, sizes = inference.prepare_encoded(images, size, self._limits())
-            return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
+            features, scales, sizes = inference.features_encoded(model, images, self._limits())
+            return self._detect(features, scales, sizes, self._runtime(tf.shape(images)[0]))
 
         # The inputs are named by their specs; the arguments follow serving.OPTION_NAMES' order.
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)] + [
@@ -161,19 +164,19 @@ def build_module(loaded, params, mode: str = "paper", limits: Optional[image_hea
                                min_mode_score, min_person_score, sigma_b_px, rescore, intrinsics):
             runtime = dict(zip(serving.OPTION_NAMES, (score_threshold, iou_threshold, pose3d_threshold_m,
                                                       min_mode_score, min_person_score, sigma_b_px, rescore)))
-            canvases, scales, sizes = inference.prepare_encoded(images, size, self._limits())
-            return self._detect(canvases, scales, sizes, runtime, intrinsics)
+            features, scales, sizes = inference.features_encoded(model, images, self._limits())
+            return self._detect(features, scales, sizes, runtime, intrinsics)
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=serving.IMAGES)])
         def serve_float(self, images):
-            canvases, scales, sizes = inference.prepare_float(images, size)
-            return self._detect(canvases, scales, sizes, self._runtime(tf.shape(images)[0]))
+            features, scales, sizes = inference.features_float(model, images)
+            return self._detect(features, scales, sizes, self._runtime(tf.shape(images)[0]))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=serving.IMAGES)])
         def serve_proposals(self, images):
-            canvases, scales, sizes = inference.prepare_encoded(images, size, self._limits())
+            features, scales, sizes = inference.features_encoded(model, images, self._limits())
             threshold = tf.fill([tf.shape(images)[0]], self.defaults[serving.SCORE_THRESHOLD].read_value())
-            out = inference.proposals(model, canvases, scales, params, threshold)
+            out = inference.proposals_features(model, features, scales, params, threshold)
             out[serving.IMAGE_SIZE] = sizes
             return out
 
@@ -184,7 +187,7 @@ SIGNATURES = serving.SIGNATURES
 
 
 def export(loaded, export_dir: str, version: Optional[int] = None, params=None, mode: str = "paper",
-           limits: Optional[image_header.Limits] = None) -> str:
+           limits: Optional[image_header.Limits] = None, extra_info: Optional[dict] = None) -> str:
     """Saves the serving module of ``loaded`` to ``<export_dir>/<version>/``; returns that path.
 
     Args:
@@ -195,6 +198,7 @@ def export(loaded, export_dir: str, version: Optional[int] = None, params=None, 
       mode: graph PPI mode.
       limits: :class:`lcr_tf.serving.image_header.Limits` of the encoded-image signatures; None: the
         defaults of :mod:`lcr_tf.contracts.serving`.
+      extra_info: more entries of ``export_info`` (:func:`build_module`).
     Raises:
       FileExistsError: the version folder exists already.
     """
@@ -212,7 +216,7 @@ def export(loaded, export_dir: str, version: Optional[int] = None, params=None, 
     path = os.path.join(export_dir, str(version))
     if os.path.exists(path):
         raise FileExistsError(f"{path} exists already; choose another --version")
-    module = build_module(loaded, params, mode, limits)
+    module = build_module(loaded, params, mode, limits, extra_info)
     signatures = {
         serving.SERVING_DEFAULT: module.serve_encoded.get_concrete_function(),
         serving.DETECT_WITH_OPTIONS: module.serve_with_options.get_concrete_function(),

@@ -336,20 +336,34 @@ def check_request_size(encoded, limits: Optional[Mapping[str, Any]] = None) -> t
         "a request of {} images: the model takes at most {} images per request", [count, most])])
 
 
-def decode_image(encoded) -> tf.Tensor:
+def decode_image(encoded, dct_method: str = "") -> tf.Tensor:
     """() tf.string of an encoded image (JPEG or PNG; grey, RGB or RGBA) -> (H, W, 3) uint8 RGB, unchecked
     (:func:`decode_checked` checks the size first). Bytes that are no image raise
-    ``tf.errors.InvalidArgumentError``."""
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+    ``tf.errors.InvalidArgumentError``.
+
+    ``dct_method`` chooses a JPEG's inverse DCT (``tf.io.decode_jpeg``): ``""`` TensorFlow's default, or
+    ``"INTEGER_ACCURATE"``, libjpeg's accurate integer DCT, the one OpenCV's ``imread`` uses (TensorFlow's
+    default differs from it by up to 17 grey levels on a photograph; the accurate one by none).
+    """
+    if dct_method:
+        encoded = tf.convert_to_tensor(encoded, tf.string)
+        is_jpeg = tf.equal(tf.strings.substr(encoded, 0, len(_JPEG_START)), _JPEG_START)
+        image = tf.cond(
+            is_jpeg,
+            lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method=dct_method),
+            lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8))
+    else:
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     return image
 
 
-def decode_checked(encoded, index=0, limits: Optional[Mapping[str, Any]] = None) -> tf.Tensor:
+def decode_checked(encoded, index=0, limits: Optional[Mapping[str, Any]] = None, dct_method: str = ""
+                   ) -> tf.Tensor:
     """:func:`decode_image` after :func:`check_encoded_image`: the decoder runs only once the header has
     passed, so an image over the limits is refused in microseconds, nothing allocated for its pixels."""
     with tf.control_dependencies([check_encoded_image(encoded, index, limits)]):
-        return decode_image(tf.identity(encoded))
+        return decode_image(tf.identity(encoded), dct_method)
 
 
 def prepare_encoded(encoded, size: int, limits: Optional[Mapping[str, Any]] = None
@@ -384,6 +398,119 @@ def prepare_float(images, size: int) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     canvases, scales = tf.map_fn(lambda im: letterbox(im, size), images, fn_output_signature=(
         tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.float32)))
     return canvases, scales, tf.tile(hw[None], [tf.shape(images)[0], 1])
+
+
+def short_side_scale(image_hw, short_side: int, max_size: int = 0) -> tf.Tensor:
+    """Detectron's test scale of an image (``utils/blob.py`` ``get_target_scale``): ``short_side / min(H, W)``,
+    or ``max_size / max(H, W)`` when the long side would round to more than ``max_size`` (0: no cap).
+
+    Args:
+      image_hw: (2,) int ``(H, W)``.
+    Returns:
+      () float64 scale: a point ``(x, y)`` of the image is at ``(x s, y s)`` in the resized one.
+    """
+    hw = tf.cast(image_hw, tf.float64)
+    s = tf.constant(float(short_side), tf.float64) / tf.reduce_min(hw)
+    if max_size:
+        long_side = tf.reduce_max(hw)
+        s = tf.where(tf.round(s * long_side) > float(max_size), float(max_size) / long_side, s)
+    return s
+
+
+def resize_short_side(image, short_side: int, max_size: int = 0) -> Tuple[tf.Tensor, tf.Tensor]:
+    """One image at Detectron's test scale (:func:`short_side_scale`), resized as OpenCV's
+    ``cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)`` resizes a float image.
+
+    OpenCV's output is ``round(W s) x round(H s)`` and output pixel ``u`` reads the input at
+    ``(u + 0.5) / s - 0.5`` with the two nearest pixels (edges replicated). ``tf.image.resize`` maps with the
+    ratio of the sizes instead of ``s`` (up to 6.6 grey levels apart on an 800-pixel photograph), while
+    ``ScaleAndTranslate`` with a triangle kernel, no antialiasing, scale ``s`` and no translation samples
+    where OpenCV does (within 0.005 grey levels).
+
+    Args:
+      image: (H, W, 3) RGB values in [0, 255], any real or integer dtype.
+    Returns:
+      (round(H s), round(W s), 3) float32 and the () float32 scale ``s``.
+    """
+    image = tf.cast(image, tf.float32)
+    hw = tf.shape(image)[:2]
+    s = short_side_scale(hw, short_side, max_size)
+    # tf.round rounds half to even, as OpenCV's cvRound does.
+    new_hw = tf.maximum(tf.cast(tf.round(tf.cast(hw, tf.float64) * s), tf.int32), 1)
+    scale = tf.cast(tf.stack([s, s]), tf.float32)
+    resized = tf.raw_ops.ScaleAndTranslate(images=image[None], size=new_hw, scale=scale,
+                                           translation=tf.zeros([2], tf.float32), kernel_type="triangle",
+                                           antialias=False)[0]
+    return resized, tf.cast(s, tf.float32)
+
+
+def _per_image_features(model, images, prepare) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+    """Runs :meth:`LCRNet.roi_features` on each image at its own size (``input_resize="short_side"``).
+
+    ``images`` is a tuple of per-image tensors for ``tf.map_fn`` and ``prepare(element)`` turns one into
+    ``(network input (h, w, 3) float32, scale () float32, original (H, W) int32)``. Returns the features
+    stacked (B, R, ...) in float32 but the head inputs, the scales (B, 2) ``(s, s)`` and the sizes (B, 2).
+    """
+    cfg = model.model_config
+    r = cfg.rpn_post_nms_top_n_test
+    c = model.num_classes
+    compute = tf.as_dtype(model.compute_dtype)
+
+    def one(element):
+        net_input, s, size = prepare(element)
+        f = float32_features(model.roi_features(net_input[None], training=False))
+        f = {k: v[0] for k, v in f.items()}
+        return f, tf.stack([s, s]), size
+
+    head_dim = None  # the RoI head's width, known once the model has run
+    spec = {lcr_model.BOXES: tf.TensorSpec([r, 4], tf.float32), lcr_model.VALID: tf.TensorSpec([r], tf.bool),
+            lcr_model.RPN_SCORES: tf.TensorSpec([r], tf.float32),
+            lcr_model.CLASS_PROBS: tf.TensorSpec([r, c], tf.float32),
+            lcr_model.HEAD_INPUTS: tf.TensorSpec([r, head_dim], compute)}
+    return tf.map_fn(one, images, fn_output_signature=(spec, tf.TensorSpec([2], tf.float32),
+                                                      tf.TensorSpec([2], tf.int32)))
+
+
+def features_encoded(model, encoded, limits: Optional[Mapping[str, Any]] = None
+                     ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+    """(B,) tf.string encoded images -> :meth:`LCRNet.roi_features` of the model's inputs (float32 but the
+    head inputs), (B, 2) float32 scales ``(s_x, s_y)`` (original pixel = network pixel / s) and (B, 2) int32
+    original sizes ``(H, W)``, following the model's ``input_resize`` (letterboxed batch, or each image at
+    its own short-side scale) and ``jpeg_dct_method``. Checks and errors as :func:`prepare_encoded`."""
+    cfg = model.model_config
+    if cfg.input_resize == "letterbox" and not cfg.jpeg_dct_method:
+        images, scales, sizes = prepare_encoded(encoded, cfg.image_size, limits)
+        return float32_features(model.roi_features(images, training=False)), scales, sizes
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    limits = limit_tensors(limits)
+    with tf.control_dependencies([check_request_size(encoded, limits)]):
+        encoded = tf.identity(encoded)
+
+    def prepare(element):
+        data, index = element
+        image = decode_checked(data, index, limits, cfg.jpeg_dct_method)
+        if cfg.input_resize == "letterbox":
+            canvas, scales = letterbox(image, cfg.image_size)
+            return canvas, scales[0], tf.shape(image)[:2]
+        resized, s = resize_short_side(image, cfg.short_side, cfg.test_max_size)
+        return resized, s, tf.shape(image)[:2]
+
+    return _per_image_features(model, (encoded, tf.range(tf.size(encoded))), prepare)
+
+
+def features_float(model, images) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+    """(B, H, W, 3) float RGB in [0, 255] (one size for the batch) -> as :func:`features_encoded`."""
+    cfg = model.model_config
+    if cfg.input_resize == "letterbox":
+        canvases, scales, sizes = prepare_float(images, cfg.image_size)
+        return float32_features(model.roi_features(canvases, training=False)), scales, sizes
+    images = tf.cast(images, tf.float32)
+
+    def prepare(image):
+        resized, s = resize_short_side(image, cfg.short_side, cfg.test_max_size)
+        return resized, s, tf.shape(image)[:2]
+
+    return _per_image_features(model, images, prepare)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -547,10 +674,16 @@ def detect(model, images, scales, image_sizes, params: params_lib.PPIParams,
     Returns:
       the dict of :func:`integrate`.
     """
-    batch = tf.shape(images)[0]
-    if runtime is None:
-        runtime = runtime_tensors(params, batch)
     features = float32_features(model.roi_features(images, training=False))
+    return detect_features(model, features, scales, image_sizes, params, runtime, intrinsics, mode)
+
+
+def detect_features(model, features, scales, image_sizes, params: params_lib.PPIParams,
+                    runtime: Optional[Mapping[str, tf.Tensor]] = None, intrinsics=None, mode: str = "paper"
+                    ) -> Dict[str, tf.Tensor]:
+    """:func:`detect` from the model's features (:func:`features_encoded`, :func:`features_float`)."""
+    if runtime is None:
+        runtime = runtime_tensors(params, tf.shape(scales)[0])
     cands = candidates(model, features, scales, runtime["score_threshold"], params.max_candidates)
     return integrate(cands, image_sizes, params, runtime, intrinsics, mode)
 
@@ -566,10 +699,16 @@ def proposals(model, images, scales, params: params_lib.PPIParams, score_thresho
       the :data:`lcr_tf.contracts.serving.PROPOSAL_KEYS` but ``image_size``.
     """
 
-    batch = tf.shape(images)[0]
+    features = float32_features(model.roi_features(images, training=False))
+    return proposals_features(model, features, scales, params, score_threshold)
+
+
+def proposals_features(model, features, scales, params: params_lib.PPIParams, score_threshold=None
+                       ) -> Dict[str, tf.Tensor]:
+    """:func:`proposals` from the model's features (:func:`features_encoded`)."""
+    batch = tf.shape(scales)[0]
     if score_threshold is None:
         score_threshold = tf.fill([batch], tf.constant(float(params.score_threshold), tf.float32))
-    features = float32_features(model.roi_features(images, training=False))
     cands = candidates(model, features, scales, score_threshold, params.max_candidates)
     scales = tf.cast(scales, tf.float32)
     out = {serving.PROPOSAL_BOXES: features[lcr_model.BOXES] / tf.tile(scales, [1, 2])[:, None, :],

@@ -389,6 +389,9 @@ DERIVED_FIELDS = {
     ("input", "image_size"): "--image_size (model.image_size)",
     ("input", "num_epochs"): "None: training streams until --num_steps",
     ("model", "seed"): "--seed (run.seed)",
+    **{("model", f): "a released model's convention (lcr_tf.convert_official sets it; --init_from keeps the "
+                     "source's)" for f in ("input_resize", "test_scale", "test_max_size", "pixel_means_bgr",
+                                          "jpeg_dct_method", "rpn_convention", "roi_align")},
 }
 #: Flags that are not a field: --mixed_precision (alias of --precision=mixed_float16) and the short names.
 ALIASES = {"data": "train_data", "train_steps": "num_steps"}

@@ -62,9 +62,13 @@ def make_strategy(name: str, cpu_replicas: int = 1):
         raise ConfigError(str(e)) from None
 
 
-def train(config: TrainConfig, progress: Optional[Callable[[str], None]] = None) -> TrainResult:
+def train(config: TrainConfig, progress: Optional[Callable[[str], None]] = None, anchor_set=None) -> TrainResult:
     """Runs the training ``config`` describes (no global flag is read). Raises :class:`ConfigError`, naming
     the flag, on settings that cannot work.
+
+    ``anchor_set``: the model's anchor-poses when they do not come from ``config.data.anchors`` (a model
+    converted from the authors' release, whose anchors are its own: anything with ``num_anchors``,
+    ``pose2d``, ``pose3d`` and ``skeleton`` as :class:`lcr_tf.poses.anchors.AnchorSet`).
 
     ``progress`` receives a progress line every ``config.run.progress_every_s`` seconds (default: printed
     on stdout).
@@ -93,7 +97,8 @@ def train(config: TrainConfig, progress: Optional[Callable[[str], None]] = None)
     # The run folder records the policy that ran, so a resumed or exported run does not depend on where.
     config = dataclasses.replace(config, optimization=dataclasses.replace(config.optimization, precision=policy))
     keras.mixed_precision.set_global_policy(policy)
-    anchor_set = anchors_lib.load(config.data.anchors)
+    if anchor_set is None:
+        anchor_set = anchors_lib.load(config.data.anchors)
     config_lib.check_anchors(config, anchor_set)
     chief = distribute.is_chief(strategy)
     model_dir = distribute.worker_model_dir(run.model_dir, strategy)

@@ -1,0 +1,318 @@
+"""The authors' released LCR-Net++ models in lcr_tf: conversion, its checks, and parity with the release.
+
+A random, non-degenerate checkpoint in the release's exact format (``ref_lcrnet_release.make_release_checkpoint``:
+the release's parameter names and shapes, cfg fields, anchor-poses in its layout and axes; written as PyTorch
+0.4 pickles it by ``release_format.write_release_pickle``) is converted with ``python -m lcr_tf.convert_official``'s
+function, and the SavedModel's outputs on real photographs are compared with an independent NumPy
+implementation of the release's forward pass (``ref_lcrnet_release.release_forward``, written from
+``detect_pose.py``, ``lcrnet_model.py`` and Detectron.pytorch) and PPI (``ref_lcrnet_ppi``, from
+``lcr_net_ppi_improved.py``).
+
+Tolerances (float32), asserted below: proposal boxes within 0.01 px, class probabilities within 1e-4, decoded
+2D poses within 0.05 px, 3D within 0.1 mm, and the same people after PPI.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ref_lcrnet_ppi
+import ref_lcrnet_release
+import release_format
+from lcr_tf import convert_official
+from lcr_tf.release import checkpoint as checkpoint_lib
+from lcr_tf.release import convert as convert_lib
+
+
+
+@pytest.fixture(scope="session")
+def photos(shared_data):
+    """The real photographs of ../shared/data/images (the test skips without them)."""
+    return os.path.join(shared_data, "images")
+
+# Small settings keep the suite fast: 160-pixel short side, 600 / 60 proposals.
+SMALL = dict(test_scale=160, max_size=256, pre_nms=600, post_nms=60)
+
+
+def _write(tmp_path, ck, name="InTheWild-ResNet50", tensors="torch"):
+    path = str(tmp_path / f"{name}.pkl")
+    release_format.write_release_pickle(path, ck["model"], ck["cfg"], ck["anchor_poses"], ck["ppi_params"],
+                                        tensors=tensors)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_release(tmp_path_factory):
+    """(checkpoint dict, its file, the SavedModel exported from it (float32, batch norm not folded))."""
+    root = tmp_path_factory.mktemp("release")
+    ck = ref_lcrnet_release.make_release_checkpoint(num_joints=13, seed=0, **SMALL)
+    path = _write(root, ck)
+    export = convert_official.convert(path, str(root / "export"), precision="float32", fold_batch_norm=False,
+                                      model_dir=str(root / "model"), log=lambda _: None)
+    return ck, path, export, str(root / "model")
+
+
+def _encoded(photos, name):
+    """The file's bytes for a JPEG; a PNG is re-encoded from OpenCV's reading (3 channels, as the release)."""
+    path = os.path.join(photos, name)
+    if name.endswith(".jpg"):
+        with open(path, "rb") as f:
+            return f.read()
+    return cv2.imencode(".png", cv2.imread(path))[1].tobytes()
+
+
+def _release_axes(pose3d):
+    """The package's camera axes back to the release's (X, Y, Z) = (-x, -y, z)."""
+    return pose3d * np.array([-1.0, -1.0, 1.0], np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parity with the release
+# --------------------------------------------------------------------------------------------------
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("image", ["messi5.jpg", "vtest_0400.jpg", "basketball1.png"])
+def test_proposals_classes_and_poses_match_the_release(small_release, photos, image):
+    ck, _, export, _ = small_release
+    data = _encoded(photos, image)
+    served = tf.saved_model.load(export).signatures["raw_proposals"](images=tf.constant([data]))
+    served = {k: v.numpy()[0] for k, v in served.items()}
+    ref = ref_lcrnet_release.release_forward(ck, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    r = len(ref["rois"])
+    valid = served["proposal_valid"]
+    assert valid.sum() == r, "the same number of proposals"
+    # Proposal boxes in original pixels, in the same order (best objectness first).
+    box_err = np.abs(served["proposal_boxes"][:r] - ref["rois"]).max()
+    assert box_err < 0.01, f"proposal boxes differ by {box_err} px"
+    prob_err = np.abs(served["class_probs"][:r] - ref["scores"]).max()
+    assert prob_err < 1e-4, f"class probabilities differ by {prob_err}"
+    # Every candidate the model kept (score >= 0.1 / 2K) is the release's (RoI, class) pose.
+    keep = served["candidate_valid"]
+    roi, cls = served["candidate_roi_index"][keep], served["candidate_classes"][keep]
+    assert keep.sum() == (ref["scores"][:, 1:] >= 0.1 / 20).sum() > 50
+    err2d = np.abs(served["candidate_pose2d_px"][keep] - ref["pose2d"][roi, cls - 1]).max()
+    err3d = np.abs(_release_axes(served["candidate_pose3d_body_centred_m"][keep]) - ref["pose3d"][roi, cls - 1]).max()
+    assert err2d < 0.05, f"2D poses differ by {err2d} px"
+    assert err3d < 1e-4, f"3D poses differ by {err3d * 1e3} mm"
+    assert tuple(served["image_size"]) == cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("image", ["messi5.jpg", "vtest_0700.jpg"])
+def test_the_same_people_as_the_release_after_ppi(small_release, photos, image):
+    ck, _, export, _ = small_release
+    data = _encoded(photos, image)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    out = tf.saved_model.load(export).signatures["serving_default"](images=tf.constant([data]))
+    out = {k: v.numpy()[0] for k, v in out.items()}
+    ref = ref_lcrnet_release.release_forward(ck, bgr)
+    # demo.py: K = anchor_poses.shape[0], resolution from the image, the file's ppi_params.
+    people = ref_lcrnet_ppi.lcrnet_ppi_improved_np(ref["scores"], ref["rois"], ref["pose2d"], ref["pose3d"],
+                                                    bgr.shape[:2], K=ck["anchor_poses"].shape[0], **ck["ppi_params"])
+    n = int(out["num_detections"])
+    assert n == min(len(people), 20) and n > 0
+    for i, person in enumerate(people[:n]):
+        assert out["score"][i] == pytest.approx(person["score"], rel=1e-4)
+        assert np.abs(out["pose2d_px"][i] - person["pose2d"]).max() < 0.05
+        assert np.abs(_release_axes(out["pose3d_body_centred_m"][i]) - person["pose3d"]).max() < 1e-4
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_parity_at_the_release_size(tmp_path, photos):
+    """InTheWild's settings: 800-pixel short side (max 1333), 6000 / 1000 proposals."""
+    ck = ref_lcrnet_release.make_release_checkpoint(num_joints=13, seed=1)
+    export = convert_official.convert(_write(tmp_path, ck), str(tmp_path / "export"), precision="float32",
+                                      fold_batch_norm=False, log=lambda _: None)
+    data = _encoded(photos, "messi5.jpg")
+    served = tf.saved_model.load(export).signatures["raw_proposals"](images=tf.constant([data]))
+    served = {k: v.numpy()[0] for k, v in served.items()}
+    ref = ref_lcrnet_release.release_forward(ck, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    r = len(ref["rois"])
+    assert served["proposal_valid"].sum() == r
+    assert np.abs(served["proposal_boxes"][:r] - ref["rois"]).max() < 0.01
+    assert np.abs(served["class_probs"][:r] - ref["scores"]).max() < 1e-4
+
+
+# --------------------------------------------------------------------------------------------------
+# The export's contract
+# --------------------------------------------------------------------------------------------------
+
+def test_export_info_names_the_source_and_its_terms(small_release):
+    ck, path, export, _ = small_release
+    loaded = tf.saved_model.load(export)
+    info = json.loads(loaded.export_info.numpy().decode())
+    assert info["source_file"] == "InTheWild-ResNet50.pkl"
+    assert info["model_name"] == "InTheWild-ResNet50"
+    assert info["source_sha256"] == checkpoint_lib.sha256_of(path)
+    assert "scientific or personal use only" in info["licence"]
+    assert info["ppi_mode"] == "official"
+    assert info["ppi_params"]["iou_threshold"] == ck["ppi_params"]["th_iou"]
+    assert info["model"]["input_resize"] == "short_side" and info["model"]["test_scale"] == 160
+    assert loaded.skeleton.numpy().decode() == "lcr13"
+    assert set(loaded.signatures) == {"serving_default", "detect_with_options", "detect_float", "raw_proposals"}
+
+
+@pytest.mark.shared_data
+def test_detect_float_takes_decoded_frames_at_their_own_size(small_release, photos):
+    """detect_float on the decoded pixels gives the people of serving_default on the PNG of those pixels."""
+    _, _, export, _ = small_release
+    bgr = cv2.imread(os.path.join(photos, "vtest_0100.jpg"))
+    loaded = tf.saved_model.load(export)
+    png = cv2.imencode(".png", bgr)[1].tobytes()
+    a = loaded.signatures["serving_default"](images=tf.constant([png]))
+    b = loaded.signatures["detect_float"](images=tf.constant(bgr[None, ..., ::-1].astype(np.float32)))
+    assert int(a["num_detections"][0]) == int(b["num_detections"][0]) > 0
+    np.testing.assert_allclose(a["pose2d_px"].numpy(), b["pose2d_px"].numpy(), atol=1e-3)
+
+
+@pytest.mark.shared_data
+def test_a_batch_of_images_of_different_sizes(small_release, photos):
+    _, _, export, _ = small_release
+    serve = tf.saved_model.load(export).signatures["serving_default"]
+    one = [_encoded(photos, "messi5.jpg"), _encoded(photos, "vtest_0400.jpg")]
+    both = serve(images=tf.constant(one))
+    for i, data in enumerate(one):
+        alone = serve(images=tf.constant([data]))
+        assert int(alone["num_detections"][0]) == int(both["num_detections"][i])
+        np.testing.assert_allclose(alone["pose2d_px"].numpy()[0], both["pose2d_px"].numpy()[i], atol=1e-3)
+
+
+def test_the_model_directory_loads_for_predict_and_evaluate(small_release):
+    from lcr_tf.serving import inference
+
+    ck, _, _, model_dir = small_release
+    loaded = inference.load_model(model_dir)
+    assert loaded.skeleton == "lcr13" and loaded.config.rpn_convention == "detectron"
+    pose2d, pose3d = checkpoint_lib.split_anchor_poses(ck["anchor_poses"])
+    np.testing.assert_array_equal(loaded.model.anchor_pose2d.numpy(), pose2d)
+    np.testing.assert_array_equal(loaded.model.anchor_pose3d.numpy(), pose3d)
+    config = json.load(open(os.path.join(model_dir, "config.json")))
+    assert config["flags"]["converted_from"]["model_name"] == "InTheWild-ResNet50"
+
+
+# --------------------------------------------------------------------------------------------------
+# What the conversion checks
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpoint13():
+    return ref_lcrnet_release.make_release_checkpoint(num_joints=13, seed=2, **SMALL)
+
+
+def test_numpy_weights_read_like_torch_ones(tmp_path, checkpoint13):
+    a = checkpoint_lib.read_release(_write(tmp_path, checkpoint13, "a", "torch"))
+    b = checkpoint_lib.read_release(_write(tmp_path, checkpoint13, "b", "numpy"))
+    assert a.weights.keys() == b.weights.keys() == checkpoint13["model"].keys()
+    for k in a.weights:
+        np.testing.assert_array_equal(a.weights[k], b.weights[k])
+        np.testing.assert_array_equal(a.weights[k], checkpoint13["model"][k])
+    assert a.settings["TEST.SCALE"] == 160 and a.settings["RPN.SIZES"] == (32, 64, 128, 256, 512)
+    # Left at Detectron's defaults by the file:
+    assert a.settings["PIXEL_MEANS"] == (102.9801, 115.9465, 122.7717)
+
+
+def test_mismatched_weights_are_listed_in_one_message(tmp_path, checkpoint13):
+    model = dict(checkpoint13["model"])
+    del model["Conv_Body.res3.1.bn2.bias"]
+    model["Conv_Body.res9.conv1.weight"] = np.zeros((1,), np.float32)
+    model["RPN.RPN_cls_score.weight"] = np.zeros((9, 1024, 1, 1), np.float32)
+    path = _write(tmp_path, dict(checkpoint13, model=model))
+    with pytest.raises(ValueError) as e:
+        checkpoint_lib.read_release(path)
+    text = str(e.value)
+    assert path in text
+    assert "1 missing: Conv_Body.res3.1.bn2.bias" in text
+    assert "1 unexpected: Conv_Body.res9.conv1.weight" in text
+    assert "1 mis-shaped: RPN.RPN_cls_score.weight (9, 1024, 1, 1) (expected (15, 1024, 1, 1))" in text
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("FPN", "FPN_ON", True, "FPN.FPN_ON = True"),
+    ("RESNETS", "STRIDE_1X1", False, "RESNETS.STRIDE_1X1 = False"),
+    ("FAST_RCNN", "ROI_XFORM_METHOD", "RoIPoolF", "ROI_XFORM_METHOD = 'RoIPoolF'"),
+    ("TEST", "RPN_MIN_SIZE", 8, "RPN_MIN_SIZE = 8"),
+])
+def test_settings_the_conversion_does_not_reproduce_are_refused(tmp_path, checkpoint13, section, key, value, message):
+    cfg = {k: dict(v) if isinstance(v, dict) else v for k, v in checkpoint13["cfg"].items()}
+    cfg.setdefault(section, {})[key] = value
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        checkpoint_lib.read_release(_write(tmp_path, dict(checkpoint13, cfg=cfg)))
+
+
+@pytest.mark.parametrize("flip, what", [((-1.0, 1.0, 1.0), "2D x against 3D X"), ((1.0, -1.0, 1.0), "2D y"),
+                                        ((1.0, 1.0, -1.0), "left against right")])
+def test_anchor_poses_in_other_axes_are_refused(tmp_path, checkpoint13, flip, what):
+    """The file's anchors with one 3D axis flipped (X, Y or Z) contradict the release's axes."""
+    ap = checkpoint13["anchor_poses"].copy()
+    j = ap.shape[1] // 5
+    for axis, sign in enumerate(flip):
+        ap[:, (2 + axis) * j:(3 + axis) * j] *= sign
+    with pytest.raises(ValueError, match=what):
+        checkpoint_lib.read_release(_write(tmp_path, dict(checkpoint13, anchor_poses=ap)))
+
+
+def test_the_axes_check_holds_on_the_release_anchors(checkpoint13):
+    found = checkpoint_lib.check_anchor_axes(checkpoint13["anchor_poses"], "lcr13")
+    assert min(found.values()) >= 0.9, found
+
+
+def test_a_file_that_is_not_a_release_model(tmp_path):
+    path = tmp_path / "other.pkl"
+    path.write_bytes(release_format.dumps({"weights": {}}))
+    with pytest.raises(ValueError, match=r"other\.pkl: not a release model file: no model, cfg, anchor_poses"):
+        checkpoint_lib.read_release(str(path))
+
+
+def test_seventeen_joints(tmp_path):
+    """The Human3.6M model's J = 17: the lcr17 skeleton, the regression permuted per joint."""
+    # The release's PPI takes 'bbox' or 'mje' only for J other than 13 and 14.
+    ck = ref_lcrnet_release.make_release_checkpoint(num_joints=17, seed=3, ppi_params={"iou_func": "bbox"}, **SMALL)
+    release = convert_lib.load_release(_write(tmp_path, ck, "Human3.6-17J-ResNet50"))
+    assert release.checkpoint.skeleton == "lcr17" and release.model.num_joints == 17
+    rois = np.array([[10.0, 20.0, 90.0, 150.0], [40.0, 5.0, 130.0, 140.0]], np.float32)
+    image = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
+    ref = ref_lcrnet_release.release_forward(ck, image, rois=rois)
+    model = release.model
+    from lcr_tf.serving import inference
+
+    net_input, s = inference.resize_short_side(tf.constant(image[..., ::-1]), 160, 256)
+    features = model.trunk(model.preprocess(net_input[None]))
+    vectors = model.roi_head(model.aligner(features, tf.constant(rois[None])))
+    logits, regression = model.lcr_head(vectors)
+    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), ref["scores"], atol=1e-4)
+    c, j = 21, 17
+    blocks = regression.numpy().reshape(2, c, 5 * j)[:, 1:]
+    deltas3d = blocks[..., 2 * j:].reshape(2, c - 1, j, 3)
+    ref_blocks = ref["pose_deltas"].reshape(2, c, 5, j)[:, 1:]
+    np.testing.assert_allclose(deltas3d, _release_axes(np.moveaxis(ref_blocks[:, :, 2:], 2, 3)), atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------------
+
+def test_help_explains_the_flags():
+    out = subprocess.run([sys.executable, "-m", "lcr_tf.convert_official", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for flag in ("--checkpoint", "--name", "--export_dir", "--precision", "--[no]fold_batch_norm", "--cache_dir",
+                 "--model_dir"):
+        assert flag in out.stdout, flag
+
+
+def test_command_line_errors_name_the_problem(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "lcr_tf.convert_official", *args], capture_output=True,
+                              text=True, timeout=120)
+
+    both = run("--checkpoint=a.pkl", "--name=DEMO_ECCV18", f"--export_dir={tmp_path}")
+    assert both.returncode == 2 and "exactly one of --checkpoint" in both.stderr
+    missing = run(f"--checkpoint={tmp_path}/none.pkl", f"--export_dir={tmp_path}")
+    assert missing.returncode == 2 and "release model file not found" in missing.stderr
