@@ -20,15 +20,14 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
-
 import ref_lcrnet_ppi
 import ref_lcrnet_release
 import release_format
+import tensorflow as tf
+
 from lcr_tf import convert_official
 from lcr_tf.release import checkpoint as checkpoint_lib
 from lcr_tf.release import convert as convert_lib
-
 
 
 @pytest.fixture(scope="session")

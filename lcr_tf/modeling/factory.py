@@ -19,7 +19,6 @@ from lcr_tf.ops import anchor_boxes, pose_coding
 from lcr_tf.ops import proposals as proposals_lib
 from lcr_tf.ops import roi_align as roi_align_lib
 
-
 INPUT_RESIZES = ("letterbox", "short_side")
 JPEG_DCT_METHODS = ("", "INTEGER_FAST", "INTEGER_ACCURATE")
 

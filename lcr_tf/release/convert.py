@@ -151,8 +151,9 @@ def _pose_rows(num_classes: int, num_joints: int) -> tuple:
     ``X0 Y0 Z0 ..`` in camera axes (x, y, z = -X, -Y, Z). Returns (C 5J,) int source rows and (C 5J,) signs.
     """
     j = num_joints
-    within = np.concatenate([np.stack([np.arange(j), j + np.arange(j)], 1).reshape(-1),
-                             np.stack([2 * j + np.arange(j), 3 * j + np.arange(j), 4 * j + np.arange(j)], 1).reshape(-1)])
+    joints = np.arange(j)
+    within = np.concatenate([np.stack([joints, j + joints], 1).reshape(-1),  # x0 y0 x1 y1 ...
+                             np.stack([2 * j + joints, 3 * j + joints, 4 * j + joints], 1).reshape(-1)])
     sign = np.concatenate([np.ones(2 * j), np.tile([-1.0, -1.0, 1.0], j)])
     rows = (np.arange(num_classes)[:, None] * 5 * j + within[None]).reshape(-1)
     return rows, np.tile(sign, num_classes).astype(np.float32)
