@@ -20,6 +20,13 @@ resized):
 
 Configs: ``tiny`` is configs/synthetic_tiny.flags (tiny backbone, 256-pixel input, K = 32, 64 proposals);
 ``resnet50`` is the paper's ResNet-50 at 512 pixels with K = 200 and 300 proposals.
+
+``--config=release`` times a model converted from the authors' release format instead
+(:mod:`lcr_tf.convert_official`): a random checkpoint of the InTheWild-ResNet50 network (the release's names
+and shapes, K = 10, J = 13; tests/ref_lcrnet_release.py), served at the release's input size (800-pixel
+short side, long side at most 1333: a 640 x 480 image runs at 1067 x 800) with ``--release_pre_nms`` /
+``--release_post_nms`` proposals, exported in float32 and with ``--precision`` (auto: the faster of
+float32 and bfloat16 where bfloat16 is native), side by side; it prints the conversion time too.
 """
 
 from __future__ import annotations
@@ -59,16 +66,66 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     flags.DEFINE_integer("repeats", 20, "Timed requests per measurement.")
-    flags.DEFINE_enum("config", "tiny", sorted(CONFIGS), "Model configuration.")
+    flags.DEFINE_enum("config", "tiny", sorted(CONFIGS) + ["release"], "Model configuration (release: a "
+                      "converted release model, see the module docstring).")
     flags.DEFINE_string("image", None, "An image file, resized to 640 x 480.")
     flags.DEFINE_integer("max_candidates", 1000, "Candidates kept before pose integration.")
+    flags.DEFINE_integer("release_pre_nms", 6000, "--config=release: RPN proposals before NMS.")
+    flags.DEFINE_integer("release_post_nms", 1000, "--config=release: RPN proposals after NMS.")
     flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_bfloat16"], "Compute precision of the "
                       "timed export (as python -m lcr_tf.export --precision); when it is not float32, a float32 "
                       "export is timed beside it and the ratio printed.")
 
 
+def _image():
+    if FLAGS.image:
+        return cv2.resize(cv2.imread(FLAGS.image), (640, 480))
+    return (np.random.RandomState(0).rand(480, 640, 3) * 255).astype(np.uint8)
+
+
+def release_main() -> None:
+    """``--config=release`` (module docstring)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    import ref_lcrnet_release
+    import release_format
+
+    from lcr_tf import convert_official
+
+    args = FLAGS
+    ck = ref_lcrnet_release.make_release_checkpoint(num_joints=13, seed=0, pre_nms=args.release_pre_nms,
+                                                    post_nms=args.release_post_nms)
+    jpeg = tf.constant([cv2.imencode(".jpg", _image())[1].tobytes()])
+    timed = {}
+    with tempfile.TemporaryDirectory() as root:
+        path = os.path.join(root, "InTheWild-ResNet50.pkl")
+        release_format.write_release_pickle(path, ck["model"], ck["cfg"], ck["anchor_poses"], ck["ppi_params"])
+        for precision in dict.fromkeys(["float32", args.precision]):
+            lines = []
+            start = time.perf_counter()
+            export = convert_official.convert(path, os.path.join(root, precision), precision=precision,
+                                              log=lines.append)
+            seconds = time.perf_counter() - start
+            loaded = tf.saved_model.load(export)
+            serve, raw = loaded.signatures["serving_default"], loaded.signatures["raw_proposals"]
+            t_serve = median_time(lambda: serve(images=jpeg)["num_detections"].numpy(), args.repeats, warmup=True)
+            out = raw(images=jpeg)
+            timed[precision] = (t_serve, seconds, [line for line in lines if line.startswith("precision")],
+                                int(serve(images=jpeg)["num_detections"].numpy()[0]),
+                                int(tf.reduce_sum(tf.cast(out["candidate_valid"], tf.int32))))
+    print(f"config release: InTheWild-ResNet50's network (random weights), 640x480 JPEG served at 1067x800, "
+          f"RPN {args.release_pre_nms}/{args.release_post_nms} proposals; medians of {args.repeats} calls, "
+          f"CPU ({os.cpu_count()} cores)")
+    base = timed["float32"][0]
+    for precision, (t, seconds, why, people, candidates) in timed.items():
+        print(f"  --precision={precision:8s} serving_default {1e3 * t:9.1f} ms  ({t / base:.2f}x float32)  "
+              f"conversion + export {seconds:.0f} s; {candidates} candidates, {people} people; {' '.join(why)}")
+
+
 def main(argv) -> None:
     args = FLAGS
+    if args.config == "release":
+        release_main()
+        return
 
     keras.utils.set_random_seed(0)
     values = CONFIGS[args.config]
@@ -79,11 +136,7 @@ def main(argv) -> None:
     size = config.image_size
     model(tf.zeros([1, size, size, 3]))
 
-    if args.image:
-        image = cv2.resize(cv2.imread(args.image), (640, 480))
-    else:
-        image = (np.random.RandomState(0).rand(480, 640, 3) * 255).astype(np.uint8)
-    jpeg = tf.constant([cv2.imencode(".jpg", image)[1].tobytes()])
+    jpeg = tf.constant([cv2.imencode(".jpg", _image())[1].tobytes()])
     params = inference.default_params(k, "paper", max_candidates=args.max_candidates)
 
     with tempfile.TemporaryDirectory() as root:

@@ -25,7 +25,7 @@ from absl import flags  # noqa: E402
 from lcr_tf.contracts import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-CASES = ("overfit", "train_steps", "precision", "heatmaps")
+CASES = ("overfit", "train_steps", "precision", "heatmaps", "release_finetune")
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -145,6 +145,17 @@ def _heatmaps(seed, corpus, anchor_set):
     return {"heatmap loss last/first": losses[-1] / losses[0]}
 
 
+def _release_finetune(seed, corpus, anchor_set):
+    """tests/test_release_finetune.py::test_the_converted_network_trains, the random release file of ``seed``."""
+    import tempfile
+
+    from test_release_finetune import fine_tune, write_release_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        _, before, after, _ = fine_tune(write_release_file(folder, seed))
+    return {"release fine-tuning loss after/before": after / before}
+
+
 #: case -> (function, {quantity: (bound, "<" or ">")}), the bounds as the tests assert them.
 BOUNDS = {
     "overfit": (_overfit, {"classification last/first": (0.3, "<"), "regression last/first": (0.3, "<"),
@@ -155,6 +166,7 @@ BOUNDS = {
     "precision": (_precision, {**{f"{p} inference loss last/first": (None, "<") for p in POLICIES},
                                **{f"{p} training loss step 12/step 1": (0.85, "<") for p in POLICIES}}),
     "heatmaps": (_heatmaps, {"heatmap loss last/first": (0.7, "<")}),
+    "release_finetune": (_release_finetune, {"release fine-tuning loss after/before": (0.85, "<")}),
 }
 
 

@@ -49,8 +49,12 @@ def _record(rendered, index, anchor_set):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """Two train shards and one validation shard of 128 x 128 synthetic images, and a K=6 anchor set."""
-    root = tmp_path_factory.mktemp("train_data")
+    return write_records(tmp_path_factory.mktemp("train_data"))
+
+
+def write_records(root):
+    """Two train shards and one validation shard of 128 x 128 synthetic images, and a K=6 anchor set, in
+    the folder ``root`` (a pathlib.Path); returns their paths as the trainer's flags take them."""
     corpus = body_model.sample_poses(300, seed=0).poses3d
     anchor_set = anchors_lib.cluster_poses(corpus, K, 4, seed=0)
     anchors_path = str(root / "anchors.npz")
