@@ -8,8 +8,9 @@ implementation of the release's forward pass (``ref_lcrnet_release.release_forwa
 ``detect_pose.py``, ``lcrnet_model.py`` and Detectron.pytorch) and PPI (``ref_lcrnet_ppi``, from
 ``lcr_net_ppi_improved.py``).
 
-Tolerances (float32), asserted below: proposal boxes within 0.01 px, class probabilities within 1e-4, decoded
-2D poses within 0.05 px, 3D within 0.1 mm, and the same people after PPI.
+Tolerances (float32), asserted below: proposal boxes within 0.01 px of the network's input, class probabilities
+within 1e-4, decoded 2D poses within 0.05 px of the original image, 3D within 0.1 mm, and the same people after
+PPI (scores within 1e-4 relative, poses as above). ``benchmarks/release_parity.py`` prints the figures reached.
 """
 
 import json
@@ -66,6 +67,28 @@ def _encoded(photos, name):
     return cv2.imencode(".png", cv2.imread(path))[1].tobytes()
 
 
+def _match_proposals(served, ref):
+    """The served proposal matching each of the release's: (R,) index ``m`` with ``served[m[i]] ~ ref[i]``.
+
+    Both rank proposals by objectness, computed in float32 in a different order of operations: two
+    proposals whose scores differ by round-off (1e-7) may come out swapped (at 800 pixels with 1000
+    proposals, 4 such pairs on messi5.jpg). So the proposals are matched by their boxes, each must be
+    within 0.05 px of its match (:func:`parity` reports the exact figure), and a proposal may only sit at
+    another place than the release's where the release's scores of the two places are within 1e-5.
+    """
+    r = len(ref["rois"])
+    assert served["proposal_valid"].sum() == r, "the same number of proposals"
+    dist = np.abs(served["proposal_boxes"][:r, None, :] - ref["rois"][None, :, :]).max(-1)  # (served, ref)
+    match = dist.argmin(0)
+    assert np.array_equal(np.sort(match), np.arange(r)), "the same set of proposals"
+    box_err = dist[match, np.arange(r)].max()
+    assert box_err < 0.05, f"proposal boxes differ by {box_err} px"
+    moved = np.where(match != np.arange(r))[0]
+    swap = np.abs(ref["rpn_scores"][moved] - ref["rpn_scores"][match[moved]])
+    assert swap.size == 0 or swap.max() < 1e-5, f"proposals out of the release's order: {moved}"
+    return match
+
+
 def _release_axes(pose3d):
     """The package's camera axes back to the release's (X, Y, Z) = (-x, -y, z)."""
     return pose3d * np.array([-1.0, -1.0, 1.0], np.float32)
@@ -75,51 +98,77 @@ def _release_axes(pose3d):
 # Parity with the release
 # --------------------------------------------------------------------------------------------------
 
-@pytest.mark.shared_data
-@pytest.mark.parametrize("image", ["messi5.jpg", "vtest_0400.jpg", "basketball1.png"])
-def test_proposals_classes_and_poses_match_the_release(small_release, photos, image):
-    ck, _, export, _ = small_release
-    data = _encoded(photos, image)
-    served = tf.saved_model.load(export).signatures["raw_proposals"](images=tf.constant([data]))
-    served = {k: v.numpy()[0] for k, v in served.items()}
-    ref = ref_lcrnet_release.release_forward(ck, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
-    r = len(ref["rois"])
-    valid = served["proposal_valid"]
-    assert valid.sum() == r, "the same number of proposals"
-    # Proposal boxes in original pixels, in the same order (best objectness first).
-    box_err = np.abs(served["proposal_boxes"][:r] - ref["rois"]).max()
-    assert box_err < 0.01, f"proposal boxes differ by {box_err} px"
-    prob_err = np.abs(served["class_probs"][:r] - ref["scores"]).max()
-    assert prob_err < 1e-4, f"class probabilities differ by {prob_err}"
-    # Every candidate the model kept (score >= 0.1 / 2K) is the release's (RoI, class) pose.
-    keep = served["candidate_valid"]
-    roi, cls = served["candidate_roi_index"][keep], served["candidate_classes"][keep]
-    assert keep.sum() == (ref["scores"][:, 1:] >= 0.1 / 20).sum() > 50
-    err2d = np.abs(served["candidate_pose2d_px"][keep] - ref["pose2d"][roi, cls - 1]).max()
-    err3d = np.abs(_release_axes(served["candidate_pose3d_body_centred_m"][keep]) - ref["pose3d"][roi, cls - 1]).max()
-    assert err2d < 0.05, f"2D poses differ by {err2d} px"
-    assert err3d < 1e-4, f"3D poses differ by {err3d * 1e3} mm"
-    assert tuple(served["image_size"]) == cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+def parity(ck, export: str, data: bytes) -> dict:
+    """The SavedModel ``export`` of the release checkpoint ``ck`` against the NumPy release on the encoded
+    image ``data``: the largest differences per output, and the counts compared.
 
-
-@pytest.mark.shared_data
-@pytest.mark.parametrize("image", ["messi5.jpg", "vtest_0700.jpg"])
-def test_the_same_people_as_the_release_after_ppi(small_release, photos, image):
-    ck, _, export, _ = small_release
-    data = _encoded(photos, image)
+    Returns a dict: ``proposals`` (R), ``box_px`` (proposal boxes, original pixels; ``box_input_px`` in the
+    network input's, where the network computes them: a photograph shrunk to the tests' 160-pixel short side
+    magnifies the same error 3-4 times in original pixels), ``swapped`` (proposals
+    at another rank, :func:`_match_proposals`), ``class_prob``, ``candidates`` (M, pairs >= 0.1 / 2K),
+    ``pose2d_px``, ``pose3d_m`` (the candidates' decoded poses), ``people`` (after PPI, both sides),
+    ``person_score_rel``, ``person_pose2d_px``, ``person_pose3d_m``.
+    """
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    out = tf.saved_model.load(export).signatures["serving_default"](images=tf.constant([data]))
-    out = {k: v.numpy()[0] for k, v in out.items()}
+    loaded = tf.saved_model.load(export)
+    served = {k: v.numpy()[0] for k, v in loaded.signatures["raw_proposals"](images=tf.constant([data])).items()}
+    out = {k: v.numpy()[0] for k, v in loaded.signatures["serving_default"](images=tf.constant([data])).items()}
     ref = ref_lcrnet_release.release_forward(ck, bgr)
+    assert tuple(served["image_size"]) == bgr.shape[:2]
+    match = _match_proposals(served, ref)
+    r = len(match)
+    box_err = np.abs(served["proposal_boxes"][match] - ref["rois"]).max()
+    found = {"proposals": r, "swapped": int((match != np.arange(r)).sum()), "box_px": float(box_err),
+             "box_input_px": float(box_err * float(np.ravel(ref["im_scale"])[0])),
+             "class_prob": float(np.abs(served["class_probs"][match] - ref["scores"]).max())}
+    # The candidates: every (RoI, class) pair scoring >= 0.1 / 2K on both sides, and the release's decoded
+    # pose for each. A pair whose probability is within round-off of the threshold may be a candidate on one
+    # side only.
+    keep = served["candidate_valid"]
+    release_index = np.argsort(match)  # served proposal -> the release's
+    roi, cls = release_index[served["candidate_roi_index"][keep]], served["candidate_classes"][keep]
+    threshold = 0.1 / (ref["scores"].shape[1] - 1)
+    ours = set(zip(roi.tolist(), cls.tolist()))
+    theirs = {(i, c + 1) for i, c in zip(*np.nonzero(ref["scores"][:, 1:] >= threshold))}
+    for i, c in ours ^ theirs:
+        assert abs(ref["scores"][i, c] - threshold) < 1e-4, f"(RoI {i}, class {c}) is a candidate on one side only"
+    both = np.array([(i, c) in theirs for i, c in zip(roi.tolist(), cls.tolist())])
+    found["candidates"] = int(both.sum())
+    found["pose2d_px"] = float(np.abs(served["candidate_pose2d_px"][keep][both]
+                                      - ref["pose2d"][roi[both], cls[both] - 1]).max())
+    found["pose3d_m"] = float(np.abs(_release_axes(served["candidate_pose3d_body_centred_m"][keep][both])
+                                     - ref["pose3d"][roi[both], cls[both] - 1]).max())
     # demo.py: K = anchor_poses.shape[0], resolution from the image, the file's ppi_params.
     people = ref_lcrnet_ppi.lcrnet_ppi_improved_np(ref["scores"], ref["rois"], ref["pose2d"], ref["pose3d"],
                                                     bgr.shape[:2], K=ck["anchor_poses"].shape[0], **ck["ppi_params"])
     n = int(out["num_detections"])
-    assert n == min(len(people), 20) and n > 0
-    for i, person in enumerate(people[:n]):
-        assert out["score"][i] == pytest.approx(person["score"], rel=1e-4)
-        assert np.abs(out["pose2d_px"][i] - person["pose2d"]).max() < 0.05
-        assert np.abs(_release_axes(out["pose3d_body_centred_m"][i]) - person["pose3d"]).max() < 1e-4
+    found["people"] = (n, len(people))
+    n = min(n, len(people))
+    found["person_score_rel"] = max((abs(out["score"][i] / p["score"] - 1) for i, p in enumerate(people[:n])),
+                                    default=0.0)
+    found["person_pose2d_px"] = max((float(np.abs(out["pose2d_px"][i] - p["pose2d"]).max())
+                                     for i, p in enumerate(people[:n])), default=0.0)
+    found["person_pose3d_m"] = max((float(np.abs(_release_axes(out["pose3d_body_centred_m"][i]) - p["pose3d"]).max())
+                                    for i, p in enumerate(people[:n])), default=0.0)
+    return found
+
+
+def _assert_parity(found, max_detections=20):
+    assert found["box_input_px"] < 0.01, found
+    assert found["class_prob"] < 1e-4, found
+    assert found["candidates"] > 50, found
+    assert found["pose2d_px"] < 0.05 and found["pose3d_m"] < 1e-4, found
+    served, release = found["people"]
+    assert served == min(release, max_detections) and served > 0, found
+    assert found["person_score_rel"] < 1e-4 and found["person_pose2d_px"] < 0.05, found
+    assert found["person_pose3d_m"] < 1e-4, found
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("image", ["messi5.jpg", "vtest_0400.jpg", "basketball1.png"])
+def test_proposals_classes_poses_and_people_match_the_release(small_release, photos, image):
+    ck, _, export, _ = small_release
+    _assert_parity(parity(ck, export, _encoded(photos, image)))
 
 
 @pytest.mark.shared_data
@@ -129,14 +178,7 @@ def test_parity_at_the_release_size(tmp_path, photos):
     ck = ref_lcrnet_release.make_release_checkpoint(num_joints=13, seed=1)
     export = convert_official.convert(_write(tmp_path, ck), str(tmp_path / "export"), precision="float32",
                                       fold_batch_norm=False, log=lambda _: None)
-    data = _encoded(photos, "messi5.jpg")
-    served = tf.saved_model.load(export).signatures["raw_proposals"](images=tf.constant([data]))
-    served = {k: v.numpy()[0] for k, v in served.items()}
-    ref = ref_lcrnet_release.release_forward(ck, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
-    r = len(ref["rois"])
-    assert served["proposal_valid"].sum() == r
-    assert np.abs(served["proposal_boxes"][:r] - ref["rois"]).max() < 0.01
-    assert np.abs(served["class_probs"][:r] - ref["scores"]).max() < 1e-4
+    _assert_parity(parity(ck, export, _encoded(photos, "messi5.jpg")))
 
 
 # --------------------------------------------------------------------------------------------------

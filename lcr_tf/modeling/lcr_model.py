@@ -142,7 +142,9 @@ class LCRNet(keras.Model):
         """Inference on a batch of images.
 
         Args:
-          images: (B, S, S, 3) float RGB in [0, 255] (S a multiple of 16).
+          images: (B, H, W, 3) float RGB in [0, 255]: the S x S squares of training and letterboxed
+            inference, or any size (a released model's short-side input; sides that are multiples of 16
+            keep the feature grid aligned with the pixels).
           training: the mode of the backbone layers (batch norm).
         Returns:
           dict of ``boxes`` (B, R, 4) float32 proposals xyxy pixels, ``valid`` (B, R) bool (False for
@@ -167,7 +169,7 @@ class LCRNet(keras.Model):
         second stage's input). :meth:`regress_classes` then regresses chosen classes only.
 
         Args:
-          images: (B, S, S, 3) float RGB in [0, 255] (S a multiple of 16).
+          images: (B, H, W, 3) float RGB in [0, 255] (as :meth:`call`).
         Returns:
           dict of ``boxes`` (B, R, 4) xyxy pixels, ``valid`` (B, R) bool, ``rpn_scores`` (B, R),
           ``class_probs`` (B, R, 2K + 1) float32 and ``head_inputs`` (B, R, D'): the vectors the last

@@ -5,7 +5,8 @@ is its command line.
 Signatures
 ----------
 Every name below is a constant of :mod:`lcr_tf.contracts.serving`. Every input is batched (first
-dimension B): one call runs a batch of images of any sizes (each is letterboxed on its own), and TF
+dimension B): one call runs a batch of images of any sizes (each is letterboxed on its own; a converted
+release model runs each at its own short-side scale, ``ModelConfig.input_resize``), and TF
 Serving's REST "row" format (``{"instances": [...]}``, one object per image) carries them all.
 
 ``serving_default``

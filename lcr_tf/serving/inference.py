@@ -5,6 +5,7 @@
     encoded image bytes (JPEG or PNG, any size up to the limits, grey or colour)
       -> size read from the header, checked against the limits (nothing decoded yet)
       -> decode (3 channels) -> letterbox to S x S            images (B, S, S, 3), scales (B, 2)
+         (a released model: each image at Detectron's short-side scale, on its own: features_encoded)
       -> LCRNet.roi_features                                  proposals (B, R, 4), class probs (B, R, 2K+1)
       -> candidate selection (score >= threshold, best M)     (RoI, class) pairs (B, M)
       -> LCRNet.regress_classes (per RoI, for the classes that some candidate has: never more than the
@@ -462,11 +463,10 @@ def _per_image_features(model, images, prepare) -> Tuple[Dict[str, tf.Tensor], t
         f = {k: v[0] for k, v in f.items()}
         return f, tf.stack([s, s]), size
 
-    head_dim = None  # the RoI head's width, known once the model has run
     spec = {lcr_model.BOXES: tf.TensorSpec([r, 4], tf.float32), lcr_model.VALID: tf.TensorSpec([r], tf.bool),
             lcr_model.RPN_SCORES: tf.TensorSpec([r], tf.float32),
             lcr_model.CLASS_PROBS: tf.TensorSpec([r, c], tf.float32),
-            lcr_model.HEAD_INPUTS: tf.TensorSpec([r, head_dim], compute)}
+            lcr_model.HEAD_INPUTS: tf.TensorSpec([r, None], compute)}  # the RoI head's width
     return tf.map_fn(one, images, fn_output_signature=(spec, tf.TensorSpec([2], tf.float32),
                                                       tf.TensorSpec([2], tf.int32)))
 
