@@ -10,7 +10,7 @@ implementation of the release's forward pass (``ref_lcrnet_release.release_forwa
 
 Tolerances (float32), asserted below: proposal boxes within 0.01 px of the network's input, class probabilities
 within 1e-4, decoded 2D poses within 0.05 px of the original image, 3D within 0.1 mm, and the same people after
-PPI (scores within 1e-4 relative, poses as above). ``benchmarks/release_parity.py`` prints the figures reached.
+PPI (scores within 5e-4 relative, poses as above). ``benchmarks/release_parity.py`` prints the figures reached.
 """
 
 import json
@@ -160,7 +160,9 @@ def _assert_parity(found, max_detections=20):
     assert found["pose2d_px"] < 0.05 and found["pose3d_m"] < 1e-4, found
     served, release = found["people"]
     assert served == min(release, max_detections) and served > 0, found
-    assert found["person_score_rel"] < 1e-4 and found["person_pose2d_px"] < 0.05, found
+    # A person's score sums its mode's class probabilities (each within 1e-4): 7.6e-5 relative at worst
+    # on the shared photographs (benchmarks/release_parity.py); bound 5e-4.
+    assert found["person_score_rel"] < 5e-4 and found["person_pose2d_px"] < 0.05, found
     assert found["person_pose3d_m"] < 1e-4, found
 
 
