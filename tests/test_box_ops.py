@@ -185,3 +185,18 @@ def test_clip_boxes_plus_one_matches_clip_tiled_boxes():
         np.testing.assert_array_equal(per_image[b], ref._clip_tiled_boxes(boxes[b].copy(), size))
     # Outside the image a box becomes a sliver along the border: 1 px wide or high in the +1 convention.
     np.testing.assert_array_equal(box_ops.box_areas(per_image[0, 2:], plus_one=True).numpy(), [1, 6])
+
+
+def test_detectron_encoding_inverts_its_decoding():
+    """encode_deltas(plus_one=True) is Detectron's bbox_transform_inv: the inverse of its bbox_transform,
+    and on a hand-computed case: anchor [0, 0, 15, 15] (w = 16, centre 8) and box [4, 2, 35, 17] (w = 32,
+    centre 20; h = 16, centre 10) give dx = 12 / 16, dy = 2 / 16, dw = log 2, dh = 0."""
+    anchors = tf.constant([[0.0, 0.0, 15.0, 15.0]])
+    deltas = box_ops.encode_deltas(tf.constant([[4.0, 2.0, 35.0, 17.0]]), anchors, plus_one=True).numpy()
+    np.testing.assert_allclose(deltas, [[0.75, 0.125, np.log(2.0), 0.0]], atol=1e-6)
+    rng = np.random.default_rng(0)
+    anchors = rng.uniform(0, 200, (50, 2))
+    anchors = np.concatenate([anchors, anchors + rng.uniform(5, 300, (50, 2))], 1).astype(np.float32)
+    d = rng.normal(0, 0.3, (50, 4)).astype(np.float32)
+    boxes = box_ops.decode_deltas(d, anchors, plus_one=True)
+    np.testing.assert_allclose(box_ops.encode_deltas(boxes, anchors, plus_one=True).numpy(), d, atol=2e-5)

@@ -99,7 +99,8 @@ def _centres_sizes(boxes: tf.Tensor) -> tuple:
     return 0.5 * (x1 + x2), 0.5 * (y1 + y2), x2 - x1, y2 - y1
 
 
-def encode_deltas(boxes, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> tf.Tensor:
+def encode_deltas(boxes, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0), plus_one: bool = False
+                  ) -> tf.Tensor:
     """Faster R-CNN regression targets of ``boxes`` relative to ``anchors``.
 
     ``dx = wx (cx - cx_a) / w_a``, ``dy = wy (cy - cy_a) / h_a``, ``dw = ww log(w / w_a)``,
@@ -109,6 +110,8 @@ def encode_deltas(boxes, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0
       boxes: (..., 4) xyxy target boxes, pixels.
       anchors: (..., 4) xyxy reference boxes, pixels, broadcastable against ``boxes``.
       weights: (wx, wy, ww, wh) multipliers of the four deltas.
+      plus_one: Detectron's ``bbox_transform_inv`` (``utils/boxes.py``): widths ``x2 - x1 + 1`` and
+        centres ``x1 + 0.5 w`` for both boxes; the inverse of :func:`decode_deltas` with ``plus_one``.
 
     Returns:
       (..., 4) deltas (dx, dy, dw, dh), unitless. Sides below 1e-6 px are floored there, so empty
@@ -116,6 +119,10 @@ def encode_deltas(boxes, anchors, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0
     """
     boxes = _float(boxes)
     anchors = _float(anchors, boxes.dtype)
+    if plus_one:
+        # A +1-convention box [x1, x2] is the continuous box [x1 - 0.5, x2 + 0.5] (same centre, width + 1).
+        half = tf.constant([-0.5, -0.5, 0.5, 0.5], boxes.dtype)
+        boxes, anchors = boxes + half, anchors + half
     cx, cy, w, h = _centres_sizes(boxes)
     cxa, cya, wa, ha = _centres_sizes(anchors)
     w, h = tf.maximum(w, _MIN_SIDE), tf.maximum(h, _MIN_SIDE)

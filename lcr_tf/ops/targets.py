@@ -103,7 +103,7 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
                        positive_fraction: float = 0.5, seed: SeedLike = None,
                        border_tolerance: Optional[float] = None,
                        box_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
-                       ignore_boxes=None, ignore_mask=None, ignore_ioa: float = 0.5
+                       ignore_boxes=None, ignore_mask=None, ignore_ioa: float = 0.5, plus_one: bool = False
                        ) -> Tuple[tf.Tensor, tf.Tensor]:
     """RPN anchor labels and box targets (Faster R-CNN rules; the loss of eq 2).
 
@@ -137,6 +137,8 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
       ignore_boxes: None, or (B, G, 4) xyxy pixels of ignore regions; ignore_mask: (B, G) bool (padding
         rows False).
       ignore_ioa: the fraction of an anchor inside a region above which it is ignored.
+      plus_one: Detectron's +1 convention (``ModelConfig.rpn_convention="detectron"``) for the IoUs and
+        the encoded targets, as its anchors and decoding use it.
     Returns:
       labels: (B, N_a) int32 in {1, 0, -1}.
       box_targets: (B, N_a, 4) float32 encoded (dx, dy, dw, dh) of each positive anchor's matched box
@@ -152,7 +154,7 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
     gt_mask = tf.cast(gt_mask, tf.bool)
     num_anchor_boxes = tf.shape(anchors)[0]
 
-    iou = box_ops.iou(anchors[None], gt_boxes)  # (B, N_a, P)
+    iou = box_ops.iou(anchors[None], gt_boxes, plus_one=plus_one)  # (B, N_a, P)
     if border_tolerance is None:
         usable = tf.ones([num_anchor_boxes], tf.bool)
     else:
@@ -179,7 +181,7 @@ def assign_rpn_targets(anchors, gt_boxes, gt_mask, image_size, pos_iou: float = 
     labels = tf.where(positive, 1, tf.where(negative, 0, -1))
 
     matched_boxes = tf.gather(gt_boxes, matched, batch_dims=1)
-    deltas = box_ops.encode_deltas(matched_boxes, anchors[None], weights=tuple(box_weights))
+    deltas = box_ops.encode_deltas(matched_boxes, anchors[None], weights=tuple(box_weights), plus_one=plus_one)
     box_targets = tf.where(positive[..., None], tf.cast(deltas, tf.float32), 0.0)
     return tf.cast(labels, tf.int32), box_targets
 

@@ -141,7 +141,8 @@ class TrainableLCRNet(LCRNet):
         rpn_labels, rpn_targets = targets_lib.assign_rpn_targets(
             anchors, gt_boxes, gt_mask, image_size, pos_iou=cfg.rpn_pos_iou, neg_iou=cfg.rpn_neg_iou,
             batch_size_per_image=cfg.rpn_batch_size_per_image,
-            positive_fraction=cfg.rpn_positive_fraction, seed=seeds[0], **ignore)
+            positive_fraction=cfg.rpn_positive_fraction, seed=seeds[0],
+            plus_one=cfg.rpn_convention == "detectron", **ignore)
         rois = targets_lib.assign_roi_targets(
             boxes, valid, people, self.anchor_pose2d, self.anchor_pose3d, num_rois=cfg.rois_per_image,
             positive_fraction=cfg.roi_positive_fraction, fg_iou=cfg.fg_iou, add_gt_boxes=True,
