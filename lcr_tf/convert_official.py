@@ -9,8 +9,8 @@ model (:mod:`lcr_tf.release.convert`) and writes ``<export_dir>/<version>/`` wit
 of :mod:`lcr_tf.export`, the release's PPI (mode ``official`` with the file's ``ppi_params``) as the stored
 defaults, and ``export_info`` naming the source file, its SHA-256, the model name and the licence terms
 (GPLv3, for scientific or personal use only: the converted model keeps the authors' terms).
-``--model_dir`` also writes it as a model directory, which ``lcr_tf.predict``, ``lcr_tf.evaluate`` and
-``lcr_tf.train --init_from`` read.
+``--model_dir`` also writes it as a model directory, which ``lcr_tf.train --init_from`` and
+:func:`lcr_tf.serving.inference.load_model` read (``lcr_tf.predict`` and ``lcr_tf.evaluate`` take the export).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("version", None, "Version number; default: one more than the highest in --export_dir.",
                          lower_bound=1)
     flags.DEFINE_string("model_dir", None, "Also write the converted model as a model directory "
-                        "(config.json + final.weights.h5) here, for predict, evaluate and train --init_from.")
+                        "(config.json + final.weights.h5) here, for lcr_tf.train --init_from.")
     flags.DEFINE_enum("precision", precision_lib.AUTO, [precision_lib.AUTO, "float32", "mixed_bfloat16"],
                       "Compute precision of the exported model, as lcr_tf.export's --precision (auto: times "
                       "both where bfloat16 is native and keeps the faster).")

@@ -29,8 +29,9 @@ BGR minus PIXEL_MEANS, short side           ``pixel_means_bgr``, ``input_resize=
 
 Decoding is the same in both: 2D pixels = box corner + (anchor + delta) * (x2 - x1, y2 - y1), 3D = anchor +
 delta. :func:`load_release` returns the Keras model, its config, its anchor-poses and its PPI settings;
-:func:`write_model_dir` saves it as a model directory, which :mod:`lcr_tf.predict`, :mod:`lcr_tf.evaluate`,
-:mod:`lcr_tf.export` and ``lcr_tf.train --init_from`` read like a trained run's.
+:func:`write_model_dir` saves it as a model directory, which :mod:`lcr_tf.export` and
+``lcr_tf.train --init_from`` read like a trained run's (:mod:`lcr_tf.predict` and :mod:`lcr_tf.evaluate` then
+take the export).
 """
 
 from __future__ import annotations
