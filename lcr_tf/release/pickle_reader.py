@@ -10,7 +10,8 @@ of a dict::
 
 A pickle can run any code while it loads, so :func:`load_release_pickle` never uses ``pickle.load``'s default
 class lookup: a restricted unpickler resolves only the globals such files need, each to a stand-in of
-:mod:`lcr_tf.release.pickle_globals` that checks its arguments (never to torch, which need not be installed), and refuses everything else with
+:mod:`lcr_tf.release.pickle_globals` that checks its arguments (never to torch, which need not be installed),
+and refuses everything else with
 :class:`UnsafePickleError` before anything runs.
 
 How torch 0.4 tensors travel in a plain pickle:
@@ -70,7 +71,8 @@ _LOAD_FROM_BYTES = ("torch.storage", "_load_from_bytes")  # bound to the unpickl
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that resolves only :data:`lcr_tf.release.pickle_globals.GLOBALS` (and ``torch.storage._load_from_bytes``).
+    """``pickle.Unpickler`` that resolves only :data:`lcr_tf.release.pickle_globals.GLOBALS` (and
+    ``torch.storage._load_from_bytes``).
 
     ``storages`` is the table of a legacy stream's object pickle, whose persistent ids declare torch storages;
     ``None`` for any other pickle, which may hold no persistent ids.
