@@ -51,7 +51,7 @@ from lcr_tf.modeling import factory  # noqa: E402
 from lcr_tf.poses import anchors as anchors_lib  # noqa: E402
 from lcr_tf.poses import body_model  # noqa: E402
 from lcr_tf.serving import export as export_lib  # noqa: E402
-from lcr_tf.serving import fastest_precision, inference  # noqa: E402
+from lcr_tf.serving import fastest_precision, image_input, inference  # noqa: E402
 
 CONFIGS = {
     "tiny": dict(backbone="tiny", image_size=256, num_anchors=32, rpn_channels=128,
@@ -168,7 +168,7 @@ def main(argv) -> None:
             t_serve32 = median_time(lambda: serve32(images=jpeg)["num_detections"].numpy(), args.repeats,
                                     warmup=True)
 
-    canvases, scales, sizes = inference.prepare_encoded(jpeg, size)
+    canvases, scales, sizes = image_input.prepare_encoded(jpeg, size)
     forward = tf.function(lambda x: model.roi_features(x))
     full = tf.function(lambda x: model(x))
     t_forward = median_time(lambda: forward(canvases)["class_probs"].numpy(), args.repeats, warmup=True)

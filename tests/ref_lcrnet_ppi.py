@@ -43,7 +43,7 @@ def _joint_lists(iou_func: str, num_joints: int):
         return ([10, 11, 12], [11, 10, 12]) if j13 else ([10, 11, 12, 13], [11, 10, 12, 13])
     if iou_func == "mje":
         return list(range(num_joints)), None
-    raise NotImplementedError(f"unknown iou_func {iou_func!r} (line 122)")
+    raise ValueError(f"unknown iou_func {iou_func!r} (the release raises here, line 122)")
 
 
 def _overlapping(iou_func, th_iou, boxes, poses2d, seed_box, seed_pose2d) -> np.ndarray:
@@ -86,7 +86,7 @@ def lcrnet_ppi_improved_np(scores, boxes, pose2d, pose3d, resolution, K=None, sc
       decreasing score (stable, line 215); poses are float32 for J = 13 or 14 (lines 178-179).
     Raises:
       AssertionError: iou_func other than "bbox" or "mje" with J not 13 or 14 (line 88).
-      NotImplementedError: an unknown iou_func, once there is a candidate (line 122).
+      ValueError: an unknown iou_func, once there is a candidate (the release's line 122 raises then).
       RuntimeError: where the release would loop forever (a seed outside its own group or mode).
     Omitted: the ``hand_isright`` key of J = 21 (line 196) and ``verbose``.
     """

@@ -25,7 +25,7 @@ from lcr_tf.poses import body_model
 from lcr_tf.postprocess import integration as ppi_lib
 from lcr_tf.postprocess import placement
 from lcr_tf.serving import export as export_lib
-from lcr_tf.serving import fastest_precision, inference
+from lcr_tf.serving import fastest_precision, image_input, inference
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K, S, R, M, D = 4, 64, 10, 50, 5
@@ -124,11 +124,11 @@ def test_load_model_restores_weights_and_anchors(exported):
 
 def test_letterbox_places_image_top_left():
     image = noise(32, 64, 2)
-    canvas, scales = inference.letterbox(image, 64)
+    canvas, scales = image_input.letterbox(image, 64)
     np.testing.assert_allclose(canvas.numpy()[:32], image, atol=1e-3)  # scale 1: the image itself
     assert np.all(canvas.numpy()[32:] == 0)
     np.testing.assert_allclose(scales.numpy(), [1.0, 1.0])
-    canvas, scales = inference.letterbox(np.full((90, 30, 3), 100, np.uint8), 64)  # 64 / 90
+    canvas, scales = image_input.letterbox(np.full((90, 30, 3), 100, np.uint8), 64)  # 64 / 90
     np.testing.assert_allclose(scales.numpy(), [21 / 30, 64 / 90], rtol=1e-6)  # round(30 * 64 / 90) = 21
     np.testing.assert_allclose(canvas.numpy()[:, :21], 100.0, atol=1e-3)
     assert np.all(canvas.numpy()[:, 21:] == 0)
@@ -140,7 +140,7 @@ def test_proposals_and_candidates_match_the_keras_model(exported):
     model, _, _, loaded = exported
     image = noise(128, 96, 3)  # letterboxed at scale 0.5 to 64 x 48
     out = {k: v.numpy()[0] for k, v in loaded.signatures["raw_proposals"](images=tf.constant([png(image)])).items()}
-    canvas, scales = inference.letterbox(image, S)
+    canvas, scales = image_input.letterbox(image, S)
     np.testing.assert_allclose(scales.numpy(), [0.5, 0.5])
     ref = {k: v.numpy()[0] for k, v in model(canvas[None]).items()}
     np.testing.assert_array_equal(out["image_size"], [128, 96])
@@ -168,7 +168,7 @@ def test_serving_default_matches_eager_inference_and_numpy_ppi(exported):
     images = [png(noise(48, 80, 4)), png(noise(100, 70, 5))]  # two sizes in one batch
     out = {k: v.numpy() for k, v in loaded.signatures["serving_default"](images=tf.constant(images)).items()}
     assert set(out) == set(inference.DETECTION_KEYS)
-    canvases, scales, sizes = inference.prepare_encoded(tf.constant(images), S)
+    canvases, scales, sizes = image_input.prepare_encoded(tf.constant(images), S)
     eager = {k: v.numpy() for k, v in inference.detect(model, canvases, scales, sizes, params()).items()}
     for key in inference.DETECTION_KEYS:
         np.testing.assert_allclose(out[key], eager[key], atol=2e-3, err_msg=key)
@@ -322,7 +322,7 @@ def test_blank_image_with_a_model_that_sees_nobody():
     nobody = tiny_model()
     bias = nobody.lcr_head.classifier.bias
     bias.assign(np.r_[30.0, np.zeros(2 * K)].astype(np.float32))
-    canvases, scales, sizes = inference.prepare_encoded(tf.constant([png(np.zeros((40, 50, 3)))]), S)
+    canvases, scales, sizes = image_input.prepare_encoded(tf.constant([png(np.zeros((40, 50, 3)))]), S)
     out = inference.detect(nobody, canvases, scales, sizes, params())
     assert int(out["num_detections"][0]) == 0
     for key in inference.DETECTION_KEYS[1:]:

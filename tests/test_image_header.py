@@ -1,5 +1,5 @@
 """Image headers and serving limits: the pure-Python reader (lcr_tf.serving.image_header) and the graph's
-check (lcr_tf.serving.inference.decode_checked) read the same sizes, refuse the same non-images, and the
+check (lcr_tf.serving.image_input.decode_checked) read the same sizes, refuse the same non-images, and the
 limits are inclusive (an image exactly at a limit passes)."""
 
 import re
@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from lcr_tf.contracts import serving
-from lcr_tf.serving import image_header, inference
+from lcr_tf.serving import image_header, image_input
 
 # A GIF89a header of a 1 x 1 image: what a GIF starts with (not served).
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00" \
@@ -80,9 +80,9 @@ def test_reader_agrees_with_the_graph_on_real_files():
         fmt, w, h = image_header.read_header(data, label)
         assert (w, h) == (width, height), label
         assert fmt == (image_header.JPEG if "jpeg" in label else image_header.PNG), label
-        known, tw, th = inference.encoded_image_size(tf.constant(data))
+        known, tw, th = image_input.encoded_image_size(tf.constant(data))
         assert bool(known) and (int(tw), int(th)) == (width, height), label
-        assert inference.decode_checked(tf.constant(data)).shape == (height, width, 3), label
+        assert image_input.decode_checked(tf.constant(data)).shape == (height, width, 3), label
 
 
 def test_progressive_jpeg_is_progressive():
@@ -110,14 +110,14 @@ def test_graph_check_refuses_what_is_no_servable_image():
     error; a GIF or random bytes are named as not JPEG / PNG, with their first bytes."""
     for label, data in broken_files():
         with pytest.raises(tf.errors.InvalidArgumentError):
-            inference.prepare_encoded(tf.constant([data]), 32)
+            image_input.prepare_encoded(tf.constant([data]), 32)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"images\[0\] \(43 bytes\) is not a JPEG or a PNG.*\(hex\): \"47 49 46 38 39 61 01 00\""):
-        inference.prepare_encoded(tf.constant([GIF]), 32)
+        image_input.prepare_encoded(tf.constant([GIF]), 32)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\(3 bytes\) is not .*\(hex\): \"f6 80 ff\""):
-        inference.prepare_encoded(tf.constant([b"\xf6\x80\xff"]), 32)  # bytes that are not UTF-8
+        image_input.prepare_encoded(tf.constant([b"\xf6\x80\xff"]), 32)  # bytes that are not UTF-8
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\(0 bytes\) is not .*\(hex\): \"\""):
-        inference.prepare_encoded(tf.constant([b""]), 32)
+        image_input.prepare_encoded(tf.constant([b""]), 32)
 
 
 def test_limits_are_inclusive_in_the_reader_and_the_graph():
@@ -126,7 +126,7 @@ def test_limits_are_inclusive_in_the_reader_and_the_graph():
     limits = image_header.Limits(max_image_side=64, max_image_pixels=64 * 60, max_images_per_request=2)
     at = encode(".png", noise(60, 64))  # 64 wide, 60 high: on both limits
     image_header.check(at, "at", limits)
-    canvases, scales, sizes = inference.prepare_encoded(tf.constant([at]), 32, limits.as_dict())
+    canvases, scales, sizes = image_input.prepare_encoded(tf.constant([at]), 32, limits.as_dict())
     np.testing.assert_array_equal(sizes.numpy(), [[60, 64]])
     for h, w in ((60, 65), (65, 10), (61, 64)):  # side (width), side (height), pixels
         data = encode(".jpg", noise(h, w))
@@ -135,10 +135,10 @@ def test_limits_are_inclusive_in_the_reader_and_the_graph():
         with pytest.raises(image_header.ImageRefused, match=expected):
             image_header.check(data, "over", limits)
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"images\[1\] is " + expected):
-            inference.prepare_encoded(tf.constant([at, data]), 32, limits.as_dict())
+            image_input.prepare_encoded(tf.constant([at, data]), 32, limits.as_dict())
     with pytest.raises(tf.errors.InvalidArgumentError, match="a request of 3 images: the model takes at most 2"):
-        inference.prepare_encoded(tf.constant([at] * 3), 32, limits.as_dict())
-    inference.prepare_encoded(tf.constant([at] * 2), 32, limits.as_dict())
+        image_input.prepare_encoded(tf.constant([at] * 3), 32, limits.as_dict())
+    image_input.prepare_encoded(tf.constant([at] * 2), 32, limits.as_dict())
 
 
 def test_declared_size_is_read_without_decoding():
@@ -149,12 +149,12 @@ def test_declared_size_is_read_without_decoding():
     assert image_header.read_header(data) == ("png", 30000, 30000)
     with pytest.raises(image_header.ImageRefused, match="30000x30000 pixels"):
         image_header.check(data)
-    known, w, h = inference.encoded_image_size(tf.constant(data))
+    known, w, h = image_input.encoded_image_size(tf.constant(data))
     assert bool(known) and (int(w), int(h)) == (30000, 30000)
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=f"30000x30000 pixels .* {serving.MAX_IMAGE_SIDE} pixels per side and "
                              f"{serving.MAX_IMAGE_PIXELS} pixels per image"):
-        inference.prepare_encoded(tf.constant([data]), 32)
+        image_input.prepare_encoded(tf.constant([data]), 32)
 
 
 def test_limits_validation_and_defaults():

@@ -29,6 +29,7 @@ import tensorflow as tf
 from lcr_tf import convert_official
 from lcr_tf.release import checkpoint as checkpoint_lib
 from lcr_tf.release import convert as convert_lib
+from lcr_tf.serving import image_input, inference
 
 
 @pytest.fixture(scope="session")
@@ -227,9 +228,7 @@ def test_a_batch_of_images_of_different_sizes(small_release, photos):
         np.testing.assert_allclose(alone["pose2d_px"].numpy()[0], both["pose2d_px"].numpy()[i], atol=1e-3)
 
 
-def test_the_model_directory_loads_for_predict_and_evaluate(small_release):
-    from lcr_tf.serving import inference
-
+def test_the_model_directory_loads(small_release):
     ck, _, _, model_dir = small_release
     loaded = inference.load_model(model_dir)
     assert loaded.skeleton == "lcr13" and loaded.config.rpn_convention == "detectron"
@@ -323,9 +322,7 @@ def test_seventeen_joints(tmp_path):
     image = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
     ref = ref_lcrnet_release.release_forward(ck, image, rois=rois)
     model = release.model
-    from lcr_tf.serving import inference
-
-    net_input, s = inference.resize_short_side(tf.constant(image[..., ::-1]), 160, 256)
+    net_input, s = image_input.resize_short_side(tf.constant(image[..., ::-1]), 160, 256)
     features = model.trunk(model.preprocess(net_input[None]))
     vectors = model.roi_head(model.aligner(features, tf.constant(rois[None])))
     logits, regression = model.lcr_head(vectors)

@@ -240,7 +240,7 @@ def integrate_candidates(scores, roi_boxes, pose2d, pose3d, classes, valid, imag
                 out3d.write(count, p3))
 
     # One person per group, written once (a TensorArray, not an (M, J, D) tensor updated per group). Row 0
-    # is a placeholder, so that stacking works with no group even when J is not static.
+    # holds zeros and is dropped after the loop: stacking then works with no group even when J is not static.
     j_now = tf.shape(pose2d)[1]
     arrays = [tf.TensorArray(tf.float32, size=1, dynamic_size=True, element_shape=shape).write(0, tf.zeros(zeros))
               for shape, zeros in (([], []), (pose2d.shape[1:], [j_now, 2]), (pose3d.shape[1:], [j_now, 3]))]

@@ -41,7 +41,7 @@ values are in the original image (the letterboxing of :mod:`lcr_tf.serving.infer
 Limits of the encoded-image signatures (``serving_default``, ``detect_with_options``, ``raw_proposals``)
 ------------------------------------------------------------------------------------------------------
 Each image's width and height are read from its header before anything is decoded (JPEG's frame header,
-PNG's IHDR chunk: :func:`lcr_tf.serving.inference.decode_checked`), and the call fails with
+PNG's IHDR chunk: :func:`lcr_tf.serving.image_input.decode_checked`), and the call fails with
 ``INVALID_ARGUMENT``, naming the image, its size and the limit, in about a millisecond and without
 allocating the image, when an image is over ``max_image_side`` pixels per side or ``max_image_pixels``
 pixels, or the request holds more than ``max_images_per_request`` images. Bytes that are not a JPEG or a

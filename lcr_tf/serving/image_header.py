@@ -2,7 +2,7 @@
 and the serving limits it is checked against.
 
 The SavedModel's encoded-image signatures refuse, before decoding, an image that is not a JPEG or a PNG or
-whose declared size is over the limits recorded at export (:func:`lcr_tf.serving.inference.decode_checked`).
+whose declared size is over the limits recorded at export (:func:`lcr_tf.serving.image_input.decode_checked`).
 This module reads the same headers so that a program holding the files (``lcr_tf.predict``, the
 evaluation) can skip such an image with its reason instead of sending it, and never decodes it itself:
 
