@@ -2,8 +2,13 @@ r"""Anchor-poses from a 3D pose corpus: K-means over oriented poses (paper Sec 4
 
     python -m beam_jobs.anchor_poses --poses=poses.npz --num_anchors=200 --output=anchors.npz \
         [--views=20] [--seed=0] [--elevation_range=-10,40] [--max_poses=N] [--figure=anchors.png]
+    python -m beam_jobs.anchor_poses --poses_from_records='muco/train-*.tfrecord' --num_anchors=200 \
+        --output=anchors_mupots14.npz [--mocap_only] [the options above]
 
-Steps: load the corpus (:func:`lcr_tf.poses.pose_corpus.load`); optionally keep a seeded random subset of
+Steps: load the corpus (:func:`lcr_tf.poses.pose_corpus.load`; with ``--poses_from_records``, the 3D poses
+of every person of the TFRecord shards, in the records' skeleton: :func:`lcr_tf.data.record_poses.
+poses_from_records`, the way to anchor-poses of a skeleton that has no MoCap corpus, e.g. ``mupots14``
+records of MuCo-3DHP; the anchors' metadata then names that skeleton); optionally keep a seeded random subset of
 ``--max_poses`` poses; turn every pose to ``--views`` random camera views of its own (azimuth all round,
 elevation uniform in ``--elevation_range``) and re-centre; K-means on the flattened poses
 (:func:`lcr_tf.poses.anchors.kmeans`); build the K full-body and K upper-body anchors
@@ -38,7 +43,13 @@ def define_flags():
     """Defines the command-line flags; called only when run as a program, so importing this module
     (tests, other programs) never clashes with flags of the same name defined elsewhere."""
     flags.DEFINE_string("poses", None, "Input 3D pose corpus (poses.npz written by "
-                        "beam_jobs.mocap_poses, with its JSON sidecar).")
+                        "beam_jobs.mocap_poses, with its JSON sidecar). Exactly one of --poses and "
+                        "--poses_from_records.")
+    flags.DEFINE_string("poses_from_records", None, "TFRecord shards (a glob or comma-separated globs, "
+                        "beam_jobs.build_tfrecords output): cluster the 3D poses of their people, in the "
+                        "records' skeleton (e.g. mupots14), instead of a --poses corpus.")
+    flags.DEFINE_boolean("mocap_only", False, "With --poses_from_records: only the people whose 3D the "
+                         "dataset gave (not pseudo ground truth).")
     flags.DEFINE_integer("num_anchors", None, "K, the number of full-body anchor-poses (the classifier "
                          "gets 2K+1 classes). The paper uses 100 on Human3.6M and 200 in the wild.",
                          lower_bound=1)
@@ -82,14 +93,17 @@ def default_figure_path(output: str) -> str:
     return os.path.splitext(output)[0] + ".png"
 
 
-def run(poses: str, num_anchors: int, output: str, views: int = 20, seed: int = 0,
+def run(poses: Optional[str], num_anchors: int, output: str, views: int = 20, seed: int = 0,
         elevation_range_deg: Tuple[float, float] = geometry.DEFAULT_ELEVATION_RANGE_DEG,
         max_poses: Optional[int] = None, figure: Optional[str] = None, max_iter: int = 300,
         tol: float = 1e-4, init_sample: Optional[int] = 100_000, threads: Optional[int] = 2,
-        verbose: bool = True) -> anchors_lib.AnchorSet:
-    """Computes the anchor-poses of the corpus ``poses`` and writes ``output`` (+ sidecar, + figure).
+        verbose: bool = True, poses_from_records: Optional[str] = None,
+        mocap_only: bool = False) -> anchors_lib.AnchorSet:
+    """Computes the anchor-poses of the corpus ``poses`` (or of the people of the shards
+    ``poses_from_records``: exactly one of the two) and writes ``output`` (+ sidecar, + figure).
 
     Args:
+      mocap_only: with ``poses_from_records``, only the people whose 3D the dataset gave.
       figure: PNG path; None for :func:`default_figure_path`, "" for no figure.
       init_sample: k-means++ subsample size, None or 0 for all oriented poses.
       threads: OpenMP threads for K-means, None or 0 for scikit-learn's default.
@@ -98,7 +112,14 @@ def run(poses: str, num_anchors: int, output: str, views: int = 20, seed: int = 
         oriented poses.
     """
     t0 = time.perf_counter()
-    corpus = pose_corpus.load(poses)
+    if (poses is None) == (poses_from_records is None):
+        raise ValueError("give exactly one of --poses and --poses_from_records")
+    if poses_from_records is not None:
+        from lcr_tf.data import record_poses  # TensorFlow only for records
+        corpus = record_poses.poses_from_records(poses_from_records, mocap_only)
+        poses = poses_from_records
+    else:
+        corpus = pose_corpus.load(poses)
     n_total = len(corpus)
     poses3d = corpus.poses3d
     if max_poses is not None and max_poses < n_total:
@@ -112,8 +133,9 @@ def run(poses: str, num_anchors: int, output: str, views: int = 20, seed: int = 
     anchor_set = anchors_lib.cluster_poses(
         poses3d, num_anchors, views, seed, skeleton=corpus.skeleton, elevation_range_deg=elevation_range_deg,
         max_iter=max_iter, tol=tol, init_sample=init_sample or None, n_threads=threads or None,
-        metadata=dict(corpus=dict(path=poses, num_poses=n_total, num_used=n_used,
-                                  skeleton=corpus.skeleton.name), max_poses=max_poses))
+        metadata=dict(corpus=dict(path=poses, num_poses=n_total, num_used=n_used, skeleton=corpus.skeleton.name,
+                                  **({"source": "records"} if poses_from_records is not None else {})),
+                      max_poses=max_poses))
     anchor_set.metadata["timing_s"]["load"] = round(t_load, 3)
     anchor_set.metadata["timing_s"]["total"] = round(time.perf_counter() - t0, 3)
     anchor_set.save(output)
@@ -142,12 +164,13 @@ def main(argv):
         elevation = parse_range(FLAGS.elevation_range)
         run(FLAGS.poses, FLAGS.num_anchors, FLAGS.output, views=FLAGS.views, seed=FLAGS.seed,
             elevation_range_deg=elevation, max_poses=FLAGS.max_poses, figure=FLAGS.figure,
-            max_iter=FLAGS.max_iter, tol=FLAGS.tol, init_sample=FLAGS.init_sample, threads=FLAGS.threads)
+            max_iter=FLAGS.max_iter, tol=FLAGS.tol, init_sample=FLAGS.init_sample, threads=FLAGS.threads,
+            poses_from_records=FLAGS.poses_from_records, mocap_only=FLAGS.mocap_only)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"anchor_poses: error: {e}") from None
 
 
 if __name__ == "__main__":
     define_flags()
-    flags.mark_flags_as_required(["poses", "num_anchors", "output"])
+    flags.mark_flags_as_required(["num_anchors", "output"])
     cli.run(main)

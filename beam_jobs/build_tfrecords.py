@@ -4,7 +4,7 @@ r"""Beam job: a dataset's annotated images -> TFRecord shards of ``tf.train.Exam
 Usage::
 
     python -m beam_jobs.build_tfrecords --dataset=NAME --input=... --poses=poses.npz \
-        --anchors=anchors.npz --output=PREFIX [--num_shards=8] [--min_joints=4] \
+        --anchors=anchors.npz --output=PREFIX [--skeleton=lcr13|mupots14] [--num_shards=8] [--min_joints=4] \
         [--reader_option=NAME=VALUE ...] [any Beam pipeline option]
     python -m beam_jobs.build_tfrecords --dataset=synthetic --num_images=1000 --seed=0 \
         --anchors=anchors.npz --output=data/synthetic
@@ -12,9 +12,17 @@ Usage::
 Writes ``PREFIX-00000-of-0000N.tfrecord`` ... (one Example per image, all N shards always exist),
 ``PREFIX-rejected.jsonl`` (one JSON line per rejected image or person, with the reason) and
 ``PREFIX-summary.json`` (the parameters and the counts of every outcome, from the Beam metrics) and,
-last, ``PREFIX-manifest.json`` (records, bytes and SHA-256 of every shard, :mod:`lcr_tf.contracts.
-shard_manifest`; local outputs only), which the trainer and ``python -m lcr_tf.data.verify`` check the
-shards against.
+last, ``PREFIX-manifest.json`` (records, bytes and SHA-256 of every shard and the records' skeleton,
+:mod:`lcr_tf.contracts.shard_manifest`; local outputs only), which the trainer and
+``python -m lcr_tf.data.verify`` check the shards against.
+
+``--skeleton`` chooses the joint set of the records (``lcr13``, the default, or ``mupots14``, to fine-tune
+to MuPoTS-3D's skeleton; every record says which in ``schema/skeleton``). ``--anchors`` must be in that
+skeleton; without ``--anchors`` every person's class is written as 0, "not assigned" (the trainer always
+recomputes the classes from its own anchor set): the way to build records of a skeleton whose anchor-poses
+are then clustered from them (``beam_jobs.anchor_poses --poses_from_records``). People without the
+dataset's own 3D need pseudo ground truth from the LCR-13 corpus, which has no head top or MuPoTS neck:
+in ``mupots14`` they are rejected (``pseudo_gt_refused``, the reason names the missing joints).
 Without ``--runner``, the job runs on the DirectRunner with ``--direct_running_mode=multi_processing
 --direct_num_workers=2``; any other runner's options pass through unchanged. Worker processes import
 ``lcr_tf`` and ``beam_jobs``: install the package (``pip install -e .``) or run from the repository root.
@@ -33,7 +41,7 @@ worker, once per process). What each step does to a record is Beam-free code of
    those left empty are dropped and counted; malformed ones reject the image).
 3. :class:`ConvertPeopleFn`: checks each person (array shapes, NaN in an annotated joint, an annotated
    joint absurdly far outside the image, non-finite or impossible 3D, fewer than ``min_joints``
-   annotated joints, all joints at one point) and rejects the bad ones; converts the rest to LCR-13
+   annotated joints, all joints at one point) and rejects the bad ones; converts the rest to ``--skeleton``
    (:func:`lcr_tf.contracts.skeleton.convert` with the annotated mask, then with the visible mask); re-centres
    given 3D poses and completes their missing 2D joints from their own 3D
    (:func:`lcr_tf.datasets.labelling.complete_from_own_3d`).
@@ -85,7 +93,7 @@ from lcr_tf.contracts import shard_manifest
 from lcr_tf.datasets import build_settings, labelling, records
 from lcr_tf.datasets.base import DatasetReader
 from lcr_tf.datasets.corpus import DEFAULT_BODY_MODEL_POSES, load_corpus_poses
-from lcr_tf.datasets.labelling import DEFAULT_MAX_OUTSIDE, TARGET, ImageItem
+from lcr_tf.datasets.labelling import DEFAULT_MAX_OUTSIDE, DEFAULT_TARGET, PSEUDO_GT_SKELETON, TARGETS, ImageItem
 from lcr_tf.poses import pose_corpus, pseudo_gt
 
 NAMESPACE = "build_tfrecords"
@@ -162,16 +170,18 @@ def _reject_unusable(item: ImageItem):
 
 
 class ConvertPeopleFn(beam.DoFn):
-    """Validates people and converts them to LCR-13 (:func:`convert_people`)."""
+    """Validates people and converts them to the target skeleton (:func:`convert_people`)."""
 
-    def __init__(self, min_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS, max_outside: float = DEFAULT_MAX_OUTSIDE):
+    def __init__(self, min_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS, max_outside: float = DEFAULT_MAX_OUTSIDE,
+                 skeleton: str = DEFAULT_TARGET.name):
         super().__init__()
         self.min_joints = int(min_joints)
         self.max_outside = float(max_outside)
+        self.skeleton = str(skeleton)
 
     def process(self, item: ImageItem):
         try:
-            problems = labelling.convert_people(item, self.min_joints, self.max_outside)
+            problems = labelling.convert_people(item, self.min_joints, self.max_outside, self.skeleton)
         except KeyError as e:
             Metrics.counter(NAMESPACE, "images_rejected_unknown_skeleton").inc()
             Metrics.counter(NAMESPACE, "persons_dropped_with_image").inc(item.num_people)
@@ -234,7 +244,7 @@ class EncodeFn(beam.DoFn):
     """Anchor classes, boxes and encoding -> ``(shard, (image_id, key, num_people, serialized, stats))``
     (``stats``: :func:`person_statistics`)."""
 
-    def __init__(self, anchors: str, num_shards: int):
+    def __init__(self, anchors: Optional[str], num_shards: int):
         super().__init__()
         self.anchors = anchors
         self.num_shards = int(num_shards)
@@ -242,7 +252,8 @@ class EncodeFn(beam.DoFn):
 
     def setup(self):
         from lcr_tf.poses import anchors as anchors_lib
-        self._anchor_set = _shared(("anchors", _file_key(self.anchors)), lambda: anchors_lib.load(self.anchors))
+        if self.anchors:  # none: classes left unassigned (records.encode_item)
+            self._anchor_set = _shared(("anchors", _file_key(self.anchors)), lambda: anchors_lib.load(self.anchors))
 
     def process(self, item: ImageItem):
         try:
@@ -326,43 +337,50 @@ class JobOutputs:
     parameters: Dict[str, Any]
 
 
-def build_pipeline(pipeline: beam.Pipeline, reader: DatasetReader, output: str, anchors: str,
+def build_pipeline(pipeline: beam.Pipeline, reader: DatasetReader, output: str, anchors: Optional[str],
                    poses: Optional[str] = None, num_shards: int = DEFAULT_NUM_SHARDS,
                    min_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS, pseudo_gt_views: int = pseudo_gt.DEFAULT_NUM_VIEWS,
                    pseudo_gt_seed: int = 0, max_outside: float = DEFAULT_MAX_OUTSIDE,
-                   body_model_poses: int = DEFAULT_BODY_MODEL_POSES, keys: Optional[Sequence] = None
-                   ) -> JobOutputs:
+                   body_model_poses: int = DEFAULT_BODY_MODEL_POSES, keys: Optional[Sequence] = None,
+                   skeleton: str = DEFAULT_TARGET.name) -> JobOutputs:
     """Adds the job to ``pipeline`` (see the module docstring).
 
     Args:
       reader: the dataset reader; its keys come from ``reader.list_items()`` unless ``keys`` is given.
       output: the output prefix (shards, ``-rejected.jsonl``; the summary is written by :func:`run`).
-      anchors: ``anchors.npz`` in LCR-13.
+      anchors: ``anchors.npz`` in ``skeleton``; None: every class is written unassigned (0).
       poses: ``poses.npz`` (LCR-13) for the pseudo ground truth; None: the body model's
         ``body_model_poses`` poses drawn with ``pseudo_gt_seed``.
       num_shards: N >= 1 output shards.
-      min_joints: fewest annotated LCR-13 joints per person (>= 2).
+      min_joints: fewest annotated joints of ``skeleton`` per person (>= 2).
       pseudo_gt_views, pseudo_gt_seed: the database's views per pose and seed.
       max_outside: see :func:`convert_people`.
+      skeleton: the records' joint set, one of :data:`lcr_tf.datasets.labelling.TARGETS`.
     Returns:
       :class:`JobOutputs`.
     Raises:
-      ValueError: a bad parameter (named). FileNotFoundError: a missing anchors or poses file.
+      ValueError: a bad parameter (named), or a reader whose records the job cannot use
+        (:meth:`~lcr_tf.datasets.base.DatasetReader.job_refusal`). FileNotFoundError: a missing anchors or
+        poses file.
     """
-    build_settings.check_settings(num_shards, min_joints, max_outside)
-    anchor_set = build_settings.load_target_anchors(anchors)  # fail at construction on a bad file
+    build_settings.check_settings(num_shards, min_joints, max_outside, skeleton)
+    refusal = reader.job_refusal()
+    if refusal:
+        raise ValueError(refusal)
+    anchor_set = build_settings.load_target_anchors(anchors, skeleton)  # fail at construction on a bad file
     build_settings.check_poses_file(poses)
     keys = list(reader.list_items() if keys is None else keys)
     num_shards = int(num_shards)
-    parameters = build_settings.job_parameters(reader, output, num_shards, anchors, anchor_set.num_anchors,
+    parameters = build_settings.job_parameters(reader, output, num_shards, anchors,
+                                               None if anchor_set is None else anchor_set.num_anchors,
                                                poses, min_joints, pseudo_gt_views, pseudo_gt_seed,
-                                               max_outside, body_model_poses)
+                                               max_outside, body_model_poses, skeleton)
 
     read = (pipeline
             | "ListKeys" >> beam.Create(keys)
             | "SpreadKeys" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(ReadImageFn(reader)).with_outputs(REJECTED, main="items"))
-    converted = read.items | "Convert" >> beam.ParDo(ConvertPeopleFn(min_joints, max_outside)).with_outputs(
+    converted = read.items | "Convert" >> beam.ParDo(ConvertPeopleFn(min_joints, max_outside, skeleton)).with_outputs(
         REJECTED, main="items")
     completed = converted.items | "PseudoGt" >> beam.ParDo(PseudoGtFn(
         poses, pseudo_gt_views, pseudo_gt_seed, min_joints, body_model_poses)).with_outputs(REJECTED, main="items")
@@ -404,7 +422,7 @@ def query_counts(result) -> Tuple[Dict[str, int], Dict[str, Dict[str, float]]]:
     return dict(counters), distributions
 
 
-def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequence[str] = (),
+def run(reader: DatasetReader, output: str, anchors: Optional[str], pipeline_args: Sequence[str] = (),
         **kwargs) -> Dict[str, Any]:
     """Builds and runs the job, waits for it, writes ``PREFIX-summary.json`` and returns the summary.
 
@@ -428,7 +446,7 @@ def run(reader: DatasetReader, output: str, anchors: str, pipeline_args: Sequenc
     records.write_summary(outputs.summary, summary)
     if local:
         # Last: a manifest says the shards beside it are whole (lcr_tf.contracts.shard_manifest).
-        shard_manifest.write(output, outputs.shards)
+        shard_manifest.write(output, outputs.shards, skeleton=parameters["skeleton"])
     return summary
 
 
@@ -449,7 +467,8 @@ def _define_flags(flag_values) -> None:
     flags.DEFINE_string("input", None, "The dataset's files (a folder, annotation file or glob; see its "
                         "reader). Not used by the synthetic dataset.", flag_values=flag_values)
     flags.DEFINE_string("split", None, "Which part of the dataset to read, for the datasets that have parts "
-                        "(e.g. coco: train or val; mpii: train, test, val or train_minus_val; h36m: train or "
+                        "(e.g. coco: train or val; mpii: train, test, val or train_minus_val; muco: train, "
+                        "train_minus_val or val; h36m: train or "
                         "test of --protocol); see the reader.", flag_values=flag_values)
     flags.DEFINE_integer("protocol", None, "h36m: evaluation protocol 1, 2 or 3 (which subjects, cameras and "
                          "frames make the train and test splits).", lower_bound=1, flag_values=flag_values)
@@ -460,15 +479,21 @@ def _define_flags(flag_values) -> None:
     flags.DEFINE_string("poses", None, "3D pose corpus poses.npz (LCR-13, from beam_jobs.mocap_poses): the "
                         "pseudo ground-truth database, and the synthetic dataset's poses. Default: poses "
                         "sampled from lcr_tf.poses.body_model.", flag_values=flag_values)
-    flags.DEFINE_string("anchors", None, "anchors.npz (LCR-13, from beam_jobs.anchor_poses): gives each "
-                        "person's anchor class.", flag_values=flag_values)
+    flags.DEFINE_string("anchors", None, "anchors.npz in --skeleton (from beam_jobs.anchor_poses): gives each "
+                        "person's anchor class. Without it every class is written as 0, not assigned: the "
+                        "trainer assigns the classes from its own anchors (records of a skeleton whose "
+                        "anchors are to be clustered from them).", flag_values=flag_values)
+    flags.DEFINE_enum("skeleton", DEFAULT_TARGET.name, list(TARGETS), "Joint set of the records: lcr13 (the "
+                      "package's models) or mupots14 (MuPoTS-3D's 14 joints, for fine-tuning to them; people "
+                      "without the dataset's own 3D are rejected then, as pseudo ground truth comes from the "
+                      f"{PSEUDO_GT_SKELETON.name} pose corpus).", flag_values=flag_values)
     flags.DEFINE_string("output", None, "Output prefix: PREFIX-SSSSS-of-NNNNN.tfrecord, PREFIX-rejected.jsonl, "
                         "PREFIX-summary.json.", flag_values=flag_values)
     flags.DEFINE_integer("num_shards", DEFAULT_NUM_SHARDS, "Number of TFRecord shards; a shard is held in "
                          "one worker's memory while written.", lower_bound=1, flag_values=flag_values)
     flags.DEFINE_integer("min_joints", pseudo_gt.DEFAULT_MIN_JOINTS, "A person needs at least this many "
-                         "annotated LCR-13 joints (fewer say too little about the 3D pose).",
-                         lower_bound=2, upper_bound=TARGET.num_joints, flag_values=flag_values)
+                         "annotated joints of --skeleton (fewer say too little about the 3D pose).",
+                         lower_bound=2, flag_values=flag_values)
     flags.DEFINE_integer("pseudo_gt_views", pseudo_gt.DEFAULT_NUM_VIEWS, "Random views per corpus pose in "
                          "the pseudo ground-truth database.", lower_bound=1, flag_values=flag_values)
     flags.DEFINE_integer("pseudo_gt_seed", 0, "Seed of the database's views (and of the body-model poses "
@@ -490,7 +515,7 @@ def _usage(fv) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parsed = runner_options.parse_job_flags(list(sys.argv if argv is None else argv), _define_flags, _usage,
-                                            ("dataset", "anchors", "output"))
+                                            ("dataset", "output"))
     if isinstance(parsed, int):
         return parsed
     fv, beam_args = parsed
@@ -501,12 +526,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         reader = build_settings.reader_from_values(name, available, present, fv["reader_option"].value)
         if fv["poses"].value:
             # Checked here too: inside the workers a bad corpus would surface as a worker's traceback.
-            pose_corpus.load(fv["poses"].value, skeleton=TARGET.name)
+            pose_corpus.load(fv["poses"].value, skeleton=PSEUDO_GT_SKELETON.name)
         summary = run(reader, fv["output"].value, fv["anchors"].value, pipeline_arguments(beam_args),
                       poses=fv["poses"].value, num_shards=fv["num_shards"].value,
                       min_joints=fv["min_joints"].value, pseudo_gt_views=fv["pseudo_gt_views"].value,
                       pseudo_gt_seed=fv["pseudo_gt_seed"].value, max_outside=fv["max_outside"].value,
-                      body_model_poses=fv["body_model_poses"].value)
+                      body_model_poses=fv["body_model_poses"].value, skeleton=fv["skeleton"].value)
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"build_tfrecords: error: {e}", file=sys.stderr)
         return 1

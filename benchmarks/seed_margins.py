@@ -25,7 +25,7 @@ from absl import flags  # noqa: E402
 from lcr_tf.contracts import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-CASES = ("overfit", "train_steps", "precision", "heatmaps", "release_finetune")
+CASES = ("overfit", "train_steps", "precision", "heatmaps", "release_finetune", "joint_transfer")
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -156,6 +156,26 @@ def _release_finetune(seed, corpus, anchor_set):
     return {"release fine-tuning loss after/before": after / before}
 
 
+_JOINT_TRANSFER = {}
+
+
+def _joint_transfer(seed, corpus, anchor_set):
+    """tests/test_joint_transfer.py::test_the_transferred_model_fine_tunes_on_14_joint_records with
+    initialisation seed ``seed`` (the 14-joint records and anchors are built once)."""
+    import tempfile
+    from pathlib import Path
+
+    from test_joint_transfer import fall, fine_tune_losses, lcr13_anchor_set
+    from test_skeleton_records import build_mupots14_records
+
+    if not _JOINT_TRANSFER:
+        folder = tempfile.mkdtemp(prefix="joint_transfer_")
+        _JOINT_TRANSFER["records"] = build_mupots14_records(Path(folder))
+        _JOINT_TRANSFER["lcr_anchors"] = lcr13_anchor_set()
+    losses = fine_tune_losses(seed, _JOINT_TRANSFER["records"], _JOINT_TRANSFER["lcr_anchors"])
+    return {"14-joint fine-tuning last 4/first 2": fall(losses)}
+
+
 #: case -> (function, {quantity: (bound, "<" or ">")}), the bounds as the tests assert them.
 BOUNDS = {
     "overfit": (_overfit, {"classification last/first": (0.3, "<"), "regression last/first": (0.3, "<"),
@@ -167,6 +187,7 @@ BOUNDS = {
                                **{f"{p} training loss step 12/step 1": (0.85, "<") for p in POLICIES}}),
     "heatmaps": (_heatmaps, {"heatmap loss last/first": (0.7, "<")}),
     "release_finetune": (_release_finetune, {"release fine-tuning loss after/before": (0.85, "<")}),
+    "joint_transfer": (_joint_transfer, {"14-joint fine-tuning last 4/first 2": (0.8, "<")}),
 }
 
 

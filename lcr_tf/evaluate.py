@@ -6,7 +6,10 @@
         --output=results.json
     python -m lcr_tf.evaluate --dataset=h36m --protocol=1 --data=H36M_ROOT --saved_model=DIR --output=r.json
     python -m lcr_tf.evaluate --dataset=mpii --split=val --data=MPII_ROOT \\
-        --reader_option=val_split_file=mpii_val.json --predictions=preds.json --output=r.json
+        --reader_option=val_split_file=mpii_val.json --predictions=preds.json --output=r.json \\
+        [--mpii_groups=groups_v12.mat] [--results_format=native]
+    python -m lcr_tf.evaluate --dataset=mpii --split=test --data=MPII_ROOT --saved_model=DIR \\
+        --mpii_groups=groups_v12.mat --output=test.json   (the test-set submission files, not scored)
     python -m lcr_tf.evaluate --dataset=mupots --data=MUPOTS_ROOT --predictions=preds.json --output=r.json
     python -m lcr_tf.evaluate --dataset=coco --data=COCO_ROOT --split=val --saved_model=DIR --output=r.json \\
         [--results_dir=DIR] [--results_format=native|none]
@@ -102,17 +105,33 @@ The tables (:mod:`lcr_tf.evaluation.protocols`):
   (``pckh_0.5``; ``pckh_0.5_all`` counts the joints of unmatched people as wrong), with MPII's head size,
   0.6 x the diagonal of the person's head box (:func:`lcr_tf.evaluation.mpii_head_size`); people without a
   head box are not evaluated (``people_without_head_box``). Multi-person AP@0.5 per joint, per body part
-  (mean of the left and right joints) and their mean (``ap``): the evaluation toolkit's groups file
-  (``groups_v12.mat``) is not part of the annotation release, so each image's multi-person people form one
-  group, whose predictions are the image's detections not matched to one of its single-person people;
-  predicted joints outside the image are not reported (as on synthetic images).
-* ``mupots``: 3DPCK (joints within 150 mm) and its AUC (thresholds 0, 5, ..., 150 mm) per sequence and
-  overall (mean over sequences as MuPoTS-3D reports it, and pooled over all joints), over all annotated
-  people (an unmatched person misses every joint: Table 8 a) and over matched people only (Table 8 b);
-  3D body-centred, metres. The reference 3D is ``univ_annot3`` by default (``--mupots_3d=univ``):
-  MuPoTS-3D's own evaluation scores against the poses rescaled to its universal skeleton, which takes out
-  the subjects' sizes that a monocular method cannot observe; ``--mupots_3d=annot3`` uses the metric
-  poses instead. People whose ``isValidFrame`` is 0 are left out by the reader, as MuPoTS's evaluation does.
+  (mean of the left and right joints) and their mean (``ap``), per group of the evaluation toolkit's
+  ``groups_v12.mat`` when ``--mpii_groups`` gives it (it is not part of the annotation release), else with
+  each image's multi-person people as one group; a group's predictions are the detections not paired with
+  a single-person person that the multi-person results file puts in it; predicted joints outside the
+  image are not reported (as on synthetic images). ``pckh_limbs12`` / ``ap_limbs12``: the 12 limb joints.
+  Beside these LCR-13 figures, ``toolkit`` holds the MPII toolkit's own (:mod:`lcr_tf.evaluation.
+  mpii_toolkit`: MPII's 14 joints, its "Head" being upper neck and head top, body parts averaged left /
+  right, every single-person person counted) on the results files as written; ``mpii_written_joints`` says
+  how the MPII joints LCR-13 lacks are written. An image whose file cannot be read is kept
+  (``unreadable_images``). ``--split=test`` (no joints) scores nothing and writes the test-set submission
+  (``--results_format=native`` is then the default).
+* ``mupots``: MuPoTS-3D's own protocol by default (:mod:`lcr_tf.evaluation.mupots_benchmark`, the
+  computation of its ``mpii_mupots_multiperson_eval.m`` on the arrays of its native prediction files): the
+  detections in MuPoTS-3D's 17 joints, matched per frame greedily in annotation order with the script's
+  40 px per-axis gate (``--mupots_matching=official``; ``hungarian`` is the generic matching above, gated by
+  ``--max_match_distance_px``), pelvis-centred, rescaled to the ground truth's bone lengths
+  (``--[no]mupots_rescale_bones``). 3DPCK (errors strictly below 150 mm) and its AUC (0, 5, ..., 150 mm)
+  per sequence and overall (mean over sequences as MuPoTS-3D reports it, and pooled), over all annotated
+  people (an unmatched person misses every joint: Table 8 a) and over matched people only (Table 8 b), on
+  three joint sets: the official 14 joints at the top of each row (``head_top`` is a miss for an LCR-13
+  model, which caps a perfect prediction at 92.9 %; the neck is the mid-shoulder), and under
+  ``joint_sets`` the 13 joints LCR-13 predicts (``lcr13``) and the 12 limb joints both share (``limbs12``);
+  ``per_group`` is the official per-part table. The reference 3D is ``univ_annot3`` by default
+  (``--mupots_3d=univ``): MuPoTS-3D's own evaluation scores against the poses rescaled to its universal
+  skeleton, which takes out the subjects' sizes that a monocular method cannot observe;
+  ``--mupots_3d=annot3`` uses the metric poses instead. People whose ``isValidFrame`` is 0 are left out by
+  the reader, as MuPoTS's evaluation does.
 
 Images are read (from the record's bytes or ``image_path``) only to run the model, for MPII's image size
 (whether a predicted joint is inside the image) and for the pictures of ``--report_dir``.
@@ -146,7 +165,8 @@ and ``--report_dir`` are not used there (COCOeval matches by OKS).
 ``--results_format=native`` writes the detections in the benchmark's own results format where it has one
 (:mod:`lcr_tf.evaluation.native_results`), under ``--results_dir``/<row>/ (default: the folder of
 ``--output``): COCO's results JSON (the default for ``coco``), MPII's ``pred`` struct
-(``pred_keypoints_mpii.mat``, single person, and ``pred_keypoints_mpii_multi.mat``, MATLAB 1-based pixels)
+(``pred_keypoints_mpii.mat``, single person, and ``pred_keypoints_mpii_multi.mat``, MATLAB 1-based pixels,
+as the MPII toolkit's ``evaluatePCKh.m`` / ``evaluateAP.m`` read them: :mod:`lcr_tf.evaluation.native_mpii`)
 and MuPoTS-3D's ``preds_2d_kpt_mupots.mat`` / ``preds_3d_kpt_mupots.mat`` (one variable per frame, its
 joint order, pixels and millimetres). Human3.6M and synthetic have none (refused).
 
@@ -168,6 +188,7 @@ from absl import flags
 from lcr_tf.contracts import atomic_files, cli
 from lcr_tf.evaluation.coco_keypoints import evaluate_coco, format_coco_table
 from lcr_tf.evaluation.ground_truth import MUPOTS_3D, REAL_DATASETS
+from lcr_tf.evaluation.mupots_benchmark import MATCHINGS as MUPOTS_MATCHINGS
 from lcr_tf.evaluation.native_results import RESULTS_FORMATS, resolve_results_format
 from lcr_tf.evaluation.real_benchmarks import evaluate_dataset
 from lcr_tf.evaluation.synthetic_benchmark import evaluate_synthetic
@@ -205,6 +226,16 @@ def define_flags() -> None:
     flags.DEFINE_enum("mupots_3d", "univ", list(MUPOTS_3D), "MuPoTS-3D's reference 3D: univ (univ_annot3, "
                       "the poses on MuPoTS-3D's universal skeleton, as its evaluation scores) or annot3 (metric "
                       "poses at the subjects' own sizes).")
+    flags.DEFINE_enum("mupots_matching", "official", list(MUPOTS_MATCHINGS), "MuPoTS-3D's matching of "
+                      "detections to annotated people: official (its evaluation's: greedy in annotation order, "
+                      "joints 2-14 within 40 px on both axes) or hungarian (the generic one-to-one matching on "
+                      "the mean 2D distance, gated by --max_match_distance_px).")
+    flags.DEFINE_boolean("mupots_rescale_bones", True, "MuPoTS-3D: rescale each matched prediction to the "
+                         "ground truth's bone lengths before scoring, as its evaluation does.")
+    flags.DEFINE_string("mpii_groups", None, "MPII: the evaluation toolkit's groups_v12.mat (not in the "
+                        "annotation release). The multi-person results file (pred_keypoints_mpii_multi.mat) then "
+                        "has one entry per multi-person group, as the toolkit's evaluateAP.m reads it, and the "
+                        "multi-person AP is per group; without it, both are per image.")
     flags.DEFINE_string("saved_model", None, "SavedModel of lcr_tf.export: a version folder or the base folder "
                         "of versions (the highest is used). Exclusive with --predictions.")
     flags.DEFINE_string("predictions", None, "JSON of detections per image id, as --save_predictions writes "
@@ -268,8 +299,21 @@ def main(argv: List[str]) -> None:
         report_dir=FLAGS.report_dir)
     if read:
         kwargs.update(split=FLAGS.split, reader_options=FLAGS.reader_option, mupots_3d=FLAGS.mupots_3d)
+    if FLAGS.mpii_groups and FLAGS.dataset != "mpii":
+        fail("--mpii_groups is an option of --dataset=mpii")
+    if FLAGS.mpii_groups:
+        if not os.path.isfile(FLAGS.mpii_groups):
+            fail(f"--mpii_groups file {FLAGS.mpii_groups} not found")
+        kwargs["mpii_groups"] = FLAGS.mpii_groups
+    if FLAGS.dataset == "mupots":
+        kwargs.update(mupots_matching=FLAGS.mupots_matching, mupots_rescale_bones=FLAGS.mupots_rescale_bones)
+    elif FLAGS.mupots_matching != "official" or not FLAGS.mupots_rescale_bones:
+        fail("--mupots_matching and --mupots_rescale_bones are options of --dataset=mupots")
     try:
-        if resolve_results_format(FLAGS.dataset, FLAGS.results_format) == "native":
+        results_format = FLAGS.results_format
+        if FLAGS.dataset == "mpii" and FLAGS.split == "test" and results_format is None:
+            results_format = "native"  # the test set has no joints: the submission files are the result
+        if resolve_results_format(FLAGS.dataset, results_format) == "native":
             kwargs["results_dir"] = FLAGS.results_dir or os.path.dirname(os.path.abspath(FLAGS.output))
         results = DATASETS[FLAGS.dataset](**kwargs)
     except (FileNotFoundError, ImportError, KeyError, ValueError) as e:

@@ -213,6 +213,8 @@ IN_PROCESS_CELLS = [
          r"out-\d+.*\.mat does not exist", "out"),
     Cell("beam_jobs.build_tfrecords", MISSING, ("--dataset=lsp", "--input={empty_dir}") + _BTF,
          r"empty_dir.joints\.mat does not exist", "out"),
+    Cell("beam_jobs.build_tfrecords", MISSING, ("--dataset=muco", "--input={empty_dir}") + _BTF,
+         r"empty_dir.MuCo-3DHP\.json does not exist", "out"),
     Cell("beam_jobs.build_tfrecords", EMPTY, ("--dataset=mupots", "--input={empty_dir}") + _BTF,
          r"--input .*empty_dir holds none of the folders TS1", "out"),
     Cell("beam_jobs.build_tfrecords", EMPTY, ("--dataset=h36m", "--split=test", "--protocol=1",

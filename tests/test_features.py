@@ -38,7 +38,7 @@ def _check_same(rec, decoded):
     assert got.shape == boxes.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, boxes.astype(np.float32))
     assert int(np.asarray(decoded[F.NUM_IGNORE])) == len(boxes)
-    assert int(np.asarray(decoded[F.VERSION])) == F.SCHEMA_VERSION == 2
+    assert int(np.asarray(decoded[F.VERSION])) == F.SCHEMA_VERSION == 3
 
 
 @pytest.mark.parametrize("num_people,ignore", [

@@ -20,7 +20,7 @@ from test_evaluate_real import (  # noqa: F401  (fixtures)
 )
 
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.evaluation import native_results, real_benchmarks
+from lcr_tf.evaluation import native_mupots, native_results, real_benchmarks
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LCR = skeleton_lib.LCR13
@@ -46,10 +46,19 @@ def _load(path):
     return scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)
 
 
-def _mpii_expected(pose_lcr, present=None):
-    """{MPII id: (x, y)} in MATLAB coordinates: the package's + 0.5, joints LCR-13 gives (no head top)."""
-    pose, given = skeleton_lib.convert(pose_lcr[None], LCR, MPII, None if present is None else present[None])
-    return {j: tuple(pose[0, j] + 0.5) for j in np.flatnonzero(given[0])}
+def _mpii_expected(pose_lcr):
+    """{MPII id: (x, y)} in MATLAB coordinates (the package's + 0.5): the 12 limb joints copied, pelvis the
+    mid-hip, thorax the mid-shoulder s, and, on the line from s to LCR-13's head h, upper neck
+    s + 0.445 (h - s) and head top 2 h - upper neck."""
+    p = np.asarray(pose_lcr, float)
+    out = {MPII.index(n): tuple(p[LCR.index(n)] + 0.5) for n in LCR.joint_names if n != "head"}
+    s = p[LCR.indices(["left_shoulder", "right_shoulder"])].mean(0)
+    h = p[LCR.index("head")]
+    neck = s + 0.445 * (h - s)
+    out.update({MPII.index("pelvis"): tuple(p[LCR.indices(["left_hip", "right_hip"])].mean(0) + 0.5),
+                MPII.index("thorax"): tuple(s + 0.5), MPII.index("upper_neck"): tuple(neck + 0.5),
+                MPII.index("head_top"): tuple(2 * h - neck + 0.5)})
+    return out
 
 
 def test_mpii_pred_structs_read_back(mpii_tree, tmp_path):
@@ -64,12 +73,14 @@ def test_mpii_pred_structs_read_back(mpii_tree, tmp_path):
     single = _items(_load(files[native_results.MPII_SINGLE_FILE])["pred"])
     assert [e.image.name for e in single] == ["a.jpg", "b.jpg"]
     # a.jpg: 3 annorects; rect 1 (single person) holds its paired detection (the one with the moved wrists,
-    # not the false positive of score 2); rects 2, 3 (multi-person) are empty.
+    # not the false positive of score 2); rects 2, 3 (multi-person) are empty. Each carries the
+    # annotation's objpos (50, 60) and scale 0.6 (written MATLAB 1-based, as the annotation has them).
     rects = _items(single[0].annorect)
     assert len(rects) == 3 and _points(rects[1]) == {} and _points(rects[2]) == {}
+    assert [(float(r.objpos.x), float(r.objpos.y), float(r.scale)) for r in rects] == [(50.0, 60.0, 0.6)] * 3
     got = _points(rects[0])
     want = _mpii_expected(np.asarray(images["a.jpg"]["ppi"][0][1], float))
-    assert sorted(got) == sorted(want) and MPII.index("head_top") not in got and len(got) == 15
+    assert sorted(got) == list(range(16))
     for j, (x, y) in want.items():
         assert got[j][:2] == pytest.approx((x, y), abs=1e-9) and got[j][2] == 1.0
     lw = MPII.index("left_wrist")
@@ -101,7 +112,7 @@ def test_mpii_multi_person_points_outside_the_image_are_left_out(mpii_tree, tmp_
                                            results_dir=str(tmp_path))
     multi = _items(_load(res["results_files"]["ppi"][native_results.MPII_MULTI_FILE])["pred"])
     got = _points(_items(multi[0].annorect)[0])
-    assert MPII.index("left_ankle") not in got and len(got) == 14
+    assert MPII.index("left_ankle") not in got and len(got) == 15
 
 
 def test_mupots_prediction_files_read_back(mupots_tree, tmp_path):
@@ -111,14 +122,14 @@ def test_mupots_prediction_files_read_back(mupots_tree, tmp_path):
     _write(str(preds), images, "mupots")
     res = real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds), results_dir=str(tmp_path / "n"))
     files = res["results_files"]["ppi"]
-    assert files[native_results.MUPOTS_2D_FILE] == str(tmp_path / "n" / "ppi" / "preds_2d_kpt_mupots.mat")
-    p2 = _load(files[native_results.MUPOTS_2D_FILE])
-    p3 = _load(files[native_results.MUPOTS_3D_FILE])
+    assert files[native_mupots.MUPOTS_2D_FILE] == str(tmp_path / "n" / "ppi" / "preds_2d_kpt_mupots.mat")
+    p2 = _load(files[native_mupots.MUPOTS_2D_FILE])
+    p3 = _load(files[native_mupots.MUPOTS_3D_FILE])
     names = sorted(k for k in p2 if not k.startswith("__"))
     assert names == ["TS1_img_000000", "TS1_img_000001", "TS2_img_000000", "TS2_img_000001"]
     assert sorted(k for k in p3 if not k.startswith("__")) == names
-    raw2 = scipy.io.loadmat(files[native_results.MUPOTS_2D_FILE])
-    raw3 = scipy.io.loadmat(files[native_results.MUPOTS_3D_FILE])
+    raw2 = scipy.io.loadmat(files[native_mupots.MUPOTS_2D_FILE])
+    raw3 = scipy.io.loadmat(files[native_mupots.MUPOTS_3D_FILE])
     assert raw2["TS1_img_000000"].shape == (2, 17, 2) and raw3["TS1_img_000000"].shape == (2, 17, 3)
     assert raw2["TS1_img_000001"].shape == (1, 17, 2)     # one of the two people not detected
     for image_id, entry in images.items():
@@ -145,7 +156,7 @@ def test_frame_without_detections_is_an_empty_variable(mupots_tree, tmp_path):
     preds = tmp_path / "mupots.json"
     _write(str(preds), images, "mupots")
     res = real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds), results_dir=str(tmp_path))
-    raw2 = scipy.io.loadmat(res["results_files"]["nms"][native_results.MUPOTS_2D_FILE])
+    raw2 = scipy.io.loadmat(res["results_files"]["nms"][native_mupots.MUPOTS_2D_FILE])
     assert raw2["TS2_img_000001"].size == 0
 
 
@@ -166,3 +177,23 @@ def test_results_format_refused_where_there_is_none(mupots_tree, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r" / "ppi" / "preds_3d_kpt_mupots.mat").is_file()
     assert "results files (ppi):" in proc.stdout
+
+
+def test_mupots_subset_gets_placeholders_the_script_can_read(mupots_tree, tmp_path):
+    """Only TS1 evaluated: TS2's frames get empty variables (the official script reads every frame of every
+    sequence), and the results say so; the sequences absent from the root are named."""
+    root, truth = mupots_tree
+    preds = tmp_path / "mupots.json"
+    _write(str(preds), {k: v for k, v in _mupots_predictions(truth).items() if k.startswith("TS1_")}, "mupots")
+    res = real_benchmarks.evaluate_dataset("mupots", root, predictions=str(preds), reader_options=["sequences=1"],
+                                           results_dir=str(tmp_path / "n"))
+    raw2 = scipy.io.loadmat(res["results_files"]["ppi"][native_mupots.MUPOTS_2D_FILE])
+    raw3 = scipy.io.loadmat(res["results_files"]["ppi"][native_mupots.MUPOTS_3D_FILE])
+    assert sorted(k for k in raw2 if not k.startswith("__")) == [
+        "TS1_img_000000", "TS1_img_000001", "TS2_img_000000", "TS2_img_000001"]
+    assert raw2["TS2_img_000001"].size == 0 and raw3["TS2_img_000000"].size == 0
+    assert raw2["TS1_img_000000"].shape == (2, 17, 2)
+    facts = res["mupots_native_files"]
+    assert facts["placeholder_frames"] == 2 and facts["placeholder_sequences"] == ["TS2"]
+    assert facts["sequences_missing"] == [f"TS{s}" for s in range(3, 21)]
+    assert "not this model's" in facts["note"] and "needs all of them" in facts["note"]

@@ -219,18 +219,28 @@ def test_matlab_pixel_coordinates_become_the_package_convention():
     np.testing.assert_array_equal(np.floor(package), [[0, 0], [29, 39]])
 
 
-def test_test_split_is_refused_but_parse_image_gives_its_people(mpii_root):
-    with pytest.raises(ValueError, match="test split has no joint annotations"):
-        mpii.MpiiReader(str(mpii_root), split="test")
+def test_test_split_reads_people_without_joints_and_the_job_refuses_it(mpii_root, job_assets, tmp_path):
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         mpii.MpiiReader(str(mpii_root), split="dev")
-    release = mpii_annotations.load_release(str(mpii_root / mpii.ANNOTATION_FILE))
-    record = mpii_annotations.parse_image(release, 2, split="test")
+    reader = mpii.MpiiReader(str(mpii_root), split="test")
+    assert reader.list_items() == [2]                  # c.jpg, the one test image
+    record = reader.read(2)
     assert record.people == [] and record.metadata["img_train"] == 0 and record.metadata["vididx"] is None
     rect, = record.metadata["unannotated"]
     assert rect["head_box"] is None and rect["scale"] == 1.5
     np.testing.assert_allclose(rect["objpos"], [29.5, 39.5])
     np.testing.assert_allclose(mpii_annotations.to_mpii_coordinates(rect["objpos"]), [30, 40])
+    # The annorect table the evaluation's files are aligned with: every rect, annotated or not.
+    table = mpii_annotations.annorect_table(record)
+    assert [(r["annorect"], r["person_id"], r["single_person"], r["scale"]) for r in table] == [(1, None, False, 1.5)]
+    first = mpii_annotations.annorect_table(mpii.MpiiReader(str(mpii_root), split="train").read(0))
+    assert [(r["annorect"], r["person_id"], r["single_person"]) for r in first] == [
+        (1, "1", True), (2, "2", False), (3, None, True), (4, "4", False)]
+    np.testing.assert_allclose(first[2]["objpos"], np.array([75, 40]) - 0.5)
+    # The TFRecord job writes people with joints only: it refuses the split, saying why.
+    assert mpii.MpiiReader(str(mpii_root), split="train").job_refusal() is None
+    with pytest.raises(ValueError, match=r"mpii --split=test: the test images' people have no joint annotations"):
+        bt.run(reader, str(tmp_path / "out"), job_assets["anchors"], [], poses=job_assets["poses"])
 
 
 # ----------------------------------------------------------------------------- validation split

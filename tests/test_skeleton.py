@@ -32,9 +32,10 @@ def test_flip_is_an_involution_that_swaps_left_and_right(name):
 
 def test_known_sizes_and_subsets():
     sizes = {"lcr13": 13, "lcr17": 17, "h36m17": 17, "mpii16": 16, "coco17": 17, "lsp14": 14, "mupots17": 17,
-             "mupots14": 14}
+             "mupots14": 14, "muco21": 21}
     assert {k: s.num_joints for k, s in sk.SKELETONS.items()} == sizes
     assert sk.MUPOTS17.joint_names[:14] == sk.MUPOTS14.joint_names
+    assert sk.MUCO21.joint_names[:17] == sk.MUPOTS17.joint_names
     assert sk.MPII16.joint_names[9] == "head_top" and sk.H36M17.joint_names[10] == "head_top"
     assert sk.COCO17.joint_names[0] == "nose"
     # The release's 17 joints begin with its 13 but the head (joint 12 is the top of the head there).

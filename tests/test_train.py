@@ -227,7 +227,7 @@ for name in ("synthetic_tiny", "h36m_resnet50", "mpii_resnet50", "h36m_vgg16", "
     assert lines["h36m_resnet50"] == "resnet50 100 17 512 1 0.001"
     assert lines["mpii_resnet50"] == "resnet50 200 13 512 1 0.001"
     assert lines["h36m_vgg16"] == "vgg16 100 17 32 8 0.001"
-    assert lines["mupots_finetune"] == "resnet50 200 13 512 1 0.0001"
+    assert lines["mupots_finetune"] == "resnet50 200 14 512 1 0.0001"
 
 
 def _free_ports(count):

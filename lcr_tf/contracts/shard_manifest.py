@@ -4,9 +4,13 @@ whole copy from a cut, missing or damaged one before it spends hours on it.
 ``PREFIX-manifest.json`` beside ``PREFIX-SSSSS-of-NNNNN.tfrecord`` (the layout of
 :mod:`lcr_tf.datasets.records`)::
 
-    {"format": "lcr_tf/shard-manifest", "version": 1,
+    {"format": "lcr_tf/shard-manifest", "version": 1, "skeleton": "lcr13",
      "shards": [{"file": "train-00000-of-00008.tfrecord", "records": 1000, "bytes": 31234567,
                  "sha256": "<64 hex>"}, ...]}
+
+``skeleton`` (optional: manifests written before it say nothing, and their shards are LCR-13) names the
+joint set of the records' people, as each record's ``schema/skeleton`` does (:mod:`lcr_tf.contracts.features`):
+a reader can tell which model the shards are for without opening them.
 
 ``file`` is the shard's name relative to the manifest's folder (a copied folder stays valid). The
 checksum is SHA-256 of the file's bytes: every Python has it (``hashlib``), and unlike the TFRecord
@@ -122,8 +126,9 @@ def scan(path: str) -> ShardFacts:
     return ShardFacts(records=records, bytes=size, sha256=digest.hexdigest(), cut_at=cut_at)
 
 
-def write(prefix: str, shard_paths: Sequence[str]) -> str:
-    """Scans the shards and writes their manifest (through a temporary name); returns its path."""
+def write(prefix: str, shard_paths: Sequence[str], skeleton: Optional[str] = None) -> str:
+    """Scans the shards and writes their manifest (through a temporary name), with the records' skeleton
+    name when given; returns its path."""
     folder = os.path.dirname(os.path.abspath(manifest_path(prefix)))
     entries = []
     for path in sorted(shard_paths):
@@ -131,8 +136,37 @@ def write(prefix: str, shard_paths: Sequence[str]) -> str:
         entries.append({"file": os.path.relpath(os.path.abspath(path), folder), "records": facts.records,
                         "bytes": facts.bytes, "sha256": facts.sha256})
     path = manifest_path(prefix)
-    atomic_files.write_json(path, {"format": FORMAT, "version": VERSION, "shards": entries}, indent=1)
+    doc = {"format": FORMAT, "version": VERSION, "shards": entries}
+    if skeleton is not None:
+        doc["skeleton"] = str(skeleton)
+    atomic_files.write_json(path, doc, indent=1)
     return path
+
+
+def read_skeleton(path: str) -> Optional[str]:
+    """The ``skeleton`` a manifest states, or None for one written before manifests stated it."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    value = doc.get("skeleton") if isinstance(doc, dict) else None
+    return str(value) if value else None
+
+
+def first_record(path: str) -> Optional[bytes]:
+    """The data of the first record of a TFRecord file (framing read, CRCs not checked), or None when the
+    file holds no whole record (empty, or cut inside its first record)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        header = f.read(_HEADER)
+        if len(header) < _HEADER:
+            return None
+        (length,) = struct.unpack("<Q", header[:8])
+        if _HEADER + length > size:  # cut, or a damaged length: never allocate what the file cannot hold
+            return None
+        data = f.read(length)
+    return data if len(data) == length else None
 
 
 def read(path: str) -> Dict[str, Dict[str, object]]:

@@ -20,7 +20,7 @@ Conventions
   - COCO: midpoint of the two ears; if an ear is missing, midpoint of the two eyes; else the nose.
   - MPII: midpoint of ``upper_neck`` and ``head_top``.  LSP: midpoint of ``neck`` and ``head_top``.
   - Human3.6M: midpoint of ``neck_nose`` (H36M joint 9, "Neck/Nose") and ``head_top`` (joint 10).
-  - MuPoTS-3D has a ``head`` joint of its own (joint 16) and uses it directly.
+  - MuPoTS-3D has a ``head`` joint of its own (joint 16) and uses it directly; so does MuCo-3DHP.
 
   Going the other way, ``pelvis`` is the mid-hip, ``thorax`` and ``neck`` the mid-shoulder, ``spine``
   the body centre. A joint with no rule and no source (``head_top`` from LCR-13, COCO's face points from
@@ -199,8 +199,19 @@ MUPOTS14 = _make(
     [("head_top", "neck"), ("neck", "left_shoulder"), ("neck", "right_shoulder")],
     "MuPoTS-3D's 14-joint evaluation subset (the first 14 of mupots17).")
 
+# MuCo-3DHP's file calls joint 1 "Thorax"; it is the same MPI-INF-3DHP point as MuPoTS-3D's joint 1, so it
+# keeps mupots17's name and the first 17 joints of the two sets coincide.
+MUCO21 = _make(
+    "muco21", _MUPOTS_NAMES + ["right_hand", "left_hand", "right_toe", "left_toe"],
+    [("head_top", "head"), ("head", "neck"), ("neck", "left_shoulder"), ("neck", "right_shoulder"),
+     ("pelvis", "spine"), ("spine", "neck"), ("pelvis", "left_hip"), ("pelvis", "right_hip"),
+     ("right_wrist", "right_hand"), ("left_wrist", "left_hand"), ("right_ankle", "right_toe"),
+     ("left_ankle", "left_toe")],
+    "MuCo-3DHP's 21 joints, the order of keypoints_cam / keypoints_img in MuCo-3DHP.json: mupots17, then "
+    "the hands and the toes of MPI-INF-3DHP.", torso=False)
+
 SKELETONS: Dict[str, Skeleton] = {s.name: s for s in
-                                  (LCR13, LCR17, H36M17, MPII16, COCO17, LSP14, MUPOTS17, MUPOTS14)}
+                                  (LCR13, LCR17, H36M17, MPII16, COCO17, LSP14, MUPOTS17, MUPOTS14, MUCO21)}
 
 
 def get_skeleton(name_or_skeleton) -> Skeleton:

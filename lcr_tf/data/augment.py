@@ -50,10 +50,9 @@ from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
-from lcr_tf.contracts import batch_keys
+from lcr_tf.contracts import batch_keys, features
 from lcr_tf.contracts import skeleton as skeleton_lib
 
-_SKELETON = skeleton_lib.LCR13
 # Independent random streams within the seed of one step (the pipeline gives each step its own seed):
 # the draws of random_window, then those of photometric_jitter.
 _STREAM_SCALE, _STREAM_PERSON, _STREAM_X, _STREAM_Y = 0, 1, 2, 3
@@ -259,7 +258,7 @@ def random_scale_crop(example: Dict[str, tf.Tensor], seed, output_size: int,
     return crop_and_resize(example, random_window(example, seed, scale_range), output_size, pad_value)
 
 
-def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
+def anchor_classes(pose3d, annotated, anchor_pose3d, skeleton=features.DEFAULT_SKELETON) -> tf.Tensor:
     """Nearest anchor-pose class of each person, in TensorFlow (the rule of
     :meth:`lcr_tf.poses.anchors.AnchorSet.assign_classes`).
 
@@ -271,44 +270,50 @@ def anchor_classes(pose3d, annotated, anchor_pose3d) -> tf.Tensor:
     the pose in float32, so only a pose within rounding of two anchors' tie could get another class.
 
     Args:
-      pose3d: (P, J, 3) metres, camera axes, LCR-13 order.
+      pose3d: (P, J, 3) metres, camera axes, in the order of ``skeleton``.
       annotated: (P, J) bool.
       anchor_pose3d: (K, J, 3) the K full-body anchors' 3D poses (``AnchorSet.pose3d[:K]``).
+      skeleton: the joint set (name or :class:`~lcr_tf.contracts.skeleton.Skeleton`): its body centre and
+        lower body.
     Returns:
       (P,) int32 classes in 1..2K.
     """
+    skel = skeleton_lib.get_skeleton(skeleton)
     anchor_pose3d = tf.convert_to_tensor(anchor_pose3d)
     k = tf.shape(anchor_pose3d)[0]
     # float64 like the NumPy reference, so that near-ties resolve the same way.
     poses = tf.cast(pose3d, tf.float64)
-    centre = tf.reduce_mean(tf.gather(poses, _SKELETON.centre_joints, axis=1), axis=1, keepdims=True)
-    flat = tf.reshape(poses - centre, [tf.shape(poses)[0], _SKELETON.num_joints * 3])
+    centre = tf.reduce_mean(tf.gather(poses, skel.centre_joints, axis=1), axis=1, keepdims=True)
+    flat = tf.reshape(poses - centre, [tf.shape(poses)[0], skel.num_joints * 3])
     anchors = tf.reshape(tf.cast(anchor_pose3d, tf.float64), [k, -1])
     # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; the first term does not change the argmin.
     score = tf.reduce_sum(anchors * anchors, axis=1)[None, :] - 2.0 * tf.matmul(flat, anchors,
                                                                                   transpose_b=True)
     nearest = tf.argmin(score, axis=1, output_type=tf.int32)
-    full_body = tf.reduce_any(tf.gather(annotated, _SKELETON.lower_body, axis=1), axis=1)
+    full_body = tf.reduce_any(tf.gather(annotated, skel.lower_body, axis=1), axis=1)
     return tf.where(full_body, nearest + 1, nearest + k + 1)
 
 
-def full_body_anchor_poses(anchors) -> tf.Tensor:
+def full_body_anchor_poses(anchors, skeleton=features.DEFAULT_SKELETON) -> tf.Tensor:
     """(K, J, 3) float32 constant of an :class:`lcr_tf.poses.anchors.AnchorSet`'s full-body 3D anchors.
 
-    Raises ValueError if the anchors are not in the LCR-13 joint order of the records.
+    Raises ValueError if the anchors are not in ``skeleton``, the joint order of the records.
     """
-    if anchors.skeleton.name != _SKELETON.name:
+    skel = skeleton_lib.get_skeleton(skeleton)
+    if anchors.skeleton.name != skel.name:
         raise ValueError(f"the anchor set uses skeleton {anchors.skeleton.name!r}; the training records "
-                         f"are in {_SKELETON.name!r}")
+                         f"are in {skel.name!r}")
     return tf.constant(anchors.pose3d[:anchors.num_anchors], tf.float32)
 
 
-def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None) -> Dict[str, tf.Tensor]:
+def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None, skeleton=features.DEFAULT_SKELETON
+                    ) -> Dict[str, tf.Tensor]:
     """Mirrors the element left-right.
 
     The image is reversed along x; 2D points go to ``x -> W - x`` (W the current image width); boxes to
     ``[W - x2, y1, W - x1, y2]``; 3D poses get ``X -> -X``; left and right joints swap places (the
-    :attr:`~lcr_tf.contracts.skeleton.Skeleton.flip_permutation` of LCR-13) in pose2d, pose3d and every per-joint
+    :attr:`~lcr_tf.contracts.skeleton.Skeleton.flip_permutation` of ``skeleton``, the element's joint set) in
+    pose2d, pose3d and every per-joint
     mask, so a person's right wrist is still called right wrist; ignore boxes like the pose boxes;
     ``cx -> W - cx`` when intrinsics are known. The mirrored 3D pose has another nearest anchor, so
     the anchor class is re-assigned with :func:`anchor_classes` when ``anchor_pose3d`` ((K, J, 3), see
@@ -319,7 +324,8 @@ def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None) -> Dict[s
     width = tf.cast(tf.shape(example[batch_keys.IMAGE])[1], tf.float32)
     out = _affine(out, tf.constant(-1.0), width, tf.constant(1.0), tf.constant(0.0))
     out[batch_keys.IMAGE] = tf.reverse(example[batch_keys.IMAGE], axis=[1])
-    perm = _SKELETON.flip_permutation
+    skel = skeleton_lib.get_skeleton(skeleton)
+    perm = skel.flip_permutation
     out[batch_keys.POSE2D] = tf.gather(out[batch_keys.POSE2D], perm, axis=1)
     for key in batch_keys.JOINT_MASK_KEYS:
         out[key] = tf.gather(example[key], perm, axis=1)
@@ -327,17 +333,18 @@ def flip_horizontal(example: Dict[str, tf.Tensor], anchor_pose3d=None) -> Dict[s
     if anchor_pose3d is None:
         out[batch_keys.ANCHOR_CLASS] = tf.fill(tf.shape(example[batch_keys.ANCHOR_CLASS]), -1)
     else:
-        out[batch_keys.ANCHOR_CLASS] = anchor_classes(out[batch_keys.POSE3D], out[batch_keys.ANNOTATED], anchor_pose3d)
+        out[batch_keys.ANCHOR_CLASS] = anchor_classes(out[batch_keys.POSE3D], out[batch_keys.ANNOTATED], anchor_pose3d,
+                                                      skel)
     return out
 
 
-def random_flip(example: Dict[str, tf.Tensor], seed, probability: float = 0.5, anchor_pose3d=None
-                ) -> Dict[str, tf.Tensor]:
+def random_flip(example: Dict[str, tf.Tensor], seed, probability: float = 0.5, anchor_pose3d=None,
+                skeleton=features.DEFAULT_SKELETON) -> Dict[str, tf.Tensor]:
     """:func:`flip_horizontal` with the given probability (stateless draw from ``seed``)."""
     if probability <= 0.0:
         return example
     flip = _uniform(seed, 0) < probability
-    flipped = flip_horizontal(example, anchor_pose3d)
+    flipped = flip_horizontal(example, anchor_pose3d, skeleton)
     return tf.cond(flip, lambda: flipped, lambda: dict(example))
 
 

@@ -5,8 +5,9 @@ The record schema (feature keys, types, meanings) is :mod:`lcr_tf.contracts.feat
 of the input pipeline, keyed by the constants below, which :mod:`lcr_tf.data.augment` and
 :mod:`lcr_tf.data.pipeline` transform and batch.
 
-Element of one image with P people (P >= 0) and R ignore regions (R >= 0) (J = 13, the LCR-13 joint
-order of :data:`lcr_tf.contracts.skeleton.LCR13`):
+Element of one image with P people (P >= 0) and R ignore regions (R >= 0), in the joint order of the
+skeleton the reader expects (J joints; :data:`lcr_tf.contracts.skeleton.LCR13` by default, J = 13; the
+records' ``schema/skeleton`` must name the same one):
 
 ======================  ===============  ==================================================================
 key                     shape, dtype     meaning
@@ -31,7 +32,8 @@ key                     shape, dtype     meaning
 ``pose3d_source``       (P,) int32       :data:`lcr_tf.contracts.features.POSE3D_MOCAP` or ``POSE3D_PSEUDO_GT``
 ``pseudo_gt_distance``  (P,) float32     eq-9 match distance (0 for MoCap 3D)
 ``anchor_class``        (P,) int32       1..2K in the layout of :mod:`lcr_tf.poses.anchors`; -1 "to be
-                                         assigned" (see :func:`lcr_tf.data.augment.flip_horizontal`)
+                                         assigned" (see :func:`lcr_tf.data.augment.flip_horizontal`); 0
+                                         in records built without anchors (never assigned)
 ``ignore_boxes``        (R, 4) float32   regions of unannotated people (COCO crowds, people with too few
                                          joints) xyxy pixels of the current image, x1 < x2, y1 < y2
 ======================  ===============  ==================================================================
@@ -39,8 +41,9 @@ key                     shape, dtype     meaning
 Pixel convention: continuous coordinates in which pixel ``(i, j)`` (column i, row j) covers
 ``[i, i + 1) x [j, j + 1)``; its centre is at ``(i + 0.5, j + 0.5)``. The image spans ``[0, W] x [0, H]``.
 
-Errors: a record of another schema version, whose per-person fields disagree with its people count, or
-whose image does not have the declared height and width fails with ``tf.errors.InvalidArgumentError``
+Errors: a record of a schema version this reader does not read, in another skeleton than the expected
+one, whose per-person fields disagree with its people count, or whose image does not have the declared
+height and width fails with ``tf.errors.InvalidArgumentError``
 whose message names the shard and the image id. Bytes that are not an Example, or an image that cannot
 be decoded, fail with TensorFlow's own message; :func:`lcr_tf.data.pipeline.verify_shards` names the
 file and record for those.
@@ -53,6 +56,7 @@ from typing import Dict
 import tensorflow as tf
 
 from lcr_tf.contracts import batch_keys, features
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 # Element key -> (record feature key, element dtype), for the per-person fields.
 _PERSON_SOURCES = {
@@ -94,7 +98,7 @@ def _where(source_file, image_id):
     return error_message("{}: image {}", source_file, image_id)
 
 
-def decode(serialized, source_file=None) -> Dict[str, tf.Tensor]:
+def decode(serialized, source_file=None, skeleton=features.DEFAULT_SKELETON) -> Dict[str, tf.Tensor]:
     """One serialized Example -> the element dict of the module docstring.
 
     Works eagerly and inside ``tf.data`` / ``tf.function`` graphs.
@@ -104,30 +108,43 @@ def decode(serialized, source_file=None) -> Dict[str, tf.Tensor]:
         schema.
       source_file: scalar tf.string naming the shard, used in error messages and kept in the element;
         '' when None.
+      skeleton: the joint set the caller expects (name or :class:`lcr_tf.contracts.skeleton.Skeleton`):
+        its J shapes the per-person tensors.
     Returns:
-      The element dict (P >= 0 people and R >= 0 ignore regions, image H x W as decoded).
+      The element dict (P >= 0 people of J joints and R >= 0 ignore regions, image H x W as decoded).
     Raises:
-      tf.errors.InvalidArgumentError: another schema version, inconsistent people counts, an image whose
-        size differs from the declared one (message names the shard and image id); unparsable bytes or
-        undecodable image bytes (TensorFlow's message).
+      tf.errors.InvalidArgumentError: a schema version this reader does not read, a record in another
+        skeleton (message names the shard, the image id and both skeletons), inconsistent people counts, an
+        image whose size differs from the declared one (message names the shard and image id); unparsable
+        bytes or undecodable image bytes (TensorFlow's message).
     """
+    skel = skeleton_lib.get_skeleton(skeleton)
     serialized = tf.convert_to_tensor(serialized, tf.string)
     source_file = tf.constant("", tf.string) if source_file is None else tf.convert_to_tensor(
         source_file, tf.string)
-    # Read the version (and the id for the message) first, with defaults, so that a record of another
-    # version is refused with the shard named, before the full parse trips over changed keys.
+    # Read the version, the skeleton (and the id for the message) first, with defaults, so that a record
+    # of another version or joint set is refused with the shard named, before the full parse trips over
+    # changed keys or reshapes 14-joint people into 13-joint ones.
     head = tf.io.parse_single_example(serialized, {
         features.VERSION: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
         features.IMAGE_ID: tf.io.FixedLenFeature([], tf.string, default_value="?"),
+        features.SKELETON: tf.io.FixedLenFeature([], tf.string, default_value=features.DEFAULT_SKELETON),
     })
     version = head[features.VERSION]
     where = _where(source_file, head[features.IMAGE_ID])
     version_ok = tf.debugging.Assert(
-        tf.equal(version, features.SCHEMA_VERSION),
-        [error_message("{}: TFRecord schema version {} (-1: missing), this reader reads version {}",
-                       where, version, features.SCHEMA_VERSION)])
+        tf.reduce_any(tf.equal(version, tf.constant(features.READABLE_VERSIONS, tf.int64))),
+        [error_message("{}: TFRecord schema version {} (-1: missing), this reader reads versions {}",
+                       where, version, ", ".join(map(str, features.READABLE_VERSIONS)))])
     with tf.control_dependencies([version_ok]):
-        parsed = features.parse_example(serialized)
+        skeleton_ok = tf.debugging.Assert(
+            tf.equal(head[features.SKELETON], skel.name),
+            [error_message("{}: the record's people are in skeleton {} ({}), the reader expects skeleton {} "
+                           "({} joints): build the records with --skeleton={} or train with anchors of the "
+                           "records' skeleton", where, head[features.SKELETON], features.SKELETON, skel.name,
+                           skel.num_joints, skel.name)])
+    with tf.control_dependencies([version_ok, skeleton_ok]):
+        parsed = features.parse_example(serialized, skel.num_joints)
 
     num_people = tf.cast(parsed[features.NUM_PEOPLE], tf.int32)
     checks = []

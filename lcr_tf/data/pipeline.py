@@ -2,9 +2,10 @@
 
 :func:`make_dataset` reads the shards written by ``beam_jobs.build_tfrecords`` (schema:
 :mod:`lcr_tf.contracts.features`) and yields dicts of batched tensors, B images of S x S pixels, at most
-``max_people`` people and ``max_ignore`` ignore regions each (J = 13, LCR-13 order; keys are the
-constants of :mod:`lcr_tf.data.decoder` plus :data:`PERSON_MASK`, :data:`IGNORE_MASK` and the counters
-below):
+``max_people`` people and ``max_ignore`` ignore regions each (J joints in the order of the pipeline's
+skeleton: the anchors' when ``anchors`` are given, else ``skeleton``, LCR-13 by default; every record
+must hold that skeleton, see :func:`lcr_tf.data.decoder.decode`; keys are the constants of
+:mod:`lcr_tf.data.decoder` plus :data:`PERSON_MASK`, :data:`IGNORE_MASK` and the counters below):
 
 =========================  =====================  ================================================
 key                        shape, dtype           meaning
@@ -23,7 +24,8 @@ key                        shape, dtype           meaning
 ``annotated``, ``visible``,
 ``completed``              (B, maxP, J) bool      per-joint flags (visible: also inside the image)
 ``anchor_class``           (B, maxP) int32        1..2K; with anchors recomputed for everyone;
-                                                  without, the record's, -1 when flipped
+                                                  without, the record's (0: built without
+                                                  anchors), -1 when flipped
 ``pose3d_source``          (B, maxP) int32        MoCap or pseudo ground truth
 ``pseudo_gt_distance``     (B, maxP) float32      eq-9 distance
 ``num_people``             (B,) int32             people in the record
@@ -57,7 +59,8 @@ is used only without ``anchors`` (and is then -1, "to be assigned", for a flippe
 
 Training (``training=True``): file order shuffled, files interleaved, records shuffled, each image
 randomly scaled and cropped around a random person (anywhere over an image without people), flipped
-with ``flip_probability`` and colour jittered (:mod:`lcr_tf.data.augment`; the jitter applies to the
+with ``flip_probability`` (left and right joints swapped by the skeleton's flip permutation) and colour
+jittered (:mod:`lcr_tf.data.augment`; the jitter applies to the
 padding too), incomplete last batch dropped. Evaluation: files in sorted order, interleaved, not
 shuffled (the order is exact with ``deterministic=True``), a letterbox resize only
 (:func:`lcr_tf.data.augment.letterbox`), last batch kept.
@@ -79,7 +82,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from lcr_tf.contracts import batch_keys, shard_manifest
+from lcr_tf.contracts import batch_keys, features, shard_manifest
+from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.data import augment
 from lcr_tf.data import decoder as dec
 from lcr_tf.data import shards as shards_lib
@@ -333,27 +337,42 @@ def limit_and_pad(example: Dict[str, tf.Tensor], max_people: int, max_ignore: in
     return out
 
 
-def make_element_fn(config: InputConfig, training: bool, anchors=None):
+def pipeline_skeleton(anchors=None, skeleton=None) -> skeleton_lib.Skeleton:
+    """The joint set of a pipeline: ``skeleton`` (name or Skeleton), else the anchors', else
+    :data:`lcr_tf.contracts.features.DEFAULT_SKELETON`. Raises ValueError naming both when the anchors
+    are in another one than ``skeleton``."""
+    if anchors is not None:
+        if skeleton is not None and skeleton_lib.get_skeleton(skeleton).name != anchors.skeleton.name:
+            raise ValueError(f"the anchor set is in skeleton {anchors.skeleton.name!r} but the pipeline was "
+                             f"asked for {skeleton_lib.get_skeleton(skeleton).name!r}")
+        return anchors.skeleton
+    return skeleton_lib.get_skeleton(features.DEFAULT_SKELETON if skeleton is None else skeleton)
+
+
+def make_element_fn(config: InputConfig, training: bool, anchors=None, skeleton=None):
     """The per-record function ``(element_seed, source_file, serialized) -> element`` of the pipeline:
     decode, augment (training) or letterbox, order and pad the people and the ignore regions.
 
     ``element_seed`` is the (2,) int64 stateless seed of that element. ``anchors``, an optional
-    :class:`lcr_tf.poses.anchors.AnchorSet` in LCR-13: when given, every person's ``anchor_class`` is
-    recomputed, after the augmentation, from its (possibly mirrored) 3D pose and annotated joints with
-    :func:`lcr_tf.data.augment.anchor_classes`, the TensorFlow form of the
+    :class:`lcr_tf.poses.anchors.AnchorSet` in the records' skeleton: when given, every person's
+    ``anchor_class`` is recomputed, after the augmentation, from its (possibly mirrored) 3D pose and
+    annotated joints with :func:`lcr_tf.data.augment.anchor_classes`, the TensorFlow form of the
     :meth:`~lcr_tf.poses.anchors.AnchorSet.assign_classes` call of ``lcr_tf.datasets.records.encode_item``
     (full body = any knee or ankle annotated); the record's class, whatever anchor set it was built
     with, is then not read. Without ``anchors`` the record's class is kept, and flipped people get -1.
+    ``skeleton``: the joint set of the records (:func:`pipeline_skeleton`).
     """
-    anchor_pose3d = None if anchors is None else augment.full_body_anchor_poses(anchors)
+    skel = pipeline_skeleton(anchors, skeleton)
+    anchor_pose3d = None if anchors is None else augment.full_body_anchor_poses(anchors, skel)
 
     def element(element_seed, source_file, serialized):
-        ex = dec.decode(serialized, source_file)
+        ex = dec.decode(serialized, source_file, skel)
         if training:
             ex = augment.random_scale_crop(ex, augment.substream(element_seed, _STEP_CROP), config.image_size,
                                            config.scale_range, config.pad_value)
             # No anchors here: the classes of everyone, flipped or not, are recomputed below.
-            ex = augment.random_flip(ex, augment.substream(element_seed, _STEP_FLIP), config.flip_probability)
+            ex = augment.random_flip(ex, augment.substream(element_seed, _STEP_FLIP), config.flip_probability,
+                                     skeleton=skel)
             ex[batch_keys.IMAGE] = augment.photometric_jitter(
                 ex[batch_keys.IMAGE], augment.substream(element_seed, _STEP_JITTER), config.brightness,
                 config.contrast, config.saturation, config.hue)
@@ -361,7 +380,7 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
             ex = augment.letterbox(ex, config.image_size, config.pad_value)
         if anchor_pose3d is not None:
             ex[batch_keys.ANCHOR_CLASS] = augment.anchor_classes(ex[batch_keys.POSE3D], ex[batch_keys.ANNOTATED],
-                                                                 anchor_pose3d)
+                                                                 anchor_pose3d, skel)
         ex[batch_keys.IMAGE] = tf.ensure_shape(ex[batch_keys.IMAGE], [config.image_size, config.image_size, 3])
         return limit_and_pad(ex, config.max_people, config.max_ignore)
 
@@ -370,16 +389,16 @@ def make_element_fn(config: InputConfig, training: bool, anchors=None):
 
 def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, training: bool,
                  anchors=None, seed: Optional[int] = None, deterministic: bool = False,
-                 shard: Tuple[int, int] = (1, 0)) -> tf.data.Dataset:
+                 shard: Tuple[int, int] = (1, 0), skeleton=None) -> tf.data.Dataset:
     """Batched input pipeline over TFRecord shards (see the module docstring for the batch layout).
 
     Args:
       file_pattern: glob, comma-separated globs, or a list of them.
       config: :class:`InputConfig`.
       training: augment, shuffle and drop the last incomplete batch; else letterbox only, in file order.
-      anchors: optional :class:`lcr_tf.poses.anchors.AnchorSet` (LCR-13): every person's class is recomputed
-        with it (see :func:`make_element_fn`), in training and in evaluation; without it the record's
-        class is kept, -1 for flipped people.
+      anchors: optional :class:`lcr_tf.poses.anchors.AnchorSet` in the records' skeleton: every person's
+        class is recomputed with it (see :func:`make_element_fn`), in training and in evaluation; without
+        it the record's class is kept, -1 for flipped people.
       seed: seed of the shuffles and augmentations (None: 0 if deterministic, else random).
       deterministic: fixed element order and seeds, so that the same arguments give the same batches.
       shard: (count, index): this reader's share of the data, for multi-worker training (every worker
@@ -387,10 +406,13 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
         takes every count-th file from ``index`` (disjoint files); otherwise every count-th record of
         one fixed order (file interleave and record shuffle made deterministic so that the readers
         agree on it).
+      skeleton: the records' joint set (name or Skeleton; :func:`pipeline_skeleton`: the anchors' by
+        default, LCR-13 without anchors). A record in another one stops the pipeline with an error naming
+        its shard and both skeletons.
     Returns:
       A ``tf.data.Dataset`` of dicts of batched tensors.
     Raises:
-      FileNotFoundError: nothing matches ``file_pattern``.
+      FileNotFoundError: nothing matches ``file_pattern``. ValueError: ``anchors`` not in ``skeleton``.
     """
     files = list_shards(file_pattern)
     count, index = shard
@@ -419,7 +441,7 @@ def make_dataset(file_pattern: Union[str, Sequence[str]], config: InputConfig, t
         ds = ds.repeat(config.num_epochs)
     if by_record:
         ds = ds.shard(count, index)
-    element = make_element_fn(config, training, anchors)
+    element = make_element_fn(config, training, anchors, skeleton)
     ds = ds.enumerate().map(
         lambda i, fr: element(tf.random.experimental.stateless_fold_in(aug_seed, i), fr[0], fr[1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)

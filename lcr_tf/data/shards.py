@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import tensorflow as tf
 
 from lcr_tf.contracts import cli, features, shard_manifest
+from lcr_tf.contracts import skeleton as skeleton_lib
 
 #: Bytes a TFRecord adds around each record's data: uint64 length, its CRC, the data's CRC.
 FRAMING_BYTES = 16
@@ -57,6 +58,42 @@ def check_before_reading(shards: Sequence[str], file_pattern: Union[str, Sequenc
         raise ShardError(f"{what}: the shards ({', '.join(shards[:3])}{', ...' if len(shards) > 3 else ''}) "
                          f"hold no record")
     return result.records
+
+
+def shard_skeleton(path: str) -> Optional[str]:
+    """The skeleton of a shard's records: its first record's ``schema/skeleton``
+    (:data:`lcr_tf.contracts.features.DEFAULT_SKELETON` for version-2 records), or None for a shard with
+    no whole record. A first record that is not an Example raises :class:`ShardError` naming the shard."""
+    record = shard_manifest.first_record(path)
+    if record is None:
+        return None
+    try:
+        return features.record_skeleton(record)
+    except ValueError as e:
+        raise ShardError(f"{path}: record 0 {e}") from None
+
+
+def check_skeleton(shards: Sequence[str], expected: str, what: str, model: str) -> None:
+    """Checks that every shard holds records of skeleton ``expected`` (each shard's first record: a build
+    writes one skeleton per job, and the input pipeline checks every record as it reads it).
+
+    Args:
+      what: the flag the shards come from (``--train_data``), for the message.
+      model: what fixes ``expected`` (e.g. ``--anchors anchors.npz``), for the message.
+    Raises:
+      ShardError: one line naming the first shard in another skeleton, both skeletons and their joint
+        counts.
+    """
+    want = skeleton_lib.get_skeleton(expected)
+    for path in shards:
+        found = shard_skeleton(path)
+        if found is not None and found != want.name:
+            count = (f"{skeleton_lib.SKELETONS[found].num_joints} joints" if found in skeleton_lib.SKELETONS
+                     else "an unknown skeleton")
+            raise ShardError(f"{what}: shard {path} holds records in skeleton {found!r} ({count}) but the model "
+                             f"({model}) is in skeleton {want.name!r} ({want.num_joints} joints): build the "
+                             f"records with beam_jobs.build_tfrecords --skeleton={want.name}, or train with "
+                             f"anchors of skeleton {found!r}")
 
 
 @dataclasses.dataclass
@@ -182,11 +219,11 @@ def example_problem(record: bytes) -> Optional[str]:
         return f"is not a tf.train.Example ({e})"
     fields = example.features.feature
     version = (fields[features.VERSION].int64_list.value[:1] or [None])[0] if features.VERSION in fields else None
-    if version == features.SCHEMA_VERSION:
+    if version in features.READABLE_VERSIONS:
         return None
     image_id = (fields[features.IMAGE_ID].bytes_list.value[:1] or [b"?"])[0] if features.IMAGE_ID in fields else b"?"
     return (f"(image {image_id.decode('utf-8', 'replace')}) has schema version {version}, this reader reads "
-            f"{features.SCHEMA_VERSION}")
+            f"{', '.join(map(str, features.READABLE_VERSIONS))}")
 
 
 def verify_shard(path: str, manifest_entries: Optional[Dict[str, Dict[str, object]]] = None,

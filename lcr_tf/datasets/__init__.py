@@ -24,6 +24,7 @@ READERS: Dict[str, str] = {
     "h36m": "lcr_tf.datasets.h36m:H36MReader",
     "lsp": "lcr_tf.datasets.lsp:LspReader",
     "mpii": "lcr_tf.datasets.mpii:MpiiReader",
+    "muco": "lcr_tf.datasets.muco:MucoReader",
     "mupots": "lcr_tf.datasets.mupots:MupotsReader",
     "synthetic": "lcr_tf.datasets.synthetic:SyntheticReader",
 }

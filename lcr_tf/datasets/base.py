@@ -5,7 +5,8 @@ MuPoTS annot.mat, the synthetic renderer), into :class:`ImageRecord` objects, on
 people exactly as the dataset gives them: its own joint order (:attr:`ImageRecord.skeleton`, a
 :mod:`lcr_tf.contracts.skeleton` name), its own annotation mask, 3D where it has 3D. Everything that is the same for
 every dataset happens once, in the job: image decoding and checks, validation of joints, conversion to
-LCR-13, pseudo ground-truth 3D, completion of missing 2D joints, anchor classes, pose boxes, encoding.
+the records' skeleton (LCR-13, or MuPoTS-3D's 14 joints with ``--skeleton=mupots14``), pseudo ground-truth
+3D, completion of missing 2D joints, anchor classes, pose boxes, encoding.
 A reader therefore stays one small module.
 
 A reader has two halves, because Beam runs them in different places:
@@ -299,6 +300,11 @@ class DatasetReader(abc.ABC):
         """The reader's options, for the job summary (the default: its public plain attributes)."""
         return {k: v for k, v in vars(self).items()
                 if not k.startswith("_") and isinstance(v, (str, int, float, bool, type(None), list, tuple))}
+
+    def job_refusal(self) -> Optional[str]:
+        """Why the TFRecord job cannot use this reader's records (e.g. a split whose people have no joints,
+        kept for evaluation), or None (the default)."""
+        return None
 
     def cached(self, name: str, build: Callable[[], Any]) -> Any:
         """``build()`` on first use by this reader object, then the same object; never pickled.

@@ -4,10 +4,14 @@
 * :func:`check_image`: the encoded image decodes (the trainer's decoder) and is JPEG or PNG.
 * :func:`clip_ignore_regions`: crowd boxes clipped to the image.
 * :func:`convert_people`: per-person validation (shapes, NaN, joints far outside the image, impossible
-  3D, too few joints, all joints at one point) and conversion to LCR-13 with the annotated and visible
-  masks; given 3D re-centred and its missing 2D joints completed from it (:func:`complete_from_own_3d`).
+  3D, too few joints, all joints at one point) and conversion to the target skeleton (:data:`TARGETS`,
+  LCR-13 by default) with the annotated and visible masks; given 3D re-centred and its missing 2D joints
+  completed from it (:func:`complete_from_own_3d`).
 * :func:`pseudo_ground_truth`: the 3D of people without it (eq 9, :mod:`lcr_tf.poses.pseudo_gt`) and their
-  missing 2D joints from the match.
+  missing 2D joints from the match. The pose corpus it searches is LCR-13 (MoCap has no head top or
+  MuPoTS neck), so for another target a person without the dataset's own 3D is refused
+  (``pseudo_gt_refused``, the reason naming the joints the corpus lacks): records in ``mupots14`` come
+  from datasets with 3D (MuCo-3DHP, MuPoTS-3D, Human3.6M).
 * :class:`ImageItem`: one image as it travels through these steps; rejections are JSON-ready dicts
   (:func:`image_rejection`, :func:`person_rejection`) with a code of :data:`IMAGE_CODES` /
   :data:`PERSON_CODES`.
@@ -26,7 +30,25 @@ from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets.base import ImageRecord, RecordError, stack_people
 from lcr_tf.poses import pseudo_gt
 
-TARGET = skeleton_lib.LCR13
+#: The skeletons the build writes records in (``--skeleton``): LCR-13, the package's models, and MuPoTS-3D's
+#: 14 evaluation joints, for fine-tuning to that skeleton (paper Sec 4.3).
+TARGETS = (skeleton_lib.LCR13.name, skeleton_lib.MUPOTS14.name)
+DEFAULT_TARGET = skeleton_lib.LCR13
+#: The skeleton of the pseudo ground-truth pose corpus (``poses.npz`` of ``beam_jobs.mocap_poses``).
+PSEUDO_GT_SKELETON = skeleton_lib.LCR13
+
+
+def _label(skel: skeleton_lib.Skeleton) -> str:
+    """The joint set's name in messages (LCR-13 as the papers write it)."""
+    return "LCR-13" if skel.name == skeleton_lib.LCR13.name else skel.name
+
+
+def target_skeleton(name) -> skeleton_lib.Skeleton:
+    """The target skeleton ``name`` (or Skeleton); ValueError naming :data:`TARGETS` for another."""
+    skel = skeleton_lib.get_skeleton(name)
+    if skel.name not in TARGETS:
+        raise ValueError(f"records can be written in skeletons {', '.join(TARGETS)}, not {skel.name!r}")
+    return skel
 
 
 # An annotated joint more than this many image widths (heights) left or right of (above or below) the
@@ -155,7 +177,8 @@ def clip_ignore_regions(boxes, height: int, width: int) -> Tuple[np.ndarray, int
 class ImageItem:
     """One image travelling through the job (the element type between the DoFns).
 
-    People arrays hold the Q people still kept, in LCR-13 order (J = 13), after :class:`ConvertPeopleFn`:
+    People arrays hold the Q people still kept, in the order of ``skeleton`` (J joints: 13 for LCR-13), after
+    :func:`convert_people`:
       person_index: (Q,) int64, index of each person in the reader's ``people`` list.
       person_id: (Q,) object, the reader's person ids (str or None).
       pose2d: (Q, J, 2) float64 pixels; NaN at missing joints until they are completed.
@@ -168,6 +191,7 @@ class ImageItem:
       ignore_boxes: (R, 4) float64 xyxy pixels, the record's ignore regions clipped to the image.
       ignore_empty: number of the record's ignore regions dropped as empty after clipping.
       negative: the record's :attr:`~lcr_tf.datasets.base.ImageRecord.negative` (then Q = 0 always).
+      skeleton: the target skeleton's name, set by :func:`convert_people`.
     """
 
     key: str
@@ -192,6 +216,7 @@ class ImageItem:
     ignore_boxes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4)))
     ignore_empty: int = 0
     negative: bool = False
+    skeleton: str = DEFAULT_TARGET.name
 
     def keep(self, rows: np.ndarray) -> None:
         """Keeps only the people ``rows`` ((Q',) int or (Q,) bool) of the arrays."""
@@ -219,19 +244,26 @@ def _joint_list(skel: skeleton_lib.Skeleton, mask_row: np.ndarray) -> str:
 
 
 def convert_people(item: ImageItem, min_joints: int = pseudo_gt.DEFAULT_MIN_JOINTS,
-                   max_outside: float = DEFAULT_MAX_OUTSIDE) -> List[Tuple[int, Optional[str], str, str]]:
-    """Validates ``item.record``'s people and fills ``item``'s LCR-13 people arrays with the good ones.
+                   max_outside: float = DEFAULT_MAX_OUTSIDE, target=DEFAULT_TARGET
+                   ) -> List[Tuple[int, Optional[str], str, str]]:
+    """Validates ``item.record``'s people and fills ``item``'s people arrays, in the ``target`` skeleton
+    (one of :data:`TARGETS`), with the good ones.
 
     Args:
       item: with ``record``, ``height`` and ``width`` set.
-      min_joints: fewest annotated LCR-13 joints a person needs (with or without 3D).
+      min_joints: fewest annotated target joints a person needs (with or without 3D).
       max_outside: an annotated joint beyond ``max_outside`` image sizes outside the image is an error.
+      target: the skeleton of the records (name or Skeleton). Given 3D must give every target joint
+        (directly or by a rule of :data:`lcr_tf.contracts.skeleton.DERIVED_JOINTS`), else the person is
+        rejected (``bad_pose3d``, naming the joints).
     Returns:
       ``[(person index, person_id, code, reason)]`` for the rejected people, by index. ``item``'s arrays
       hold the kept ones (possibly none); the completed mask is set for people with given 3D.
     Raises:
-      KeyError: the record names an unknown skeleton.
+      KeyError: the record names an unknown skeleton. ValueError: ``target`` is not one of :data:`TARGETS`.
     """
+    target = target_skeleton(target)
+    item.skeleton = target.name
     record = item.record
     src = skeleton_lib.get_skeleton(record.skeleton)
     people = record.people
@@ -263,20 +295,20 @@ def convert_people(item: ImageItem, min_joints: int = pseudo_gt.DEFAULT_MIN_JOIN
                                       f"{np.nanmax(radius[r]):.2f} m from the body centre "
                                       f"(> {MAX_JOINT_RADIUS_M} m)")
 
-    # LCR-13. Derived joints (e.g. a head from two ears) exist only where their sources are annotated.
-    lcr2d, lcr_annotated = skeleton_lib.convert(pose2d, src, TARGET, annotated & finite2d)
-    _, lcr_visible = skeleton_lib.convert(pose2d, src, TARGET, annotated & finite2d & visible)
-    lcr_visible = np.where(has_visible[:, None], lcr_visible, lcr_annotated) & lcr_annotated
-    lcr3d, lcr_has3d = skeleton_lib.convert(np.where(np.isfinite(pose3d), pose3d, np.nan), src, TARGET)
-    lacks3d = has_3d & ~np.all(lcr_has3d, axis=1)
+    # The target. Derived joints (e.g. a head from two ears) exist only where their sources are annotated.
+    target2d, target_annotated = skeleton_lib.convert(pose2d, src, target, annotated & finite2d)
+    _, target_visible = skeleton_lib.convert(pose2d, src, target, annotated & finite2d & visible)
+    target_visible = np.where(has_visible[:, None], target_visible, target_annotated) & target_annotated
+    target3d, target_has3d = skeleton_lib.convert(np.where(np.isfinite(pose3d), pose3d, np.nan), src, target)
+    lacks3d = has_3d & ~np.all(target_has3d, axis=1)
     flag(lacks3d, "bad_pose3d",
-         lambda r: f"pose3d does not give the LCR-13 joints {_joint_list(TARGET, ~lcr_has3d[r])}")
-    count = lcr_annotated.sum(axis=1)
+         lambda r: f"pose3d does not give the {_label(target)} joints {_joint_list(target, ~target_has3d[r])}")
+    count = target_annotated.sum(axis=1)
     flag(count < min_joints, "too_few_joints",
-         lambda r: f"{int(count[r])} annotated LCR-13 joints, fewer than min_joints={min_joints}")
+         lambda r: f"{int(count[r])} annotated {_label(target)} joints, fewer than min_joints={min_joints}")
     with np.errstate(invalid="ignore"):
-        spread = (np.where(lcr_annotated[..., None], lcr2d, -np.inf).max(axis=1)
-                  - np.where(lcr_annotated[..., None], lcr2d, np.inf).min(axis=1))
+        spread = (np.where(target_annotated[..., None], target2d, -np.inf).max(axis=1)
+                  - np.where(target_annotated[..., None], target2d, np.inf).min(axis=1))
     flag(np.all(spread == 0, axis=-1), "degenerate", lambda r: "all annotated joints are at one point")
 
     for r, problem in reasons.items():
@@ -284,12 +316,12 @@ def convert_people(item: ImageItem, min_joints: int = pseudo_gt.DEFAULT_MIN_JOIN
     keep = ~np.isin(np.arange(ok.size), list(reasons))
     item.person_index = ok[keep]
     item.person_id = np.array([_person_id(people[i]) for i in ok], dtype=object)[keep]
-    item.annotated = lcr_annotated[keep]
-    item.visible = lcr_visible[keep]
+    item.annotated = target_annotated[keep]
+    item.visible = target_visible[keep]
     item.has_3d = has_3d[keep]
     item.pose3d = np.where(item.has_3d[:, None, None],
-                           skeleton_lib.centre_poses(lcr3d[keep], TARGET), np.nan)
-    item.pose2d = lcr2d[keep]
+                           skeleton_lib.centre_poses(target3d[keep], target), np.nan)
+    item.pose2d = target2d[keep]
     item.completed = np.zeros_like(item.annotated)
     item.distance = np.zeros(item.person_index.size)
     own = item.has_3d & ~np.all(item.annotated, axis=1)
@@ -323,11 +355,24 @@ def pseudo_ground_truth(item: ImageItem, database) -> List[Tuple[int, Optional[s
     Returns:
       The people the database refused (too few joints for its search), as (person index in the record,
       person id, reason); they are removed from ``item``. Each person searched gets the match's 3D pose
-      (metres, body-centred), their missing 2D joints completed from it (pixels), and its distance.
+      (metres, body-centred), their missing 2D joints completed from it (pixels), and its distance. In
+      an item of another skeleton than the corpus's (:data:`PSEUDO_GT_SKELETON`) every person without 3D
+      is refused, the reason naming the joints the corpus lacks, and the database is not built.
     """
     need = np.flatnonzero(~item.has_3d)
     if not need.size:
         return []
+    if item.skeleton != PSEUDO_GT_SKELETON.name:
+        target = skeleton_lib.get_skeleton(item.skeleton)
+        # The joints that neither the corpus nor a rule of skeleton.DERIVED_JOINTS gives.
+        _, derivable = skeleton_lib.convert(np.zeros((PSEUDO_GT_SKELETON.num_joints, 3)), PSEUDO_GT_SKELETON, target)
+        missing = [n for n, ok in zip(target.joint_names, derivable) if not ok]
+        reason = (f"no 3D pose given, and pseudo ground truth (eq 9) searches a {PSEUDO_GT_SKELETON.name} pose "
+                  f"corpus, which lacks the {target.name} joints {', '.join(missing)}: records in {target.name} "
+                  f"need the dataset's own 3D")
+        out = [(int(item.person_index[row]), item.person_id[row], reason) for row in need]
+        item.keep(item.has_3d)
+        return out
     db = database if hasattr(database, "search") else database()
     refused = db.validate_queries(item.pose2d[need], item.annotated[need])
     drop = np.zeros(item.person_index.size, bool)

@@ -18,10 +18,11 @@ Splits (``--split``):
   (:func:`mpii_validation_split`). With ``--reader_option=val_split_file=PATH`` the split is read from
   PATH when it exists, else computed and written there (JSON), so that training and evaluation share it.
 * ``train_minus_val``: the training images whose video has no image in ``val``.
-* ``test``: refused by the reader (``ValueError``): test images have no joints and the TFRecord job writes
-  only people with joints. Evaluation reads the test people (head box, objpos, scale) with
-  :func:`~lcr_tf.datasets.mpii_annotations.load_release` and
-  :func:`~lcr_tf.datasets.mpii_annotations.parse_image`, which this reader also uses.
+* ``test``: every test image (``img_train = 0``, 6,908 in u12_2), for the evaluation's test-set submission
+  (:mod:`lcr_tf.evaluation.native_mpii`). Test people have a head box, objpos and scale but no joints: a
+  record's ``people`` is empty and its people are in ``metadata["unannotated"]``, so every listed image
+  is read (none is rejected for want of people). The TFRecord job writes only people with joints and
+  refuses this split (:meth:`MpiiReader.job_refusal`).
 """
 
 from __future__ import annotations
@@ -175,13 +176,13 @@ class MpiiReader(DatasetReader):
 
     Args:
       input: ROOT (see the module docstring).
-      split: train, val, train_minus_val (test is refused: no joints).
+      split: train, val, train_minus_val, or test (evaluation only: people without joints).
       val_split_file: JSON file of the validation split: read when it exists, else written.
       val_images: size of the validation split.
       val_seed: seed of the validation split.
       annotation_file: the ``.mat`` file, relative to ROOT (or absolute).
     Raises:
-      ValueError: an unknown split, the test split, or bad option values.
+      ValueError: an unknown split or bad option values.
     """
 
     name = mpii_annotations.DATASET_NAME
@@ -192,10 +193,6 @@ class MpiiReader(DatasetReader):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"mpii: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-        if split == "test":
-            raise ValueError("mpii: the test split has no joint annotations and the TFRecord job writes only "
-                             "people with joints; evaluation reads the test people (head box, objpos, scale) "
-                             "with lcr_tf.datasets.mpii_annotations.load_release and parse_image")
         for label, value, lo in (("val_images", val_images, 1), ("val_seed", val_seed, 0)):
             if int(value) != value or value < lo:
                 raise ValueError(f"mpii: {label} must be an integer >= {lo}, got {value!r}")
@@ -218,10 +215,18 @@ class MpiiReader(DatasetReader):
     def setup(self) -> None:
         self.release()
 
+    def job_refusal(self) -> Optional[str]:
+        """The test split's people have no joints, and the TFRecord job writes only people with joints."""
+        if self.split != "test":
+            return None
+        return ("mpii --split=test: the test images' people have no joint annotations (only a head box, "
+                "objpos and scale) and the TFRecord job writes only people with joints; the test split is for "
+                "the evaluation's test-set submission (python -m lcr_tf.evaluate --dataset=mpii --split=test)")
+
     def list_items(self) -> List[int]:
         release = self.release()
-        if self.split == "train":
-            return [int(i) for i in np.flatnonzero(release.img_train == 1)]
+        if self.split in ("train", "test"):
+            return [int(i) for i in np.flatnonzero(release.img_train == (1 if self.split == "train" else 0))]
         val, train = load_or_create_split(release, self.val_split_file, self.val_images, self.val_seed)
         return [int(i) for i in (val if self.split == "val" else train)]
 
@@ -235,7 +240,7 @@ class MpiiReader(DatasetReader):
             raise RecordError(key, f"{release.file_name}: no annolist({int(key) + 1}) "
                                    f"(the release has {release.num_images} images)")
         record = mpii_annotations.parse_image(release, int(key), join_path(self.input, IMAGES_DIR), self.split)
-        if not record.people:
+        if not record.people and self.split != "test":
             # Said here, with the annotation's own terms, rather than left to the job's generic rejection.
             raise RecordError(key, f"{release.where(int(key))} ({record.image_id}) has no annotated person: "
                                    f"{record.metadata['num_annorect']} annorect entries, none with "

@@ -329,6 +329,26 @@ def to_mpii_coordinates(xy: np.ndarray) -> np.ndarray:
     return np.asarray(xy, np.float64) - PIXEL_OFFSET
 
 
+def annorect_table(record: ImageRecord) -> List[Dict[str, Any]]:
+    """Every ``annorect`` of a record of :func:`parse_image`, annotated or not, in the annotation's order:
+    the people the MPII toolkit's ``pred`` struct is aligned with.
+
+    Returns:
+      One dict per annorect, ``annorect`` 1..``metadata["num_annorect"]``: ``{annorect: int (1-based),
+      person_id: the Person's id (str) or None for an annorect without joints, single_person: bool,
+      objpos: (2,) package pixels or None, scale: float (person height / 200 px) or None, head_box: (4,)
+      package pixels xyxy or None}``.
+    """
+    single = set(int(j) for j in record.metadata.get("single_person", ()))
+    rows = {int(p.extras["annorect"]): {"person_id": p.person_id, "objpos": p.extras.get("objpos"),
+                                        "scale": p.extras.get("scale"), "head_box": p.extras.get("head_box")}
+            for p in record.people}
+    for rect in record.metadata.get("unannotated", ()):
+        rows[int(rect["annorect"])] = {"person_id": None, "objpos": rect.get("objpos"), "scale": rect.get("scale"),
+                                       "head_box": rect.get("head_box")}
+    return [dict(annorect=j, single_person=j in single, **rows[j]) for j in sorted(rows)]
+
+
 def parse_image(release: Release, index: int, images_dir: str = "", split: str = "") -> ImageRecord:
     """The people of ``annolist(index + 1)`` as an :class:`ImageRecord` (skeleton ``mpii16``).
 

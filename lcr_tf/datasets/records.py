@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 import numpy as np
 
 from lcr_tf.contracts import features, geometry, shard_manifest
-from lcr_tf.datasets.labelling import TARGET, ImageItem
+from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets.labelling import DEFAULT_TARGET, ImageItem
 
 SHARD_SUFFIX = ".tfrecord"
 
@@ -46,22 +47,30 @@ def summary_path(prefix: str) -> str:
     return prefix + shard_manifest.SUMMARY_SUFFIX
 
 
-def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarray]]:
+def encode_item(item: ImageItem, anchor_set=None) -> Tuple[bytes, Dict[str, np.ndarray]]:
     """The serialized Example of a finished item, and the per-person values that went into it.
 
     Args:
-      item: people completed (no NaN in ``pose2d`` / ``pose3d``).
-      anchor_set: :class:`lcr_tf.poses.anchors.AnchorSet` in LCR-13.
+      item: people completed (no NaN in ``pose2d`` / ``pose3d``), in the skeleton ``item.skeleton``.
+      anchor_set: :class:`lcr_tf.poses.anchors.AnchorSet` in that skeleton, or None: every class is then
+        :data:`lcr_tf.contracts.features.UNASSIGNED_CLASS` (the trainer assigns classes from its anchors).
     Returns:
       (bytes of ``features.encode_example(...)`` serialized deterministically, {"full_body" (Q,) bool,
       "anchor_class" (Q,) int, "box" (Q, 4) float64}).
     Raises:
-      ValueError: from :func:`lcr_tf.contracts.features.encode_example`.
+      ValueError: from :func:`lcr_tf.contracts.features.encode_example`, or anchors of another skeleton.
     """
-    full_body = np.any(item.annotated[:, TARGET.lower_body], axis=1)
-    classes = anchor_set.assign_classes(item.pose3d, full_body)
+    skel = skeleton_lib.get_skeleton(item.skeleton)
+    full_body = np.any(item.annotated[:, skel.lower_body], axis=1)
+    if anchor_set is None:
+        classes = np.full(full_body.shape, features.UNASSIGNED_CLASS, np.int32)
+    elif anchor_set.skeleton.name != skel.name:
+        raise ValueError(f"the anchor set is in skeleton {anchor_set.skeleton.name!r}, the records in {skel.name!r}")
+    else:
+        classes = anchor_set.assign_classes(item.pose3d, full_body)
     boxes = geometry.pose_box(item.pose2d)
     record = {
+        features.SKELETON: skel.name,
         features.IMAGE_ENCODED: item.encoded,
         features.IMAGE_FORMAT: item.image_format,
         features.IMAGE_ID: item.image_id,
@@ -88,7 +97,8 @@ def encode_item(item: ImageItem, anchor_set) -> Tuple[bytes, Dict[str, np.ndarra
 def person_statistics(item: ImageItem, values: Mapping[str, np.ndarray]) -> Dict[str, Any]:
     """The figures of an encoded image for the summary: {"counters": ((name, value), ...),
     "distances_micro": (pseudo-GT distances in millionths, ...)}: per-person counts (3D source, body
-    part, anchor class, completed joints per person and per LCR-13 joint) and the image's ignore regions
+    part, anchor class, completed joints per person and per joint of the item's skeleton) and the image's
+    ignore regions
     (written, dropped as empty). They are counted when the image is written, so that the summary
     describes exactly the written images."""
     counts = collections.Counter()
@@ -100,7 +110,7 @@ def person_statistics(item: ImageItem, values: Mapping[str, np.ndarray]) -> Dict
     counts["joints_visible"] = int(item.visible.sum())
     counts.update(f"anchor_class_{c:04d}" for c in values["anchor_class"].tolist())
     counts.update(f"completed_joints_{n:02d}" for n in item.completed.sum(axis=1).tolist())
-    for name, n in zip(TARGET.joint_names, item.completed.sum(axis=0).tolist()):
+    for name, n in zip(skeleton_lib.get_skeleton(item.skeleton).joint_names, item.completed.sum(axis=0).tolist()):
         counts[f"completed_by_joint_{name}"] = int(n)
     counts["ignore_regions_written"] = int(item.ignore_boxes.shape[0])
     counts["ignore_regions_empty"] = int(item.ignore_empty)
@@ -141,8 +151,8 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
     read ended written, rejected, or dropped with a rejected image. ``ignore_regions`` counts the records'
     ignore regions:
     read, written, dropped because clipping to the image left nothing, and the rest (those of rejected
-    images). ``completed_joints.by_joint`` counts the completed joints of the written people per LCR-13
-    joint name.
+    images). ``completed_joints.by_joint`` counts the completed joints of the written people per joint name
+    of the records' skeleton (``parameters["skeleton"]``, LCR-13 when the parameters name none).
     """
     c = collections.Counter(counters)
     images_rejected = _prefixed(c, "images_rejected_")
@@ -159,7 +169,8 @@ def summarise(counters: Mapping[str, int], distributions: Mapping[str, Mapping[s
                     "percentile_resolution": DISTANCE_BIN,
                     "histogram_by_bin_start": {f"{b * DISTANCE_BIN:.2f}": n for b, n in sorted(bins.items())}}
     completed_hist = {str(int(k)): v for k, v in _prefixed(c, "completed_joints_").items()}
-    completed_by_joint = {name: c[f"completed_by_joint_{name}"] for name in TARGET.joint_names}
+    skel = skeleton_lib.get_skeleton(parameters.get("skeleton") or DEFAULT_TARGET.name)
+    completed_by_joint = {name: c[f"completed_by_joint_{name}"] for name in skel.joint_names}
     ignore_read, ignore_written, ignore_empty = (c["ignore_regions_read"], c["ignore_regions_written"],
                                                  c["ignore_regions_empty"])
     shard_info = []

@@ -8,7 +8,8 @@ runs :data:`BATCH_SIZE` images; its outputs are padded per image (``candidate_va
 runs per image, so the detections do not depend on the batch.
 
 Before an image is sent its header is read (:mod:`lcr_tf.serving.image_header`): one that is not a JPEG or
-PNG, is broken, or is over the limits the SavedModel holds would fail its whole batch, so it is not sent.
+PNG, is broken, or is over the limits the SavedModel holds would fail its whole batch, so it is not sent;
+nor is an image whose file cannot be read.
 It is evaluated as an image where the model found nobody and no candidate (its people are missed, as a
 server refusing it would leave them), and is listed, with the reason, in the ``refused`` argument.
 """
@@ -20,8 +21,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from lcr_tf.contracts import serving
 from lcr_tf.evaluation.ground_truth import GroundTruth
-from lcr_tf.evaluation.predictions_file import CANDIDATES, as_people
-from lcr_tf.evaluation.tables import PPI_MODE
+from lcr_tf.evaluation.predictions_file import CANDIDATES, NATIVE, as_people, to_evaluation_skeleton
+from lcr_tf.evaluation.tables import PPI_MODE, SKELETON
 from lcr_tf.serving import image_header
 
 #: Images per call of the signature.
@@ -43,7 +44,8 @@ def predict(saved_model: str, images: Sequence[GroundTruth], batch_size: int = B
     Returns:
       image id -> {"ppi": people, "nms": people, "candidates": {POSE2D (M, J, 2), POSE3D (M, J, 3)}},
       people as :func:`lcr_tf.evaluation.predictions_file.as_people` (keys of
-      :mod:`lcr_tf.contracts.serving`).
+      :mod:`lcr_tf.contracts.serving`) in LCR-13, and ``"native"`` with the model's own joints when they
+      are not LCR-13 (:mod:`lcr_tf.evaluation.predictions_file`).
     """
     import tensorflow as tf
 
@@ -56,6 +58,8 @@ def predict(saved_model: str, images: Sequence[GroundTruth], batch_size: int = B
     loaded = tf.saved_model.load(export_lib.latest_version_dir(saved_model))
     signature = loaded.signatures[serving.RAW_PROPOSALS]
     limits = image_header.Limits.of_saved_model(loaded)
+    # The model's joint set (every export records it); LCR-13 for a SavedModel without the variable.
+    skeleton = loaded.skeleton.numpy().decode() if hasattr(loaded, "skeleton") else SKELETON.name
     batch_size = min(batch_size, limits.max_images_per_request)
     params = None
     out: Dict[str, Dict[str, Any]] = {}
@@ -69,12 +73,17 @@ def predict(saved_model: str, images: Sequence[GroundTruth], batch_size: int = B
             cand = {k: raw[serving.candidate_key(k)][b][valid] for k in _CANDIDATE_FIELDS}
             size = tuple(int(v) for v in raw[serving.IMAGE_SIZE][b])
             entry: Dict[str, Any] = {}
+            native: Dict[str, Any] = {"skeleton": skeleton}
             for name, mode in PPI_MODE.items():
                 det = integration.integrate_candidates(
                     *(cand[k] for k in _CANDIDATE_FIELDS), image_size=size, mode=mode, params=params[name])
-                entry[name] = as_people(det.scores, det.pose2d, det.pose3d)
-            cands = as_people([], cand[serving.POSE2D], cand[serving.POSE3D])
+                native[name] = as_people(det.scores, det.pose2d, det.pose3d, skeleton)
+                entry[name] = to_evaluation_skeleton(native[name], skeleton)
+            cands = to_evaluation_skeleton(as_people([], cand[serving.POSE2D], cand[serving.POSE3D], skeleton),
+                                           skeleton)
             entry[CANDIDATES] = {serving.POSE2D: cands[serving.POSE2D], serving.POSE3D: cands[serving.POSE3D]}
+            if skeleton != SKELETON.name:  # the model's own joints, for the benchmarks' native files
+                entry[NATIVE] = native
             out[gt.image_id] = entry
     return out
 
@@ -94,17 +103,21 @@ def _checked_batches(images: Sequence[GroundTruth], batch_size: int, limits: ima
     batch: List[GroundTruth] = []
     encoded: List[bytes] = []
     for gt in images:
-        data = gt.image_bytes()
         try:
+            data = gt.image_bytes()
             image_header.check(data, f"image {gt.image_id}", limits)
-        except image_header.ImageRefused as e:
+        except (image_header.ImageRefused, OSError, ValueError) as e:
+            # An image file that cannot be read (MPII keeps such images, lcr_tf.evaluation.ground_truth) is
+            # refused like one the model's limits refuse: its people are missed.
+            reason = e.reason if isinstance(e, image_header.ImageRefused) else (
+                f"cannot read the image file ({type(e).__name__}: {e})")
             nobody = as_people([], [], [])  # the shapes of an image without candidates
             out[gt.image_id] = {**{name: nobody for name in PPI_MODE},
                                 CANDIDATES: {serving.POSE2D: nobody[serving.POSE2D],
                                              serving.POSE3D: nobody[serving.POSE3D]}}
             if refused is not None:
-                refused.append({"image_id": gt.image_id, "reason": e.reason})
-            print(f"not sent to the model: {e}", file=sys.stderr)
+                refused.append({"image_id": gt.image_id, "reason": reason})
+            print(f"not sent to the model: image {gt.image_id}: {reason}", file=sys.stderr)
             continue
         batch.append(gt)
         encoded.append(data)

@@ -15,7 +15,7 @@ import numpy as np
 from lcr_tf import datasets, evaluation
 from lcr_tf.contracts import features
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.datasets import parse_reader_options
+from lcr_tf.datasets import mpii_annotations, mupots, parse_reader_options
 from lcr_tf.datasets.base import RecordError, stack_people
 from lcr_tf.evaluation.tables import SKELETON
 
@@ -48,6 +48,16 @@ class GroundTruth:
       person_ids: (G,) the reader's ``person_id`` of each person (MPII: the 1-based ``annorect`` index), or
         None (synthetic images); the benchmarks' own results files are written by them.
       metadata: the reader record's ``metadata`` (real datasets), else empty.
+      native_pose2d, native_pose3d: the people in the dataset's own joint set, for a benchmark scored in it
+        by its own rules (MuPoTS-3D: (G, 17, 2) ``annot2`` pixels and (G, 17, 3) metres, camera axes, of the
+        reference 3D chosen by ``mupots_3d``; MPII: (G, 16, 2) package pixels in the MPII order, NaN where a
+        joint has no point, for the MPII toolkit's figures), or None.
+      annorects: MPII: every ``annorect`` of the image, annotated or not, in the annotation's order
+        (:func:`lcr_tf.datasets.mpii_annotations.annorect_table`: objpos, scale, head box, single-person flag,
+        person_id), which the toolkit's ``pred`` struct is aligned with; else None.
+      unreadable: MPII: why the image file could not be read ("" when it could). Such an image is kept, so
+        that the toolkit's files keep one entry per image; it is evaluated with no detections unless the
+        predictions hold some.
     """
 
     image_id: str
@@ -64,6 +74,10 @@ class GroundTruth:
     load_image: Optional[Callable[[], bytes]] = dataclasses.field(default=None, repr=False)
     person_ids: Optional[List[str]] = None
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    native_pose2d: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
+    native_pose3d: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
+    annorects: Optional[List[Dict[str, Any]]] = dataclasses.field(default=None, repr=False)
+    unreadable: str = ""
 
     def inside(self, pose2d: np.ndarray) -> np.ndarray:
         """(..., J, 2) px -> (..., J) bool, True for the joints inside the image (all when the size is
@@ -220,19 +234,24 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
     Returns:
       (the ground truth, the number of people left out for having no head box (MPII)). Its ``pose3d`` is
       body-centred metres (NaN with ``pose3d_mask`` False where the dataset has no 3D), ``head_size`` MPII's
-      (NaN elsewhere), ``group`` the action / sequence; the image is loaded lazily.
+      (NaN elsewhere), ``group`` the action / sequence; the image is loaded lazily. An MPII image whose
+      file cannot be read (its size is not in the annotation) is kept with size 0 and ``unreadable`` saying
+      why.
     Raises:
-      ValueError naming the image: a person whose arrays do not fit the skeleton, an unreadable image
-      (MPII, whose image size is not in the annotation).
+      ValueError naming the image: a person whose arrays do not fit the skeleton.
     """
     src = record.skeleton
     ok, problems, p2, ann, _, _, p3, has3d = stack_people(record.people, record.num_joints)
     if problems:
         raise ValueError(f"image {record.image_id!r}: person {problems[0][0]}: {problems[0][2]}")
     people = [record.people[i] for i in ok]
-    if dataset == "mupots" and mupots_3d == "univ":
-        univ = np.asarray([p.extras["univ_pose3d_camera"] for p in people], np.float64).reshape(p3.shape)
-        p3 = skeleton_lib.centre_poses(univ, src)
+    native = None
+    if dataset == "mupots":
+        if mupots_3d == "univ":
+            univ = np.asarray([p.extras["univ_pose3d_camera"] for p in people], np.float64).reshape(p3.shape)
+            p3 = skeleton_lib.centre_poses(univ, src)
+        # The official evaluation centres both poses on the pelvis, so the body-centred pose is enough.
+        native = (np.asarray(p2, np.float64) - mupots.PIXEL_OFFSET, np.asarray(p3, np.float64))
     mask3d_src = has3d[:, None] & np.all(np.isfinite(p3), axis=-1)
     pose2d, annotated = skeleton_lib.convert(p2, src, SKELETON, ann)
     pose3d, mask3d = skeleton_lib.convert(p3, src, SKELETON, mask3d_src)
@@ -241,6 +260,8 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
     single = None
     dropped = 0
     width = height = 0
+    annorects = None
+    unreadable = ""
     if dataset == "mpii":
         boxes = [p.extras.get("head_box") for p in people]
         has_box = np.array([b is not None for b in boxes], bool)
@@ -251,10 +272,12 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
         pose2d, annotated, pose3d, mask3d, head = (a[keep] for a in (pose2d, annotated, pose3d, mask3d, head))
         people = [people[i] for i in keep]
         single = np.array([bool(p.extras.get("single_person")) for p in people], bool)
+        native = (np.where(ann[..., None], np.asarray(p2, np.float64), np.nan)[keep], None)
+        annorects = mpii_annotations.annorect_table(record)
         try:
             width, height = _image_size(record)
-        except Exception as e:  # a missing or broken image: the record cannot be judged (named)
-            raise ValueError(f"image {record.image_id!r}: cannot read its size ({type(e).__name__}: {e})") from None
+        except Exception as e:  # a missing or broken image: kept, named, so the toolkit's files stay aligned
+            unreadable = f"image {record.image_id!r}: cannot read its size ({type(e).__name__}: {e})"
     elif record.width and record.height:
         width, height = int(record.width), int(record.height)
     group = {"h36m": lambda m: str(m.get("action", "")), "mupots": lambda m: f"TS{m.get('sequence', '')}"}.get(
@@ -262,7 +285,9 @@ def record_truth(record, dataset: str, mupots_3d: str = "univ") -> Tuple[GroundT
     truth = GroundTruth(record.image_id, b"", pose2d, annotated, pose3d, head, width, height,
                         pose3d_mask=mask3d, group=group, single_person=single,
                         load_image=record.load_image_bytes, person_ids=[p.person_id for p in people],
-                        metadata=dict(record.metadata))
+                        metadata=dict(record.metadata), native_pose2d=None if native is None else native[0],
+                        native_pose3d=None if native is None else native[1], annorects=annorects,
+                        unreadable=unreadable)
     return truth, dropped
 
 
@@ -306,7 +331,9 @@ def read_dataset(dataset: str, data: str, protocol=None, split: Optional[str] = 
 
     Returns:
       (the images' ground truth, in the reader's key order; facts for the results: ``reader``, ``split``,
-      ``listed``, ``rejected``, ``rejected_examples`` [{key, reason}], ``people_without_head_box``).
+      ``listed``, ``rejected``, ``rejected_examples`` [{key, reason}]; MPII: ``people_without_head_box``,
+      ``unreadable_images`` and ``unreadable_examples`` [{image_id, reason}], the images kept although their
+      file could not be read).
     Raises:
       ValueError: bad options or a ROOT the reader cannot list (its message).
     """
@@ -322,5 +349,7 @@ def read_dataset(dataset: str, data: str, protocol=None, split: Optional[str] = 
         info["protocol"] = reader.protocol_split.describe()
     if dataset == "mpii":
         info["people_without_head_box"] = no_head
+        unreadable = [{"image_id": t.image_id, "reason": t.unreadable} for t in truths if t.unreadable]
+        info.update(unreadable_images=len(unreadable), unreadable_examples=unreadable[:_REJECTED_EXAMPLES])
     return truths, info
 

@@ -1,6 +1,6 @@
 """The real benchmarks (``h36m``, ``mpii``, ``mupots``): ground truth from the dataset readers, detections
 from a SavedModel or a predictions file, and the tables described in :mod:`lcr_tf.evaluate`
-(:mod:`lcr_tf.evaluation.protocols`).
+(:mod:`lcr_tf.evaluation.protocols`; MPII's rows in :mod:`lcr_tf.evaluation.mpii_benchmark`).
 """
 
 from __future__ import annotations
@@ -9,24 +9,16 @@ import dataclasses
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-import numpy as np
-
-from lcr_tf import evaluation
-from lcr_tf.contracts import serving
-from lcr_tf.evaluation import native_results, protocols
+from lcr_tf.evaluation import mpii_benchmark, mupots_benchmark, native_results, protocols
 from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import GroundTruth, read_dataset
-from lcr_tf.evaluation.pairing import Pairing, concat, groups_of, methods, missing_images, pair_people, stack
+from lcr_tf.evaluation.pairing import concat, groups_of, methods, missing_images, pair_people, stack
 from lcr_tf.evaluation.predictions_file import read_predictions, write_predictions
-from lcr_tf.evaluation.tables import PCKH_ALPHA, PCKH_CURVE_ALPHAS, SKELETON, UPPER_BOUND, format_real_table, num
+from lcr_tf.evaluation.tables import SKELETON, UPPER_BOUND, format_real_table
 
 JOINTS_NOTE = ("compared in LCR-13 (the model's joints): the dataset's ground truth converted with "
                "lcr_tf.contracts.skeleton.convert (head = midpoint of neck and head top where the dataset has no head "
                "centre); joints the conversion cannot derive are left out through the masks")
-MPII_HEAD_SIZE = "MPII: 0.6 x the diagonal of the person's head box (lcr_tf.evaluation.mpii_head_size)"
-MPII_GROUPS_NOTE = ("groups_v12.mat (the MPII toolkit's multi-person groups) is not in the annotation release: "
-                    "each image's multi-person people form one group; its predictions are the image's "
-                    "detections not matched to one of its single-person people")
 MUPOTS_3D_NOTE = {
     "univ": "univ_annot3: the poses rescaled to MuPoTS-3D's universal skeleton, which its own evaluation "
             "scores against (it takes out the subjects' sizes, which a monocular method cannot observe)",
@@ -70,74 +62,7 @@ def evaluate_h36m(ground_truth: Sequence[GroundTruth], predictions: Mapping[str,
     return out
 
 
-def evaluate_mupots(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
-                    max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
-    """MuPoTS-3D's rows: 3DPCK@150 mm and AUC per sequence, all people and matched people (module docstring)."""
-    out = _rows_3d(ground_truth, predictions, max_match_distance_px,
-                   lambda p, g, m, matched, sequences: protocols.mupots_table(p, g, m, matched, sequences,
-                                                                              SKELETON))
-    out["sequences"] = list(out["ppi"]["per_sequence"])
-    return out
-
-
-def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
-                  max_match_distance_px: Optional[float] = None) -> Dict[str, Any]:
-    """MPII's rows: single-person PCKh@0.5 and multi-person AP, per joint, per body part (module docstring)."""
-    missing_images(ground_truth, predictions)
-    j = SKELETON.num_joints
-    gt2d = stack(ground_truth, "pose2d", (j, 2))
-    vis = concat([gt.annotated for gt in ground_truth], (j,)).astype(bool)
-    head = stack(ground_truth, "head_size", ())
-    single = concat([gt.single_person for gt in ground_truth], ()).astype(bool)
-    out: Dict[str, Any] = {}
-    for method in methods(predictions, ground_truth):
-        pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
-        row = protocols.pckh_table(pairing.pose2d[single], gt2d[single], vis[single], head[single],
-                                   pairing.matched[single], SKELETON, PCKH_ALPHA, PCKH_CURVE_ALPHAS)
-        if method != UPPER_BOUND:
-            row["detections"] = pairing.detections
-            row.update(_mpii_ap(ground_truth, {gt.image_id: predictions[gt.image_id][method]
-                                               for gt in ground_truth}, pairing))
-        out[method] = row
-    out.setdefault(UPPER_BOUND, None)
-    out["single_person_people"] = int(single.sum())
-    out["multi_person_people"] = int((~single).sum())
-    return out
-
-
-def _mpii_ap(ground_truth: Sequence[GroundTruth], people: Mapping[str, Mapping[str, np.ndarray]],
-             pairing: Pairing) -> Dict[str, Any]:
-    """MPII's multi-person AP: each image's multi-person people one group (module docstring)."""
-    j = SKELETON.num_joints
-    groups: Dict[str, List[np.ndarray]] = {k: [] for k in ("p2", "s", "g2", "vis", "hs", "in")}
-    for gt, link in zip(ground_truth, pairing.pred_to_gt):
-        multi = ~gt.single_person
-        if not multi.any():
-            continue
-        det = people[gt.image_id]
-        # Detections paired with a single-person person belong to that person, not to the group.
-        taken = np.zeros(link.shape, bool)
-        paired = link >= 0
-        taken[paired] = gt.single_person[link[paired]]
-        keep = ~taken
-        for key, value in (("p2", det[serving.POSE2D][keep]), ("s", det[serving.SCORE][keep]), ("g2", gt.pose2d[multi]),
-                           ("vis", gt.annotated[multi]), ("hs", gt.head_size[multi]),
-                           ("in", gt.inside(det[serving.POSE2D][keep]))):
-            groups[key].append(value)
-    if not groups["g2"]:
-        return {"ap": None, "ap_per_joint": [None] * j, "ap_per_part": {p: None for p, _ in protocols.BODY_PARTS},
-                "groups": 0}
-    ap = evaluation.mpii_multi_person_ap(groups["p2"], groups["s"], groups["g2"], groups["vis"], groups["hs"],
-                                         PCKH_ALPHA, pred_present=groups["in"])
-    parts = {}
-    for part, names in protocols.BODY_PARTS:
-        values = ap.per_joint[SKELETON.indices(names)]
-        parts[part] = num(np.mean(values)) if np.all(np.isfinite(values)) else None
-    return {"ap": num(ap.mean), "ap_per_joint": [num(v) for v in ap.per_joint], "ap_per_part": parts,
-            "groups": len(groups["g2"])}
-
-
-_EVALUATORS = {"h36m": evaluate_h36m, "mpii": evaluate_mpii, "mupots": evaluate_mupots}
+_EVALUATORS = {"h36m": evaluate_h36m}
 
 
 def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None, predictions: Optional[str] = None,
@@ -145,11 +70,16 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
                      max_match_distance_px: Optional[float] = None, protocol: Optional[str] = None,
                      split: Optional[str] = None, reader_options: Sequence[str] = (), mupots_3d: str = "univ",
                      report_dir: Optional[str] = None, report_notes: Sequence[str] = (),
-                     results_dir: Optional[str] = None) -> Dict[str, Any]:
+                     results_dir: Optional[str] = None, mupots_matching: str = "official",
+                     mupots_rescale_bones: bool = True, mpii_groups: Optional[str] = None) -> Dict[str, Any]:
     """A real benchmark (``h36m``, ``mpii``, ``mupots``): ground truth from its reader (``data`` = ROOT),
     detections from a SavedModel or a predictions file; the tables of the module docstring. With
     ``results_dir`` the detections are also written in the benchmark's own results format
     (:mod:`lcr_tf.evaluation.native_results`, ``mpii`` and ``mupots``), listed in ``"results_files"``.
+    ``mupots_matching`` / ``mupots_rescale_bones``: MuPoTS-3D's protocol
+    (:mod:`lcr_tf.evaluation.mupots_benchmark`; the official one by default). ``mpii_groups``: the MPII
+    toolkit's ``groups_v12.mat`` (the multi-person file and AP by its groups; :mod:`lcr_tf.evaluation.
+    mpii_benchmark`); MPII's ``split="test"`` writes the submission files without scoring them.
 
     Raises:
       ValueError: bad options, predictions that miss an image or are malformed (named); FileNotFoundError.
@@ -170,18 +100,25 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
     results.update(info)
     if saved_model:
         results.update(refused_summary(refused))
+    groups = None
     if dataset == "mpii":
-        results.update(head_size=MPII_HEAD_SIZE, groups_note=MPII_GROUPS_NOTE,
-                       pckh_curve_alphas=list(PCKH_CURVE_ALPHAS))
+        test = info["reader"].get("split") == "test"
+        groups = mpii_benchmark.prepare(ground_truth, preds, mpii_groups, test, results_dir)
+        results.update(mpii_benchmark.notes(groups, test, info))
+        results.update(mpii_benchmark.evaluate_mpii(ground_truth, preds, max_match_distance_px, groups, test))
     if dataset == "mupots":
         results["reference_3d"] = MUPOTS_3D_NOTE[mupots_3d]
-        results["pck3d_threshold_mm"] = 150.0
-        results["auc_thresholds_mm"] = [float(t) for t in np.arange(0.0, 151.0, 5.0)]
-    results.update(_EVALUATORS[dataset](ground_truth, preds, max_match_distance_px))
+        results["pck3d_threshold_mm"] = mupots_benchmark.PCK_THRESHOLD_MM
+        results["auc_thresholds_mm"] = [float(t) for t in mupots_benchmark.AUC_THRESHOLDS_MM]
+        results.update(mupots_benchmark.evaluate_mupots(ground_truth, preds, max_match_distance_px, mupots_matching,
+                                                        mupots_rescale_bones))
+    elif dataset != "mpii":
+        results.update(_EVALUATORS[dataset](ground_truth, preds, max_match_distance_px))
     if results_dir:
         native_results.resolve_results_format(dataset, native_results.NATIVE)
-        results["results_files"] = native_results.write_native_results(dataset, results_dir, ground_truth, preds,
-                                                                       max_match_distance_px)
+        results["results_files"] = native_results.write_native_results(
+            dataset, results_dir, ground_truth, preds, max_match_distance_px, data_root=data, facts=results,
+            mpii_groups=groups)
     if report_dir:
         _write_real_report(report_dir, results, ground_truth, preds, report_notes)
     return results

@@ -11,7 +11,7 @@ import math
 from typing import Any, List, Mapping, Optional
 
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.evaluation import protocols
+from lcr_tf.evaluation import mpii_toolkit, protocols
 
 MODES = ("ppi", "nms")
 #: The row of the upper bound (closest candidate), after :data:`MODES`.
@@ -64,39 +64,72 @@ def format_real_table(results: Mapping[str, Any]) -> str:
                 totals = _mm(row[key], width) + _mm(row[key + "_pooled"], width)
                 lines.append(f"{method + ' ' + label:<22}{cells}{totals}{row['matched']:>9d}{row['missed']:>8d}")
     elif dataset == "mupots":
-        sequences = list(results.get("sequences") or [])
-        lines.append(f"{'3DPCK@150mm / AUC (%)':<24}" + "".join(f"{s:>6}" for s in sequences)
-                     + f"{'Total':>8}{'Pooled':>8}{'matched':>9}{'missed':>8}")
-        for method in methods:
-            row = results[method]
-            for label, key in (("PCK all", "pck3d_all"), ("PCK matched", "pck3d_matched"),
-                               ("AUC all", "auc_all"), ("AUC matched", "auc_matched")):
-                cells = "".join(_pct(row["per_sequence"][s][key], 6) for s in sequences)
-                lines.append(f"{method + ' ' + label:<24}{cells}{_pct(row[key])}{_pct(row[key + '_pooled'])}"
-                             f"{row['matched']:>9d}{row['missed']:>8d}")
+        lines += _mupots_lines(results, methods)
+    elif results.get("scored") is False:  # MPII's test set: no joints, only the submission files
+        lines.append(results.get("test_note", ""))
+        lines += [f"{method}: {results[method]['detections']} detections" for method in MODES]
+        lines += mpii_toolkit.file_lines(results)
     else:
         parts = [p for p, _ in _body_parts()]
+        lines.append("package figures (LCR-13: head centre, left and right pooled; PCKh over the people paired with "
+                     "a detection, 'all' counting the others' joints as missed)")
         lines.append(f"{'PCKh@0.5 (%)':<18}" + "".join(f"{p:>9}" for p in parts)
-                     + f"{'total':>9}{'all':>9}{'matched':>9}{'missed':>8}")
+                     + f"{'total':>9}{'limbs12':>9}{'all':>9}{'matched':>9}{'missed':>8}")
         for method in methods:
             row = results[method]
             lines.append(f"{method:<18}" + "".join(_pct(row["pckh_per_part"][p], 9) for p in parts)
-                         + f"{_pct(row['pckh_0.5'], 9)}{_pct(row['pckh_0.5_all'], 9)}{row['matched']:>9d}"
-                         f"{row['missed']:>8d}")
+                         + f"{_pct(row['pckh_0.5'], 9)}{_pct(row.get('pckh_limbs12'), 9)}"
+                         f"{_pct(row['pckh_0.5_all'], 9)}{row['matched']:>9d}{row['missed']:>8d}")
         names = [n.replace("left_", "l_").replace("right_", "r_") for n in SKELETON.joint_names]
         width = max(9, max(len(n) for n in names) + 1)
         lines.append(f"{'PCKh@0.5 per joint':<18}" + "".join(f"{n:>{width}}" for n in names))
         for method in methods:
             lines.append(f"{method:<18}" + "".join(_pct(v, width) for v in results[method]["pckh_per_joint"]))
-        lines.append(f"{'AP@0.5 (%)':<18}" + "".join(f"{p:>9}" for p in parts) + f"{'mean':>9}{'groups':>9}")
+        lines.append(f"{'AP@0.5 (%)':<18}" + "".join(f"{p:>9}" for p in parts)
+                     + f"{'mean':>9}{'limbs12':>9}{'groups':>9}")
         for method in MODES:
             row = results[method]
             lines.append(f"{method:<18}" + "".join(_pct(row["ap_per_part"][p], 9) for p in parts)
-                         + f"{_pct(row['ap'], 9)}{row['groups']:>9d}")
+                         + f"{_pct(row['ap'], 9)}{_pct(row.get('ap_limbs12'), 9)}{row['groups']:>9d}")
+        lines += mpii_toolkit.format_lines(results, MODES)
     lines += refused_lines(results)
     for method, files in (results.get("results_files") or {}).items():
         lines.append(f"results files ({method}): {', '.join(files.values())}")
     return "\n".join(lines)
+
+
+def _mupots_lines(results: Mapping[str, Any], methods: List[str]) -> List[str]:
+    """MuPoTS-3D's tables: the official 14-joint figures, then the other joint sets and the per-part table
+    (:mod:`lcr_tf.evaluation.mupots_benchmark`)."""
+    sequences = list(results.get("sequences") or [])
+    protocol = results.get("mupots_protocol") or {}
+    notes = protocol.get("joint_sets") or {}
+    lines = [f"protocol: {protocol.get('matching_rule', '')}; pelvis-centred; bones "
+             + ("rescaled to the ground truth's" if protocol.get("rescale_bones") else "not rescaled")]
+    lines.append(f"{'3DPCK@150mm / AUC (%)':<24}" + "".join(f"{s:>6}" for s in sequences)
+                 + f"{'Total':>8}{'Pooled':>8}{'matched':>9}{'missed':>8}")
+    official = protocol.get("official_joint_set", "")
+    for joint_set in [official] + sorted(results[methods[0]].get("joint_sets", {})) if methods else []:
+        lines.append(f"[{joint_set}: {notes.get(joint_set, '')}]")
+        keys = (("PCK all", "pck3d_all"), ("PCK matched", "pck3d_matched"), ("AUC all", "auc_all"),
+                ("AUC matched", "auc_matched"))
+        for method in methods:
+            row = results[method] if joint_set == official else results[method]["joint_sets"][joint_set]
+            for label, key in keys if joint_set == official else keys[:2]:
+                cells = "".join(_pct(row["per_sequence"][s][key], 6) for s in sequences)
+                lines.append(f"{method + ' ' + label:<24}{cells}{_pct(row[key])}{_pct(row[key + '_pooled'])}"
+                             f"{results[method]['matched']:>9d}{results[method]['missed']:>8d}")
+    if methods:
+        groups = list(results[methods[0]].get("per_group", {}))
+        lines.append(f"{'official parts, PCK all':<24}" + "".join(f"{g:>7}" for g in groups)
+                     + "  (mean over sequences)")
+        for method in methods:
+            lines.append(f"{method:<24}" + "".join(_pct(results[method]["per_group"][g]["pck3d_all"], 7)
+                                                   for g in groups))
+    files = results.get("mupots_native_files")
+    if files:
+        lines.append(f"native files: {files['note']}")
+    return lines
 
 
 def _body_parts():

@@ -77,6 +77,36 @@ def regression_size(num_classes: int, num_joints: int = DEFAULT_NUM_JOINTS) -> i
     return int(num_classes) * block_size(num_joints)
 
 
+def block_joints(num_joints: int) -> np.ndarray:
+    """(5J,) int: the joint of each value of a class block (``[0, 0, 1, 1, ..., 0, 0, 0, 1, 1, 1, ...]``)."""
+    j = np.arange(int(num_joints))
+    return np.concatenate([np.repeat(j, 2), np.repeat(j, 3)])
+
+
+def block_columns(class_index, joint_index, source_num_joints: int) -> np.ndarray:
+    """Where each regression value of one layout comes from in another: the column map of a weight
+    transfer between models of other anchor sets or skeletons.
+
+    Value ``v`` (x, y, X, Y or Z) of joint ``j`` in the block of class ``c`` of the new layout is taken from
+    the same value of joint ``joint_index[j]`` in the block of class ``class_index[c]`` of the source layout
+    (J_s = ``source_num_joints`` joints per block).
+
+    Args:
+      class_index: (C',) int source class of each class of the new layout.
+      joint_index: (J',) int source joint of each joint of the new layout.
+    Returns:
+      (C' * 5J',) int64 source columns, in the new layout's order: ``new[..., n] = source[..., columns[n]]``.
+    """
+    class_index = np.asarray(class_index, np.int64)
+    joint_index = np.asarray(joint_index, np.int64)
+    js, jt = int(source_num_joints), joint_index.size
+    source_joint = joint_index[block_joints(jt)]
+    is_2d = np.arange(COORDS_PER_JOINT * jt) < 2 * jt
+    coordinate = np.concatenate([np.tile([0, 1], jt), np.tile([0, 1, 2], jt)])
+    in_block = np.where(is_2d, 2 * source_joint + coordinate, 2 * js + 3 * source_joint + coordinate)
+    return (class_index[:, None] * block_size(js) + in_block[None, :]).reshape(-1)
+
+
 def pack_block(delta2d, delta3d) -> tf.Tensor:
     """(..., J, 2) and (..., J, 3) -> (..., 5J) in the block layout (2D first, then 3D, joint-major)."""
     delta2d = tf.convert_to_tensor(delta2d)

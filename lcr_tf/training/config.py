@@ -28,7 +28,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import flags
 
-from lcr_tf.contracts import features
 from lcr_tf.data.pipeline import InputConfig
 from lcr_tf.modeling.factory import ModelConfig
 from lcr_tf.training import distribute
@@ -529,13 +528,21 @@ def check_inputs(config: TrainConfig) -> None:
 
 
 def check_anchors(config: TrainConfig, anchor_set) -> None:
-    """The anchor set must be the model's (K, J) and have the training records' joints."""
+    """The anchor set must be the model's (K, J), and the training and validation records must hold its
+    skeleton (each shard's first record; the input pipeline checks every record as it reads it)."""
+    from lcr_tf.data import pipeline
+    from lcr_tf.data import shards as shards_lib
 
     k, j = anchor_set.num_anchors, int(anchor_set.pose3d.shape[1])
     for name, value in (("num_anchors", k), ("num_joints", j)):
         if getattr(config.model, name) != value:
             raise ConfigError(f"--{name}={getattr(config.model, name)} but --anchors {config.data.anchors!r} "
                               f"has {value}")
-    if j != features.NUM_JOINTS:
-        raise ConfigError(f"--anchors {config.data.anchors!r} has {j} joints but the training records hold "
-                          f"{features.NUM_JOINTS} (lcr_tf.contracts.features); use anchors of that skeleton")
+    for name in ("train_data", "val_data"):
+        pattern = getattr(config.data, name)
+        if pattern:
+            try:
+                shards_lib.check_skeleton(pipeline.list_shards(pattern), anchor_set.skeleton.name, f"--{name}",
+                                          f"--anchors {config.data.anchors}")
+            except shards_lib.ShardError as e:
+                raise ConfigError(str(e)) from None

@@ -190,7 +190,7 @@ def _train(config: TrainConfig, strategy, anchor_set, model_dir: str, chief: boo
         if run.num_summary_images > 0 and chief:
             summary = pipeline.make_dataset(data.val_data, dataclasses.replace(
                 input_config, batch_size=run.num_summary_images), training=False, seed=run.seed,
-                deterministic=True)
+                deterministic=True, skeleton=anchor_set.skeleton)
             val_images = next(iter(summary.take(1)))["image"]
 
     remaining = run.num_steps - start
