@@ -69,23 +69,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets import coco_style
 from lcr_tf.datasets.base import (
     DatasetReader,
     ImageRecord,
     Person,
     RecordError,
-    file_exists,
-    file_name,
-    is_url,
     join_path,
-    load_json,
 )
+from lcr_tf.datasets.coco_style import is_int
 from lcr_tf.poses import pseudo_gt
 
 SPLITS = ("train", "val")
@@ -139,10 +136,6 @@ class CocoIndex:
     orphans: Dict[Tuple[str, int], str]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -184,7 +177,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
     # One pass over the JSON objects: parsing, not a per-person hot path.
     for pos, entry in enumerate(data["images"]):
         image_id = entry.get("id") if isinstance(entry, dict) else None
-        if not _is_int(image_id):
+        if not is_int(image_id):
             image_problems[("image", pos)] = f"{file}: images[{pos}] has no integer field 'id'"
             continue
         where = f"{file}: images[{pos}] (id {image_id})"
@@ -195,7 +188,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
         name, height, width = entry.get("file_name"), entry.get("height"), entry.get("width")
         if not isinstance(name, str) or not name:
             image_problems[image_id] = f"{where}: field 'file_name' is missing or not a string"
-        elif not (_is_int(height) and _is_int(width) and height > 0 and width > 0):
+        elif not (is_int(height) and is_int(width) and height > 0 and width > 0):
             image_problems[image_id] = (f"{where}: fields 'height', 'width' must be positive integers, got "
                                         f"{height!r}, {width!r}")
         else:
@@ -214,7 +207,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
         ann_id = ann.get("id")
         where = f"{file}: annotation id {ann_id} (annotations[{pos}])"
         image_id = ann.get("image_id")
-        if not _is_int(image_id) or (image_id not in images and image_id not in image_problems):
+        if not is_int(image_id) or (image_id not in images and image_id not in image_problems):
             orphans[("annotation", pos)] = f"{where}: field 'image_id' {image_id!r} names no image of 'images'"
             continue
         row = len(annotation_id)
@@ -243,7 +236,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
             kp = nan_keypoints
         if problem:
             problems[row] = problem
-        annotation_id.append(ann_id if _is_int(ann_id) else -1)
+        annotation_id.append(ann_id if is_int(ann_id) else -1)
         position.append(pos)
         iscrowd.append(bool(crowd))
         keypoints.append(kp)
@@ -251,7 +244,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
         a = ann.get("area")
         area.append(float(a) if _is_number(a) else math.nan)
         n = ann.get("num_keypoints")
-        num_keypoints.append(n if _is_int(n) else -1)
+        num_keypoints.append(n if is_int(n) else -1)
         image_of.append(image_id)
 
     n_rows = len(annotation_id)
@@ -293,31 +286,17 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
                      orphans=orphans)
 
 
-_INDEXES: Dict[tuple, CocoIndex] = {}
-_INDEX_LOCK = threading.Lock()
+_INDEXES = coco_style.ParsedFileCache("COCO annotation file")
 
 
 def load_index(path: str) -> CocoIndex:
     """The :class:`CocoIndex` of annotation file ``path`` (any ``apache_beam.io.filesystems`` path), parsed
-    once per process and kept while the file is unchanged.
+    once per process and kept while the file is unchanged (:class:`lcr_tf.datasets.coco_style.ParsedFileCache`).
 
     Raises:
       FileNotFoundError: no such file. ValueError: not JSON, or not a COCO annotation file (named).
     """
-    if not file_exists(path):
-        raise FileNotFoundError(f"COCO annotation file {path} does not exist")
-    if is_url(path):
-        key = (path,)
-    else:
-        stat = os.stat(path)
-        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    with _INDEX_LOCK:  # one parse per process even when several reader copies ask at once
-        if key not in _INDEXES:
-            file = file_name(path)
-            data = load_json(path, "COCO annotation file", name=file)
-            _INDEXES.clear()  # one file per job: do not hold a previous one's arrays
-            _INDEXES[key] = parse_index(data, file)
-        return _INDEXES[key]
+    return _INDEXES.get(path, parse_index)
 
 
 class CocoReader(DatasetReader):
@@ -400,27 +379,21 @@ class CocoReader(DatasetReader):
         entries that name no image, sorted."""
         index = self.index()
         with_people = {image_id for image_id, rows in index.rows.items() if not index.iscrowd[rows].all()}
-        all_ids = set(index.images) | {k for k in index.image_problems if _is_int(k)}
+        all_ids = set(index.images) | {k for k in index.image_problems if is_int(k)}
         listed = all_ids if self.include_empty or self.keep_empty else all_ids & with_people
         self.images_without_people = len(all_ids - with_people)
-        strays = sorted([k for k in index.image_problems if not _is_int(k)] + list(index.orphans))
+        strays = coco_style.stray_keys(index)
         return sorted(listed) + strays
 
     def key_name(self, key) -> str:
-        if isinstance(key, tuple):
-            return f"{key[0]}s[{key[1]}]"
-        return f"{int(key):012d}"
+        return coco_style.stray_key_name(key) if isinstance(key, tuple) else f"{int(key):012d}"
 
     # ------------------------------------------------------------------ records
 
     def read(self, key) -> ImageRecord:
         index = self.index()
         name = self.key_name(key)
-        if isinstance(key, tuple):
-            reason = index.orphans.get(tuple(key)) or index.image_problems.get(tuple(key))
-            raise RecordError(name, reason or f"{index.file}: no entry {name}")
-        if key in index.image_problems:
-            raise RecordError(name, index.image_problems[key])
+        coco_style.reject_listed_problem(index, key, name)
         if key not in index.images:
             raise RecordError(name, f"{index.file}: no image with id {key}")
         file_name, height, width = index.images[key]

@@ -78,23 +78,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from lcr_tf.contracts import skeleton as skeleton_lib
+from lcr_tf.datasets import coco_style
 from lcr_tf.datasets.base import (
     DatasetReader,
     ImageRecord,
     Person,
     RecordError,
-    file_exists,
-    file_name,
-    is_url,
     join_path,
-    load_json,
 )
+from lcr_tf.datasets.coco_style import is_int
 
 SKELETON = skeleton_lib.MUCO21
 J = SKELETON.num_joints
@@ -167,10 +164,6 @@ class MucoIndex:
         return f"{self.file}: annotation id {self.annotation_id[row]} (annotations[{self.position[row]}])"
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _numbers(value, count: int) -> Optional[List[float]]:
     """``value`` as ``count`` finite floats, or None when it is not a list of that many finite numbers."""
     if not (isinstance(value, list) and len(value) == count):
@@ -185,7 +178,7 @@ def _image_problem(entry: Dict[str, Any], where: str) -> Optional[str]:
     name, width, height = entry.get("file_name"), entry.get("width"), entry.get("height")
     if not isinstance(name, str) or not name:
         return f"{where}: field 'file_name' is missing or not a string"
-    if not (_is_int(width) and _is_int(height) and width > 0 and height > 0):
+    if not (is_int(width) and is_int(height) and width > 0 and height > 0):
         return f"{where}: fields 'width', 'height' must be positive integers, got {width!r}, {height!r}"
     f = _numbers(entry.get("f"), 2)
     if f is None or min(f) <= 0:
@@ -247,7 +240,7 @@ def parse_index(data: Any, file: str) -> MucoIndex:
     # One pass over the JSON objects: parsing, once per process, not a per-image hot path.
     for pos, entry in enumerate(data["images"]):
         image_id = entry.get("id") if isinstance(entry, dict) else None
-        if not _is_int(image_id):
+        if not is_int(image_id):
             image_problems[("image", pos)] = f"{file}: images[{pos}] has no integer field 'id'"
             continue
         if image_id in entries or image_id in image_problems:
@@ -275,14 +268,14 @@ def parse_index(data: Any, file: str) -> MucoIndex:
             orphans[("annotation", pos)] = f"{file}: annotations[{pos}] is not an object"
             continue
         image_id, ann_id = ann.get("image_id"), ann.get("id")
-        if not _is_int(image_id) or (image_id not in entries and image_id not in image_problems):
+        if not is_int(image_id) or (image_id not in entries and image_id not in image_problems):
             orphans[("annotation", pos)] = (f"{file}: annotation id {ann_id} (annotations[{pos}]): field "
                                             f"'image_id' {image_id!r} names no image of 'images'")
             continue
-        if not _is_int(ann_id):
+        if not is_int(ann_id):
             id_problems[len(ids)] = (f"{file}: annotations[{pos}] (image id {image_id}): field 'id' is "
                                      f"missing or not an integer")
-        ids.append(ann_id if _is_int(ann_id) else -1)
+        ids.append(ann_id if is_int(ann_id) else -1)
         positions.append(pos)
         image_of.append(image_id)
         for name, _ in _FIELDS:
@@ -357,31 +350,17 @@ def parse_index(data: Any, file: str) -> MucoIndex:
                      sorted_image=image_of_rows[order])
 
 
-_INDEXES: Dict[tuple, MucoIndex] = {}
-_INDEX_LOCK = threading.Lock()
+_INDEXES = coco_style.ParsedFileCache("MuCo-3DHP annotation file")
 
 
 def load_index(path: str) -> MucoIndex:
     """The :class:`MucoIndex` of annotation file ``path`` (any ``apache_beam.io.filesystems`` path), parsed
-    once per process and kept while the file is unchanged.
+    once per process and kept while the file is unchanged (:class:`lcr_tf.datasets.coco_style.ParsedFileCache`).
 
     Raises:
       FileNotFoundError: no such file. ValueError: not JSON, or not a MuCo-3DHP annotation file (named).
     """
-    if not file_exists(path):
-        raise FileNotFoundError(f"MuCo-3DHP annotation file {path} does not exist")
-    if is_url(path):
-        key = (path,)
-    else:
-        stat = os.stat(path)
-        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    with _INDEX_LOCK:  # one parse per process even when several reader copies ask at once
-        if key not in _INDEXES:
-            file = file_name(path)
-            data = load_json(path, "MuCo-3DHP annotation file", name=file)
-            _INDEXES.clear()  # one file per job: do not hold a previous one's arrays
-            _INDEXES[key] = parse_index(data, file)
-        return _INDEXES[key]
+    return _INDEXES.get(path, parse_index)
 
 
 def unit_hash(ids: np.ndarray) -> np.ndarray:
@@ -487,26 +466,20 @@ class MucoReader(DatasetReader):
         keep = self.in_split(index.image_ids)
         if self.image_sets:
             keep &= np.isin(index.image_sets.astype(str), self.image_sets)
-        broken = np.array(sorted(k for k in index.image_problems if _is_int(k)), np.int64)
+        broken = np.array(sorted(k for k in index.image_problems if is_int(k)), np.int64)
         ids = np.union1d(index.image_ids[keep], broken[self.in_split(broken)])
-        strays = sorted([k for k in index.image_problems if not _is_int(k)] + list(index.orphans))
+        strays = coco_style.stray_keys(index)
         return ids.tolist() + strays
 
     def key_name(self, key) -> str:
-        if isinstance(key, tuple):
-            return f"{key[0]}s[{key[1]}]"
-        return f"{int(key):06d}"
+        return coco_style.stray_key_name(key) if isinstance(key, tuple) else f"{int(key):06d}"
 
     # ------------------------------------------------------------------ records
 
     def read(self, key) -> ImageRecord:
         index = self.index()
         name = self.key_name(key)
-        if isinstance(key, tuple):
-            reason = index.orphans.get(tuple(key)) or index.image_problems.get(tuple(key))
-            raise RecordError(name, reason or f"{index.file}: no entry {name}")
-        if key in index.image_problems:
-            raise RecordError(name, index.image_problems[key])
+        coco_style.reject_listed_problem(index, key, name)
         i = index.image_row(key)
         if i is None:
             raise RecordError(name, f"{index.file}: no image with id {key}")
