@@ -164,12 +164,7 @@ def parse_index(data: Dict[str, Any], file: str) -> CocoIndex:
       ValueError: the file is not a COCO annotation file at all (not an object, no ``images`` or
         ``annotations`` list); problems of single entries are recorded, not raised.
     """
-    if not isinstance(data, dict):
-        raise ValueError(f"{file}: expected a JSON object with 'images' and 'annotations', got "
-                         f"{type(data).__name__}")
-    for field in ("images", "annotations"):
-        if not isinstance(data.get(field), list):
-            raise ValueError(f"{file}: field {field!r} is missing or not a list")
+    coco_style.check_lists(data, file)
     person = person_category(data, file)
 
     images: Dict[int, Tuple[str, int, int]] = {}

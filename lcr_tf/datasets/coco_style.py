@@ -23,6 +23,17 @@ def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def check_lists(data: Any, file: str) -> None:
+    """Raises ValueError naming ``file`` unless ``data`` is an object with the lists ``images`` and
+    ``annotations``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{file}: expected a JSON object with 'images' and 'annotations', got "
+                         f"{type(data).__name__}")
+    for field in ("images", "annotations"):
+        if not isinstance(data.get(field), list):
+            raise ValueError(f"{file}: field {field!r} is missing or not a list")
+
+
 class ParsedFileCache:
     """One annotation file parsed once per process, even when several reader copies ask at once (Beam
     workers run several), kept while the file is unchanged: keyed by its path, size and modification time

@@ -228,12 +228,7 @@ def parse_index(data: Any, file: str) -> MucoIndex:
       ValueError: not an object with ``images`` and ``annotations`` lists; problems of single entries are
         recorded, not raised.
     """
-    if not isinstance(data, dict):
-        raise ValueError(f"{file}: expected a JSON object with 'images' and 'annotations', got "
-                         f"{type(data).__name__}")
-    for field in ("images", "annotations"):
-        if not isinstance(data.get(field), list):
-            raise ValueError(f"{file}: field {field!r} is missing or not a list")
+    coco_style.check_lists(data, file)
 
     entries: Dict[int, Dict[str, Any]] = {}
     image_problems: Dict[Any, str] = {}
