@@ -19,8 +19,9 @@ from test_evaluate_real import (  # noqa: F401  (fixtures)
     mupots_tree,
 )
 
+from lcr_tf.contracts import serving
 from lcr_tf.contracts import skeleton as skeleton_lib
-from lcr_tf.evaluation import native_mupots, native_results, real_benchmarks
+from lcr_tf.evaluation import native_mupots, native_results, predictions_file, real_benchmarks
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LCR = skeleton_lib.LCR13
@@ -197,3 +198,51 @@ def test_mupots_subset_gets_placeholders_the_script_can_read(mupots_tree, tmp_pa
     assert facts["placeholder_frames"] == 2 and facts["placeholder_sequences"] == ["TS2"]
     assert facts["sequences_missing"] == [f"TS{s}" for s in range(3, 21)]
     assert "not this model's" in facts["note"] and "needs all of them" in facts["note"]
+
+
+def test_a_14_joint_saved_model_writes_its_head_top(mupots_tree, tmp_path):
+    """A tiny untrained model on MuPoTS-3D's 14 joints, exported and evaluated end to end: the detections
+    keep the model's joints (``native``), MuPoTS-3D's files carry its head top and neck as predicted (not
+    NaN, not the mid-shoulder), and the other benchmarks' LCR-13 poses are derived from them."""
+    import tensorflow as tf
+    import test_export
+    from conftest import lift_lcr13
+    from keras import utils
+
+    from lcr_tf.modeling import factory
+    from lcr_tf.poses import anchors as anchors_lib
+    from lcr_tf.poses import body_model
+    from lcr_tf.serving import export as export_lib
+    from lcr_tf.serving import inference
+
+    utils.set_random_seed(0)
+    lcr = body_model.sample_poses(300, seed=0).poses3d.astype(np.float64)
+    extras = lambda hips, shoulders, head: {"head_top": 2 * head - shoulders, "neck": shoulders,  # noqa: E731
+                                            "pelvis": hips, "spine": (hips + shoulders) / 2}
+    corpus = skeleton_lib.centre_poses(lift_lcr13(lcr, MUPOTS, extras)[:, :14], "mupots14")
+    anchor_set = anchors_lib.cluster_poses(corpus, test_export.K, 2, seed=0, skeleton="mupots14")
+    config = factory.ModelConfig(num_anchors=test_export.K, num_joints=14, image_size=test_export.S,
+                                 rpn_scales=(16.0, 32.0, 64.0), rpn_channels=16, rpn_pre_nms_top_n_test=100,
+                                 rpn_post_nms_top_n_test=test_export.R, fc_dims=(32, 32), seed=0)
+    model = factory.build_model(config, anchor_set)
+    model(tf.zeros([1, test_export.S, test_export.S, 3]))
+    inference.save_model_dir(model, str(tmp_path / "run"))
+    path = export_lib.export(str(tmp_path / "run"), str(tmp_path / "serving"), version=1,
+                             params=inference.default_params(test_export.K, "paper", max_candidates=test_export.M,
+                                                             max_detections=test_export.D))
+    root, _ = mupots_tree
+    res = real_benchmarks.evaluate_dataset("mupots", root, saved_model=os.path.dirname(path), max_images=1,
+                                           save_predictions=str(tmp_path / "p.json"),
+                                           results_dir=str(tmp_path / "n"))
+    raw3 = scipy.io.loadmat(res["results_files"]["ppi"][native_mupots.MUPOTS_3D_FILE])["TS1_img_000000"]
+    assert raw3.shape[0] >= 1 and raw3.shape[1:] == (17, 3)  # untrained: every candidate passes
+    assert np.all(np.isfinite(raw3[:, MUPOTS.index("head_top")]))
+    predictions = predictions_file.read_predictions(str(tmp_path / "p.json"), "mupots")["TS1_000000"]
+    own = predictions[predictions_file.NATIVE]
+    assert own["skeleton"] == "mupots14" and own["ppi"][serving.POSE3D].shape[1:] == (14, 3)
+    np.testing.assert_allclose(raw3[:, MUPOTS.index("neck")],
+                               1000.0 * own["ppi"][serving.POSE3D][:, skeleton_lib.MUPOTS14.index("neck")],
+                               atol=0.02)
+    head = own["ppi"][serving.POSE2D][:, skeleton_lib.MUPOTS14.indices(["neck", "head_top"])].mean(1)
+    np.testing.assert_allclose(predictions["ppi"][serving.POSE2D][:, LCR.index("head")], head, atol=2e-3)
+    assert res["ppi"]["people"] == 2 and res["num_images"] == 1
