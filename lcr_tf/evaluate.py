@@ -189,6 +189,7 @@ from lcr_tf.contracts import atomic_files, cli
 from lcr_tf.evaluation.coco_keypoints import evaluate_coco, format_coco_table
 from lcr_tf.evaluation.ground_truth import MUPOTS_3D, REAL_DATASETS
 from lcr_tf.evaluation.mupots_benchmark import MATCHINGS as MUPOTS_MATCHINGS
+from lcr_tf.evaluation.native_mpii import SINGLE_PAIRINGS as MPII_PAIRINGS
 from lcr_tf.evaluation.native_results import RESULTS_FORMATS, resolve_results_format
 from lcr_tf.evaluation.real_benchmarks import evaluate_dataset
 from lcr_tf.evaluation.synthetic_benchmark import evaluate_synthetic
@@ -236,6 +237,11 @@ def define_flags() -> None:
                         "annotation release). The multi-person results file (pred_keypoints_mpii_multi.mat) then "
                         "has one entry per multi-person group, as the toolkit's evaluateAP.m reads it, and the "
                         "multi-person AP is per group; without it, both are per image.")
+    flags.DEFINE_enum("mpii_pairing", "joints", list(MPII_PAIRINGS), "MPII: how the single-person results file "
+                      "(pred_keypoints_mpii.mat), and so the toolkit's figures, picks each person's detection: "
+                      "joints (the evaluation's pairing on the annotated joints, as the package's own PCKh) or "
+                      "objpos (nearest to the person's objpos within 100 x scale px, as a test-set submission "
+                      "must, which --split=test always uses: the figure such a submission would score).")
     flags.DEFINE_string("saved_model", None, "SavedModel of lcr_tf.export: a version folder or the base folder "
                         "of versions (the highest is used). Exclusive with --predictions.")
     flags.DEFINE_string("predictions", None, "JSON of detections per image id, as --save_predictions writes "
@@ -299,12 +305,14 @@ def main(argv: List[str]) -> None:
         report_dir=FLAGS.report_dir)
     if read:
         kwargs.update(split=FLAGS.split, reader_options=FLAGS.reader_option, mupots_3d=FLAGS.mupots_3d)
-    if FLAGS.mpii_groups and FLAGS.dataset != "mpii":
-        fail("--mpii_groups is an option of --dataset=mpii")
+    if (FLAGS.mpii_groups or FLAGS.mpii_pairing != "joints") and FLAGS.dataset != "mpii":
+        fail("--mpii_groups and --mpii_pairing are options of --dataset=mpii")
     if FLAGS.mpii_groups:
         if not os.path.isfile(FLAGS.mpii_groups):
             fail(f"--mpii_groups file {FLAGS.mpii_groups} not found")
         kwargs["mpii_groups"] = FLAGS.mpii_groups
+    if FLAGS.dataset == "mpii":
+        kwargs["mpii_pairing"] = FLAGS.mpii_pairing
     if FLAGS.dataset == "mupots":
         kwargs.update(mupots_matching=FLAGS.mupots_matching, mupots_rescale_bones=FLAGS.mupots_rescale_bones)
     elif FLAGS.mupots_matching != "official" or not FLAGS.mupots_rescale_bones:

@@ -337,7 +337,7 @@ def test_command_line_on_mpii(mpii_tree, tmp_path):
     assert result.returncode == 0
     for flag in ("dataset", "protocol", "split", "reader_option", "mupots_3d", "saved_model", "predictions",
                  "data", "output", "save_predictions", "max_images", "max_match_distance_px", "report_dir",
-                 "mupots_matching", "[no]mupots_rescale_bones"):
+                 "mupots_matching", "[no]mupots_rescale_bones", "mpii_groups", "mpii_pairing"):
         assert f"--{flag}" in result.stdout, flag
     preds = tmp_path / "mpii.json"
     _write(str(preds), _mpii_predictions(truth), "mpii")
@@ -395,3 +395,6 @@ def test_mupots_command_line_protocol_options(mupots_tree, tmp_path):
     result = subprocess.run(command + ["--max_match_distance_px=50"], cwd=_REPO, capture_output=True, text=True,
                             timeout=180)
     assert result.returncode == 2 and "applies to --mupots_matching=hungarian" in result.stderr
+    result = subprocess.run(command + ["--mpii_pairing=objpos"], cwd=_REPO, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 2 and "options of --dataset=mpii" in result.stderr

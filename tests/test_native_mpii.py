@@ -372,3 +372,25 @@ def test_unreadable_image_is_refused_by_the_model_run():
     assert refused == [{"image_id": "b.jpg", "reason": "cannot read the image file (FileNotFoundError: image file "
                                                        "/data/images/b.jpg does not exist)"}]
     assert len(out["b.jpg"]["ppi"][serving.SCORE]) == 0
+
+
+def test_validation_files_paired_as_a_test_submission(tree, tmp_path):
+    """``mpii_pairing="objpos"`` picks each single-person person's detection as a test-set submission must,
+    by objpos and scale: on a.jpg d0 (score 1) stands 9 px from person 1's objpos and pairs with it; d2,
+    d1 and d3 stand 100 px or more from person 2's (radius 0.5 x 200 x 0.6 = 60 px) and pair with nobody.
+    The same detections as the joint pairing, so the same toolkit figures; every image is counted as paired
+    by objpos."""
+    root, groups_file, truth = tree
+    preds = tmp_path / "mpii.json"
+    _write(str(preds), _predictions(truth), "mpii")
+    kwargs = dict(predictions=str(preds), split="train", max_match_distance_px=GATE, mpii_groups=groups_file)
+    joints = real_benchmarks.evaluate_dataset("mpii", root, **kwargs)
+    objpos = real_benchmarks.evaluate_dataset("mpii", root, mpii_pairing="objpos", **kwargs)
+    files = objpos["ppi"]["toolkit"]["files"]
+    assert files["single_person_pairing"] == {native_mpii.PAIRING[True]: 2}
+    assert (files["single_person_rects"], files["single_person_paired"]) == (3, 1)
+    assert joints["ppi"]["toolkit"]["files"]["single_person_pairing"] == {native_mpii.PAIRING[False]: 2}
+    assert objpos["ppi"]["toolkit"]["pckh"] == joints["ppi"]["toolkit"]["pckh"]
+    assert objpos["ppi"]["pckh_0.5"] == joints["ppi"]["pckh_0.5"]  # the package's own figure: joint pairing
+    with pytest.raises(ValueError, match="mpii_pairing must be one of joints, objpos"):
+        real_benchmarks.evaluate_dataset("mpii", root, mpii_pairing="nearest", **kwargs)

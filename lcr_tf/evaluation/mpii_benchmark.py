@@ -87,13 +87,15 @@ def notes(groups: Optional[Sequence], test: bool, info: Mapping[str, Any]) -> Di
 
 def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
                   max_match_distance_px: Optional[float] = None, groups: Optional[Sequence] = None,
-                  test: bool = False) -> Dict[str, Any]:
+                  test: bool = False, single_pairing: str = native_mpii.SINGLE_PAIRINGS[0]) -> Dict[str, Any]:
     """MPII's rows (module docstring): per row the package's single-person PCKh@0.5 and multi-person AP
     (per joint, per body part, the 12 limb joints), and ``toolkit`` (:mod:`lcr_tf.evaluation.mpii_toolkit`).
 
     Args:
       groups: the toolkit's groups per annolist image, or None (by image).
       test: the test split: only the detections are counted (nothing to score).
+      single_pairing: how the single-person file's detections are chosen
+        (:func:`lcr_tf.evaluation.native_mpii.build_submission`), which the ``toolkit`` figures score.
     """
     missing_images(ground_truth, predictions)
     if test:
@@ -113,7 +115,8 @@ def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str,
             pairing.pose2d[single], gt2d[single], vis[single], head[single], pairing.matched[single], SKELETON,
             PCKH_ALPHA)
         if method != UPPER_BOUND:
-            submission = native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt, groups)
+            submission = native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt, groups,
+                                                      single_pairing)
             row["detections"] = pairing.detections
             row.update(_mpii_ap(ground_truth, predictions, method, submission))
             row["toolkit"] = {"pckh": mpii_toolkit.single_person_pckh(submission, ground_truth, PCKH_ALPHA),

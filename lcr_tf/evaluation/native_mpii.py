@@ -12,9 +12,11 @@ to_mpii_coordinates`); a point is ``annopoints.point(k)`` with ``id`` (0-based M
   annotation, in its order, with the annotation's ``objpos`` (``x``, ``y``) and ``scale`` where it has them
   ([] where not: ``flatten_annolist.m`` keeps exactly the rects with an ``objpos``, so both flatten alike),
   ``annopoints`` and ``score``. A single-person person's rect holds its detection: on training / validation
-  images the one the evaluation pairs with it (:func:`lcr_tf.evaluation.pairing.pair_people`, on the
-  annotated joints), on the test set (no joints) the one :func:`lcr_tf.evaluation.mpii_groups.
-  pair_by_objpos` gives from ``objpos`` and ``scale``. Every other rect, and an unpaired person's, has
+  images by default the one the evaluation pairs with it (:func:`lcr_tf.evaluation.pairing.pair_people`,
+  on the annotated joints: the figure of the detections as the package's own is), and on the test set (no
+  joints), or on any split with ``single_pairing="objpos"``, the one :func:`lcr_tf.evaluation.mpii_groups.
+  pair_by_objpos` gives from ``objpos`` and ``scale``, as a test-set submission must (the toolkit's figure on
+  validation images is then what such a submission would score). Every other rect, and an unpaired person's, has
   ``annopoints = []``, which ``annolist2matrix.m`` reads as a missing pose (every joint missed).
 * ``pred_keypoints_mpii_multi.mat`` (multi-person, ``evaluateAP.m``): with the toolkit's groups file
   (``groups_v12.mat``), one entry per multi-person group of the evaluated images
@@ -75,9 +77,11 @@ GROUPING_NOTE = {
               "entries evaluateAP.m reads)",
 }
 #: How the single-person file's detections are chosen (the results count the images of each way): by the
-#: evaluation's pairing, or on test images, which have no joints, by objpos and scale.
+#: evaluation's pairing, or by objpos and scale (always on test images, which have no joints).
 PAIRING = {False: "images paired by the evaluation's pairing on the annotated joints (pairing.pair_people)",
-           True: "test images paired by objpos and scale (mpii_groups.pair_by_objpos)"}
+           True: "images paired by objpos and scale (mpii_groups.pair_by_objpos), as a test-set submission"}
+#: ``single_pairing`` of :func:`build_submission` (``--mpii_pairing``); the first is the default.
+SINGLE_PAIRINGS = ("joints", "objpos")
 _THORAX, _NECK, _TOP = MPII.index("thorax"), MPII.index("upper_neck"), MPII.index("head_top")
 _HEAD = SKELETON.index("head")
 
@@ -148,7 +152,8 @@ def _rects(gt: GroundTruth) -> List[Dict[str, Any]]:
 
 def build_submission(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
                      method: str, pred_to_gt: Sequence[np.ndarray],
-                     groups: Optional[Sequence[Sequence[np.ndarray]]] = None) -> Submission:
+                     groups: Optional[Sequence[Sequence[np.ndarray]]] = None,
+                     single_pairing: str = SINGLE_PAIRINGS[0]) -> Submission:
     """The single- and multi-person files of one row (module docstring).
 
     Args:
@@ -159,9 +164,14 @@ def build_submission(ground_truth: Sequence[GroundTruth], predictions: Mapping[s
         by objpos and scale instead.
       groups: the toolkit's groups per annolist image (:func:`lcr_tf.evaluation.mpii_groups.read_groups`),
         or None (entries by image).
+      single_pairing: ``joints`` (``pred_to_gt``, where the image has joints) or ``objpos`` (every image).
     Raises:
-      ValueError: a groups file that does not cover an image, or names an annorect the image lacks.
+      ValueError: a groups file that does not cover an image, or names an annorect the image lacks; an
+        unknown ``single_pairing``.
     """
+    if single_pairing not in SINGLE_PAIRINGS:
+        raise ValueError(f"MPII single-person pairing must be one of {', '.join(SINGLE_PAIRINGS)}, got "
+                         f"{single_pairing!r}")
     single: List[List[Optional[np.ndarray]]] = []
     single_scores: List[List[Optional[float]]] = []
     multi: List[MultiEntry] = []
@@ -177,7 +187,7 @@ def build_submission(ground_truth: Sequence[GroundTruth], predictions: Mapping[s
         is_single = [r["single_person"] and r["objpos"] is not None for r in rects]
         # The single-person rect (position in ``rects``) each detection answers, or -1.
         to_rect = np.full((len(scores),), -1, np.int64)
-        by_objpos = gt.metadata.get("img_train") == 0
+        by_objpos = single_pairing == "objpos" or gt.metadata.get("img_train") == 0
         facts["single_person_pairing"][PAIRING[by_objpos]] = facts["single_person_pairing"].get(
             PAIRING[by_objpos], 0) + 1
         if not by_objpos:

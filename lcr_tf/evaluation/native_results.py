@@ -75,7 +75,8 @@ def write_native_results(dataset: str, results_dir: str, ground_truth: Sequence[
                          predictions: Mapping[str, Mapping[str, Any]],
                          max_match_distance_px: Optional[float] = None, data_root: Optional[str] = None,
                          facts: Optional[Dict[str, Any]] = None,
-                         mpii_groups: Optional[Sequence[Sequence[np.ndarray]]] = None) -> Dict[str, Dict[str, str]]:
+                         mpii_groups: Optional[Sequence[Sequence[np.ndarray]]] = None,
+                         mpii_pairing: str = native_mpii.SINGLE_PAIRINGS[0]) -> Dict[str, Dict[str, str]]:
     """Writes the native results files of ``mpii`` or ``mupots`` (module docstring) under
     ``results_dir/<row>/``, for the rows ``ppi`` and ``nms``.
 
@@ -88,6 +89,8 @@ def write_native_results(dataset: str, results_dir: str, ground_truth: Sequence[
         MPII's entries, grouping and pairing per row).
       mpii_groups: MPII: the toolkit's groups per annolist image (:func:`lcr_tf.evaluation.mpii_groups.
         read_groups`): the multi-person file by group, else by image.
+      mpii_pairing: MPII: how the single-person file picks each person's detection
+        (:func:`lcr_tf.evaluation.native_mpii.build_submission`).
     Returns:
       row -> {file name: path}.
     Raises:
@@ -108,7 +111,7 @@ def write_native_results(dataset: str, results_dir: str, ground_truth: Sequence[
         if dataset == "mpii":
             pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
             submission = native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt,
-                                                      mpii_groups)
+                                                      mpii_groups, mpii_pairing)
             files = native_mpii.file_variables(submission, ground_truth)
             if facts is not None:
                 facts.setdefault("mpii_native_files", {})[method] = native_mpii.describe(submission)

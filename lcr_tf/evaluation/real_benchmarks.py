@@ -9,7 +9,7 @@ import dataclasses
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from lcr_tf.evaluation import mpii_benchmark, mupots_benchmark, native_results, protocols
+from lcr_tf.evaluation import mpii_benchmark, mupots_benchmark, native_mpii, native_results, protocols
 from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import GroundTruth, read_dataset
 from lcr_tf.evaluation.pairing import concat, groups_of, methods, missing_images, pair_people, stack
@@ -71,7 +71,8 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
                      split: Optional[str] = None, reader_options: Sequence[str] = (), mupots_3d: str = "univ",
                      report_dir: Optional[str] = None, report_notes: Sequence[str] = (),
                      results_dir: Optional[str] = None, mupots_matching: str = "official",
-                     mupots_rescale_bones: bool = True, mpii_groups: Optional[str] = None) -> Dict[str, Any]:
+                     mupots_rescale_bones: bool = True, mpii_groups: Optional[str] = None,
+                     mpii_pairing: str = "joints") -> Dict[str, Any]:
     """A real benchmark (``h36m``, ``mpii``, ``mupots``): ground truth from its reader (``data`` = ROOT),
     detections from a SavedModel or a predictions file; the tables of the module docstring. With
     ``results_dir`` the detections are also written in the benchmark's own results format
@@ -79,13 +80,18 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
     ``mupots_matching`` / ``mupots_rescale_bones``: MuPoTS-3D's protocol
     (:mod:`lcr_tf.evaluation.mupots_benchmark`; the official one by default). ``mpii_groups``: the MPII
     toolkit's ``groups_v12.mat`` (the multi-person file and AP by its groups; :mod:`lcr_tf.evaluation.
-    mpii_benchmark`); MPII's ``split="test"`` writes the submission files without scoring them.
+    mpii_benchmark`); ``mpii_pairing``: how MPII's single-person file picks each person's detection, ``joints``
+    (the evaluation's pairing) or ``objpos`` (as a test-set submission must;
+    :func:`lcr_tf.evaluation.native_mpii.build_submission`); MPII's ``split="test"`` writes the submission
+    files without scoring them.
 
     Raises:
       ValueError: bad options, predictions that miss an image or are malformed (named); FileNotFoundError.
     """
     if bool(saved_model) == bool(predictions):
         raise ValueError("give exactly one of saved_model and predictions")
+    if mpii_pairing not in native_mpii.SINGLE_PAIRINGS:
+        raise ValueError(f"mpii_pairing must be one of {', '.join(native_mpii.SINGLE_PAIRINGS)}, got {mpii_pairing!r}")
     ground_truth, info = read_dataset(dataset, data, protocol, split, reader_options, max_images, mupots_3d)
     if saved_model:
         refused: List[Dict[str, str]] = []
@@ -105,7 +111,8 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
         test = info["reader"].get("split") == "test"
         groups = mpii_benchmark.prepare(ground_truth, preds, mpii_groups, test, results_dir)
         results.update(mpii_benchmark.notes(groups, test, info))
-        results.update(mpii_benchmark.evaluate_mpii(ground_truth, preds, max_match_distance_px, groups, test))
+        results.update(mpii_benchmark.evaluate_mpii(ground_truth, preds, max_match_distance_px, groups, test,
+                                                    mpii_pairing))
     if dataset == "mupots":
         results["reference_3d"] = MUPOTS_3D_NOTE[mupots_3d]
         results["pck3d_threshold_mm"] = mupots_benchmark.PCK_THRESHOLD_MM
@@ -118,7 +125,7 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
         native_results.resolve_results_format(dataset, native_results.NATIVE)
         results["results_files"] = native_results.write_native_results(
             dataset, results_dir, ground_truth, preds, max_match_distance_px, data_root=data, facts=results,
-            mpii_groups=groups)
+            mpii_groups=groups, mpii_pairing=mpii_pairing)
     if report_dir:
         _write_real_report(report_dir, results, ground_truth, preds, report_notes)
     return results
