@@ -352,7 +352,7 @@ def test_command_line_test_split_and_groups_flag(tree, tmp_path):
     assert "group of the toolkit's groups file" in proc.stdout
     proc = subprocess.run(base + ["--dataset=mupots", f"--mpii_groups={groups_file}"], cwd=repo,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "--mpii_groups is an option of --dataset=mpii" in proc.stderr
+    assert proc.returncode == 2 and "--mpii_groups and --mpii_pairing are options of --dataset=mpii" in proc.stderr
 
 
 def test_unreadable_image_is_refused_by_the_model_run():
