@@ -394,3 +394,37 @@ def test_validation_files_paired_as_a_test_submission(tree, tmp_path):
     assert objpos["ppi"]["pckh_0.5"] == joints["ppi"]["pckh_0.5"]  # the package's own figure: joint pairing
     with pytest.raises(ValueError, match="mpii_pairing must be one of joints, objpos"):
         real_benchmarks.evaluate_dataset("mpii", root, mpii_pairing="nearest", **kwargs)
+
+
+def test_a_model_with_a_head_top_has_it_written(tree, tmp_path):
+    """Detections of a 14-joint (mupots14) model: the MPII files carry its own head top (MATLAB pixels: +0.5)
+    instead of the estimate, and the results say so; the upper neck is still estimated from LCR-13's head,
+    here the midpoint of the model's neck and head top."""
+    from lcr_tf.contracts import serving
+    from lcr_tf.evaluation import predictions_file
+
+    root, groups_file, truth = tree
+    mu14 = skeleton_lib.MUPOTS14
+    images = {}
+    for image_id, rows in _predictions(truth).items():
+        people = rows["ppi"]
+        own2d = np.zeros((len(people), 14, 2))
+        for d, (_, lcr, _) in enumerate(people):
+            p14, _ = skeleton_lib.convert(np.asarray(lcr, float), LCR, mu14)
+            p14[mu14.index("head_top")] = np.asarray(lcr, float)[LCR.index("head")] + [3.0, -12.0]
+            own2d[d] = p14
+        own = predictions_file.as_people([s for s, _, _ in people], own2d, np.zeros((len(people), 14, 3)), mu14)
+        lcr = predictions_file.to_evaluation_skeleton(own, mu14)
+        images[image_id] = {"ppi": lcr, "nms": lcr, "candidates": None,
+                            predictions_file.NATIVE: {"skeleton": "mupots14", "ppi": own, "nms": own}}
+    path = str(tmp_path / "p.json")
+    predictions_file.write_predictions(path, images, "mpii")
+    res = real_benchmarks.evaluate_dataset("mpii", root, predictions=path, split="train", max_match_distance_px=GATE,
+                                           results_dir=str(tmp_path / "native"), mpii_groups=groups_file)
+    assert res["mpii_written_joints"]["head_top"] == "as the model predicts it (mupots14)"
+    assert res["mpii_written_joints"]["upper_neck"].startswith("estimated")
+    raw = _raw(res["results_files"]["ppi"][native_results.MPII_SINGLE_FILE])
+    points = raw[0, 0]["annorect"][0, 0]["annopoints"][0, 0]["point"]
+    top = [points[0, k] for k in range(points.shape[1]) if int(points[0, k]["id"][0, 0]) == MPII.index("head_top")]
+    want = images["a.jpg"][predictions_file.NATIVE]["ppi"][serving.POSE2D][0, mu14.index("head_top")] + 0.5
+    assert (float(top[0]["x"][0, 0]), float(top[0]["y"][0, 0])) == pytest.approx(tuple(want))

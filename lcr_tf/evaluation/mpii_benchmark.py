@@ -70,12 +70,13 @@ def prepare(ground_truth: Sequence[GroundTruth], predictions: Dict[str, Dict[str
     return mpii_groups.read_groups(groups_file) if groups_file else None
 
 
-def notes(groups: Optional[Sequence], test: bool, info: Mapping[str, Any]) -> Dict[str, Any]:
-    """MPII's fields of the results that say how its figures and files are defined."""
+def notes(groups: Optional[Sequence], test: bool, info: Mapping[str, Any], skeleton=SKELETON) -> Dict[str, Any]:
+    """MPII's fields of the results that say how its figures and files are defined (``skeleton``: the
+    model's joints, :func:`lcr_tf.evaluation.predictions_file.model_people`)."""
     grouping = native_mpii.BY_IMAGE if groups is None else native_mpii.BY_GROUPS
     out: Dict[str, Any] = {"head_size": HEAD_SIZE, "groups_note": GROUPS_NOTE[grouping],
                            "pckh_curve_alphas": list(PCKH_CURVE_ALPHAS), "toolkit_note": TOOLKIT_NOTE,
-                           "mpii_written_joints": dict(native_mpii.WRITTEN_JOINTS)}
+                           "mpii_written_joints": native_mpii.written_joints(skeleton)}
     if test:
         complete = not info.get("rejected") and info.get("evaluated_images") == info.get("listed")
         out.update(scored=False, test_note=TEST_NOTE, test_submission_complete=bool(complete))

@@ -39,7 +39,9 @@ annotated images) whose shoulders, neck and head top are all visible, LSP's neck
 (the toolkit's ``assignGTmulti.m`` maps them so). Fitted on one half of them and measured on the other
 (both ways), the estimate puts the upper neck within half a head length (|head top - neck|) of the
 annotation for 93.6 % / 92.6 % of the people, against 78.6 % / 78.0 % for the mid-shoulder point; the head
-top, otherwise not written (missed by the toolkit), is within it for 93.6 % / 92.6 %.
+top, otherwise not written (missed by the toolkit), is within it for 93.6 % / 92.6 %. A model with a head top
+of its own (``mupots14``: the entries' ``native`` detections, :func:`lcr_tf.evaluation.predictions_file.
+model_people`) has it written as predicted.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from lcr_tf.contracts import skeleton as skeleton_lib
 from lcr_tf.datasets import mpii_annotations
 from lcr_tf.evaluation import mpii_groups
 from lcr_tf.evaluation.ground_truth import GroundTruth
+from lcr_tf.evaluation.predictions_file import model_people
 from lcr_tf.evaluation.tables import SKELETON
 
 SINGLE_FILE = "pred_keypoints_mpii.mat"
@@ -86,11 +89,13 @@ _THORAX, _NECK, _TOP = MPII.index("thorax"), MPII.index("upper_neck"), MPII.inde
 _HEAD = SKELETON.index("head")
 
 
-def mpii_points(pose2d_lcr: np.ndarray) -> np.ndarray:
+def mpii_points(pose2d_lcr: np.ndarray, own2d: Optional[np.ndarray] = None, own_skeleton=None) -> np.ndarray:
     """LCR-13 detections -> MPII's 16 joints (module docstring), NaN where LCR-13 gives nothing.
 
     Args:
       pose2d_lcr: (..., 13, 2) pixels, any convention.
+      own2d, own_skeleton: the same detections in the model's own joints ((..., J, 2), same convention), when
+        they are not LCR-13: a head top of its own is written as predicted instead of estimated.
     Returns:
       (..., 16, 2) pixels in the same convention.
     """
@@ -101,7 +106,19 @@ def mpii_points(pose2d_lcr: np.ndarray) -> np.ndarray:
     neck = s + UPPER_NECK_FRACTION * (h - s)
     pose[..., _NECK, :] = np.where(ok[..., None], neck, np.nan)
     pose[..., _TOP, :] = np.where(ok[..., None], 2.0 * h - neck, np.nan)
+    if own2d is not None and "head_top" in skeleton_lib.get_skeleton(own_skeleton).joint_names:
+        top = np.asarray(own2d, np.float64)[..., skeleton_lib.get_skeleton(own_skeleton).index("head_top"), :]
+        pose[..., _TOP, :] = top
     return pose
+
+
+def written_joints(skeleton=SKELETON) -> Dict[str, str]:
+    """How the MPII joints LCR-13 lacks are written for a model of ``skeleton`` (for the results)."""
+    out = dict(WRITTEN_JOINTS)
+    skel = skeleton_lib.get_skeleton(skeleton)
+    if "head_top" in skel.joint_names:
+        out["head_top"] = f"as the model predicts it ({skel.name})"
+    return out
 
 
 @dataclasses.dataclass
@@ -182,7 +199,8 @@ def build_submission(ground_truth: Sequence[GroundTruth], predictions: Mapping[s
         det = predictions[gt.image_id][method]
         scores = np.asarray(det[serving.SCORE], np.float64).reshape(-1)
         poses = np.asarray(det[serving.POSE2D], np.float64).reshape(-1, SKELETON.num_joints, 2)
-        points = mpii_points(poses)
+        own, own_skeleton = model_people(predictions[gt.image_id], method)
+        points = mpii_points(poses, None if own is det else own[serving.POSE2D], own_skeleton)
         index = {r["annorect"]: k for k, r in enumerate(rects)}
         is_single = [r["single_person"] and r["objpos"] is not None for r in rects]
         # The single-person rect (position in ``rects``) each detection answers, or -1.

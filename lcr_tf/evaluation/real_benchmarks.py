@@ -13,7 +13,7 @@ from lcr_tf.evaluation import mpii_benchmark, mupots_benchmark, native_mpii, nat
 from lcr_tf.evaluation.detect import predict, refused_summary
 from lcr_tf.evaluation.ground_truth import GroundTruth, read_dataset
 from lcr_tf.evaluation.pairing import concat, groups_of, methods, missing_images, pair_people, stack
-from lcr_tf.evaluation.predictions_file import read_predictions, write_predictions
+from lcr_tf.evaluation.predictions_file import NATIVE, model_people, read_predictions, write_predictions
 from lcr_tf.evaluation.tables import SKELETON, UPPER_BOUND, format_real_table
 
 JOINTS_NOTE = ("compared in LCR-13 (the model's joints): the dataset's ground truth converted with "
@@ -110,7 +110,8 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
     if dataset == "mpii":
         test = info["reader"].get("split") == "test"
         groups = mpii_benchmark.prepare(ground_truth, preds, mpii_groups, test, results_dir)
-        results.update(mpii_benchmark.notes(groups, test, info))
+        own = next((model_people(e, "ppi")[1] for e in preds.values() if NATIVE in e), SKELETON.name)
+        results.update(mpii_benchmark.notes(groups, test, info, own))
         results.update(mpii_benchmark.evaluate_mpii(ground_truth, preds, max_match_distance_px, groups, test,
                                                     mpii_pairing))
     if dataset == "mupots":
