@@ -11,7 +11,7 @@ scored: its submission files are written (``--results_format=native``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from lcr_tf import evaluation
 from lcr_tf.contracts import serving
 from lcr_tf.evaluation import mpii_groups, mpii_toolkit, native_mpii, protocols
 from lcr_tf.evaluation.ground_truth import GroundTruth
-from lcr_tf.evaluation.pairing import concat, methods, missing_images, pair_people, stack
+from lcr_tf.evaluation.pairing import Pairing, concat, methods, missing_images, pair_people, stack
 from lcr_tf.evaluation.predictions_file import CANDIDATES, as_people
 from lcr_tf.evaluation.tables import MODES, PCKH_ALPHA, PCKH_CURVE_ALPHAS, SKELETON, UPPER_BOUND, num
 
@@ -86,9 +86,26 @@ def notes(groups: Optional[Sequence], test: bool, info: Mapping[str, Any], skele
     return out
 
 
+def build_submissions(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
+                      max_match_distance_px: Optional[float] = None, groups: Optional[Sequence] = None,
+                      single_pairing: str = native_mpii.SINGLE_PAIRINGS[0]
+                      ) -> Dict[str, Tuple[Pairing, native_mpii.Submission]]:
+    """Per row (``ppi``, ``nms``): the evaluation's pairing of the detections with the people, and the
+    MPII files' content (:func:`lcr_tf.evaluation.native_mpii.build_submission`), made once for both the
+    figures and the files written."""
+    missing_images(ground_truth, predictions)
+    out = {}
+    for method in MODES:
+        pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
+        out[method] = pairing, native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt,
+                                                            groups, single_pairing)
+    return out
+
+
 def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str, Mapping[str, Any]],
                   max_match_distance_px: Optional[float] = None, groups: Optional[Sequence] = None,
-                  test: bool = False, single_pairing: str = native_mpii.SINGLE_PAIRINGS[0]) -> Dict[str, Any]:
+                  test: bool = False, single_pairing: str = native_mpii.SINGLE_PAIRINGS[0],
+                  built: Optional[Mapping[str, Tuple[Pairing, native_mpii.Submission]]] = None) -> Dict[str, Any]:
     """MPII's rows (module docstring): per row the package's single-person PCKh@0.5 and multi-person AP
     (per joint, per body part, the 12 limb joints), and ``toolkit`` (:mod:`lcr_tf.evaluation.mpii_toolkit`).
 
@@ -97,6 +114,7 @@ def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str,
       test: the test split: only the detections are counted (nothing to score).
       single_pairing: how the single-person file's detections are chosen
         (:func:`lcr_tf.evaluation.native_mpii.build_submission`), which the ``toolkit`` figures score.
+      built: :func:`build_submissions`' output when the caller has it (it writes the same files), else made here.
     """
     missing_images(ground_truth, predictions)
     if test:
@@ -107,17 +125,19 @@ def evaluate_mpii(ground_truth: Sequence[GroundTruth], predictions: Mapping[str,
     vis = concat([gt.annotated for gt in ground_truth], (j,)).astype(bool)
     head = stack(ground_truth, "head_size", ())
     single = concat([gt.single_person for gt in ground_truth], ()).astype(bool)
+    if built is None:
+        built = build_submissions(ground_truth, predictions, max_match_distance_px, groups, single_pairing)
     out: Dict[str, Any] = {}
     for method in methods(predictions, ground_truth):
-        pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
+        pairing = built[method][0] if method in built else pair_people(ground_truth, predictions, method,
+                                                                       max_match_distance_px)
         row = protocols.pckh_table(pairing.pose2d[single], gt2d[single], vis[single], head[single],
                                    pairing.matched[single], SKELETON, PCKH_ALPHA, PCKH_CURVE_ALPHAS)
         row["pckh_limbs12"], row["pckh_limbs12_all"] = mpii_toolkit.limbs_pckh(
             pairing.pose2d[single], gt2d[single], vis[single], head[single], pairing.matched[single], SKELETON,
             PCKH_ALPHA)
         if method != UPPER_BOUND:
-            submission = native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt, groups,
-                                                      single_pairing)
+            submission = built[method][1]
             row["detections"] = pairing.detections
             row.update(_mpii_ap(ground_truth, predictions, method, submission))
             row["toolkit"] = {"pckh": mpii_toolkit.single_person_pckh(submission, ground_truth, PCKH_ALPHA),

@@ -76,7 +76,9 @@ def write_native_results(dataset: str, results_dir: str, ground_truth: Sequence[
                          max_match_distance_px: Optional[float] = None, data_root: Optional[str] = None,
                          facts: Optional[Dict[str, Any]] = None,
                          mpii_groups: Optional[Sequence[Sequence[np.ndarray]]] = None,
-                         mpii_pairing: str = native_mpii.SINGLE_PAIRINGS[0]) -> Dict[str, Dict[str, str]]:
+                         mpii_pairing: str = native_mpii.SINGLE_PAIRINGS[0],
+                         mpii_submissions: Optional[Mapping[str, native_mpii.Submission]] = None
+                         ) -> Dict[str, Dict[str, str]]:
     """Writes the native results files of ``mpii`` or ``mupots`` (module docstring) under
     ``results_dir/<row>/``, for the rows ``ppi`` and ``nms``.
 
@@ -91,6 +93,8 @@ def write_native_results(dataset: str, results_dir: str, ground_truth: Sequence[
         read_groups`): the multi-person file by group, else by image.
       mpii_pairing: MPII: how the single-person file picks each person's detection
         (:func:`lcr_tf.evaluation.native_mpii.build_submission`).
+      mpii_submissions: MPII: the files' content per row when the caller has built it (with the same
+        options), else built here.
     Returns:
       row -> {file name: path}.
     Raises:
@@ -109,9 +113,12 @@ def write_native_results(dataset: str, results_dir: str, ground_truth: Sequence[
     for method in MODES:
         folder = os.path.join(results_dir, method)
         if dataset == "mpii":
-            pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
-            submission = native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt,
-                                                      mpii_groups, mpii_pairing)
+            if mpii_submissions is not None:
+                submission = mpii_submissions[method]
+            else:
+                pairing = pair_people(ground_truth, predictions, method, max_match_distance_px)
+                submission = native_mpii.build_submission(ground_truth, predictions, method, pairing.pred_to_gt,
+                                                          mpii_groups, mpii_pairing)
             files = native_mpii.file_variables(submission, ground_truth)
             if facts is not None:
                 facts.setdefault("mpii_native_files", {})[method] = native_mpii.describe(submission)

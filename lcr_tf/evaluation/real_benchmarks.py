@@ -106,14 +106,15 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
     results.update(info)
     if saved_model:
         results.update(refused_summary(refused))
-    groups = None
+    groups = built = None
     if dataset == "mpii":
         test = info["reader"].get("split") == "test"
         groups = mpii_benchmark.prepare(ground_truth, preds, mpii_groups, test, results_dir)
         own = next((model_people(e, "ppi")[1] for e in preds.values() if NATIVE in e), SKELETON.name)
         results.update(mpii_benchmark.notes(groups, test, info, own))
+        built = mpii_benchmark.build_submissions(ground_truth, preds, max_match_distance_px, groups, mpii_pairing)
         results.update(mpii_benchmark.evaluate_mpii(ground_truth, preds, max_match_distance_px, groups, test,
-                                                    mpii_pairing))
+                                                    mpii_pairing, built))
     if dataset == "mupots":
         results["reference_3d"] = MUPOTS_3D_NOTE[mupots_3d]
         results["pck3d_threshold_mm"] = mupots_benchmark.PCK_THRESHOLD_MM
@@ -126,7 +127,8 @@ def evaluate_dataset(dataset: str, data: str, saved_model: Optional[str] = None,
         native_results.resolve_results_format(dataset, native_results.NATIVE)
         results["results_files"] = native_results.write_native_results(
             dataset, results_dir, ground_truth, preds, max_match_distance_px, data_root=data, facts=results,
-            mpii_groups=groups, mpii_pairing=mpii_pairing)
+            mpii_groups=groups, mpii_pairing=mpii_pairing,
+            mpii_submissions=None if built is None else {m: sub for m, (_, sub) in built.items()})
     if report_dir:
         _write_real_report(report_dir, results, ground_truth, preds, report_notes)
     return results
